@@ -1,0 +1,63 @@
+import Koa from 'koa';
+import type { Registry } from 'prom-client';
+import { checkReadiness, type ReadinessChecks } from '../readiness';
+import { sendProblem } from './problem';
+
+/**
+ * The ops port: liveness, readiness and Prometheus metrics. No auth; bind it to a network only
+ * the platform (kubelet, Prometheus) reaches.
+ *
+ * - GET /healthz: 200 while the process serves requests; never looks at dependencies, so a
+ *   flapping dependency does not get the pod restarted.
+ * - GET /readyz: 200 when every dependency answers, else 503 problem+json naming those down.
+ * - GET /metrics: the registry in Prometheus text format.
+ */
+export function createOpsApp(checks: ReadinessChecks, registry: Registry): Koa {
+  const app = new Koa();
+
+  const routes: Record<string, Koa.Middleware> = {
+    '/healthz': (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { status: 'ok' };
+    },
+    '/readyz': async (ctx) => {
+      const report = await checkReadiness(checks);
+      ctx.set('Cache-Control', 'no-store');
+      if (report.ok) {
+        ctx.body = { status: 'ready', checks: report.checks };
+        return;
+      }
+      const down = Object.entries(report.checks)
+        .filter(([, state]) => state !== 'up')
+        .map(([name]) => name);
+      sendProblem(ctx, {
+        type: '/problems/not-ready',
+        title: 'Not ready',
+        status: 503,
+        detail: `down: ${down.join(', ')}`,
+        checks: report.checks,
+      });
+    },
+    '/metrics': async (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = registry.contentType;
+      ctx.body = await registry.metrics();
+    },
+  };
+
+  app.use(async (ctx, next) => {
+    const route = routes[ctx.path];
+    if (!route) {
+      sendProblem(ctx, { type: '/problems/not-found', title: 'Not found', status: 404, detail: `No route for ${ctx.method} ${ctx.path}` });
+      return;
+    }
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      ctx.set('Allow', 'GET, HEAD');
+      sendProblem(ctx, { type: '/problems/method-not-allowed', title: 'Method not allowed', status: 405, detail: `${ctx.method} is not allowed on ${ctx.path}` });
+      return;
+    }
+    await route(ctx, next);
+  });
+
+  return app;
+}

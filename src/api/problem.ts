@@ -1,0 +1,86 @@
+import type { Context, Middleware } from 'koa';
+import { ServiceError } from '../services/errors';
+import type { Logger } from '../logger';
+
+/** RFC 9457 problem details for every error the HTTP APIs answer with. */
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  [extension: string]: unknown;
+}
+
+const byKind: Record<ServiceError['kind'], { status: number; title: string }> = {
+  validation: { status: 400, title: 'Invalid request' },
+  not_found: { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict' },
+  precondition_failed: { status: 412, title: 'Precondition failed' },
+  precondition_required: { status: 428, title: 'Precondition required' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+};
+
+/** An error whose status and text may be shown to the client as they are. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    detail?: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail ?? title);
+  }
+}
+
+function slug(title: string): string {
+  return `/problems/${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+}
+
+export function sendProblem(ctx: Context, problem: Problem): void {
+  ctx.status = problem.status;
+  ctx.type = 'application/problem+json';
+  ctx.body = { ...problem, instance: ctx.path };
+}
+
+function toProblem(err: unknown): { problem: Problem; headers?: Record<string, string> } | undefined {
+  if (err instanceof ServiceError) {
+    const { status, title } = byKind[err.kind];
+    return { problem: { type: slug(title), title, status, detail: err.message, ...err.extra } };
+  }
+  if (err instanceof HttpProblem) {
+    return {
+      problem: { type: slug(err.title), title: err.title, status: err.status, detail: err.message, ...err.extra },
+      headers: err.headers,
+    };
+  }
+  // Koa's and the body parser's own client errors (malformed JSON, body too large, ...).
+  const e = err as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
+    const title = typeof e.message === 'string' ? e.message : 'Bad request';
+    return { problem: { type: slug('bad request'), title: 'Bad request', status: e.status, detail: title } };
+  }
+  return undefined;
+}
+
+export function problemMiddleware(log: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        sendProblem(ctx, { type: slug('not found'), title: 'Not found', status: 404, detail: `No route for ${ctx.method} ${ctx.path}` });
+      }
+    } catch (err) {
+      const mapped = toProblem(err);
+      if (mapped) {
+        for (const [name, value] of Object.entries(mapped.headers ?? {})) ctx.set(name, value);
+        sendProblem(ctx, mapped.problem);
+        return;
+      }
+      // Only the message is logged: error objects may carry requests and their headers.
+      log.error({ err: err instanceof Error ? err.message : String(err), path: ctx.path, method: ctx.method }, 'request failed');
+      sendProblem(ctx, { type: slug('internal error'), title: 'Internal error', status: 500, detail: 'The request failed; see the service logs.' });
+    }
+  };
+}

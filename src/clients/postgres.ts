@@ -1,0 +1,31 @@
+import { Pool, type PoolClient } from 'pg';
+import type { Config } from '../config';
+
+export type Db = Pool;
+
+export function createPool(config: Config['postgres']): Pool {
+  return new Pool({ connectionString: config.url, max: config.poolMax, application_name: 'operator-management' });
+}
+
+/** Runs fn in one transaction: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+  const tx = await pool.connect();
+  try {
+    await tx.query('BEGIN');
+    const result = await fn(tx);
+    await tx.query('COMMIT');
+    return result;
+  } catch (err) {
+    await tx.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    tx.release();
+  }
+}
+
+/** PostgreSQL's unique_violation, optionally on one named constraint or index. */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; constraint?: unknown };
+  return e.code === '23505' && (constraint === undefined || e.constraint === constraint);
+}

@@ -1,0 +1,182 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of every process, read from the environment once and validated at start-up.
+ * Defaults fit the local stack that `npm run stack:up` brings up.
+ */
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+const roles = ['api', 'worker', 'health'] as const;
+export type ProcessRole = (typeof roles)[number];
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PROCESS_ROLES: list.pipe(z.array(z.enum(roles)).min(1)).default(['api', 'worker', 'health']),
+
+  ADMIN_PORT: port.default(8080),
+  INTERNAL_PORT: port.default(8443),
+  OPS_PORT: port.default(9090),
+  BIND_HOST: z.string().default('127.0.0.1'),
+
+  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/operator_mgmt'),
+  PG_POOL_MAX: positiveInt.default(10),
+
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('OPERATOR_EVENTS'),
+
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('operator-management'),
+  TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+  TEMPORAL_WORKFLOW_BUNDLE: optionalString,
+
+  VAULT_ADDR: z.url().default('http://127.0.0.1:8200'),
+  VAULT_AUTH: z.enum(['token', 'kubernetes']).default('token'),
+  VAULT_TOKEN: optionalString,
+  VAULT_K8S_ROLE: optionalString,
+  VAULT_K8S_JWT_PATH: z.string().default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
+  VAULT_KV_MOUNT: z.string().default('secret'),
+
+  JWT_SECRET: optionalString,
+  JWT_JWKS_URI: optionalString.pipe(z.url().optional()),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+
+  ONBOARDING_BIND_TIMEOUT_S: positiveInt.default(600),
+  OUTBOX_POLL_MS: positiveInt.default(500),
+  PAGE_SIZE_MAX: positiveInt.default(100),
+
+  INTERNAL_TLS: bool.default(true),
+  INTERNAL_TLS_CERT: optionalString,
+  INTERNAL_TLS_KEY: optionalString,
+  INTERNAL_TLS_CA: optionalString,
+  INTERNAL_ALLOWED_CLIENTS: list.default([]),
+});
+
+type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  logLevel: Env['LOG_LEVEL'];
+  roles: ProcessRole[];
+  http: { host: string; adminPort: number; internalPort: number; opsPort: number; pageSizeMax: number };
+  postgres: { url: string; poolMax: number };
+  redis: { url: string };
+  nats: { servers: string[]; stream: string; outboxPollMs: number };
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiUrl: string;
+    workflowBundlePath?: string;
+    onboardingBindTimeoutS: number;
+  };
+  vault: {
+    addr: string;
+    mount: string;
+    auth: { kind: 'token'; token: string } | { kind: 'kubernetes'; role: string; jwtPath: string };
+  };
+  jwt: { secret?: string; jwksUri?: string; issuer?: string; audience?: string };
+  internalTls: {
+    enabled: boolean;
+    certPath?: string;
+    keyPath?: string;
+    caPath?: string;
+    allowedClients: string[];
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+
+  if (e.VAULT_AUTH === 'token' && !e.VAULT_TOKEN && e.NODE_ENV === 'production') {
+    problems.push('VAULT_TOKEN: required when VAULT_AUTH=token');
+  }
+  if (e.VAULT_AUTH === 'kubernetes' && !e.VAULT_K8S_ROLE) {
+    problems.push('VAULT_K8S_ROLE: required when VAULT_AUTH=kubernetes');
+  }
+  if (!e.JWT_SECRET && !e.JWT_JWKS_URI && e.NODE_ENV === 'production') {
+    problems.push('JWT_JWKS_URI: required in production (or JWT_SECRET for a shared secret)');
+  }
+  if (e.INTERNAL_TLS && e.NODE_ENV === 'production') {
+    for (const name of ['INTERNAL_TLS_CERT', 'INTERNAL_TLS_KEY', 'INTERNAL_TLS_CA'] as const) {
+      if (!e[name]) problems.push(`${name}: required when INTERNAL_TLS=true`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const devOnly = e.NODE_ENV !== 'production';
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    roles: e.PROCESS_ROLES,
+    http: {
+      host: e.BIND_HOST,
+      adminPort: e.ADMIN_PORT,
+      internalPort: e.INTERNAL_PORT,
+      opsPort: e.OPS_PORT,
+      pageSizeMax: e.PAGE_SIZE_MAX,
+    },
+    postgres: { url: e.DATABASE_URL, poolMax: e.PG_POOL_MAX },
+    redis: { url: e.REDIS_URL },
+    nats: { servers: e.NATS_URL.split(','), stream: e.NATS_STREAM, outboxPollMs: e.OUTBOX_POLL_MS },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiUrl: e.TEMPORAL_UI_URL.replace(/\/$/, ''),
+      workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
+      onboardingBindTimeoutS: e.ONBOARDING_BIND_TIMEOUT_S,
+    },
+    vault: {
+      addr: e.VAULT_ADDR,
+      mount: e.VAULT_KV_MOUNT,
+      auth:
+        e.VAULT_AUTH === 'kubernetes'
+          ? { kind: 'kubernetes', role: e.VAULT_K8S_ROLE ?? '', jwtPath: e.VAULT_K8S_JWT_PATH }
+          : { kind: 'token', token: e.VAULT_TOKEN ?? 'dev-root-token' },
+    },
+    // The shared secret default exists only so `npm start` works out of the box locally.
+    jwt: {
+      secret: e.JWT_SECRET ?? (devOnly && !e.JWT_JWKS_URI ? 'local-dev-jwt-secret' : undefined),
+      jwksUri: e.JWT_JWKS_URI,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+    },
+    internalTls: {
+      enabled: e.INTERNAL_TLS,
+      certPath: e.INTERNAL_TLS_CERT,
+      keyPath: e.INTERNAL_TLS_KEY,
+      caPath: e.INTERNAL_TLS_CA,
+      allowedClients: e.INTERNAL_ALLOWED_CLIENTS,
+    },
+  };
+}

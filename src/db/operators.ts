@@ -1,0 +1,209 @@
+import type { Pool, PoolClient } from 'pg';
+import type { Operator, OperatorDraft, OperatorMetadata, OperatorStatus, RoutingRule } from '../domain/operator';
+import { appendConfigEvent } from '../events/outbox';
+import type { ConfigChange } from '../events/envelope';
+import { randomUUID } from 'node:crypto';
+
+/** SQL for operators and what hangs off them. Every read excludes soft-deleted rows. */
+
+type Queryable = Pool | PoolClient;
+
+interface OperatorRow {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  system_id: string;
+  system_type: string;
+  bind_type: Operator['bindType'];
+  tls: boolean;
+  window_size: number;
+  enquire_link_interval_s: number;
+  labels: Record<string, string>;
+  status: OperatorStatus;
+  status_reason: string | null;
+  version: string;
+  credentials_version: number | null;
+  created_at: Date;
+  created_by: string;
+  updated_at: Date;
+  updated_by: string;
+  tps_cap: number | null;
+  burst_window_ms: number | null;
+  enforcement_mode: 'hard' | 'shape' | 'monitor' | null;
+}
+
+const SELECT_OPERATOR = `
+  SELECT o.*, t.tps_cap, t.burst_window_ms, t.enforcement_mode
+    FROM ops.operators o
+    LEFT JOIN ops.tps_limits t ON t.operator_id = o.id AND t.deleted_at IS NULL`;
+
+function toOperator(r: OperatorRow): Operator {
+  return {
+    id: r.id,
+    name: r.name,
+    host: r.host,
+    port: r.port,
+    systemId: r.system_id,
+    systemType: r.system_type,
+    bindType: r.bind_type,
+    tls: r.tls,
+    windowSize: r.window_size,
+    enquireLinkIntervalS: r.enquire_link_interval_s,
+    labels: r.labels,
+    status: r.status,
+    statusReason: r.status_reason,
+    version: Number(r.version),
+    credentialsVersion: r.credentials_version,
+    tpsLimit:
+      r.tps_cap === null || r.burst_window_ms === null || r.enforcement_mode === null
+        ? null
+        : { tpsCap: r.tps_cap, burstWindowMs: r.burst_window_ms, enforcementMode: r.enforcement_mode },
+    createdAt: r.created_at.toISOString(),
+    createdBy: r.created_by,
+    updatedAt: r.updated_at.toISOString(),
+    updatedBy: r.updated_by,
+  };
+}
+
+export async function findOperator(db: Queryable, id: string, forUpdate = false): Promise<Operator | undefined> {
+  const { rows } = await db.query<OperatorRow>(
+    `${SELECT_OPERATOR} WHERE o.id = $1 AND o.deleted_at IS NULL ${forUpdate ? 'FOR UPDATE OF o' : ''}`,
+    [id],
+  );
+  return rows[0] && toOperator(rows[0]);
+}
+
+/** The live operator holding an SMPP endpoint and account, if any (SPEC §3.6 uniqueness). */
+export async function findByEndpoint(
+  db: Queryable,
+  endpoint: Pick<OperatorMetadata, 'host' | 'port' | 'systemId'>,
+): Promise<Operator | undefined> {
+  const { rows } = await db.query<OperatorRow>(
+    `${SELECT_OPERATOR}
+      WHERE lower(o.host) = lower($1) AND o.port = $2 AND o.system_id = $3
+        AND o.deleted_at IS NULL AND o.status <> 'ONBOARDING_FAILED'`,
+    [endpoint.host, endpoint.port, endpoint.systemId],
+  );
+  return rows[0] && toOperator(rows[0]);
+}
+
+export interface ListQuery {
+  status?: OperatorStatus;
+  after?: { createdAt: string; id: string };
+  limit: number;
+}
+
+export async function listOperators(db: Queryable, q: ListQuery): Promise<Operator[]> {
+  const params: unknown[] = [q.limit];
+  const where = ['o.deleted_at IS NULL'];
+  if (q.status) {
+    params.push(q.status);
+    where.push(`o.status = $${params.length}`);
+  }
+  if (q.after) {
+    params.push(q.after.createdAt, q.after.id);
+    where.push(`(o.created_at, o.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+  }
+  const { rows } = await db.query<OperatorRow>(
+    `${SELECT_OPERATOR} WHERE ${where.join(' AND ')} ORDER BY o.created_at, o.id LIMIT $1`,
+    params,
+  );
+  return rows.map(toOperator);
+}
+
+export async function listRoutingRules(db: Queryable, operatorId: string): Promise<RoutingRule[]> {
+  const { rows } = await db.query<{
+    id: string;
+    prefix_table_id: string | null;
+    prefixes: string[] | null;
+    priority: number;
+    weight: number;
+    cost_per_segment: string;
+    currency: string;
+    enabled: boolean;
+  }>(
+    `SELECT id, prefix_table_id, prefixes, priority, weight, cost_per_segment::text, currency, enabled
+       FROM ops.routing_rules WHERE operator_id = $1 AND deleted_at IS NULL ORDER BY priority, id`,
+    [operatorId],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    ...(r.prefix_table_id ? { prefixTableId: r.prefix_table_id } : { prefixes: r.prefixes ?? [] }),
+    priority: r.priority,
+    weight: r.weight,
+    costPerSegment: r.cost_per_segment,
+    currency: r.currency,
+    enabled: r.enabled,
+  }));
+}
+
+/**
+ * Inserts the operator (ONBOARDING, version 0: not yet announced) with its TPS limit and rules.
+ * Idempotent on the operator id, so an activity retry after a lost reply is harmless.
+ */
+export async function insertDraft(tx: PoolClient, draft: OperatorDraft, actor: string): Promise<Operator> {
+  const m = draft.metadata;
+  const inserted = await tx.query(
+    `INSERT INTO ops.operators (id, name, host, port, system_id, system_type, bind_type, tls, window_size,
+                                enquire_link_interval_s, labels, status, version, created_by, updated_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'ONBOARDING', 0, $12, $12)
+     ON CONFLICT (id) DO NOTHING`,
+    [draft.id, m.name, m.host, m.port, m.systemId, m.systemType, m.bindType, m.tls, m.windowSize,
+      m.enquireLinkIntervalS, m.labels, actor],
+  );
+  if (inserted.rowCount === 1) {
+    const t = draft.tpsLimit;
+    await tx.query(
+      `INSERT INTO ops.tps_limits (id, operator_id, tps_cap, burst_window_ms, enforcement_mode, created_by, updated_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+      [randomUUID(), draft.id, t.tpsCap, t.burstWindowMs, t.enforcementMode, actor],
+    );
+    for (const rule of draft.routingRules) {
+      await tx.query(
+        `INSERT INTO ops.routing_rules (id, operator_id, prefix_table_id, prefixes, priority, weight,
+                                        cost_per_segment, currency, enabled, created_by, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+        [randomUUID(), draft.id, rule.prefixTableId ?? null, rule.prefixes ?? null, rule.priority, rule.weight,
+          rule.costPerSegment, rule.currency, rule.enabled, actor],
+      );
+    }
+  }
+  const operator = await findOperator(tx, draft.id);
+  if (!operator) throw new Error(`operator ${draft.id} vanished after insert`);
+  return operator;
+}
+
+/** What a change sets besides the version; keys are column names. */
+export type ColumnChanges = Partial<Record<
+  'name' | 'host' | 'port' | 'system_type' | 'bind_type' | 'tls' | 'window_size' | 'enquire_link_interval_s' |
+  'labels' | 'status' | 'status_reason' | 'credentials_version' | 'deleted_at',
+  unknown
+>>;
+
+/**
+ * The single way a config change commits: the row changes, the version goes up by one, and the
+ * event with that version joins the outbox, all in the caller's transaction. The caller has
+ * locked the row (findOperator(tx, id, true)) and passes what it read.
+ */
+export async function commitChange(
+  tx: PoolClient,
+  current: Operator,
+  change: ConfigChange,
+  columns: ColumnChanges,
+  actor: string,
+  data: (next: Operator) => Record<string, unknown> = (next) => ({ operator: next }),
+): Promise<Operator> {
+  const entries = Object.entries(columns);
+  const sets = entries.map(([col], i) => `${col} = $${i + 3}`);
+  const { rowCount } = await tx.query(
+    `UPDATE ops.operators SET ${[...sets, 'version = version + 1', 'updated_by = $2'].join(', ')}
+      WHERE id = $1 AND version = ${current.version}`,
+    [current.id, actor, ...entries.map(([, v]) => v)],
+  );
+  if (rowCount !== 1) throw new Error(`operator ${current.id} changed under a held lock`);
+  const next = await findOperator(tx, current.id);
+  if (!next) throw new Error(`operator ${current.id} vanished during a change`);
+  await appendConfigEvent(tx, { change, operatorId: next.id, version: next.version, actor, data: data(next) });
+  return next;
+}

@@ -1,0 +1,19 @@
+/** Vault paths (relative to the KV v2 mount) of SPEC §3.5. */
+
+/** Where the connector reads the operator's SMPP credentials. */
+export function credentialsPath(operatorId: string): string {
+  return `ops/operators/${operatorId}/credentials`;
+}
+
+/**
+ * Where the API leaves a new password for a workflow to pick up, so that the password itself
+ * never enters a workflow's input or history: the workflow gets only this path's version.
+ */
+export function stagedCredentialsPath(operatorId: string): string {
+  return `ops/staging/operators/${operatorId}/credentials`;
+}
+
+export interface SmppCredentials extends Record<string, string> {
+  system_id: string;
+  password: string;
+}

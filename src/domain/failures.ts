@@ -1,0 +1,6 @@
+/** ApplicationFailure types shared by activities, workflows and the API's error mapping. */
+export const DUPLICATE_OPERATOR = 'DuplicateOperator';
+export const NOT_FOUND = 'NotFound';
+export const VAULT_REJECTED = 'VaultRejected';
+export const CREDENTIALS_NOT_STAGED = 'CredentialsNotStaged';
+export const ONBOARDING_FAILED = 'OnboardingFailed';

@@ -1,0 +1,89 @@
+/** The operator model shared by the API, the database layer, activities and workflows. */
+
+export const OPERATOR_STATUSES = ['ONBOARDING', 'ACTIVE', 'ONBOARDING_FAILED', 'DRAINING', 'DELETED'] as const;
+export type OperatorStatus = (typeof OPERATOR_STATUSES)[number];
+
+export const BIND_TYPES = ['transmitter', 'receiver', 'transceiver'] as const;
+export type BindType = (typeof BIND_TYPES)[number];
+
+export const ENFORCEMENT_MODES = ['hard', 'shape', 'monitor'] as const;
+export type EnforcementMode = (typeof ENFORCEMENT_MODES)[number];
+
+export const HEALTH_STATUSES = ['UP', 'DEGRADED', 'DOWN', 'AUTH_FAILED'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
+/** SMPP 3.4 field limits (C-Octet String lengths without the terminating NUL). */
+export const SMPP_LIMITS = { systemId: 15, password: 8, systemType: 12 } as const;
+
+export interface OperatorMetadata {
+  name: string;
+  host: string;
+  port: number;
+  systemId: string;
+  systemType: string;
+  bindType: BindType;
+  tls: boolean;
+  windowSize: number;
+  enquireLinkIntervalS: number;
+  labels: Record<string, string>;
+}
+
+export interface TpsLimit {
+  tpsCap: number;
+  burstWindowMs: number;
+  enforcementMode: EnforcementMode;
+}
+
+export interface RoutingRuleInput {
+  prefixTableId?: string;
+  prefixes?: string[];
+  priority: number;
+  weight: number;
+  /** A decimal string: money is never a float. */
+  costPerSegment: string;
+  currency: string;
+  enabled: boolean;
+}
+
+export interface RoutingRule extends RoutingRuleInput {
+  id: string;
+}
+
+export interface Audit {
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+export interface Operator extends OperatorMetadata, Audit {
+  id: string;
+  status: OperatorStatus;
+  statusReason: string | null;
+  version: number;
+  credentialsVersion: number | null;
+  tpsLimit: TpsLimit | null;
+}
+
+/** Everything onboarding persists, minus the password, which travels only through Vault. */
+export interface OperatorDraft {
+  id: string;
+  metadata: OperatorMetadata;
+  tpsLimit: TpsLimit;
+  routingRules: RoutingRuleInput[];
+}
+
+export const DEFAULT_TPS_LIMIT: TpsLimit = { tpsCap: 50, burstWindowMs: 1000, enforcementMode: 'hard' };
+
+/** The lifecycle of SPEC §4; anything else is refused. */
+const transitions: Record<OperatorStatus, readonly OperatorStatus[]> = {
+  ONBOARDING: ['ACTIVE', 'ONBOARDING_FAILED'],
+  ACTIVE: ['DRAINING'],
+  DRAINING: ['DELETED', 'ACTIVE'],
+  ONBOARDING_FAILED: [],
+  DELETED: [],
+};
+
+export function canTransition(from: OperatorStatus, to: OperatorStatus): boolean {
+  return transitions[from].includes(to);
+}

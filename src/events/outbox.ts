@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import type { PoolClient } from 'pg';
+import type { NatsConnection } from 'nats';
+import type { Db } from '../clients/postgres';
+import { inTransaction } from '../clients/postgres';
+import type { Logger } from '../logger';
+import { configSubject, type ConfigChange, type EventEnvelope } from './envelope';
+
+/**
+ * The one path every event leaves by. A change writes its event into ops.event_outbox in the
+ * same transaction (so it exists exactly when the change commits); the relay then publishes
+ * pending rows in commit order with Nats-Msg-Id = eventId, so a retry after a crash between
+ * publish and mark is dropped by JetStream's duplicate window instead of delivered twice.
+ */
+
+export interface NewConfigEvent {
+  change: ConfigChange;
+  operatorId: string;
+  version: number;
+  actor: string;
+  data: Record<string, unknown>;
+}
+
+export async function appendConfigEvent(tx: PoolClient, event: NewConfigEvent): Promise<EventEnvelope> {
+  const envelope: EventEnvelope = {
+    eventId: randomUUID(),
+    type: configSubject(event.change),
+    operatorId: event.operatorId,
+    version: event.version,
+    occurredAt: new Date().toISOString(),
+    actor: event.actor,
+    data: event.data,
+  };
+  await tx.query(
+    `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+    [envelope.eventId, envelope.type, envelope.operatorId, envelope.version, envelope, event.actor],
+  );
+  return envelope;
+}
+
+// Any fixed 64-bit key: serialises relays across replicas so per-operator order holds.
+const RELAY_LOCK_KEY = 0x6f70_6d67_6d74;
+const BATCH = 100;
+
+interface PendingRow {
+  id: string;
+  event_id: string;
+  subject: string;
+  payload: EventEnvelope;
+}
+
+export class OutboxRelay {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly nc: NatsConnection,
+    private readonly log: Logger,
+  ) {}
+
+  /** Publishes everything pending, oldest first; returns how many events left. */
+  async flush(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // A failure mid-batch still commits the marks of what did go out, then surfaces.
+      const { sent, failure } = await inTransaction(this.db, (tx) => this.publishBatch(tx));
+      total += sent;
+      if (failure) throw failure;
+      if (sent < BATCH) return total;
+    }
+  }
+
+  private async publishBatch(tx: PoolClient): Promise<{ sent: number; failure?: unknown }> {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [RELAY_LOCK_KEY]);
+    const { rows } = await tx.query<PendingRow>(
+      `SELECT id, event_id, subject, payload FROM ops.event_outbox
+        WHERE published_at IS NULL ORDER BY id LIMIT ${BATCH}`,
+    );
+    const js = this.nc.jetstream();
+    let sent = 0;
+    try {
+      for (const row of rows) {
+        // msgID travels as the Nats-Msg-Id header.
+        await js.publish(row.subject, JSON.stringify(row.payload), { msgID: row.event_id });
+        await tx.query('UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = $1', [
+          row.id,
+          'system:outbox-relay',
+        ]);
+        sent++;
+      }
+    } catch (failure) {
+      return { sent, failure };
+    }
+    return { sent };
+  }
+
+  /** Polls in the background so events left by a crash or a NATS outage still go out. */
+  start(intervalMs: number): void {
+    const tick = async () => {
+      this.running = this.flush().catch((err: unknown) =>
+        this.log.warn({ err: (err as Error).message }, 'outbox relay could not publish; will retry'),
+      );
+      await this.running;
+      if (this.timer) this.timer = setTimeout(() => void tick(), intervalMs);
+    };
+    this.timer = setTimeout(() => void tick(), intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}

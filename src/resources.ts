@@ -1,0 +1,46 @@
+import type { Client } from '@temporalio/client';
+import type { NatsConnection } from 'nats';
+import { createPool, type Db } from './clients/postgres';
+import { connectNats, ensureStream } from './clients/nats';
+import { createRedis, type Redis } from './clients/redis';
+import { createTemporalClient } from './clients/temporal';
+import { createKvStore, type KvStore } from './clients/vault';
+import type { Config } from './config';
+import { OutboxRelay } from './events/outbox';
+import type { Logger } from './logger';
+
+/** The clients of the five outside systems, opened once per process and shared. */
+export interface Resources {
+  db: Db;
+  redis: Redis;
+  nats: NatsConnection;
+  kv: KvStore;
+  temporal: Client;
+  relay: OutboxRelay;
+  close(): Promise<void>;
+}
+
+export async function openResources(config: Config, log: Logger): Promise<Resources> {
+  const db = createPool(config.postgres);
+  db.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client failed'));
+  const redis = createRedis(config.redis);
+  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'Redis connection error'));
+  const nats = await connectNats(config.nats);
+  await ensureStream(nats, config.nats.stream);
+  const kv = await createKvStore(config.vault);
+  const temporal = await createTemporalClient(config.temporal);
+  const relay = new OutboxRelay(db, nats, log);
+
+  return {
+    db,
+    redis,
+    nats,
+    kv,
+    temporal,
+    relay,
+    async close() {
+      await relay.stop();
+      await Promise.allSettled([nats.drain(), temporal.connection.close(), db.end(), redis.quit()]);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/** Failures a service reports; the API maps each to one HTTP status and problem type. */
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export class ServiceError extends Error {
+  constructor(
+    readonly kind: 'validation' | 'not_found' | 'conflict' | 'precondition_failed' | 'precondition_required' | 'unavailable',
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
+
+export const validationFailed = (errors: FieldError[]) =>
+  new ServiceError('validation', 'The request has invalid fields.', { errors });
+export const notFound = (what: string) => new ServiceError('not_found', `${what} was not found.`);
+export const conflict = (message: string, extra: Record<string, unknown> = {}) =>
+  new ServiceError('conflict', message, extra);
+export const staleVersion = (current: number) =>
+  new ServiceError('precondition_failed', `If-Match does not match the current version ${current}.`, {
+    currentVersion: current,
+  });
+export const unavailable = (message: string) => new ServiceError('unavailable', message);

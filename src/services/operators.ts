@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
+import type { KvStore } from '../clients/vault';
+import type { Config } from '../config';
+import { commitChange, findByEndpoint, findOperator, listOperators, type ListQuery } from '../db/operators';
+import { stagedCredentialsPath } from '../domain/credentials';
+import { DUPLICATE_OPERATOR } from '../domain/failures';
+import type { Operator, OperatorMetadata, OperatorStatus, RoutingRuleInput, TpsLimit } from '../domain/operator';
+import { OPERATOR_ID, workflowIds } from '../domain/workflow-ids';
+import type { OutboxRelay } from '../events/outbox';
+import type { Logger } from '../logger';
+import { operatorSavedUpdate } from '../workflows/messages';
+import type { onboardOperator } from '../workflows/onboarding';
+import { conflict, notFound, staleVersion, unavailable, validationFailed, type FieldError } from './errors';
+
+export interface NewOperator {
+  metadata: OperatorMetadata;
+  password: string;
+  tpsLimit: TpsLimit;
+  routingRules: RoutingRuleInput[];
+}
+
+export type MetadataPatch = Partial<Omit<OperatorMetadata, 'systemId'>>;
+
+export interface WorkflowRun {
+  workflowId: string;
+  runId: string;
+  type: string;
+  status: string;
+  startTime: string;
+  closeTime: string | null;
+  url: string;
+}
+
+export interface OperatorServiceDeps {
+  db: Db;
+  kv: KvStore;
+  temporal: Client;
+  relay: OutboxRelay;
+  config: Config['temporal'];
+  log: Logger;
+}
+
+const PATCH_COLUMNS: Record<keyof MetadataPatch, string> = {
+  name: 'name',
+  host: 'host',
+  port: 'port',
+  systemType: 'system_type',
+  bindType: 'bind_type',
+  tls: 'tls',
+  windowSize: 'window_size',
+  enquireLinkIntervalS: 'enquire_link_interval_s',
+  labels: 'labels',
+};
+
+const EDITABLE: readonly OperatorStatus[] = ['ONBOARDING', 'ACTIVE', 'DRAINING'];
+
+export class OperatorService {
+  constructor(private readonly deps: OperatorServiceDeps) {}
+
+  /**
+   * Stages the password in Vault, then starts onboarding and waits only until the workflow has
+   * saved the operator (update-with-start): a duplicate endpoint is a synchronous 409, and the
+   * password never becomes workflow input.
+   */
+  async startOnboarding(input: NewOperator, actor: string): Promise<{ operator: Operator; workflowId: string }> {
+    const { db, kv, temporal, config, log } = this.deps;
+    const holder = await findByEndpoint(db, input.metadata);
+    if (holder) throw duplicate(holder.id);
+    await this.checkPrefixTables(input.routingRules);
+
+    const id = randomUUID();
+    const workflowId = workflowIds.onboarding(id);
+    const staged = stagedCredentialsPath(id);
+    const stagedVersion = await kv.write(staged, { system_id: input.metadata.systemId, password: input.password });
+
+    const start = new WithStartWorkflowOperation<typeof onboardOperator>('onboardOperator', {
+      workflowId,
+      taskQueue: config.taskQueue,
+      workflowIdConflictPolicy: 'FAIL',
+      typedSearchAttributes: [{ key: OPERATOR_ID, value: id }],
+      args: [
+        {
+          draft: { id, metadata: input.metadata, tpsLimit: input.tpsLimit, routingRules: input.routingRules },
+          stagedCredentialsVersion: stagedVersion,
+          actor,
+          bindTimeoutS: config.onboardingBindTimeoutS,
+        },
+      ],
+    });
+    try {
+      const operator = await temporal.workflow.executeUpdateWithStart(operatorSavedUpdate, {
+        startWorkflowOperation: start,
+      });
+      return { operator, workflowId };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        // The workflow cleans up its own staged secret when it rejects.
+        if (err.cause.type === DUPLICATE_OPERATOR) {
+          const details = err.cause.details?.[0] as { existingOperatorId?: string } | undefined;
+          throw duplicate(details?.existingOperatorId ?? null);
+        }
+        throw unavailable(`onboarding could not save the operator: ${err.cause.message}`);
+      }
+      // The workflow never started: nothing else will remove the staged secret.
+      await kv.destroy(staged).catch((e: unknown) => log.error({ err: (e as Error).message, operatorId: id }, 'staged secret left behind'));
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`workflow ${workflowId} is already running`);
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<Operator> {
+    const op = await findOperator(this.deps.db, id);
+    if (!op) throw notFound(`Operator ${id}`);
+    return op;
+  }
+
+  async list(query: ListQuery): Promise<Operator[]> {
+    return listOperators(this.deps.db, query);
+  }
+
+  /** Metadata only; `expectedVersion` comes from If-Match. Publishes `operator.config.updated`. */
+  async updateMetadata(id: string, patch: MetadataPatch, expectedVersion: number | undefined, actor: string): Promise<Operator> {
+    const columns: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(patch)) {
+      if (value !== undefined) columns[PATCH_COLUMNS[key as keyof MetadataPatch]] = value;
+    }
+    let updated: Operator;
+    try {
+      updated = await inTransaction(this.deps.db, async (tx) => {
+        const current = await findOperator(tx, id, true);
+        if (!current) throw notFound(`Operator ${id}`);
+        if (expectedVersion !== undefined && expectedVersion !== current.version) throw staleVersion(current.version);
+        if (!EDITABLE.includes(current.status)) throw conflict(`Operator ${id} is ${current.status} and can no longer change.`);
+        return commitChange(tx, current, 'updated', columns, actor, (next) => ({ operator: next, changed: Object.keys(patch) }));
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, 'operators_endpoint_live_key')) {
+        const holder = await findByEndpoint(this.deps.db, { ...(await this.get(id)), ...patch });
+        throw duplicate(holder?.id ?? null);
+      }
+      throw err;
+    }
+    await this.publishSoon();
+    return updated;
+  }
+
+  /** Every run of this operator's workflows, newest first, with its Temporal UI address. */
+  async listWorkflows(id: string): Promise<WorkflowRun[]> {
+    await this.get(id);
+    const { temporal, config } = this.deps;
+    const runs: WorkflowRun[] = [];
+    for await (const wf of temporal.workflow.list({ query: `OperatorId = '${id}'` })) {
+      runs.push({
+        workflowId: wf.workflowId,
+        runId: wf.runId,
+        type: wf.type,
+        status: wf.status.name,
+        startTime: wf.startTime.toISOString(),
+        closeTime: wf.closeTime?.toISOString() ?? null,
+        url: `${config.uiUrl}/namespaces/${encodeURIComponent(temporal.options.namespace)}/workflows/${encodeURIComponent(wf.workflowId)}/${wf.runId}/history`,
+      });
+    }
+    return runs;
+  }
+
+  private async checkPrefixTables(rules: RoutingRuleInput[]): Promise<void> {
+    const ids = [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
+    if (ids.length === 0) return;
+    const { rows } = await this.deps.db.query<{ id: string }>(
+      'SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL',
+      [ids],
+    );
+    const known = new Set(rows.map((r) => r.id));
+    const errors: FieldError[] = [];
+    rules.forEach((r, i) => {
+      if (r.prefixTableId && !known.has(r.prefixTableId)) {
+        errors.push({ field: `routingRules[${i}].prefixTableId`, message: 'no such prefix table' });
+      }
+    });
+    if (errors.length > 0) throw validationFailed(errors);
+  }
+
+  /** The relay also polls; flushing now just makes the event leave without waiting for it. */
+  private async publishSoon(): Promise<void> {
+    await this.deps.relay.flush().catch((err: unknown) =>
+      this.deps.log.warn({ err: (err as Error).message }, 'events stay in the outbox until NATS answers'),
+    );
+  }
+}
+
+function duplicate(existingOperatorId: string | null) {
+  return conflict(
+    `An operator with this host, port and systemId already exists${existingOperatorId ? `: ${existingOperatorId}` : ''}.`,
+    { existingOperatorId },
+  );
+}

@@ -1,0 +1,194 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import nodeVault from 'node-vault';
+import { createKvStore } from '../src/clients/vault';
+import { credentialsPath, stagedCredentialsPath } from '../src/domain/credentials';
+import { connectorHealthSignal } from '../src/workflows/messages';
+import { EventWatcher } from './support/events';
+import { newOperatorRequest, startHarness, type Harness } from './support/harness';
+
+interface Accepted {
+  operator: { id: string; status: string; version: number };
+  workflowId: string;
+  workflowUrl: string;
+}
+
+const UP = { status: 'UP' as const, credentialsVersion: 1, inflight: 0, reportedAt: new Date().toISOString() };
+
+async function onboard(h: Harness, body: Record<string, unknown>): Promise<Accepted> {
+  const res = await h.api('/operators', { method: 'POST', json: body });
+  expect(res.status).toBe(202);
+  return (await res.json()) as Accepted;
+}
+
+/** Everything the service stores about an operator outside Vault, as one string to search. */
+async function everythingStoredAbout(h: Harness, operatorId: string, workflowId: string): Promise<string> {
+  const { db, temporal } = h.resources;
+  const rows = await Promise.all([
+    db.query('SELECT row_to_json(o) AS r FROM ops.operators o WHERE id = $1', [operatorId]),
+    db.query('SELECT row_to_json(e) AS r FROM ops.event_outbox e WHERE operator_id = $1', [operatorId]),
+    db.query('SELECT row_to_json(r) AS r FROM ops.routing_rules r WHERE operator_id = $1', [operatorId]),
+    db.query('SELECT row_to_json(k) AS r FROM ops.idempotency_keys k'),
+  ]);
+  const history = await temporal.workflow.getHandle(workflowId).fetchHistory();
+  return JSON.stringify([rows.map((r) => r.rows), history]);
+}
+
+describe('onboarding', () => {
+  let h: Harness;
+  let events: EventWatcher;
+
+  beforeAll(async () => {
+    h = await startHarness({ bindTimeoutS: 3 });
+    events = await EventWatcher.start(h.resources.nats, h.config.nats.stream);
+  });
+  afterAll(async () => {
+    await events.stop();
+    await h.stop();
+  });
+
+  it('carries an operator from POST to ACTIVE through PostgreSQL, Vault and NATS', async () => {
+    const body = newOperatorRequest();
+    const res = await h.api('/operators', { method: 'POST', json: body });
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as Accepted;
+    const id = accepted.operator.id;
+    expect(accepted.operator.status).toBe('ONBOARDING');
+    expect(res.headers.get('location')).toBe(`/v1/admin/operators/${id}`);
+    expect(accepted.workflowId).toBe(`onboarding-${id}`);
+    expect(accepted.workflowUrl).toContain(encodeURIComponent(accepted.workflowId));
+
+    const handle = h.resources.temporal.workflow.getHandle(accepted.workflowId);
+    await handle.signal(connectorHealthSignal, UP);
+    await expect(handle.result()).resolves.toMatchObject({ status: 'ACTIVE', credentialsVersion: 1 });
+
+    const got = await h.api(`/operators/${id}`);
+    expect(got.status).toBe(200);
+    const operator = (await got.json()) as Record<string, unknown>;
+    expect(operator).toMatchObject({ status: 'ACTIVE', version: 2, credentialsVersion: 1, createdBy: 'test-admin' });
+    expect(operator.tpsLimit).toEqual(body.tpsLimit);
+    expect(got.headers.get('etag')).toBe('"2"');
+
+    const secret = await h.resources.kv.read(credentialsPath(id));
+    expect(secret).toEqual({ version: 1, data: { system_id: body.systemId, password: body.password } });
+    expect(await h.resources.kv.read(stagedCredentialsPath(id))).toBeUndefined();
+
+    const published = await events.waitFor(id, (e) => e.length >= 2);
+    expect(published.map((e) => [e.type, e.version])).toEqual([
+      ['operator.config.created', 1],
+      ['operator.config.activated', 2],
+    ]);
+    for (const e of published) {
+      expect(e).toMatchObject({ operatorId: id, actor: 'test-admin' });
+      expect(events.msgIdOf(e)).toBe(e.eventId);
+    }
+    expect(published[0]?.data).toMatchObject({ routingRules: [{ prefixes: ['2547', '2541'], currency: 'EUR' }] });
+
+    // The password lives only in Vault.
+    const elsewhere = JSON.stringify(published) + (await everythingStoredAbout(h, id, accepted.workflowId));
+    expect(elsewhere).toContain(body.systemId as string);
+    expect(elsewhere).not.toContain(body.password);
+  });
+
+  it('fails after the bind timeout, leaves no secret, and frees the endpoint', async () => {
+    const body = newOperatorRequest();
+    const first = await onboard(h, body);
+    const id = first.operator.id;
+    const handle = h.resources.temporal.workflow.getHandle(first.workflowId);
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+
+    const operator = (await (await h.api(`/operators/${id}`)).json()) as Record<string, unknown>;
+    expect(operator.status).toBe('ONBOARDING_FAILED');
+    expect(operator.statusReason).toMatch(/did not bind within 3s/);
+    expect(await h.resources.kv.currentVersion(credentialsPath(id))).toBeUndefined();
+    expect(await h.resources.kv.currentVersion(stagedCredentialsPath(id))).toBeUndefined();
+
+    const published = await events.waitFor(id, (e) => e.length >= 2);
+    expect(published.map((e) => [e.type, e.version])).toEqual([
+      ['operator.config.created', 1],
+      ['operator.config.onboarding_failed', 2],
+    ]);
+
+    const again = await onboard(h, body);
+    expect(again.operator.id).not.toBe(id);
+    expect(again.operator.status).toBe('ONBOARDING');
+  });
+
+  it('answers one 202 and one 409 naming the winner to two concurrent onboardings of one endpoint', async () => {
+    const body = newOperatorRequest();
+    const answers = await Promise.all([
+      h.api('/operators', { method: 'POST', json: body }),
+      h.api('/operators', { method: 'POST', json: { ...body, name: 'the other one' } }),
+    ]);
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([202, 409]);
+    const winner = answers.find((a) => a.status === 202) as Response;
+    const loser = answers.find((a) => a.status === 409) as Response;
+    const accepted = (await winner.json()) as Accepted;
+    expect(loser.headers.get('content-type')).toContain('application/problem+json');
+    const problem = (await loser.json()) as { existingOperatorId: string; detail: string };
+    expect(problem.existingOperatorId).toBe(accepted.operator.id);
+    expect(problem.detail).toContain(accepted.operator.id);
+
+    const { rows } = await h.resources.db.query('SELECT id FROM ops.operators WHERE host = $1', [body.host]);
+    expect(rows).toHaveLength(1);
+  });
+
+  it('replays a repeated Idempotency-Key without starting anything new', async () => {
+    const body = newOperatorRequest();
+    const key = `key-${body.host as string}`;
+    const first = await h.api('/operators', { method: 'POST', json: body, headers: { 'Idempotency-Key': key } });
+    const second = await h.api('/operators', { method: 'POST', json: body, headers: { 'Idempotency-Key': key } });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(second.headers.get('location')).toBe(first.headers.get('location'));
+    const [a, b] = (await Promise.all([first.json(), second.json()])) as Accepted[];
+    expect(b?.operator.id).toBe(a?.operator.id);
+
+    const { rows } = await h.resources.db.query('SELECT id FROM ops.operators WHERE host = $1', [body.host]);
+    expect(rows).toHaveLength(1);
+
+    const other = await h.api('/operators', {
+      method: 'POST',
+      json: { ...body, name: 'changed' },
+      headers: { 'Idempotency-Key': key },
+    });
+    expect(other.status).toBe(422);
+  });
+
+  it('ends ONBOARDING_FAILED with no secret left when Vault refuses the write', async () => {
+    // A real Vault refusal: a token whose policy may read and destroy but not write credentials.
+    const root = nodeVault({ endpoint: h.config.vault.addr, token: 'dev-root-token' });
+    await root.addPolicy({
+      name: 'onboarding-cannot-write',
+      rules: `
+        path "secret/data/ops/staging/*" { capabilities = ["read"] }
+        path "secret/metadata/ops/*" { capabilities = ["read", "delete"] }
+        path "secret/data/ops/operators/*" { capabilities = ["read"] }`,
+    });
+    const { auth } = (await root.tokenCreate({ policies: ['onboarding-cannot-write'], ttl: '10m' })) as {
+      auth: { client_token: string };
+    };
+    const restricted = await createKvStore({ ...h.config.vault, auth: { kind: 'token', token: auth.client_token } });
+    const vh = await startHarness({ workerKv: restricted });
+    try {
+      const body = newOperatorRequest();
+      const accepted = await onboard(vh, body);
+      const id = accepted.operator.id;
+      const handle = vh.resources.temporal.workflow.getHandle(accepted.workflowId);
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+
+      const operator = (await (await vh.api(`/operators/${id}`)).json()) as Record<string, unknown>;
+      expect(operator.status).toBe('ONBOARDING_FAILED');
+      expect(operator.statusReason).toMatch(/permission denied/);
+      expect(await vh.resources.kv.currentVersion(credentialsPath(id))).toBeUndefined();
+      expect(await vh.resources.kv.currentVersion(stagedCredentialsPath(id))).toBeUndefined();
+      expect(await everythingStoredAbout(vh, id, accepted.workflowId)).not.toContain(body.password);
+
+      const again = await onboard(vh, body);
+      expect(again.operator.status).toBe('ONBOARDING');
+    } finally {
+      await vh.stop();
+    }
+  });
+});
