@@ -179,6 +179,8 @@ up_vault() {
 cmd_up() {
   mkdir -p "$DATA" "$LOGS" "$RUN"
   ensure_venv
+  "$ROOT/scripts/dev-certs.sh" "$STACK_DIR/certs" || fail "could not create the dev certificates in $STACK_DIR/certs"
+  ok "dev mTLS certificates in $STACK_DIR/certs (client identity: smpp-connector)"
   up_postgres
   up_redis
   up_nats

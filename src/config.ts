@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -134,6 +135,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const devOnly = e.NODE_ENV !== 'production';
+  // The stack script makes these for local use (scripts/dev-certs.sh); production mounts its own.
+  const devCert = (file: string) => (devOnly ? path.resolve(__dirname, '..', '.stack', 'certs', file) : undefined);
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -173,10 +176,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     internalTls: {
       enabled: e.INTERNAL_TLS,
-      certPath: e.INTERNAL_TLS_CERT,
-      keyPath: e.INTERNAL_TLS_KEY,
-      caPath: e.INTERNAL_TLS_CA,
-      allowedClients: e.INTERNAL_ALLOWED_CLIENTS,
+      certPath: e.INTERNAL_TLS_CERT ?? devCert('server.crt'),
+      keyPath: e.INTERNAL_TLS_KEY ?? devCert('server.key'),
+      caPath: e.INTERNAL_TLS_CA ?? devCert('ca.crt'),
+      allowedClients:
+        e.INTERNAL_ALLOWED_CLIENTS.length > 0 || !devOnly ? e.INTERNAL_ALLOWED_CLIENTS : ['smpp-connector'],
     },
   };
 }

@@ -1,20 +1,27 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from './config';
 import type { Activities } from './activities';
 
+/** The bundle `npm run build` leaves next to the compiled worker. */
+const BUILT_BUNDLE = path.join(__dirname, 'workflow-bundle.js');
+
 /**
- * The Temporal worker of task queue `operator-management`. With TEMPORAL_WORKFLOW_BUNDLE set
- * (production, tests) it loads a prebuilt bundle; otherwise it bundles src/workflows at start.
+ * The Temporal worker of task queue `operator-management`. It loads a prebuilt workflow bundle
+ * (TEMPORAL_WORKFLOW_BUNDLE, or the one `npm run build` made); without one it bundles
+ * src/workflows at start, which is what `npm run dev` does.
  */
 export async function createWorker(config: Config['temporal'], activities: Activities): Promise<Worker> {
   const connection = await NativeConnection.connect({ address: config.address });
+  const bundlePath = config.workflowBundlePath ?? (existsSync(BUILT_BUNDLE) ? BUILT_BUNDLE : undefined);
   return Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     activities,
-    ...(config.workflowBundlePath
-      ? { workflowBundle: { codePath: config.workflowBundlePath } }
+    ...(bundlePath
+      ? { workflowBundle: { codePath: bundlePath } }
       : { workflowsPath: require.resolve('./workflows') }),
   });
 }

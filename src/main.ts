@@ -1,0 +1,94 @@
+import { createServer, type Server } from 'node:http';
+import { createActivities } from './activities';
+import { createAdminApp } from './api/admin-app';
+import { createInternalApp, createInternalServer } from './api/internal-app';
+import { createOpsApp } from './api/ops-app';
+import { loadConfig } from './config';
+import { HealthWorker } from './health/worker';
+import { createLogger, type Logger } from './logger';
+import { createMetricsRegistry } from './metrics';
+import { createReadinessChecks } from './readiness';
+import { openResources } from './resources';
+import { OperatorService } from './services/operators';
+import { createWorker } from './worker';
+
+/**
+ * One entry point for every process role (PROCESS_ROLES): `api` (admin and internal listeners),
+ * `worker` (Temporal worker and outbox relay), `health` (health ingestion). The ops listener
+ * (/healthz, /readyz, /metrics) runs in every process. SIGTERM drains and exits.
+ */
+
+function listen(server: Server, host: string, port: number, what: string, log: Logger): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      log.info({ host, port }, `${what} listening`);
+      resolve(server);
+    });
+  });
+}
+
+const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const resources = await openResources(config, log);
+  const stops: Array<() => Promise<void>> = [];
+  const { host } = config.http;
+
+  const ops = createOpsApp(createReadinessChecks(resources), createMetricsRegistry());
+  const opsServer = await listen(createServer(ops.callback()), host, config.http.opsPort, 'ops endpoints', log);
+  const stopOps = () => closeServer(opsServer);
+
+  if (config.roles.includes('api')) {
+    const operators = new OperatorService({ ...resources, config: config.temporal, log });
+    const admin = createAdminApp({ config, db: resources.db, log, operators });
+    const adminServer = await listen(createServer(admin.callback()), host, config.http.adminPort, 'admin API', log);
+    const internal = createInternalServer(createInternalApp({ config, db: resources.db, log, operators }), config.internalTls);
+    const internalServer = await listen(internal, host, config.http.internalPort, 'internal API', log);
+    stops.push(() => closeServer(adminServer), () => closeServer(internalServer));
+  }
+
+  if (config.roles.includes('worker')) {
+    const worker = await createWorker(config.temporal, createActivities(resources));
+    const running = worker.run();
+    running.catch((err: unknown) => {
+      log.fatal({ err: (err as Error).message }, 'Temporal worker stopped');
+      process.exit(1);
+    });
+    resources.relay.start(config.nats.outboxPollMs);
+    log.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Temporal worker running');
+    stops.push(async () => {
+      worker.shutdown();
+      await running;
+      await worker.connection?.close();
+    });
+  }
+
+  if (config.roles.includes('health')) {
+    const health = new HealthWorker(resources.nats, log);
+    health.start();
+    stops.push(() => health.stop());
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await Promise.allSettled(stops.map((stop) => stop()));
+    await stopOps();
+    await resources.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  // A ConfigError names the variable; anything else is a start-up failure of a dependency.
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

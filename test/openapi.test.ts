@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildAdminOpenApi } from '../src/api/openapi';
+import { createOperatorsRouter } from '../src/api/operators';
+import { loadConfig } from '../src/config';
+import type { OperatorService } from '../src/services/operators';
+import { startHarness, type Harness } from './support/harness';
+
+/** The OpenAPI document is generated from the route schemas, kept in the repo, and served. */
+
+const committedPath = path.resolve(__dirname, '../openapi/admin.json');
+const DRIFT = 'openapi/admin.json is out of date: run `npm run openapi` and commit the result';
+
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+
+type Doc = ReturnType<typeof buildAdminOpenApi>;
+interface SchemaObject {
+  additionalProperties?: unknown;
+  properties?: Record<string, unknown>;
+  required?: string[];
+}
+
+/** A JSON round trip: what a client of the file or of the endpoint actually sees. */
+const asJson = (doc: Doc): unknown => JSON.parse(JSON.stringify(doc)) as unknown;
+
+describe('admin OpenAPI document', () => {
+  const generated = buildAdminOpenApi();
+
+  it('is kept in the repo as the schemas generate it', () => {
+    let committed: unknown;
+    try {
+      committed = JSON.parse(readFileSync(committedPath, 'utf8')) as unknown;
+    } catch (err) {
+      throw new Error(`${DRIFT} (${(err as Error).message})`);
+    }
+    try {
+      expect(committed).toEqual(asJson(generated));
+    } catch (err) {
+      // toEqual's message shows the difference; ours says how to fix it.
+      throw new Error(`${DRIFT}\n\n${(err as Error).message}`);
+    }
+  });
+
+  it('names every route the admin router serves', () => {
+    const documented = Object.entries(generated.paths ?? {})
+      .flatMap(([p, item]) => METHODS.filter((m) => (item as Record<string, unknown>)[m]).map((m) => `${m.toUpperCase()} ${p}`))
+      .sort();
+    expect(documented).toEqual(
+      expect.arrayContaining([
+        'POST /operators',
+        'GET /operators',
+        'GET /operators/{id}',
+        'PATCH /operators/{id}',
+        'GET /operators/{id}/workflows',
+      ]),
+    );
+    // And no route of the router goes undocumented (a new route must reach the document too).
+    const router = createOperatorsRouter({} as OperatorService, loadConfig());
+    const served = router.stack
+      .flatMap((layer) =>
+        layer.methods
+          .filter((m) => m !== 'HEAD')
+          .map((m) => `${m} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
+      )
+      .sort();
+    expect(served.length).toBeGreaterThanOrEqual(5);
+    expect(documented).toEqual(served);
+    expect(generated.servers).toEqual([{ url: '/v1/admin' }]);
+  });
+
+  it('describes the onboarding body as closed: no status, version or audit fields', () => {
+    const schema = generated.components?.schemas?.CreateOperatorRequest as SchemaObject | undefined;
+    expect(schema).toBeDefined();
+    expect(schema?.additionalProperties).toBe(false);
+    const fields = Object.keys(schema?.properties ?? {});
+    expect(fields).toEqual(expect.arrayContaining(['name', 'host', 'port', 'systemId', 'password', 'bindType']));
+    for (const forbidden of ['status', 'version', 'createdBy', 'updatedBy', 'id']) {
+      expect(fields).not.toContain(forbidden);
+    }
+    expect(schema?.properties?.password).toMatchObject({ writeOnly: true, maxLength: 8 });
+  });
+
+  describe('served by the service', () => {
+    let h: Harness;
+    beforeAll(async () => {
+      h = await startHarness();
+    });
+    afterAll(async () => {
+      await h?.stop();
+    });
+
+    it('answers GET /v1/admin/openapi.json without a token with the same document', async () => {
+      const res = await fetch(`${h.baseUrl}/openapi.json`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('application/json');
+      expect(await res.json()).toEqual(asJson(generated));
+    });
+  });
+});
