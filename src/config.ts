@@ -39,7 +39,10 @@ const envSchema = z.object({
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
 
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
-  NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('OPERATOR_EVENTS'),
+  NATS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('OPERATOR_EVENTS'),
 
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),

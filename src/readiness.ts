@@ -42,16 +42,11 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T
   }
 }
 
-export function createReadinessChecks(
-  deps: ReadinessDeps,
-  options: { timeoutMs?: number } = {},
-): ReadinessChecks {
+export function createReadinessChecks(deps: ReadinessDeps, options: { timeoutMs?: number } = {}): ReadinessChecks {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
-  const bounded =
-    (check: () => Promise<unknown>) =>
-    async (): Promise<void> => {
-      await withTimeout(check(), timeoutMs);
-    };
+  const bounded = (check: () => Promise<unknown>) => async (): Promise<void> => {
+    await withTimeout(check(), timeoutMs);
+  };
 
   return {
     postgres: bounded(() => deps.db.query('SELECT 1')),
@@ -110,7 +105,14 @@ export async function checkReadiness(
 ): Promise<ReadinessReport> {
   const guardMs = options.guardMs ?? DEFAULT_CHECK_TIMEOUT_MS + 500;
   const names = Object.keys(checks);
-  const results = await Promise.allSettled(names.map((name) => withTimeout(Promise.resolve().then(() => checks[name]!()), guardMs)));
+  const results = await Promise.allSettled(
+    names.map((name) =>
+      withTimeout(
+        Promise.resolve().then(() => checks[name]!()),
+        guardMs,
+      ),
+    ),
+  );
   const report: Record<string, string> = {};
   let ok = true;
   results.forEach((result, i) => {

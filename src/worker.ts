@@ -20,8 +20,6 @@ export async function createWorker(config: Config['temporal'], activities: Activ
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     activities,
-    ...(bundlePath
-      ? { workflowBundle: { codePath: bundlePath } }
-      : { workflowsPath: require.resolve('./workflows') }),
+    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('./workflows') }),
   });
 }

@@ -31,19 +31,21 @@ describe('admin OpenAPI document', () => {
     try {
       committed = JSON.parse(readFileSync(committedPath, 'utf8')) as unknown;
     } catch (err) {
-      throw new Error(`${DRIFT} (${(err as Error).message})`);
+      throw new Error(`${DRIFT} (${(err as Error).message})`, { cause: err });
     }
     try {
       expect(committed).toEqual(asJson(generated));
     } catch (err) {
       // toEqual's message shows the difference; ours says how to fix it.
-      throw new Error(`${DRIFT}\n\n${(err as Error).message}`);
+      throw new Error(`${DRIFT}\n\n${(err as Error).message}`, { cause: err });
     }
   });
 
   it('names every route the admin router serves', () => {
     const documented = Object.entries(generated.paths ?? {})
-      .flatMap(([p, item]) => METHODS.filter((m) => (item as Record<string, unknown>)[m]).map((m) => `${m.toUpperCase()} ${p}`))
+      .flatMap(([p, item]) =>
+        METHODS.filter((m) => (item as Record<string, unknown>)[m]).map((m) => `${m.toUpperCase()} ${p}`),
+      )
       .sort();
     expect(documented).toEqual(
       expect.arrayContaining([
@@ -58,9 +60,7 @@ describe('admin OpenAPI document', () => {
     const router = createOperatorsRouter({} as OperatorService, loadConfig());
     const served = router.stack
       .flatMap((layer) =>
-        layer.methods
-          .filter((m) => m !== 'HEAD')
-          .map((m) => `${m} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
+        layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`),
       )
       .sort();
     expect(served.length).toBeGreaterThanOrEqual(5);

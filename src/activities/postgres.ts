@@ -60,10 +60,17 @@ export function createPostgresActivities(db: Db) {
         const op = await findOperator(tx, operatorId, true);
         if (!op) return null;
         if (op.status !== 'ONBOARDING') return op;
-        return commitChange(tx, op, 'onboarding_failed', { status: 'ONBOARDING_FAILED', status_reason: reason }, actor, (next) => ({
-          operator: next,
-          reason,
-        }));
+        return commitChange(
+          tx,
+          op,
+          'onboarding_failed',
+          { status: 'ONBOARDING_FAILED', status_reason: reason },
+          actor,
+          (next) => ({
+            operator: next,
+            reason,
+          }),
+        );
       });
     },
   };

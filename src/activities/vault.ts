@@ -10,7 +10,8 @@ export function createVaultActivities(kv: KvStore) {
       return await fn();
     } catch (err) {
       // A refusal (403, 400) will not heal by retrying; an outage or a 5xx might.
-      if (err instanceof VaultError && err.permanent) throw ApplicationFailure.nonRetryable(err.message, VAULT_REJECTED);
+      if (err instanceof VaultError && err.permanent)
+        throw ApplicationFailure.nonRetryable(err.message, VAULT_REJECTED);
       throw err;
     }
   }
@@ -25,7 +26,10 @@ export function createVaultActivities(kv: KvStore) {
         if (!staged) {
           // A retry after the move finds the staging path already cleared.
           if (current !== undefined) return current;
-          throw ApplicationFailure.nonRetryable(`no staged credentials for operator ${operatorId}`, CREDENTIALS_NOT_STAGED);
+          throw ApplicationFailure.nonRetryable(
+            `no staged credentials for operator ${operatorId}`,
+            CREDENTIALS_NOT_STAGED,
+          );
         }
         const version = current ?? (await kv.write(finalPath, staged.data, 0));
         await kv.destroy(stagedCredentialsPath(operatorId));

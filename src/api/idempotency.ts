@@ -39,7 +39,10 @@ export function idempotency(db: Db): Middleware<AuthState> {
   return async (ctx, next) => {
     const key = ctx.get('Idempotency-Key');
     if (ctx.method !== 'POST' || !key) return next();
-    if (key.length > 200) throw new HttpProblem(400, 'Invalid request', 'Idempotency-Key is longer than 200 characters.', { errors: [{ field: 'Idempotency-Key', message: 'at most 200 characters' }] });
+    if (key.length > 200)
+      throw new HttpProblem(400, 'Invalid request', 'Idempotency-Key is longer than 200 characters.', {
+        errors: [{ field: 'Idempotency-Key', message: 'at most 200 characters' }],
+      });
 
     const body = (ctx.request as { body?: unknown }).body;
     const hash = createHash('sha256')
@@ -58,7 +61,8 @@ export function idempotency(db: Db): Middleware<AuthState> {
         [actor, key],
       );
       const kept = rows[0];
-      if (!kept) throw new HttpProblem(409, 'Conflict', 'A request with this Idempotency-Key is being retried; try again.');
+      if (!kept)
+        throw new HttpProblem(409, 'Conflict', 'A request with this Idempotency-Key is being retried; try again.');
       if (kept.request_hash !== hash) {
         throw new HttpProblem(422, 'Idempotency key reused', 'This Idempotency-Key was used with a different request.');
       }
@@ -79,7 +83,9 @@ export function idempotency(db: Db): Middleware<AuthState> {
       await db.query('DELETE FROM ops.idempotency_keys WHERE actor = $1 AND key = $2', [actor, key]);
       throw err;
     }
-    const headers = Object.fromEntries(KEPT_HEADERS.flatMap((h) => (ctx.response.get(h) ? [[h, ctx.response.get(h)]] : [])));
+    const headers = Object.fromEntries(
+      KEPT_HEADERS.flatMap((h) => (ctx.response.get(h) ? [[h, ctx.response.get(h)]] : [])),
+    );
     await db.query(
       `UPDATE ops.idempotency_keys SET status_code = $3, response_body = $4, response_headers = $5, updated_by = $1
         WHERE actor = $1 AND key = $2`,

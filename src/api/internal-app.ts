@@ -70,7 +70,8 @@ export function createInternalApp({ config, db, log, operators }: InternalAppDep
 /** HTTPS with client certificates required, or plain HTTP when INTERNAL_TLS=false (tests, compose). */
 export function createInternalServer(app: Koa<InternalState>, tls: Config['internalTls']): http.Server {
   if (!tls.enabled) return http.createServer(app.callback());
-  if (!tls.certPath || !tls.keyPath || !tls.caPath) throw new Error('INTERNAL_TLS needs INTERNAL_TLS_CERT, _KEY and _CA');
+  if (!tls.certPath || !tls.keyPath || !tls.caPath)
+    throw new Error('INTERNAL_TLS needs INTERNAL_TLS_CERT, _KEY and _CA');
   return https.createServer(
     {
       cert: readFileSync(tls.certPath),

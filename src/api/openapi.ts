@@ -14,8 +14,14 @@ import {
 
 /** The admin API's OpenAPI document, generated from the very schemas the routes validate with. */
 
-const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: Problem } } });
-const json = <T extends z.ZodType>(description: string, schema: T) => ({ description, content: { 'application/json': { schema } } });
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: Problem } },
+});
+const json = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
 const etag = z.string().openapi({ description: 'The operator version, quoted', example: '"3"' });
 const etagHeader = { ETag: { description: 'The operator version, quoted', schema: { type: 'string' as const } } };
 const commonErrors = {
@@ -26,7 +32,11 @@ const commonErrors = {
 
 export function buildAdminOpenApi(): ReturnType<OpenApiGeneratorV31['generateDocument']> {
   const registry = new OpenAPIRegistry();
-  const bearer = registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  const bearer = registry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  });
   const security = [{ [bearer.name]: [] }];
 
   registry.registerPath({

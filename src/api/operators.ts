@@ -4,12 +4,7 @@ import type { Config } from '../config';
 import type { OperatorService } from '../services/operators';
 import { validationFailed } from '../services/errors';
 import type { AuthState } from './auth';
-import {
-  CreateOperatorRequest,
-  ListOperatorsQuery,
-  OperatorIdParams,
-  PatchOperatorRequest,
-} from './schemas';
+import { CreateOperatorRequest, ListOperatorsQuery, OperatorIdParams, PatchOperatorRequest } from './schemas';
 import { parse } from './validate';
 
 /** /v1/admin/operators: validate, call the service, shape the answer. */
@@ -21,7 +16,12 @@ function encodeCursor(after: { createdAt: string; id: string }): string {
 function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
-    if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(createdAt)) && /^[0-9a-f-]{36}$/.test(id)) {
+    if (
+      typeof createdAt === 'string' &&
+      typeof id === 'string' &&
+      !Number.isNaN(Date.parse(createdAt)) &&
+      /^[0-9a-f-]{36}$/.test(id)
+    ) {
       return { createdAt, id };
     }
   } catch {
@@ -47,7 +47,10 @@ export function createOperatorsRouter(service: OperatorService, config: Config):
   router.post('/operators', async (ctx) => {
     const body = parse(CreateOperatorRequest, ctx.request.body, 'body');
     const { password, tpsLimit, routingRules, ...metadata } = body;
-    const { operator, workflowId } = await service.startOnboarding({ metadata, password, tpsLimit, routingRules }, ctx.state.actor);
+    const { operator, workflowId } = await service.startOnboarding(
+      { metadata, password, tpsLimit, routingRules },
+      ctx.state.actor,
+    );
     ctx.status = 202;
     ctx.set('Location', operatorUrl(operator.id));
     ctx.body = {
@@ -64,7 +67,11 @@ export function createOperatorsRouter(service: OperatorService, config: Config):
       throw validationFailed([{ field: 'limit', message: `at most ${max}` }]);
     }
     const limit = q.limit ?? Math.min(50, max);
-    const rows = await service.list({ status: q.status, after: q.cursor ? decodeCursor(q.cursor) : undefined, limit: limit + 1 });
+    const rows = await service.list({
+      status: q.status,
+      after: q.cursor ? decodeCursor(q.cursor) : undefined,
+      limit: limit + 1,
+    });
     const items = rows.slice(0, limit);
     const last = items[items.length - 1];
     ctx.body = { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };

@@ -48,12 +48,22 @@ export function createOpsApp(checks: ReadinessChecks, registry: Registry): Koa {
   app.use(async (ctx, next) => {
     const route = routes[ctx.path];
     if (!route) {
-      sendProblem(ctx, { type: '/problems/not-found', title: 'Not found', status: 404, detail: `No route for ${ctx.method} ${ctx.path}` });
+      sendProblem(ctx, {
+        type: '/problems/not-found',
+        title: 'Not found',
+        status: 404,
+        detail: `No route for ${ctx.method} ${ctx.path}`,
+      });
       return;
     }
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       ctx.set('Allow', 'GET, HEAD');
-      sendProblem(ctx, { type: '/problems/method-not-allowed', title: 'Method not allowed', status: 405, detail: `${ctx.method} is not allowed on ${ctx.path}` });
+      sendProblem(ctx, {
+        type: '/problems/method-not-allowed',
+        title: 'Method not allowed',
+        status: 405,
+        detail: `${ctx.method} is not allowed on ${ctx.path}`,
+      });
       return;
     }
     await route(ctx, next);

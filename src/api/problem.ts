@@ -55,6 +55,17 @@ function toProblem(err: unknown): { problem: Problem; headers?: Record<string, s
       headers: err.headers,
     };
   }
+  // The parser's message quotes the body (and so maybe a password): never echo or log it.
+  if (err instanceof SyntaxError && (err as { status?: unknown }).status === 400) {
+    return {
+      problem: {
+        type: slug('bad request'),
+        title: 'Bad request',
+        status: 400,
+        detail: 'The request body is not valid JSON.',
+      },
+    };
+  }
   // Koa's and the body parser's own client errors (malformed JSON, body too large, ...).
   const e = err as { status?: unknown; expose?: unknown; message?: unknown };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
@@ -69,7 +80,12 @@ export function problemMiddleware(log: Logger): Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
-        sendProblem(ctx, { type: slug('not found'), title: 'Not found', status: 404, detail: `No route for ${ctx.method} ${ctx.path}` });
+        sendProblem(ctx, {
+          type: slug('not found'),
+          title: 'Not found',
+          status: 404,
+          detail: `No route for ${ctx.method} ${ctx.path}`,
+        });
       }
     } catch (err) {
       const mapped = toProblem(err);
@@ -79,8 +95,16 @@ export function problemMiddleware(log: Logger): Middleware {
         return;
       }
       // Only the message is logged: error objects may carry requests and their headers.
-      log.error({ err: err instanceof Error ? err.message : String(err), path: ctx.path, method: ctx.method }, 'request failed');
-      sendProblem(ctx, { type: slug('internal error'), title: 'Internal error', status: 500, detail: 'The request failed; see the service logs.' });
+      log.error(
+        { err: err instanceof Error ? err.message : String(err), path: ctx.path, method: ctx.method },
+        'request failed',
+      );
+      sendProblem(ctx, {
+        type: slug('internal error'),
+        title: 'Internal error',
+        status: 500,
+        detail: 'The request failed; see the service logs.',
+      });
     }
   };
 }

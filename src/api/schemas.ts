@@ -1,12 +1,6 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import {
-  BIND_TYPES,
-  DEFAULT_TPS_LIMIT,
-  ENFORCEMENT_MODES,
-  OPERATOR_STATUSES,
-  SMPP_LIMITS,
-} from '../domain/operator';
+import { BIND_TYPES, DEFAULT_TPS_LIMIT, ENFORCEMENT_MODES, OPERATOR_STATUSES, SMPP_LIMITS } from '../domain/operator';
 
 extendZodWithOpenApi(z);
 

@@ -2,7 +2,10 @@ import type { z } from 'zod';
 import { validationFailed, type FieldError } from '../services/errors';
 
 function fieldName(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), '');
+  return path.reduce<string>(
+    (acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)),
+    '',
+  );
 }
 
 /** Parses a request part with its schema; a failure names every bad field (400). */

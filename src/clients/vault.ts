@@ -19,7 +19,9 @@ export class VaultError extends Error {
 
   /** 4xx other than 404/412/429 will not heal by retrying. */
   get permanent(): boolean {
-    return this.status !== undefined && this.status >= 400 && this.status < 500 && ![404, 412, 429].includes(this.status);
+    return (
+      this.status !== undefined && this.status >= 400 && this.status < 500 && ![404, 412, 429].includes(this.status)
+    );
   }
 }
 
@@ -48,7 +50,9 @@ interface ApiError {
 function toVaultError(err: unknown, action: string, path: string): VaultError {
   const e = (err ?? {}) as ApiError;
   const status = e.response?.statusCode;
-  const errors = Array.isArray(e.response?.body?.errors) ? e.response.body.errors.filter((x) => typeof x === 'string') : [];
+  const errors = Array.isArray(e.response?.body?.errors)
+    ? e.response.body.errors.filter((x) => typeof x === 'string')
+    : [];
   const reason = errors.length > 0 ? errors.join('; ') : status ? `status ${status}` : 'Vault unreachable';
   return new VaultError(`vault ${action} ${path} failed: ${reason}`, status);
 }
@@ -69,7 +73,9 @@ export async function createKvStore(config: Config['vault']): Promise<KvStore> {
   if (config.auth.kind === 'kubernetes') {
     const jwt = (await readFile(config.auth.jwtPath, 'utf8')).trim();
     try {
-      const login = (await client.kubernetesLogin({ role: config.auth.role, jwt })) as { auth: { client_token: string } };
+      const login = (await client.kubernetesLogin({ role: config.auth.role, jwt })) as {
+        auth: { client_token: string };
+      };
       client.token = login.auth.client_token;
     } catch (err) {
       throw toVaultError(err, 'kubernetes login', `role ${config.auth.role}`);

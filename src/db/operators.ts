@@ -103,10 +103,13 @@ export async function listOperators(db: Queryable, q: ListQuery): Promise<Operat
   }
   if (q.after) {
     params.push(q.after.createdAt, q.after.id);
-    where.push(`(o.created_at, o.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    // The cursor carries milliseconds (a JS Date); compare at that precision or rows repeat.
+    where.push(
+      `(date_trunc('milliseconds', o.created_at), o.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`,
+    );
   }
   const { rows } = await db.query<OperatorRow>(
-    `${SELECT_OPERATOR} WHERE ${where.join(' AND ')} ORDER BY o.created_at, o.id LIMIT $1`,
+    `${SELECT_OPERATOR} WHERE ${where.join(' AND ')} ORDER BY date_trunc('milliseconds', o.created_at), o.id LIMIT $1`,
     params,
   );
   return rows.map(toOperator);
@@ -149,8 +152,20 @@ export async function insertDraft(tx: PoolClient, draft: OperatorDraft, actor: s
                                 enquire_link_interval_s, labels, status, version, created_by, updated_by)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'ONBOARDING', 0, $12, $12)
      ON CONFLICT (id) DO NOTHING`,
-    [draft.id, m.name, m.host, m.port, m.systemId, m.systemType, m.bindType, m.tls, m.windowSize,
-      m.enquireLinkIntervalS, m.labels, actor],
+    [
+      draft.id,
+      m.name,
+      m.host,
+      m.port,
+      m.systemId,
+      m.systemType,
+      m.bindType,
+      m.tls,
+      m.windowSize,
+      m.enquireLinkIntervalS,
+      m.labels,
+      actor,
+    ],
   );
   if (inserted.rowCount === 1) {
     const t = draft.tpsLimit;
@@ -164,8 +179,18 @@ export async function insertDraft(tx: PoolClient, draft: OperatorDraft, actor: s
         `INSERT INTO ops.routing_rules (id, operator_id, prefix_table_id, prefixes, priority, weight,
                                         cost_per_segment, currency, enabled, created_by, updated_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
-        [randomUUID(), draft.id, rule.prefixTableId ?? null, rule.prefixes ?? null, rule.priority, rule.weight,
-          rule.costPerSegment, rule.currency, rule.enabled, actor],
+        [
+          randomUUID(),
+          draft.id,
+          rule.prefixTableId ?? null,
+          rule.prefixes ?? null,
+          rule.priority,
+          rule.weight,
+          rule.costPerSegment,
+          rule.currency,
+          rule.enabled,
+          actor,
+        ],
       );
     }
   }
@@ -175,11 +200,24 @@ export async function insertDraft(tx: PoolClient, draft: OperatorDraft, actor: s
 }
 
 /** What a change sets besides the version; keys are column names. */
-export type ColumnChanges = Partial<Record<
-  'name' | 'host' | 'port' | 'system_type' | 'bind_type' | 'tls' | 'window_size' | 'enquire_link_interval_s' |
-  'labels' | 'status' | 'status_reason' | 'credentials_version' | 'deleted_at',
-  unknown
->>;
+export type ColumnChanges = Partial<
+  Record<
+    | 'name'
+    | 'host'
+    | 'port'
+    | 'system_type'
+    | 'bind_type'
+    | 'tls'
+    | 'window_size'
+    | 'enquire_link_interval_s'
+    | 'labels'
+    | 'status'
+    | 'status_reason'
+    | 'credentials_version'
+    | 'deleted_at',
+    unknown
+  >
+>;
 
 /**
  * The single way a config change commits: the row changes, the version goes up by one, and the

@@ -7,7 +7,8 @@ export interface FieldError {
 
 export class ServiceError extends Error {
   constructor(
-    readonly kind: 'validation' | 'not_found' | 'conflict' | 'precondition_failed' | 'precondition_required' | 'unavailable',
+    readonly kind:
+      'validation' | 'not_found' | 'conflict' | 'precondition_failed' | 'precondition_required' | 'unavailable',
     message: string,
     readonly extra: Record<string, unknown> = {},
   ) {

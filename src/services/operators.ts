@@ -110,8 +110,11 @@ export class OperatorService {
         throw unavailable(`onboarding could not save the operator: ${err.cause.message}`);
       }
       // The workflow never started: nothing else will remove the staged secret.
-      await kv.destroy(staged).catch((e: unknown) => log.error({ err: (e as Error).message, operatorId: id }, 'staged secret left behind'));
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`workflow ${workflowId} is already running`);
+      await kv
+        .destroy(staged)
+        .catch((e: unknown) => log.error({ err: (e as Error).message, operatorId: id }, 'staged secret left behind'));
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw conflict(`workflow ${workflowId} is already running`);
       throw err;
     }
   }
@@ -127,7 +130,12 @@ export class OperatorService {
   }
 
   /** Metadata only; `expectedVersion` comes from If-Match. Publishes `operator.config.updated`. */
-  async updateMetadata(id: string, patch: MetadataPatch, expectedVersion: number | undefined, actor: string): Promise<Operator> {
+  async updateMetadata(
+    id: string,
+    patch: MetadataPatch,
+    expectedVersion: number | undefined,
+    actor: string,
+  ): Promise<Operator> {
     const columns: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(patch)) {
       if (value !== undefined) columns[PATCH_COLUMNS[key as keyof MetadataPatch]] = value;
@@ -138,8 +146,12 @@ export class OperatorService {
         const current = await findOperator(tx, id, true);
         if (!current) throw notFound(`Operator ${id}`);
         if (expectedVersion !== undefined && expectedVersion !== current.version) throw staleVersion(current.version);
-        if (!EDITABLE.includes(current.status)) throw conflict(`Operator ${id} is ${current.status} and can no longer change.`);
-        return commitChange(tx, current, 'updated', columns, actor, (next) => ({ operator: next, changed: Object.keys(patch) }));
+        if (!EDITABLE.includes(current.status))
+          throw conflict(`Operator ${id} is ${current.status} and can no longer change.`);
+        return commitChange(tx, current, 'updated', columns, actor, (next) => ({
+          operator: next,
+          changed: Object.keys(patch),
+        }));
       });
     } catch (err) {
       if (isUniqueViolation(err, 'operators_endpoint_live_key')) {
@@ -190,9 +202,11 @@ export class OperatorService {
 
   /** The relay also polls; flushing now just makes the event leave without waiting for it. */
   private async publishSoon(): Promise<void> {
-    await this.deps.relay.flush().catch((err: unknown) =>
-      this.deps.log.warn({ err: (err as Error).message }, 'events stay in the outbox until NATS answers'),
-    );
+    await this.deps.relay
+      .flush()
+      .catch((err: unknown) =>
+        this.deps.log.warn({ err: (err as Error).message }, 'events stay in the outbox until NATS answers'),
+      );
   }
 }
 

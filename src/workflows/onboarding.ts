@@ -35,6 +35,11 @@ const steps = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
 });
+// Events already committed to the outbox: publishing waits out a NATS outage instead of failing.
+const events = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
 // Compensations must finish, however long a dependency is down.
 const compensations = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -83,7 +88,7 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
 
     at('announcing operator');
     await steps.recordOperatorCreated(draft.id, credentialsVersion, actor);
-    await steps.publishPendingEvents();
+    await events.publishPendingEvents();
 
     at(`waiting up to ${input.bindTimeoutS}s for the connector's first healthy bind`);
     const bound = await condition(
@@ -91,15 +96,21 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
       `${input.bindTimeoutS}s`,
     );
     if (!bound) {
-      throw ApplicationFailure.nonRetryable(`the connector did not bind within ${input.bindTimeoutS}s`, ONBOARDING_FAILED);
+      throw ApplicationFailure.nonRetryable(
+        `the connector did not bind within ${input.bindTimeoutS}s`,
+        ONBOARDING_FAILED,
+      );
     }
     if (lastHealth?.status === 'AUTH_FAILED') {
-      throw ApplicationFailure.nonRetryable('the connector reported AUTH_FAILED with the new credentials', ONBOARDING_FAILED);
+      throw ApplicationFailure.nonRetryable(
+        'the connector reported AUTH_FAILED with the new credentials',
+        ONBOARDING_FAILED,
+      );
     }
 
     at('activating operator');
     await steps.activateOperator(draft.id, actor);
-    await steps.publishPendingEvents();
+    await events.publishPendingEvents();
     at('done: ACTIVE');
     await condition(allHandlersFinished);
     return { operatorId: draft.id, status: 'ACTIVE', credentialsVersion };
@@ -110,7 +121,7 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
       await compensations.discardCredentials(draft.id);
       if (saved) {
         await compensations.markOnboardingFailed(draft.id, reason, actor);
-        await compensations.publishPendingEvents();
+        await events.publishPendingEvents();
       }
     });
     at(saved ? `ONBOARDING_FAILED: ${reason}` : `rejected: ${reason}`);

@@ -18,7 +18,12 @@ describe('PostgreSQL schema ops (real database)', () => {
 
   const suffix = () => randomUUID().slice(0, 8);
 
-  async function insertOperator(fields: { host: string; port: number; systemId: string; status?: string }): Promise<string> {
+  async function insertOperator(fields: {
+    host: string;
+    port: number;
+    systemId: string;
+    status?: string;
+  }): Promise<string> {
     const id = randomUUID();
     await pool.query(
       `INSERT INTO ops.operators
@@ -52,12 +57,17 @@ describe('PostgreSQL schema ops (real database)', () => {
     await insertOperator({ ...endpoint, systemId: `sys${suffix()}` });
 
     // Soft delete frees the endpoint.
-    await pool.query(`UPDATE ops.operators SET deleted_at = now(), status = 'DELETED', updated_by = 'infra-test' WHERE id = $1`, [first]);
+    await pool.query(
+      `UPDATE ops.operators SET deleted_at = now(), status = 'DELETED', updated_by = 'infra-test' WHERE id = $1`,
+      [first],
+    );
     const second = await insertOperator({ ...endpoint, host: host.toUpperCase() });
     await expectEndpointTaken(endpoint);
 
     // A failed onboarding frees it too (kept visible, not deleted).
-    await pool.query(`UPDATE ops.operators SET status = 'ONBOARDING_FAILED', updated_by = 'infra-test' WHERE id = $1`, [second]);
+    await pool.query(`UPDATE ops.operators SET status = 'ONBOARDING_FAILED', updated_by = 'infra-test' WHERE id = $1`, [
+      second,
+    ]);
     const third = await insertOperator({ ...endpoint, status: 'ONBOARDING' });
     await expectEndpointTaken(endpoint);
 
@@ -83,7 +93,9 @@ describe('PostgreSQL schema ops (real database)', () => {
     // Even the back-dating statement above was overridden by the trigger.
     expect(before.rows[0]!.updated_at.getTime()).toBeGreaterThanOrEqual(before.rows[0]!.created_at.getTime());
 
-    await pool.query(`UPDATE ops.operators SET name = 'renamed', updated_at = '2000-01-01T00:00:00Z' WHERE id = $1`, [id]);
+    await pool.query(`UPDATE ops.operators SET name = 'renamed', updated_at = '2000-01-01T00:00:00Z' WHERE id = $1`, [
+      id,
+    ]);
     const after = await pool.query<{ updated_at: Date; name: string; fresh: boolean }>(
       `SELECT updated_at, name, updated_at > now() - interval '1 minute' AS fresh FROM ops.operators WHERE id = $1`,
       [id],
@@ -133,7 +145,9 @@ describe('PostgreSQL schema ops (real database)', () => {
               (current_date - 40)::text AS from, (current_date - 39)::text AS to`,
     );
     const { name, from, to } = old[0]!;
-    await pool.query(`CREATE TABLE IF NOT EXISTS ops.${name} PARTITION OF ops.operator_health_log FOR VALUES FROM ('${from}') TO ('${to}')`);
+    await pool.query(
+      `CREATE TABLE IF NOT EXISTS ops.${name} PARTITION OF ops.operator_health_log FOR VALUES FROM ('${from}') TO ('${to}')`,
+    );
     const oldOperator = randomUUID();
     await pool.query(
       `INSERT INTO ops.operator_health_log

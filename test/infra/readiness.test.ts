@@ -95,7 +95,13 @@ describe('ops app: /healthz, /readyz, /metrics against the real stack', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(res.status).toBe(503);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const body = (await res.json()) as { type: string; title: string; status: number; detail: string; checks: Record<string, string> };
+    const body = (await res.json()) as {
+      type: string;
+      title: string;
+      status: number;
+      detail: string;
+      checks: Record<string, string>;
+    };
     expect(body.title).toBe('Not ready');
     expect(body.status).toBe(503);
     expect(typeof body.type).toBe('string');

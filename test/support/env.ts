@@ -1,3 +1,5 @@
+import path from 'node:path';
+
 // Test settings: the same local stack as `npm start`, but a database and a Temporal namespace of
 // the tests' own, so a running dev worker never picks up a test workflow.
 const testEnv: Record<string, string> = {
@@ -12,4 +14,4 @@ const testEnv: Record<string, string> = {
 for (const [key, value] of Object.entries(testEnv)) {
   process.env[key] ??= value;
 }
-process.env.TEMPORAL_WORKFLOW_BUNDLE ??= require('node:path').resolve(__dirname, '../../.stack/test/workflow-bundle.js');
+process.env.TEMPORAL_WORKFLOW_BUNDLE ??= path.resolve(__dirname, '../../.stack/test/workflow-bundle.js');

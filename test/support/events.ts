@@ -47,14 +47,20 @@ export class EventWatcher {
   }
 
   /** Waits until `done` holds for the operator's events, or fails after timeoutMs. */
-  async waitFor(operatorId: string, done: (events: EventEnvelope[]) => boolean, timeoutMs = 15_000): Promise<EventEnvelope[]> {
+  async waitFor(
+    operatorId: string,
+    done: (events: EventEnvelope[]) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<EventEnvelope[]> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const events = this.of(operatorId);
       if (done(events)) return events;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`events of ${operatorId} never matched; got ${JSON.stringify(this.of(operatorId).map((e) => [e.type, e.version]))}`);
+    throw new Error(
+      `events of ${operatorId} never matched; got ${JSON.stringify(this.of(operatorId).map((e) => [e.type, e.version]))}`,
+    );
   }
 
   async stop(): Promise<void> {

@@ -23,7 +23,14 @@ export default async function globalSetup(): Promise<void> {
 
   const { code } = await bundleWorkflowCode({
     workflowsPath: path.join(root, 'src/workflows/index.ts'),
-    logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error },
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: console.warn,
+      error: console.error,
+    },
   });
   const bundlePath = process.env.TEMPORAL_WORKFLOW_BUNDLE ?? '';
   mkdirSync(path.dirname(bundlePath), { recursive: true });

@@ -60,7 +60,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/admin`;
 
-  const activities = createActivities({ db: resources.db, kv: options.workerKv ?? resources.kv, relay: resources.relay });
+  const activities = createActivities({
+    db: resources.db,
+    kv: options.workerKv ?? resources.kv,
+    relay: resources.relay,
+  });
   const worker: Worker = await createWorker(config.temporal, activities);
   const running = worker.run();
 
@@ -92,7 +96,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 let counter = 0;
 
 /** A valid onboarding request with an endpoint no other test uses. */
-export function newOperatorRequest(overrides: Record<string, unknown> = {}): Record<string, unknown> & { password: string } {
+export function newOperatorRequest(
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> & { password: string } {
   counter++;
   return {
     name: `Carrier ${counter}`,

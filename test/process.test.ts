@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import path from 'node:path';
+
+/**
+ * The service as `npm start` runs it: one process, every role, the real stack. Its Redis is a
+ * private instance on a spare port, so the test can stop "a dependency" without touching the
+ * shared one, and watch /readyz name it.
+ */
+
+const root = path.resolve(__dirname, '..');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} never happened (last error: ${String(last)})`);
+}
+
+describe('the service process', () => {
+  let redis: ChildProcess;
+  let service: ChildProcess;
+  let output = '';
+  const ports: Record<string, number> = {};
+
+  beforeAll(async () => {
+    for (const name of ['redis', 'admin', 'internal', 'ops']) ports[name] = await freePort();
+    redis = spawn(
+      'redis-server',
+      ['--port', String(ports.redis), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    service = spawn(
+      process.execPath,
+      [path.join(root, 'node_modules/tsx/dist/cli.mjs'), path.join(root, 'src/main.ts')],
+      {
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'info',
+          REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
+          ADMIN_PORT: String(ports.admin),
+          INTERNAL_PORT: String(ports.internal),
+          OPS_PORT: String(ports.ops),
+          TEMPORAL_TASK_QUEUE: `operator-management-process-test-${ports.ops}`,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    service.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    service.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  });
+
+  afterAll(async () => {
+    if (service.exitCode === null) {
+      service.kill('SIGKILL');
+      await once(service, 'exit');
+    }
+    if (redis.exitCode === null) {
+      redis.kill('SIGKILL');
+      await once(redis, 'exit');
+    }
+  });
+
+  it('comes up ready, names a dependency that goes down, and stops cleanly on SIGTERM', async () => {
+    const ready = await waitFor('readiness', async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.ops}/readyz`);
+      return res.status === 200 ? ((await res.json()) as { checks: Record<string, string> }) : undefined;
+    });
+    expect(ready.checks).toEqual({ postgres: 'up', redis: 'up', nats: 'up', vault: 'up', temporal: 'up' });
+
+    expect((await fetch(`http://127.0.0.1:${ports.ops}/healthz`)).status).toBe(200);
+    const admin = await fetch(`http://127.0.0.1:${ports.admin}/v1/admin/operators`);
+    expect(admin.status).toBe(401);
+    await waitFor('the Temporal worker', async () => (output.includes('Temporal worker running') ? true : undefined));
+
+    redis.kill('SIGTERM');
+    await once(redis, 'exit');
+    const down = await waitFor('a 503 naming redis', async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.ops}/readyz`);
+      return res.status === 503
+        ? {
+            type: res.headers.get('content-type'),
+            body: (await res.json()) as { detail: string; checks: Record<string, string> },
+          }
+        : undefined;
+    });
+    expect(down.type).toContain('application/problem+json');
+    expect(down.body.detail).toContain('redis');
+    expect(down.body.checks.redis).not.toBe('up');
+    expect(down.body.checks.postgres).toBe('up');
+
+    service.kill('SIGTERM');
+    const [code] = (await once(service, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(output).toContain('"msg":"stopped"');
+  });
+
+  it('leaves the Temporal UI answering on its port', async () => {
+    const res = await fetch('http://127.0.0.1:8233/');
+    expect(res.status).toBe(200);
+  });
+});
