@@ -65,6 +65,8 @@ const envSchema = z.object({
   ONBOARDING_BIND_TIMEOUT_S: positiveInt.default(600),
   OUTBOX_POLL_MS: positiveInt.default(500),
   PAGE_SIZE_MAX: positiveInt.default(100),
+  HEALTH_LOG_RETENTION_DAYS: positiveInt.default(30),
+  HOUSEKEEPING_INTERVAL_S: positiveInt.default(3600),
 
   INTERNAL_TLS: bool.default(true),
   INTERNAL_TLS_CERT: optionalString,
@@ -80,7 +82,7 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   roles: ProcessRole[];
   http: { host: string; adminPort: number; internalPort: number; opsPort: number; pageSizeMax: number };
-  postgres: { url: string; poolMax: number };
+  postgres: { url: string; poolMax: number; healthLogRetentionDays: number; housekeepingIntervalS: number };
   redis: { url: string };
   nats: { servers: string[]; stream: string; outboxPollMs: number };
   temporal: {
@@ -151,7 +153,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       opsPort: e.OPS_PORT,
       pageSizeMax: e.PAGE_SIZE_MAX,
     },
-    postgres: { url: e.DATABASE_URL, poolMax: e.PG_POOL_MAX },
+    postgres: {
+      url: e.DATABASE_URL,
+      poolMax: e.PG_POOL_MAX,
+      healthLogRetentionDays: e.HEALTH_LOG_RETENTION_DAYS,
+      housekeepingIntervalS: e.HOUSEKEEPING_INTERVAL_S,
+    },
     redis: { url: e.REDIS_URL },
     nats: { servers: e.NATS_URL.split(','), stream: e.NATS_STREAM, outboxPollMs: e.OUTBOX_POLL_MS },
     temporal: {

@@ -4,6 +4,7 @@ import { createAdminApp } from './api/admin-app';
 import { createInternalApp, createInternalServer } from './api/internal-app';
 import { createOpsApp } from './api/ops-app';
 import { loadConfig } from './config';
+import { runHousekeeping } from './db/housekeeping';
 import { HealthWorker } from './health/worker';
 import { createLogger, type Logger } from './logger';
 import { createMetricsRegistry } from './metrics';
@@ -64,8 +65,15 @@ async function main(): Promise<void> {
       process.exit(1);
     });
     resources.relay.start(config.nats.outboxPollMs);
+    const housekeeping = setInterval(() => {
+      runHousekeeping(resources.db, config.postgres.healthLogRetentionDays).then(
+        (result) => log.info(result, 'housekeeping done'),
+        (err: unknown) => log.warn({ err: (err as Error).message }, 'housekeeping failed; next run retries'),
+      );
+    }, config.postgres.housekeepingIntervalS * 1000);
     log.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'Temporal worker running');
     stops.push(async () => {
+      clearInterval(housekeeping);
       worker.shutdown();
       await running;
       await worker.connection?.close();

@@ -1,4 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import nodeVault from 'node-vault';
 import { createKvStore } from '../src/clients/vault';
 import { credentialsPath, stagedCredentialsPath } from '../src/domain/credentials';
@@ -36,6 +37,8 @@ async function everythingStoredAbout(h: Harness, operatorId: string, workflowId:
 describe('onboarding', () => {
   let h: Harness;
   let events: EventWatcher;
+  /** Finished runs whose histories the replay test checks against the current workflow code. */
+  const finished: string[] = [];
 
   beforeAll(async () => {
     h = await startHarness({ bindTimeoutS: 3 });
@@ -58,6 +61,7 @@ describe('onboarding', () => {
     expect(accepted.workflowUrl).toContain(encodeURIComponent(accepted.workflowId));
 
     const handle = h.resources.temporal.workflow.getHandle(accepted.workflowId);
+    finished.push(accepted.workflowId);
     await handle.signal(connectorHealthSignal, UP);
     await expect(handle.result()).resolves.toMatchObject({ status: 'ACTIVE', credentialsVersion: 1 });
 
@@ -94,6 +98,7 @@ describe('onboarding', () => {
     const first = await onboard(h, body);
     const id = first.operator.id;
     const handle = h.resources.temporal.workflow.getHandle(first.workflowId);
+    finished.push(first.workflowId);
     await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
 
     const operator = (await (await h.api(`/operators/${id}`)).json()) as Record<string, unknown>;
@@ -189,6 +194,20 @@ describe('onboarding', () => {
       expect(again.operator.status).toBe('ONBOARDING');
     } finally {
       await vh.stop();
+    }
+  });
+
+  it('replays the finished histories deterministically with the current workflow code', async () => {
+    expect(finished.length).toBeGreaterThanOrEqual(2);
+    for (const workflowId of finished) {
+      const history = await h.resources.temporal.workflow.getHandle(workflowId).fetchHistory();
+      await expect(
+        Worker.runReplayHistory(
+          { workflowBundle: { codePath: process.env.TEMPORAL_WORKFLOW_BUNDLE ?? '' } },
+          history,
+          workflowId,
+        ),
+      ).resolves.toBeUndefined();
     }
   });
 });

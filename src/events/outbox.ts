@@ -40,7 +40,7 @@ export async function appendConfigEvent(tx: PoolClient, event: NewConfigEvent): 
 }
 
 // Any fixed 64-bit key: serialises relays across replicas so per-operator order holds.
-const RELAY_LOCK_KEY = 0x6f70_6d67_6d74;
+export const RELAY_LOCK_KEY = 0x6f70_6d67_6d74;
 const BATCH = 100;
 
 interface PendingRow {

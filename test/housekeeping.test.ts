@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import { createPool, type Db } from '../src/clients/postgres';
+import { loadConfig } from '../src/config';
+import { runHousekeeping } from '../src/db/housekeeping';
+import { RELAY_LOCK_KEY } from '../src/events/outbox';
+
+describe('housekeeping', () => {
+  let db: Db;
+  beforeAll(() => {
+    db = createPool(loadConfig().postgres);
+  });
+  afterAll(() => db.end());
+
+  it('drops expired idempotency keys and old published events, keeping anything unpublished', async () => {
+    // Hold the relay lock so no relay of a concurrent test file publishes the fake pending event.
+    const lock = await db.connect();
+    await lock.query('SELECT pg_advisory_lock($1)', [RELAY_LOCK_KEY]);
+    try {
+      await checkHousekeeping();
+    } finally {
+      await lock.query(`DELETE FROM ops.event_outbox WHERE created_by = 'housekeeping-test'`);
+      await lock.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_KEY]);
+      lock.release();
+    }
+  });
+
+  async function checkHousekeeping(): Promise<void> {
+    const actor = `housekeeping-${randomUUID()}`;
+    const insertKey = (key: string, age: string) =>
+      db.query(
+        `INSERT INTO ops.idempotency_keys (actor, key, request_hash, created_at, created_by, updated_by)
+         VALUES ($1, $2, 'h', now() - $3::interval, $1, $1)`,
+        [actor, key, age],
+      );
+    await insertKey('old', '25 hours');
+    await insertKey('fresh', '1 hour');
+
+    const insertEvent = (published: string | null) => {
+      const id = randomUUID();
+      return db
+        .query(
+          `INSERT INTO ops.event_outbox (event_id, subject, payload, published_at, created_by, updated_by)
+           VALUES ($1, 'operator.config.updated', '{}', now() - $2::interval, 'housekeeping-test', 'housekeeping-test')`,
+          [id, published],
+        )
+        .then(() => id);
+    };
+    const oldPublished = await insertEvent('8 days');
+    const recentPublished = await insertEvent('1 day');
+    const unpublished = await insertEvent(null);
+    await db.query(`UPDATE ops.event_outbox SET created_at = now() - interval '30 days' WHERE event_id = $1`, [
+      unpublished,
+    ]);
+
+    const result = await runHousekeeping(db, 30);
+    expect(result.idempotencyKeysDeleted).toBeGreaterThanOrEqual(1);
+    expect(result.outboxRowsDeleted).toBeGreaterThanOrEqual(1);
+
+    const keys = await db.query('SELECT key FROM ops.idempotency_keys WHERE actor = $1', [actor]);
+    expect(keys.rows.map((r: { key: string }) => r.key)).toEqual(['fresh']);
+    const events = await db.query('SELECT event_id FROM ops.event_outbox WHERE event_id = ANY($1::uuid[])', [
+      [oldPublished, recentPublished, unpublished],
+    ]);
+    expect(events.rows.map((r: { event_id: string }) => r.event_id).sort()).toEqual(
+      [recentPublished, unpublished].sort(),
+    );
+  }
+
+  it('keeps a week of health-log partitions ahead', async () => {
+    await runHousekeeping(db, 30);
+    const { rows } = await db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_class WHERE relname = 'operator_health_log_' || to_char(current_date + 7, 'YYYYMMDD')`,
+    );
+    expect(Number(rows[0]?.n)).toBe(1);
+  });
+});
