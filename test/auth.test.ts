@@ -53,6 +53,9 @@ async function call(url: string, token?: string): Promise<Response> {
   return fetch(`${url}/whoami`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
 }
 
+/** An expiry five minutes ahead: the service refuses tokens without one. */
+const soon = () => Math.floor(Date.now() / 1000) + 300;
+
 async function expectUnauthorized(res: Response): Promise<void> {
   expect(res.status).toBe(401);
   expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
@@ -68,7 +71,13 @@ describe('admin auth with a JWKS URL', () => {
   let url: string;
 
   const sign = (payload: object, options: jwt.SignOptions = {}, key: KeyObject = privateKey) =>
-    jwt.sign(payload, key, { algorithm: 'RS256', keyid: KID, issuer: ISSUER, audience: AUDIENCE, ...options });
+    jwt.sign({ exp: soon(), ...payload }, key, {
+      algorithm: 'RS256',
+      keyid: KID,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      ...options,
+    });
 
   beforeAll(async () => {
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid: KID, alg: 'RS256', use: 'sig' };
@@ -201,6 +210,20 @@ describe('admin auth with a JWKS URL', () => {
   it('refuses a token without sub', async () => {
     await expectUnauthorized(await call(url, sign({ scope: 'admin' })));
   });
+
+  it('refuses a token without expiry', async () => {
+    const token = jwt.sign({ sub: 'alice', scope: 'admin' }, privateKey, {
+      algorithm: 'RS256',
+      keyid: KID,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+    });
+    await expectUnauthorized(await call(url, token));
+  });
+
+  it('finds admin in scp even when scope lists others', async () => {
+    expect((await call(url, sign({ sub: 'erin', scope: 'read', scp: ['admin'] }))).status).toBe(200);
+  });
 });
 
 describe('admin auth with a shared secret', () => {
@@ -219,20 +242,23 @@ describe('admin auth with a shared secret', () => {
   });
 
   it('accepts an HS256 admin token', async () => {
-    const res = await call(url, jwt.sign({ sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS256' }));
+    const res = await call(
+      url,
+      jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS256' }),
+    );
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ actor: 'alice' });
   });
 
   it('refuses a token signed with another secret', async () => {
     await expectUnauthorized(
-      await call(url, jwt.sign({ sub: 'alice', scope: 'admin' }, 'wrong-secret', { algorithm: 'HS256' })),
+      await call(url, jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, 'wrong-secret', { algorithm: 'HS256' })),
     );
   });
 
   it('refuses an HS384 token signed with the right secret (only HS256 is allowed)', async () => {
     await expectUnauthorized(
-      await call(url, jwt.sign({ sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS384' })),
+      await call(url, jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS384' })),
     );
   });
 
@@ -243,7 +269,7 @@ describe('admin auth with a shared secret', () => {
   });
 
   it('refuses an alg:none token carrying the HMAC of the secret anyway', async () => {
-    const valid = jwt.sign({ sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS256' });
+    const valid = jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS256' });
     const [, payload, signature] = valid.split('.');
     await expectUnauthorized(await call(url, `${b64url({ alg: 'none', typ: 'JWT' })}.${payload}.${signature}`));
   });

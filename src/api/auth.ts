@@ -20,11 +20,13 @@ function unauthorized(detail: string): HttpProblem {
   return new HttpProblem(401, 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="operator-management"' });
 }
 
+/** Scopes from both `scope` (space-separated string) and `scp` (string or array), combined. */
 function scopesOf(claims: JwtPayload): string[] {
-  const raw: unknown = claims.scope ?? claims.scp;
-  if (typeof raw === 'string') return raw.split(' ');
-  if (Array.isArray(raw)) return raw.filter((s): s is string => typeof s === 'string');
-  return [];
+  return [claims.scope, claims.scp].flatMap((raw: unknown) => {
+    if (typeof raw === 'string') return raw.split(' ');
+    if (Array.isArray(raw)) return raw.filter((s): s is string => typeof s === 'string');
+    return [];
+  });
 }
 
 export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
@@ -61,6 +63,8 @@ export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
     } catch (err) {
       throw unauthorized(err instanceof jwt.TokenExpiredError ? 'The token has expired.' : 'The token is not valid.');
     }
+    // A token without expiry would stay valid forever once leaked.
+    if (claims.exp === undefined) throw unauthorized('The token has no expiry.');
     if (!scopesOf(claims).includes(REQUIRED_SCOPE)) {
       throw new HttpProblem(403, 'Forbidden', `The token lacks the "${REQUIRED_SCOPE}" scope.`);
     }
