@@ -63,6 +63,7 @@ const envSchema = z.object({
   JWT_AUDIENCE: optionalString,
 
   ONBOARDING_BIND_TIMEOUT_S: positiveInt.default(600),
+  ONBOARDING_ACCEPT_TIMEOUT_MS: positiveInt.default(15_000),
   OUTBOX_POLL_MS: positiveInt.default(500),
   PAGE_SIZE_MAX: positiveInt.default(100),
   HEALTH_LOG_RETENTION_DAYS: positiveInt.default(30),
@@ -92,6 +93,8 @@ export interface Config {
     uiUrl: string;
     workflowBundlePath?: string;
     onboardingBindTimeoutS: number;
+    /** How long POST /operators waits for a worker to save the operator before giving up. */
+    onboardingAcceptTimeoutMs: number;
   };
   vault: {
     addr: string;
@@ -168,6 +171,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       uiUrl: e.TEMPORAL_UI_URL.replace(/\/$/, ''),
       workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
       onboardingBindTimeoutS: e.ONBOARDING_BIND_TIMEOUT_S,
+      onboardingAcceptTimeoutMs: e.ONBOARDING_ACCEPT_TIMEOUT_MS,
     },
     vault: {
       addr: e.VAULT_ADDR,

@@ -26,4 +26,5 @@ export const staleVersion = (current: number) =>
   new ServiceError('precondition_failed', `If-Match does not match the current version ${current}.`, {
     currentVersion: current,
   });
-export const unavailable = (message: string) => new ServiceError('unavailable', message);
+export const unavailable = (message: string, extra: Record<string, unknown> = {}) =>
+  new ServiceError('unavailable', message, extra);

@@ -96,9 +96,10 @@ export class OperatorService {
       ],
     });
     try {
-      const operator = await temporal.workflow.executeUpdateWithStart(operatorSavedUpdate, {
-        startWorkflowOperation: start,
-      });
+      // Bounded: with no worker polling, the update would otherwise hold the request open.
+      const operator = await temporal.withDeadline(Date.now() + config.onboardingAcceptTimeoutMs, () =>
+        temporal.workflow.executeUpdateWithStart(operatorSavedUpdate, { startWorkflowOperation: start }),
+      );
       return { operator, workflowId };
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
@@ -109,12 +110,28 @@ export class OperatorService {
         }
         throw unavailable(`onboarding could not save the operator: ${err.cause.message}`);
       }
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw conflict(`workflow ${workflowId} is already running`);
+      // A timed-out update-with-start does not say whether the start happened: ask the server.
+      const existing = temporal.workflow.getHandle(workflowId);
+      const started = await existing.describe().then(
+        () => existing,
+        () => undefined,
+      );
+      if (started) {
+        // Started but not saved in time: cancel it; its compensation discards the staged secret
+        // whenever a worker picks it up, so the 503 leaves nothing behind.
+        await started.cancel();
+        log.warn({ operatorId: id, workflowId }, 'onboarding not saved in time; cancelled');
+        throw unavailable(
+          `No worker saved the operator within ${config.onboardingAcceptTimeoutMs} ms; the onboarding was cancelled. Retry later.`,
+          { operatorId: id, workflowId },
+        );
+      }
       // The workflow never started: nothing else will remove the staged secret.
       await kv
         .destroy(staged)
         .catch((e: unknown) => log.error({ err: (e as Error).message, operatorId: id }, 'staged secret left behind'));
-      if (err instanceof WorkflowExecutionAlreadyStartedError)
-        throw conflict(`workflow ${workflowId} is already running`);
       throw err;
     }
   }

@@ -20,6 +20,8 @@ export interface Harness {
   baseUrl: string;
   /** fetch against the admin API with an admin token (override headers to test auth). */
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  /** Starts the worker of a harness made with `worker: false`. */
+  startWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -27,6 +29,9 @@ export interface HarnessOptions {
   bindTimeoutS?: number;
   /** Replaces the worker's Vault client, e.g. with one whose token lacks a permission. */
   workerKv?: KvStore;
+  /** false: no worker polls the harness's task queue (until the test starts one). */
+  worker?: boolean;
+  acceptTimeoutMs?: number;
 }
 
 export function adminToken(claims: Record<string, unknown> = {}, secret = process.env.JWT_SECRET ?? ''): string {
@@ -49,6 +54,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       ...base.temporal,
       taskQueue: `operator-management-test-${randomUUID()}`,
       onboardingBindTimeoutS: options.bindTimeoutS ?? 60,
+      onboardingAcceptTimeoutMs: options.acceptTimeoutMs ?? base.temporal.onboardingAcceptTimeoutMs,
     },
   };
   const log = createLogger(config.logLevel);
@@ -60,13 +66,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/admin`;
 
-  const activities = createActivities({
-    db: resources.db,
-    kv: options.workerKv ?? resources.kv,
-    relay: resources.relay,
-  });
-  const worker: Worker = await createWorker(config.temporal, activities);
-  const running = worker.run();
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  const startWorker = async () => {
+    const kv = options.workerKv ?? resources.kv;
+    worker = await createWorker(config.temporal, createActivities({ db: resources.db, kv, relay: resources.relay }));
+    running = worker.run();
+  };
+  if (options.worker !== false) await startWorker();
 
   return {
     config,
@@ -84,9 +91,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         body: json === undefined ? rest.body : JSON.stringify(json),
       });
     },
+    startWorker,
     async stop() {
-      worker.shutdown();
+      worker?.shutdown();
       await running;
+      await worker?.connection?.close();
       await new Promise((resolve) => server.close(resolve));
       await resources.close();
     },
