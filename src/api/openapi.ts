@@ -55,6 +55,7 @@ export function buildAdminOpenApi(): ReturnType<OpenApiGeneratorV31['generateDoc
       ...commonErrors,
       409: problem('Duplicate operator (`existingOperatorId`) or Idempotency-Key in progress'),
       422: problem('Idempotency-Key reused with another body'),
+      503: problem('No worker saved the operator in time; the onboarding was cancelled and left nothing behind'),
     },
   });
 
