@@ -10,6 +10,7 @@ import { idempotency } from './idempotency';
 import { buildAdminOpenApi } from './openapi';
 import { createOperatorsRouter } from './operators';
 import { problemMiddleware } from './problem';
+import { requestLog } from './request-log';
 
 export interface AdminAppDeps {
   config: Config;
@@ -22,6 +23,7 @@ export interface AdminAppDeps {
 export function createAdminApp({ config, db, log, operators }: AdminAppDeps): Koa<AuthState> {
   const app = new Koa<AuthState>();
   app.proxy = true;
+  app.use(requestLog(log));
   app.use(problemMiddleware(log));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' }));
 

@@ -11,6 +11,7 @@ import { listRoutingRules } from '../db/operators';
 import type { Logger } from '../logger';
 import type { OperatorService } from '../services/operators';
 import { HttpProblem, problemMiddleware } from './problem';
+import { requestLog } from './request-log';
 import { OperatorIdParams } from './schemas';
 import { parse } from './validate';
 
@@ -53,6 +54,7 @@ export interface InternalAppDeps {
 
 export function createInternalApp({ config, db, log, operators }: InternalAppDeps): Koa<InternalState> {
   const app = new Koa<InternalState>();
+  app.use(requestLog(log));
   app.use(problemMiddleware(log));
   if (config.internalTls.enabled) app.use(callerIdentity(config.internalTls.allowedClients));
 
