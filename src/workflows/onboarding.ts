@@ -116,18 +116,19 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
     return { operatorId: draft.id, status: 'ACTIVE', credentialsVersion };
   } catch (err) {
     const reason = failureReason(err);
+    // An update still waiting for the save must get its answer before the workflow closes.
+    rejected ??= ApplicationFailure.nonRetryable(reason, ONBOARDING_FAILED);
     at(`compensating: ${reason}`);
+    // Both run even when `saved` is unset: a cancelled saveOperator may still have committed.
     await CancellationScope.nonCancellable(async () => {
       await compensations.discardCredentials(draft.id);
-      if (saved) {
-        await compensations.markOnboardingFailed(draft.id, reason, actor);
-        await events.publishPendingEvents();
-      }
+      await compensations.markOnboardingFailed(draft.id, reason, actor);
+      await events.publishPendingEvents();
     });
     at(saved ? `ONBOARDING_FAILED: ${reason}` : `rejected: ${reason}`);
     await condition(allHandlersFinished);
     if (isCancellation(err)) throw err;
-    throw ApplicationFailure.nonRetryable(reason, rejected?.type ?? ONBOARDING_FAILED);
+    throw ApplicationFailure.nonRetryable(reason, rejected.type ?? ONBOARDING_FAILED);
   }
 }
 
