@@ -118,6 +118,24 @@ describe('onboarding', () => {
     expect(again.operator.status).toBe('ONBOARDING');
   });
 
+  it('compensates when ops cancel an onboarding that waits for its bind', async () => {
+    const body = newOperatorRequest();
+    const accepted = await onboard(h, body);
+    const id = accepted.operator.id;
+    const handle = h.resources.temporal.workflow.getHandle(accepted.workflowId);
+    finished.push(accepted.workflowId);
+    await events.waitFor(id, (e) => e.length >= 1);
+    await handle.cancel();
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    expect((await handle.describe()).status.name).toBe('CANCELLED');
+
+    const operator = (await (await h.api(`/operators/${id}`)).json()) as Record<string, unknown>;
+    expect(operator).toMatchObject({ status: 'ONBOARDING_FAILED', statusReason: 'cancelled', version: 2 });
+    expect(await h.resources.kv.currentVersion(credentialsPath(id))).toBeUndefined();
+    const published = await events.waitFor(id, (e) => e.length >= 2);
+    expect(published.map((e) => e.type)).toEqual(['operator.config.created', 'operator.config.onboarding_failed']);
+  });
+
   it('answers one 202 and one 409 naming the winner to two concurrent onboardings of one endpoint', async () => {
     const body = newOperatorRequest();
     const answers = await Promise.all([
