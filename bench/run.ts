@@ -1,0 +1,244 @@
+/**
+ * Outbox relay throughput against the real local stack (`npm run stack:up`), compared with raw
+ * JetStream publishing. Usage: `npm run bench` (BENCH_N=<events>, default 2000).
+ *
+ * Nothing touches the service's own data: the messages go to a throwaway stream BENCH_<id> on
+ * `bench.<id>.>`, the outbox rows live in a throwaway database operator_mgmt_bench_<id>, and
+ * both are removed at the end, on failure and on SIGINT/SIGTERM too.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { Client, type Pool } from 'pg';
+import { RetentionPolicy, StorageType, type NatsConnection } from 'nats';
+import { loadConfig } from '../src/config';
+import { connectNats } from '../src/clients/nats';
+import { createPool, inTransaction } from '../src/clients/postgres';
+import type { Operator } from '../src/domain/operator';
+import type { EventEnvelope } from '../src/events/envelope';
+import { OutboxRelay } from '../src/events/outbox';
+import { createLogger } from '../src/logger';
+import { Cleanup } from './cleanup';
+
+const WARMUP_N = 100;
+const ACTOR = 'system:bench';
+const ROOT = path.resolve(__dirname, '..');
+
+function benchSize(): number {
+  const raw = process.env.BENCH_N ?? '2000';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`BENCH_N must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+/** The data commitChange puts in an `updated` event: the operator as it stands after the change. */
+function operatorSnapshot(operatorId: string, version: number): Operator {
+  const now = new Date().toISOString();
+  return {
+    id: operatorId,
+    name: 'Bench Operator SMSC Primary',
+    host: 'smsc-primary.bench.example.net',
+    port: 2775,
+    systemId: 'benchsys01',
+    systemType: 'VMA',
+    bindType: 'transceiver',
+    tls: true,
+    windowSize: 50,
+    enquireLinkIntervalS: 30,
+    labels: { region: 'eu-west', tier: 'gold' },
+    status: 'ACTIVE',
+    statusReason: null,
+    version,
+    credentialsVersion: 3,
+    tpsLimit: { tpsCap: 200, burstWindowMs: 1000, enforcementMode: 'hard' },
+    createdAt: now,
+    createdBy: 'user:bench',
+    updatedAt: now,
+    updatedBy: ACTOR,
+  };
+}
+
+/** Built exactly as appendConfigEvent builds it, except that `type` is the bench subject. */
+function envelope(subject: string, operatorId: string, version: number): EventEnvelope {
+  return {
+    eventId: randomUUID(),
+    type: subject,
+    operatorId,
+    version,
+    occurredAt: new Date().toISOString(),
+    actor: ACTOR,
+    data: { operator: operatorSnapshot(operatorId, version) },
+  };
+}
+
+/** Raw JetStream: one awaited publish per message, msgID = eventId, same envelope size. */
+async function baseline(nc: NatsConnection, subject: string, n: number): Promise<number> {
+  const js = nc.jetstream();
+  const operatorId = randomUUID();
+  const start = performance.now();
+  for (let i = 1; i <= n; i++) {
+    const env = envelope(subject, operatorId, i);
+    await js.publish(subject, JSON.stringify(env), { msgID: env.eventId });
+  }
+  return performance.now() - start;
+}
+
+/**
+ * Appends n events, one transaction each, like n separate config changes.
+ *
+ * This issues appendConfigEvent's INSERT itself (same columns, same values) rather than calling
+ * it: appendConfigEvent always sets subject = operator.config.<change>, and the relay publishes
+ * each row to its `subject` column, so rows written by it would land in the real OPERATOR_EVENTS
+ * stream and reach its consumers. Writing subject = bench.<id>.operator.config.updated keeps
+ * every message in the throwaway stream. Keep this statement in step with appendConfigEvent.
+ */
+async function appendEvents(db: Pool, subject: string, n: number): Promise<number> {
+  const operatorId = randomUUID();
+  const start = performance.now();
+  for (let i = 1; i <= n; i++) {
+    const env = envelope(subject, operatorId, i);
+    await inTransaction(db, (tx) =>
+      tx.query(
+        `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+        [env.eventId, env.type, env.operatorId, env.version, env, env.actor],
+      ),
+    );
+  }
+  return performance.now() - start;
+}
+
+async function flushAll(relay: OutboxRelay, db: Pool, n: number): Promise<number> {
+  const start = performance.now();
+  const sent = await relay.flush();
+  const ms = performance.now() - start;
+  const { rows } = await db.query<{ pending: string }>(
+    'SELECT count(*) AS pending FROM ops.event_outbox WHERE published_at IS NULL',
+  );
+  if (sent !== n || rows[0]?.pending !== '0') {
+    throw new Error(`flush published ${sent} of ${n} events; ${rows[0]?.pending} still pending`);
+  }
+  return ms;
+}
+
+interface Run {
+  n: number;
+  baselineMs: number;
+  appendMs: number;
+  flushMs: number;
+}
+
+async function runOnce(nc: NatsConnection, db: Pool, relay: OutboxRelay, prefix: string, n: number): Promise<Run> {
+  const baselineMs = await baseline(nc, `${prefix}.baseline`, n);
+  const appendMs = await appendEvents(db, `${prefix}.operator.config.updated`, n);
+  const flushMs = await flushAll(relay, db, n);
+  return { n, baselineMs, appendMs, flushMs };
+}
+
+function report(run: Run, payloadBytes: number): void {
+  const rate = (ms: number) => (run.n * 1000) / ms;
+  const base = rate(run.baselineMs);
+  const flush = rate(run.flushMs);
+  const append = rate(run.appendMs);
+  const e2e = rate(run.appendMs + run.flushMs);
+  const cols: [string, string][] = [
+    ['N', String(run.n)],
+    ['payload B', String(payloadBytes)],
+    ['baseline pub ev/s', base.toFixed(0)],
+    ['outbox flush ev/s', flush.toFixed(0)],
+    ['append ev/s', append.toFixed(0)],
+    ['end-to-end ev/s', e2e.toFixed(0)],
+    ['flush/baseline', (flush / base).toFixed(2)],
+    ['e2e/baseline', (e2e / base).toFixed(2)],
+  ];
+  const widths = cols.map(([h, v]) => Math.max(h.length, v.length));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
+  console.log(line(cols.map(([h]) => h)));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  console.log(line(cols.map(([, v]) => v)));
+  console.log(
+    `(wall time: baseline ${(run.baselineMs / 1000).toFixed(2)} s, append ${(run.appendMs / 1000).toFixed(2)} s, ` +
+      `flush ${(run.flushMs / 1000).toFixed(2)} s; end-to-end = N / (append + flush))`,
+  );
+}
+
+async function main(cleanup: Cleanup): Promise<void> {
+  const n = benchSize();
+  const config = loadConfig();
+  const id = randomBytes(4).toString('hex');
+  const streamName = `BENCH_${id}`;
+  const prefix = `bench.${id}`;
+  const dbName = `operator_mgmt_bench_${id}`;
+  const adminUrl = new URL(config.postgres.url);
+  adminUrl.pathname = '/postgres';
+  const benchUrl = new URL(config.postgres.url);
+  benchUrl.pathname = `/${dbName}`;
+
+  const nc = await connectNats(config.nats, 'operator-management-bench');
+  cleanup.add('close NATS', () => nc.drain());
+  const jsm = await nc.jetstreamManager();
+  // Same storage and duplicate window as the real stream (ensureStream), so msgID dedup costs the same.
+  await jsm.streams.add({
+    name: streamName,
+    subjects: [`${prefix}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: 10 * 60 * 1e9,
+  });
+  cleanup.add(`delete stream ${streamName}`, () => jsm.streams.delete(streamName));
+
+  const admin = new Client({ connectionString: adminUrl.toString(), application_name: 'operator-management-bench' });
+  await admin.connect();
+  cleanup.add('close admin connection', () => admin.end());
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  cleanup.add(`drop database ${dbName}`, () => admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
+
+  try {
+    await promisify(execFile)(path.join(ROOT, 'scripts', 'migrate.sh'), ['up'], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: benchUrl.toString() },
+    });
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    throw new Error(`migrating ${dbName} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, {
+      cause: err,
+    });
+  }
+
+  const db = createPool({ ...config.postgres, url: benchUrl.toString() });
+  cleanup.add('close PostgreSQL pool', () => db.end());
+  const relay = new OutboxRelay(db, nc, createLogger('warn', 'bench'));
+  const payloadBytes = Buffer.byteLength(
+    JSON.stringify(envelope(`${prefix}.operator.config.updated`, randomUUID(), 1)),
+  );
+
+  console.log(`stream ${streamName} on ${prefix}.>, database ${dbName}; warm-up with ${WARMUP_N} events…`);
+  await runOnce(nc, db, relay, prefix, Math.min(WARMUP_N, n));
+  console.log(`measuring N = ${n}…\n`);
+  report(await runOnce(nc, db, relay, prefix, n), payloadBytes);
+
+  const info = await jsm.streams.info(streamName);
+  const expected = 2 * (Math.min(WARMUP_N, n) + n);
+  if (info.state.messages !== expected) {
+    throw new Error(`stream ${streamName} holds ${info.state.messages} messages, expected ${expected}`);
+  }
+}
+
+const cleanup = new Cleanup();
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: cleaning up…`);
+    void cleanup.runAll().finally(() => process.exit(130));
+  });
+}
+main(cleanup)
+  .catch((err: unknown) => {
+    // Once interrupted, whatever was in flight fails because its stream or database went away.
+    if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup.runAll());
