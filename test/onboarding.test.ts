@@ -179,6 +179,29 @@ describe('onboarding', () => {
     expect(other.status).toBe(422);
   });
 
+  it('answers 409 while a key is in progress and reclaims a key its process abandoned', async () => {
+    const claim = (key: string, age: string) =>
+      h.resources.db.query(
+        `INSERT INTO ops.idempotency_keys (actor, key, request_hash, created_at, updated_at, created_by, updated_by)
+         VALUES ('test-admin', $1, 'in-progress', now() - $2::interval, now() - $2::interval, 'test-admin', 'test-admin')`,
+        [key, age],
+      );
+    const body = newOperatorRequest();
+    const busy = `busy-${body.host as string}`;
+    const abandoned = `abandoned-${body.host as string}`;
+    await claim(busy, '1 second');
+    await claim(abandoned, '3 minutes');
+
+    const whileBusy = await h.api('/operators', { method: 'POST', json: body, headers: { 'Idempotency-Key': busy } });
+    expect(whileBusy.status).toBe(409);
+    const reclaimed = await h.api('/operators', {
+      method: 'POST',
+      json: body,
+      headers: { 'Idempotency-Key': abandoned },
+    });
+    expect(reclaimed.status).toBe(202);
+  });
+
   it('ends ONBOARDING_FAILED with no secret left when Vault refuses the write', async () => {
     // A real Vault refusal: a token whose policy may read and destroy but not write credentials.
     const root = nodeVault({ endpoint: h.config.vault.addr, token: 'dev-root-token' });

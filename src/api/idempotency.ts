@@ -14,6 +14,8 @@ import { HttpProblem } from './problem';
  */
 
 const KEPT_HEADERS = ['location', 'etag'];
+/** Longer than any request may take (the onboarding accept timeout is 15 s by default). */
+const ABANDONED_AFTER = '2 minutes';
 
 function withoutSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutSecrets);
@@ -50,6 +52,12 @@ export function idempotency(db: Db): Middleware<AuthState> {
       .digest('hex');
     const actor = ctx.state.actor;
 
+    // A claim without an answer for this long belongs to a process that died mid-request.
+    await db.query(
+      `DELETE FROM ops.idempotency_keys
+        WHERE actor = $1 AND key = $2 AND status_code IS NULL AND updated_at < now() - interval '${ABANDONED_AFTER}'`,
+      [actor, key],
+    );
     const claimed = await db.query(
       `INSERT INTO ops.idempotency_keys (actor, key, request_hash, created_by, updated_by)
        VALUES ($1, $2, $3, $1, $1) ON CONFLICT (actor, key) DO NOTHING`,
@@ -63,11 +71,11 @@ export function idempotency(db: Db): Middleware<AuthState> {
       const kept = rows[0];
       if (!kept)
         throw new HttpProblem(409, 'Conflict', 'A request with this Idempotency-Key is being retried; try again.');
-      if (kept.request_hash !== hash) {
-        throw new HttpProblem(422, 'Idempotency key reused', 'This Idempotency-Key was used with a different request.');
-      }
       if (kept.status_code === null) {
         throw new HttpProblem(409, 'Conflict', 'A request with this Idempotency-Key is still in progress.');
+      }
+      if (kept.request_hash !== hash) {
+        throw new HttpProblem(422, 'Idempotency key reused', 'This Idempotency-Key was used with a different request.');
       }
       for (const [name, value] of Object.entries(kept.response_headers ?? {})) ctx.set(name, value);
       ctx.set('Idempotent-Replayed', 'true');
