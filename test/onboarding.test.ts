@@ -21,8 +21,22 @@ async function onboard(h: Harness, body: Record<string, unknown>): Promise<Accep
   return (await res.json()) as Accepted;
 }
 
+/** Every string and byte run (decoded as UTF-8) inside a value: payloads are bytes in history. */
+function textOf(value: unknown): string[] {
+  if (value instanceof Uint8Array) return [Buffer.from(value).toString('utf8')];
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(textOf);
+  if (value && typeof value === 'object') return Object.values(value).flatMap(textOf);
+  return [];
+}
+
 /** Everything the service stores about an operator outside Vault, as one string to search. */
-async function everythingStoredAbout(h: Harness, operatorId: string, workflowId: string): Promise<string> {
+async function everythingStoredAbout(
+  h: Harness,
+  operatorId: string,
+  workflowId: string,
+  systemId: string,
+): Promise<string> {
   const { db, temporal } = h.resources;
   const rows = await Promise.all([
     db.query('SELECT row_to_json(o) AS r FROM ops.operators o WHERE id = $1', [operatorId]),
@@ -30,8 +44,10 @@ async function everythingStoredAbout(h: Harness, operatorId: string, workflowId:
     db.query('SELECT row_to_json(r) AS r FROM ops.routing_rules r WHERE operator_id = $1', [operatorId]),
     db.query('SELECT row_to_json(k) AS r FROM ops.idempotency_keys k'),
   ]);
-  const history = await temporal.workflow.getHandle(workflowId).fetchHistory();
-  return JSON.stringify([rows.map((r) => r.rows), history]);
+  const history = textOf(await temporal.workflow.getHandle(workflowId).fetchHistory()).join('\n');
+  // The search must see inside payloads: the systemId travels only in the workflow input.
+  expect(history).toContain(`"systemId":"${systemId}"`);
+  return JSON.stringify(rows.map((r) => r.rows)) + history;
 }
 
 describe('onboarding', () => {
@@ -88,7 +104,8 @@ describe('onboarding', () => {
     expect(published[0]?.data).toMatchObject({ routingRules: [{ prefixes: ['2547', '2541'], currency: 'EUR' }] });
 
     // The password lives only in Vault.
-    const elsewhere = JSON.stringify(published) + (await everythingStoredAbout(h, id, accepted.workflowId));
+    const elsewhere =
+      JSON.stringify(published) + (await everythingStoredAbout(h, id, accepted.workflowId, body.systemId as string));
     expect(elsewhere).toContain(body.systemId as string);
     expect(elsewhere).not.toContain(body.password);
   });
@@ -229,7 +246,9 @@ describe('onboarding', () => {
       expect(operator.statusReason).toMatch(/permission denied/);
       expect(await vh.resources.kv.currentVersion(credentialsPath(id))).toBeUndefined();
       expect(await vh.resources.kv.currentVersion(stagedCredentialsPath(id))).toBeUndefined();
-      expect(await everythingStoredAbout(vh, id, accepted.workflowId)).not.toContain(body.password);
+      expect(await everythingStoredAbout(vh, id, accepted.workflowId, body.systemId as string)).not.toContain(
+        body.password,
+      );
 
       const again = await onboard(vh, body);
       expect(again.operator.status).toBe('ONBOARDING');

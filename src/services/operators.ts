@@ -163,6 +163,8 @@ export class OperatorService {
         const current = await findOperator(tx, id, true);
         if (!current) throw notFound(`Operator ${id}`);
         if (expectedVersion !== undefined && expectedVersion !== current.version) throw staleVersion(current.version);
+        // Before `created` is out (version 0) an `updated` would overtake it on the stream.
+        if (current.version === 0) throw conflict(`Operator ${id} is still being created; retry shortly.`);
         if (!EDITABLE.includes(current.status))
           throw conflict(`Operator ${id} is ${current.status} and can no longer change.`);
         return commitChange(tx, current, 'updated', columns, actor, (next) => ({

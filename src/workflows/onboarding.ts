@@ -1,10 +1,12 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
+  log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -30,9 +32,11 @@ export interface OnboardingResult {
   credentialsVersion: number;
 }
 
-// Onboarding gives up on an unreachable dependency after a few minutes and compensates.
+// Onboarding gives up on an unreachable dependency after a few minutes and compensates. On a
+// cancel it waits for a running step to finish, so compensation never races a late commit.
 const steps = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
 });
 // Events already committed to the outbox: publishing waits out a NATS outage instead of failing.
@@ -119,17 +123,40 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
     // An update still waiting for the save must get its answer before the workflow closes.
     rejected ??= ApplicationFailure.nonRetryable(reason, ONBOARDING_FAILED);
     at(`compensating: ${reason}`);
-    // Both run even when `saved` is unset: a cancelled saveOperator may still have committed.
-    await CancellationScope.nonCancellable(async () => {
-      await compensations.discardCredentials(draft.id);
-      await compensations.markOnboardingFailed(draft.id, reason, actor);
-      await events.publishPendingEvents();
-    });
+    const outcome = await CancellationScope.nonCancellable(() => compensate(draft.id, reason, actor));
+    if (outcome.status === 'ACTIVE' && outcome.credentialsVersion !== null) {
+      // Activation had already committed: the operator is live, so the onboarding succeeded.
+      at('done: ACTIVE');
+      await condition(allHandlersFinished);
+      return { operatorId: draft.id, status: 'ACTIVE', credentialsVersion: outcome.credentialsVersion };
+    }
     at(saved ? `ONBOARDING_FAILED: ${reason}` : `rejected: ${reason}`);
     await condition(allHandlersFinished);
     if (isCancellation(err)) throw err;
     throw ApplicationFailure.nonRetryable(reason, rejected.type ?? ONBOARDING_FAILED);
   }
+}
+
+/**
+ * Marks the operator failed first (that frees its endpoint), then discards its secret unless the
+ * operator turned out to be ACTIVE. Runs even when nothing was saved: a save may have committed
+ * although its reply was lost. A refused discard is logged, not allowed to skip the rest.
+ */
+async function compensate(
+  operatorId: string,
+  reason: string,
+  actor: string,
+): Promise<{ status: string | null; credentialsVersion: number | null }> {
+  const after = await compensations.markOnboardingFailed(operatorId, reason, actor);
+  if (after?.status !== 'ACTIVE') {
+    try {
+      await compensations.discardCredentials(operatorId);
+    } catch (err) {
+      log.error('could not discard the credentials of a failed onboarding', { operatorId, reason: failureReason(err) });
+    }
+  }
+  await events.publishPendingEvents();
+  return { status: after?.status ?? null, credentialsVersion: after?.credentialsVersion ?? null };
 }
 
 function failureReason(err: unknown): string {
