@@ -91,6 +91,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // A hung dependency must not keep a stopping process alive until SIGKILL.
+    setTimeout(() => {
+      log.error('shutdown did not finish within 20 s; exiting');
+      process.exit(1);
+    }, 20_000).unref();
     await Promise.allSettled(stops.map((stop) => stop()));
     await stopOps();
     await resources.close();

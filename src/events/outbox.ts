@@ -61,19 +61,31 @@ export class OutboxRelay {
   ) {}
 
   /** Publishes everything pending, oldest first; returns how many events left. */
-  async flush(): Promise<number> {
+  async flush(options: { ifIdle?: boolean } = {}): Promise<number> {
     let total = 0;
     for (;;) {
       // A failure mid-batch still commits the marks of what did go out, then surfaces.
-      const { sent, failure } = await inTransaction(this.db, (tx) => this.publishBatch(tx));
+      const { sent, failure } = await inTransaction(this.db, (tx) => this.publishBatch(tx, options.ifIdle ?? false));
       total += sent;
       if (failure) throw failure;
       if (sent < BATCH) return total;
     }
   }
 
-  private async publishBatch(tx: PoolClient): Promise<{ sent: number; failure?: unknown }> {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [RELAY_LOCK_KEY]);
+  /**
+   * `ifIdle`: give up at once when another relay holds the lock (it, or the poller after it,
+   * will publish). Request paths and the poller use it so a NATS outage, during which the holder
+   * waits out publish timeouts, cannot pile up waiting connections.
+   */
+  private async publishBatch(tx: PoolClient, ifIdle: boolean): Promise<{ sent: number; failure?: unknown }> {
+    if (ifIdle) {
+      const {
+        rows: [lock],
+      } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [RELAY_LOCK_KEY]);
+      if (!lock?.ok) return { sent: 0 };
+    } else {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [RELAY_LOCK_KEY]);
+    }
     const { rows } = await tx.query<PendingRow>(
       `SELECT id, event_id, subject, payload FROM ops.event_outbox
         WHERE published_at IS NULL ORDER BY id LIMIT ${BATCH}`,
@@ -99,7 +111,7 @@ export class OutboxRelay {
   /** Polls in the background so events left by a crash or a NATS outage still go out. */
   start(intervalMs: number): void {
     const tick = async () => {
-      this.running = this.flush().catch((err: unknown) =>
+      this.running = this.flush({ ifIdle: true }).catch((err: unknown) =>
         this.log.warn({ err: (err as Error).message }, 'outbox relay could not publish; will retry'),
       );
       await this.running;

@@ -179,7 +179,7 @@ export class OperatorService {
       }
       throw err;
     }
-    await this.publishSoon();
+    this.publishSoon();
     return updated;
   }
 
@@ -220,9 +220,9 @@ export class OperatorService {
   }
 
   /** The relay also polls; flushing now just makes the event leave without waiting for it. */
-  private async publishSoon(): Promise<void> {
-    await this.deps.relay
-      .flush()
+  private publishSoon(): void {
+    void this.deps.relay
+      .flush({ ifIdle: true })
       .catch((err: unknown) =>
         this.deps.log.warn({ err: (err as Error).message }, 'events stay in the outbox until NATS answers'),
       );

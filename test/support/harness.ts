@@ -74,6 +74,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     running = worker.run();
   };
   if (options.worker !== false) await startWorker();
+  resources.relay.start(200);
 
   return {
     config,
