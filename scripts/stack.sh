@@ -83,6 +83,7 @@ up_postgres() {
     if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then apt_install postgresql; fi
     local ver; ver=$(ls /etc/postgresql | sort -V | tail -1)
     as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || fail "pg_ctlcluster $ver main start failed"
+    mkdir -p "$RUN" && echo "$ver" >"$RUN/postgres.cluster"
     wait_for PostgreSQL 30 pg_ready
   fi
   local db
@@ -189,12 +190,22 @@ cmd_up() {
   log "stack is up; logs in $LOGS"
 }
 
+expected_cmd() {
+  case $1 in
+    temporal) echo 'temporal server start-dev' ;;
+    vault) echo 'bao server -dev' ;;
+    nats) echo 'nats-server' ;;
+    redis) echo 'redis-server' ;;
+  esac
+}
+
 cmd_down() {
   local name pid any=0
   for name in temporal vault nats redis; do
     [[ -f $RUN/$name.pid ]] || continue
     pid=$(cat "$RUN/$name.pid")
-    if kill -0 "$pid" 2>/dev/null; then
+    # Only a live process that is still ours (a pid can be reused after a reboot).
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "$(expected_cmd "$name")"; then
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
       kill -KILL -- "-$pid" 2>/dev/null || true
@@ -203,6 +214,10 @@ cmd_down() {
     fi
     rm -f "$RUN/$name.pid"
   done
+  if [[ -f $RUN/postgres.cluster ]]; then
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(cat "$RUN/postgres.cluster")" main stop && log "stopped PostgreSQL" && any=1
+    rm -f "$RUN/postgres.cluster"
+  fi
   [[ $any == 1 ]] || log "nothing to stop: this project started none of the running services"
 }
 
