@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { NatsConnection } from 'nats';
 import type { Db } from '../clients/postgres';
-import { inTransaction } from '../clients/postgres';
 import type { Logger } from '../logger';
 import { configSubject, type ConfigChange, type EventEnvelope } from './envelope';
 
@@ -60,52 +59,53 @@ export class OutboxRelay {
     private readonly log: Logger,
   ) {}
 
-  /** Publishes everything pending, oldest first; returns how many events left. */
-  async flush(options: { ifIdle?: boolean } = {}): Promise<number> {
-    let total = 0;
-    for (;;) {
-      // A failure mid-batch still commits the marks of what did go out, then surfaces.
-      const { sent, failure } = await inTransaction(this.db, (tx) => this.publishBatch(tx, options.ifIdle ?? false));
-      total += sent;
-      if (failure) throw failure;
-      if (sent < BATCH) return total;
-    }
-  }
-
   /**
+   * Publishes everything pending, oldest first; returns how many events left. Each event is
+   * marked in its own statement right after JetStream acknowledged it, so a crash republishes at
+   * most one event, which the duplicate window drops.
+   *
    * `ifIdle`: give up at once when another relay holds the lock (it, or the poller after it,
    * will publish). Request paths and the poller use it so a NATS outage, during which the holder
    * waits out publish timeouts, cannot pile up waiting connections.
    */
-  private async publishBatch(tx: PoolClient, ifIdle: boolean): Promise<{ sent: number; failure?: unknown }> {
-    if (ifIdle) {
-      const {
-        rows: [lock],
-      } = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [RELAY_LOCK_KEY]);
-      if (!lock?.ok) return { sent: 0 };
-    } else {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [RELAY_LOCK_KEY]);
+  async flush(options: { ifIdle?: boolean } = {}): Promise<number> {
+    const client = await this.db.connect();
+    try {
+      // A session lock: released by unlock below, or by PostgreSQL if the connection dies.
+      const { rows } = await client.query<{ ok: boolean }>(
+        options.ifIdle ? 'SELECT pg_try_advisory_lock($1) AS ok' : 'SELECT true AS ok FROM pg_advisory_lock($1)',
+        [RELAY_LOCK_KEY],
+      );
+      if (!rows[0]?.ok) return 0;
+      try {
+        return await this.publishPending(client);
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_KEY]);
+      }
+    } finally {
+      client.release();
     }
-    const { rows } = await tx.query<PendingRow>(
-      `SELECT id, event_id, subject, payload FROM ops.event_outbox
-        WHERE published_at IS NULL ORDER BY id LIMIT ${BATCH}`,
-    );
+  }
+
+  private async publishPending(client: PoolClient): Promise<number> {
     const js = this.nc.jetstream();
     let sent = 0;
-    try {
+    for (;;) {
+      const { rows } = await client.query<PendingRow>(
+        `SELECT id, event_id, subject, payload FROM ops.event_outbox
+          WHERE published_at IS NULL ORDER BY id LIMIT ${BATCH}`,
+      );
       for (const row of rows) {
         // msgID travels as the Nats-Msg-Id header.
         await js.publish(row.subject, JSON.stringify(row.payload), { msgID: row.event_id });
-        await tx.query('UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = $1', [
+        await client.query('UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = $1', [
           row.id,
           'system:outbox-relay',
         ]);
         sent++;
       }
-    } catch (failure) {
-      return { sent, failure };
+      if (rows.length < BATCH) return sent;
     }
-    return { sent };
   }
 
   /** Polls in the background so events left by a crash or a NATS outage still go out. */
