@@ -34,7 +34,7 @@ export function createAdminApp({ config, db, log, operators }: AdminAppDeps): Ko
   });
 
   const api = new Router<AuthState>({ prefix: '/v1/admin' });
-  api.use(createAdminAuth(config.jwt), idempotency(db));
+  api.use(createAdminAuth(config.jwt), idempotency(db, log));
   const operatorRoutes = createOperatorsRouter(operators, config);
   api.use(operatorRoutes.routes(), operatorRoutes.allowedMethods());
 

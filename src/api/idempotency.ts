@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Db } from '../clients/postgres';
+import type { Logger } from '../logger';
 import type { AuthState } from './auth';
 import { HttpProblem } from './problem';
 
@@ -37,7 +38,7 @@ interface KeptResponse {
   response_headers: Record<string, string> | null;
 }
 
-export function idempotency(db: Db): Middleware<AuthState> {
+export function idempotency(db: Db, log: Logger): Middleware<AuthState> {
   return async (ctx, next) => {
     const key = ctx.get('Idempotency-Key');
     if (ctx.method !== 'POST' || !key) return next();
@@ -94,10 +95,13 @@ export function idempotency(db: Db): Middleware<AuthState> {
     const headers = Object.fromEntries(
       KEPT_HEADERS.flatMap((h) => (ctx.response.get(h) ? [[h, ctx.response.get(h)]] : [])),
     );
-    await db.query(
-      `UPDATE ops.idempotency_keys SET status_code = $3, response_body = $4, response_headers = $5, updated_by = $1
-        WHERE actor = $1 AND key = $2`,
-      [actor, key, ctx.status, JSON.stringify(ctx.body ?? null), headers],
-    );
+    // The work is done: failing to keep the answer must not turn it into an error for the client.
+    await db
+      .query(
+        `UPDATE ops.idempotency_keys SET status_code = $3, response_body = $4, response_headers = $5, updated_by = $1
+          WHERE actor = $1 AND key = $2`,
+        [actor, key, ctx.status, JSON.stringify(ctx.body ?? null), headers],
+      )
+      .catch((err: unknown) => log.warn({ err: (err as Error).message, key }, 'could not keep an idempotent answer'));
   };
 }
