@@ -38,7 +38,15 @@ async function main(): Promise<void> {
   const stops: Array<() => Promise<void>> = [];
   const { host } = config.http;
 
-  const ops = createOpsApp(createReadinessChecks(resources), createMetricsRegistry());
+  let stopping = false;
+  const checks = {
+    ...createReadinessChecks(resources),
+    // Load balancers stop sending work as soon as a drain begins.
+    process: async () => {
+      if (stopping) throw new Error('shutting down');
+    },
+  };
+  const ops = createOpsApp(checks, createMetricsRegistry());
   const opsServer = await listen(createServer(ops.callback()), host, config.http.opsPort, 'ops endpoints', log);
   const stopOps = () => closeServer(opsServer);
 
@@ -86,7 +94,6 @@ async function main(): Promise<void> {
     stops.push(() => health.stop());
   }
 
-  let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;

@@ -87,7 +87,14 @@ describe('the service process', () => {
       const res = await fetch(`http://127.0.0.1:${ports.ops}/readyz`);
       return res.status === 200 ? ((await res.json()) as { checks: Record<string, string> }) : undefined;
     });
-    expect(ready.checks).toEqual({ postgres: 'up', redis: 'up', nats: 'up', vault: 'up', temporal: 'up' });
+    expect(ready.checks).toEqual({
+      postgres: 'up',
+      redis: 'up',
+      nats: 'up',
+      vault: 'up',
+      temporal: 'up',
+      process: 'up',
+    });
 
     expect((await fetch(`http://127.0.0.1:${ports.ops}/healthz`)).status).toBe(200);
     const admin = await fetch(`http://127.0.0.1:${ports.admin}/v1/admin/operators`);
