@@ -11,6 +11,7 @@ import { createMetricsRegistry } from './metrics';
 import { createReadinessChecks } from './readiness';
 import { openResources } from './resources';
 import { OperatorService } from './services/operators';
+import { sweepStagedCredentials } from './services/staging-sweep';
 import { createWorker } from './worker';
 
 /**
@@ -74,8 +75,11 @@ async function main(): Promise<void> {
     });
     resources.relay.start(config.nats.outboxPollMs);
     const housekeeping = setInterval(() => {
-      runHousekeeping(resources.db, config.postgres.healthLogRetentionDays).then(
-        (result) => log.info(result, 'housekeeping done'),
+      Promise.all([
+        runHousekeeping(resources.db, config.postgres.healthLogRetentionDays),
+        sweepStagedCredentials(resources.kv, resources.temporal),
+      ]).then(
+        ([result, swept]) => log.info({ ...result, stagedSecretsSwept: swept.length }, 'housekeeping done'),
         (err: unknown) => log.warn({ err: (err as Error).message }, 'housekeeping failed; next run retries'),
       );
     }, config.postgres.housekeepingIntervalS * 1000);

@@ -37,6 +37,10 @@ export interface KvStore {
   write(path: string, data: Record<string, string>, cas?: number): Promise<number>;
   /** The current version number, or undefined when the path has no metadata. */
   currentVersion(path: string): Promise<number | undefined>;
+  /** When the path's metadata last changed, or undefined when there is none. */
+  updatedAt(path: string): Promise<Date | undefined>;
+  /** The keys directly under a folder (sub-folders end in `/`); empty when there are none. */
+  list(folder: string): Promise<string[]>;
   /** Removes every version and the metadata: nothing of the secret remains. */
   destroy(path: string): Promise<void>;
   ping(): Promise<void>;
@@ -117,6 +121,26 @@ export async function createKvStore(config: Config['vault']): Promise<KvStore> {
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw toVaultError(err, 'read metadata of', path);
+      }
+    },
+
+    async updatedAt(path) {
+      try {
+        const res = (await client.read(metadataPath(path))) as { data: { updated_time: string } };
+        return new Date(res.data.updated_time);
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw toVaultError(err, 'read metadata of', path);
+      }
+    },
+
+    async list(folder) {
+      try {
+        const res = (await client.list(metadataPath(folder))) as { data: { keys: string[] } };
+        return res.data.keys;
+      } catch (err) {
+        if (statusOf(err) === 404) return [];
+        throw toVaultError(err, 'list', folder);
       }
     },
 

@@ -10,8 +10,10 @@ export function credentialsPath(operatorId: string): string {
  * never enters a workflow's input or history: the workflow gets only this path's version.
  */
 export function stagedCredentialsPath(operatorId: string): string {
-  return `ops/staging/operators/${operatorId}/credentials`;
+  return `${STAGING_FOLDER}/${operatorId}/credentials`;
 }
+
+export const STAGING_FOLDER = 'ops/staging/operators';
 
 export interface SmppCredentials extends Record<string, string> {
   system_id: string;
