@@ -63,7 +63,7 @@ const envSchema = z.object({
   JWT_AUDIENCE: optionalString,
 
   ONBOARDING_BIND_TIMEOUT_S: positiveInt.default(600),
-  // Capped below the idempotency layer's 2-minute abandoned-claim limit (src/api/idempotency.ts).
+  // Capped below the 2-minute abandoned-claim limit of src/db/idempotency-keys.ts.
   ONBOARDING_ACCEPT_TIMEOUT_MS: positiveInt.max(60_000).default(15_000),
   OUTBOX_POLL_MS: positiveInt.default(500),
   PAGE_SIZE_MAX: positiveInt.default(100),

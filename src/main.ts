@@ -55,10 +55,7 @@ async function main(): Promise<void> {
     const operators = new OperatorService({ ...resources, config: config.temporal, log });
     const admin = createAdminApp({ config, db: resources.db, log, operators });
     const adminServer = await listen(createServer(admin.callback()), host, config.http.adminPort, 'admin API', log);
-    const internal = createInternalServer(
-      createInternalApp({ config, db: resources.db, log, operators }),
-      config.internalTls,
-    );
+    const internal = createInternalServer(createInternalApp({ config, log, operators }), config.internalTls);
     const internalServer = await listen(internal, host, config.http.internalPort, 'internal API', log);
     stops.push(
       () => closeServer(adminServer),

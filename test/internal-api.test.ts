@@ -63,10 +63,7 @@ describe('internal API (mTLS)', () => {
     };
     const log = createLogger('silent');
     const operators = new OperatorService({ ...h.resources, config: config.temporal, log });
-    server = createInternalServer(
-      createInternalApp({ config, db: h.resources.db, log, operators }),
-      config.internalTls,
-    );
+    server = createInternalServer(createInternalApp({ config, log, operators }), config.internalTls);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });

@@ -5,9 +5,7 @@ import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import Koa from 'koa';
-import type { Db } from '../clients/postgres';
 import type { Config } from '../config';
-import { listRoutingRules } from '../db/operators';
 import type { Logger } from '../logger';
 import type { OperatorService } from '../services/operators';
 import { HttpProblem, problemMiddleware } from './problem';
@@ -47,12 +45,11 @@ function callerIdentity(allowed: readonly string[]): Koa.Middleware<InternalStat
 
 export interface InternalAppDeps {
   config: Config;
-  db: Db;
   log: Logger;
   operators: OperatorService;
 }
 
-export function createInternalApp({ config, db, log, operators }: InternalAppDeps): Koa<InternalState> {
+export function createInternalApp({ config, log, operators }: InternalAppDeps): Koa<InternalState> {
   const app = new Koa<InternalState>();
   app.use(requestLog(log));
   app.use(problemMiddleware(log));
@@ -61,8 +58,7 @@ export function createInternalApp({ config, db, log, operators }: InternalAppDep
   const router = new Router<InternalState>({ prefix: '/v1/internal' });
   router.get('/operators/:id/config', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
-    const operator = await operators.get(id);
-    ctx.body = { operator, routingRules: await listRoutingRules(db, id), version: operator.version };
+    ctx.body = await operators.getConfig(id);
   });
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -47,17 +47,10 @@ export function createOperatorsRouter(service: OperatorService, config: Config):
   router.post('/operators', async (ctx) => {
     const body = parse(CreateOperatorRequest, ctx.request.body, 'body');
     const { password, tpsLimit, routingRules, ...metadata } = body;
-    const { operator, workflowId } = await service.startOnboarding(
-      { metadata, password, tpsLimit, routingRules },
-      ctx.state.actor,
-    );
+    const accepted = await service.startOnboarding({ metadata, password, tpsLimit, routingRules }, ctx.state.actor);
     ctx.status = 202;
-    ctx.set('Location', operatorUrl(operator.id));
-    ctx.body = {
-      operator,
-      workflowId,
-      workflowUrl: `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`,
-    };
+    ctx.set('Location', operatorUrl(accepted.operator.id));
+    ctx.body = accepted;
   });
 
   router.get('/operators', async (ctx) => {

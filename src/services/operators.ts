@@ -9,10 +9,25 @@ import { ApplicationFailure } from '@temporalio/common';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import type { KvStore } from '../clients/vault';
 import type { Config } from '../config';
-import { commitChange, findByEndpoint, findOperator, listOperators, type ListQuery } from '../db/operators';
+import {
+  commitChange,
+  findByEndpoint,
+  findOperator,
+  listOperators,
+  listRoutingRules,
+  type ListQuery,
+} from '../db/operators';
+import { findLivePrefixTableIds } from '../db/prefix-tables';
 import { stagedCredentialsPath } from '../domain/credentials';
 import { DUPLICATE_OPERATOR } from '../domain/failures';
-import type { Operator, OperatorMetadata, OperatorStatus, RoutingRuleInput, TpsLimit } from '../domain/operator';
+import type {
+  Operator,
+  OperatorMetadata,
+  OperatorStatus,
+  RoutingRule,
+  RoutingRuleInput,
+  TpsLimit,
+} from '../domain/operator';
 import { OPERATOR_ID, workflowIds } from '../domain/workflow-ids';
 import type { OutboxRelay } from '../events/outbox';
 import type { Logger } from '../logger';
@@ -70,7 +85,10 @@ export class OperatorService {
    * saved the operator (update-with-start): a duplicate endpoint is a synchronous 409, and the
    * password never becomes workflow input.
    */
-  async startOnboarding(input: NewOperator, actor: string): Promise<{ operator: Operator; workflowId: string }> {
+  async startOnboarding(
+    input: NewOperator,
+    actor: string,
+  ): Promise<{ operator: Operator; workflowId: string; workflowUrl: string }> {
     const { db, kv, temporal, config, log } = this.deps;
     const holder = await findByEndpoint(db, input.metadata);
     if (holder) throw duplicate(holder.id);
@@ -100,7 +118,7 @@ export class OperatorService {
       const operator = await temporal.withDeadline(Date.now() + config.onboardingAcceptTimeoutMs, () =>
         temporal.workflow.executeUpdateWithStart(operatorSavedUpdate, { startWorkflowOperation: start }),
       );
-      return { operator, workflowId };
+      return { operator, workflowId, workflowUrl: this.workflowUrl(workflowId) };
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         // The workflow cleans up its own staged secret when it rejects.
@@ -186,7 +204,7 @@ export class OperatorService {
   /** Every run of this operator's workflows, newest first, with its Temporal UI address. */
   async listWorkflows(id: string): Promise<WorkflowRun[]> {
     await this.get(id);
-    const { temporal, config } = this.deps;
+    const { temporal } = this.deps;
     const runs: WorkflowRun[] = [];
     for await (const wf of temporal.workflow.list({ query: `OperatorId = '${id}'` })) {
       runs.push({
@@ -196,7 +214,7 @@ export class OperatorService {
         status: wf.status.name,
         startTime: wf.startTime.toISOString(),
         closeTime: wf.closeTime?.toISOString() ?? null,
-        url: `${config.uiUrl}/namespaces/${encodeURIComponent(temporal.options.namespace)}/workflows/${encodeURIComponent(wf.workflowId)}/${wf.runId}/history`,
+        url: this.workflowUrl(wf.workflowId, wf.runId),
       });
     }
     return runs;
@@ -204,12 +222,7 @@ export class OperatorService {
 
   private async checkPrefixTables(rules: RoutingRuleInput[]): Promise<void> {
     const ids = [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
-    if (ids.length === 0) return;
-    const { rows } = await this.deps.db.query<{ id: string }>(
-      'SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL',
-      [ids],
-    );
-    const known = new Set(rows.map((r) => r.id));
+    const known = await findLivePrefixTableIds(this.deps.db, ids);
     const errors: FieldError[] = [];
     rules.forEach((r, i) => {
       if (r.prefixTableId && !known.has(r.prefixTableId)) {
@@ -217,6 +230,19 @@ export class OperatorService {
       }
     });
     if (errors.length > 0) throw validationFailed(errors);
+  }
+
+  /** The operator's full config as the connectors read it, with its version. */
+  async getConfig(id: string): Promise<{ operator: Operator; routingRules: RoutingRule[]; version: number }> {
+    const operator = await this.get(id);
+    return { operator, routingRules: await listRoutingRules(this.deps.db, id), version: operator.version };
+  }
+
+  /** A workflow's page in the Temporal UI (a run's history when the run is known). */
+  private workflowUrl(workflowId: string, runId?: string): string {
+    const { config, temporal } = this.deps;
+    const base = `${config.uiUrl}/namespaces/${encodeURIComponent(temporal.options.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+    return runId ? `${base}/${runId}/history` : base;
   }
 
   /** The relay also polls; flushing now just makes the event leave without waiting for it. */
