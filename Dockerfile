@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # operator-management-service: one image, every process role. The role is chosen at run time with
-# PROCESS_ROLES (comma list of api,worker,health); `scripts/migrate.sh up` runs the migrations.
+# PROCESS_ROLES (comma list of api,worker) for dist/main.js, or `node dist/health-main.js` for
+# health ingestion; `scripts/migrate.sh up` runs the migrations.
 
 # ---------------------------------------------------------------- build
 FROM node:20-bookworm-slim AS build
@@ -35,6 +36,6 @@ COPY migrations ./migrations
 COPY scripts/migrate.sh ./scripts/migrate.sh
 
 USER node
-# Admin API, internal API (mTLS), ops (metrics/probes).
-EXPOSE 8080 8443 9090
+# Admin API, internal API (mTLS), ops (metrics/probes); 9091: ops of the health process.
+EXPOSE 8080 8443 9090 9091
 CMD ["node", "dist/main.js"]

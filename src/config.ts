@@ -20,17 +20,19 @@ const optionalString = z
   .optional()
   .transform((v) => (v === '' ? undefined : v));
 
-const roles = ['api', 'worker', 'health'] as const;
+// Health ingestion is a process of its own (src/health-main.ts), not a role of src/main.ts.
+const roles = ['api', 'worker'] as const;
 export type ProcessRole = (typeof roles)[number];
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  PROCESS_ROLES: list.pipe(z.array(z.enum(roles)).min(1)).default(['api', 'worker', 'health']),
+  PROCESS_ROLES: list.pipe(z.array(z.enum(roles)).min(1)).default(['api', 'worker']),
 
   ADMIN_PORT: port.default(8080),
   INTERNAL_PORT: port.default(8443),
   OPS_PORT: port.default(9090),
+  HEALTH_OPS_PORT: port.default(9091),
   BIND_HOST: z.string().default('127.0.0.1'),
 
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/operator_mgmt'),
@@ -56,6 +58,8 @@ const envSchema = z.object({
   VAULT_K8S_ROLE: optionalString,
   VAULT_K8S_JWT_PATH: z.string().default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
   VAULT_KV_MOUNT: z.string().default('secret'),
+  VAULT_K8S_MOUNT: z.string().default('kubernetes'),
+  VAULT_REQUEST_TIMEOUT_MS: positiveInt.default(5000),
 
   JWT_SECRET: optionalString,
   JWT_JWKS_URI: optionalString.pipe(z.url().optional()),
@@ -63,6 +67,8 @@ const envSchema = z.object({
   JWT_AUDIENCE: optionalString,
 
   ONBOARDING_BIND_TIMEOUT_S: positiveInt.default(600),
+  DRAIN_TIMEOUT_S: positiveInt.default(900),
+  ROTATION_BIND_TIMEOUT_S: positiveInt.default(300),
   // Capped below the 2-minute abandoned-claim limit of src/db/idempotency-keys.ts.
   ONBOARDING_ACCEPT_TIMEOUT_MS: positiveInt.max(60_000).default(15_000),
   OUTBOX_POLL_MS: positiveInt.default(500),
@@ -70,11 +76,25 @@ const envSchema = z.object({
   HEALTH_LOG_RETENTION_DAYS: positiveInt.default(30),
   HOUSEKEEPING_INTERVAL_S: positiveInt.default(3600),
 
+  HEALTH_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('CONNECTOR_HEALTH'),
+  HEALTH_STREAM_MAX_AGE_S: positiveInt.default(3600),
+  HEALTH_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('operator-management-health'),
+  HEALTH_BATCH_MAX: positiveInt.max(10_000).default(500),
+  HEALTH_MAX_ACK_PENDING: positiveInt.default(5000),
+  HEALTH_RETRY_DELAY_MS: positiveInt.default(1000),
+
   INTERNAL_TLS: bool.default(true),
   INTERNAL_TLS_CERT: optionalString,
   INTERNAL_TLS_KEY: optionalString,
   INTERNAL_TLS_CA: optionalString,
   INTERNAL_ALLOWED_CLIENTS: list.default([]),
+  INTERNAL_TLS_RELOAD_MS: positiveInt.default(30_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -83,10 +103,30 @@ export interface Config {
   env: Env['NODE_ENV'];
   logLevel: Env['LOG_LEVEL'];
   roles: ProcessRole[];
-  http: { host: string; adminPort: number; internalPort: number; opsPort: number; pageSizeMax: number };
+  http: {
+    host: string;
+    adminPort: number;
+    internalPort: number;
+    opsPort: number;
+    pageSizeMax: number;
+    /** How often the internal listener re-reads its certificate, key and CA files. */
+    internalTlsReloadMs: number;
+  };
   postgres: { url: string; poolMax: number; healthLogRetentionDays: number; housekeepingIntervalS: number };
   redis: { url: string };
   nats: { servers: string[]; stream: string; outboxPollMs: number };
+  health: {
+    opsPort: number;
+    /** Inbound stream of connector reports (`connector.health.>`), created if missing. */
+    stream: string;
+    streamMaxAgeS: number;
+    /** Durable pull consumer shared by every health process replica. */
+    consumer: string;
+    batchMax: number;
+    maxAckPending: number;
+    /** Redelivery delay of a batch whose writes failed (a dependency is down). */
+    retryDelayMs: number;
+  };
   temporal: {
     address: string;
     namespace: string;
@@ -94,12 +134,20 @@ export interface Config {
     uiUrl: string;
     workflowBundlePath?: string;
     onboardingBindTimeoutS: number;
+    /** How long a drain waits for the connector to report no message in flight. */
+    drainTimeoutS: number;
+    /** How long a credential rotation waits for the connector to bind with the new version. */
+    rotationBindTimeoutS: number;
     /** How long POST /operators waits for a worker to save the operator before giving up. */
     onboardingAcceptTimeoutMs: number;
   };
   vault: {
     addr: string;
     mount: string;
+    /** Per-request timeout: a hung Vault fails a request instead of holding it. */
+    requestTimeoutMs?: number;
+    /** Path of the Kubernetes auth method (`auth/<path>/login`). */
+    kubernetesMount?: string;
     auth: { kind: 'token'; token: string } | { kind: 'kubernetes'; role: string; jwtPath: string };
   };
   jwt: { secret?: string; jwksUri?: string; issuer?: string; audience?: string };
@@ -156,6 +204,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       internalPort: e.INTERNAL_PORT,
       opsPort: e.OPS_PORT,
       pageSizeMax: e.PAGE_SIZE_MAX,
+      internalTlsReloadMs: e.INTERNAL_TLS_RELOAD_MS,
     },
     postgres: {
       url: e.DATABASE_URL,
@@ -165,6 +214,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: { url: e.REDIS_URL },
     nats: { servers: e.NATS_URL.split(','), stream: e.NATS_STREAM, outboxPollMs: e.OUTBOX_POLL_MS },
+    health: {
+      opsPort: e.HEALTH_OPS_PORT,
+      stream: e.HEALTH_STREAM,
+      streamMaxAgeS: e.HEALTH_STREAM_MAX_AGE_S,
+      consumer: e.HEALTH_CONSUMER,
+      batchMax: e.HEALTH_BATCH_MAX,
+      maxAckPending: e.HEALTH_MAX_ACK_PENDING,
+      retryDelayMs: e.HEALTH_RETRY_DELAY_MS,
+    },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
@@ -172,11 +230,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       uiUrl: e.TEMPORAL_UI_URL.replace(/\/$/, ''),
       workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
       onboardingBindTimeoutS: e.ONBOARDING_BIND_TIMEOUT_S,
+      drainTimeoutS: e.DRAIN_TIMEOUT_S,
+      rotationBindTimeoutS: e.ROTATION_BIND_TIMEOUT_S,
       onboardingAcceptTimeoutMs: e.ONBOARDING_ACCEPT_TIMEOUT_MS,
     },
     vault: {
       addr: e.VAULT_ADDR,
       mount: e.VAULT_KV_MOUNT,
+      requestTimeoutMs: e.VAULT_REQUEST_TIMEOUT_MS,
+      kubernetesMount: e.VAULT_K8S_MOUNT,
       auth:
         e.VAULT_AUTH === 'kubernetes'
           ? { kind: 'kubernetes', role: e.VAULT_K8S_ROLE ?? '', jwtPath: e.VAULT_K8S_JWT_PATH }

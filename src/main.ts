@@ -5,18 +5,21 @@ import { createInternalApp, createInternalServer } from './api/internal-app';
 import { createOpsApp } from './api/ops-app';
 import { loadConfig } from './config';
 import { runHousekeeping } from './db/housekeeping';
-import { HealthWorker } from './health/worker';
+import { healthMetrics } from './health/metrics';
+import { HealthPipeline } from './health/pipeline';
 import { createLogger, type Logger } from './logger';
 import { createMetricsRegistry } from './metrics';
 import { createReadinessChecks } from './readiness';
 import { openResources } from './resources';
+import { CredentialsService } from './services/credentials';
+import { DrainService } from './services/drain';
 import { OperatorService } from './services/operators';
 import { sweepStagedCredentials } from './services/staging-sweep';
 import { createWorker } from './worker';
 
 /**
  * One entry point for every process role (PROCESS_ROLES): `api` (admin and internal listeners),
- * `worker` (Temporal worker and outbox relay), `health` (health ingestion). The ops listener
+ * `worker` (Temporal worker and outbox relay); health ingestion is src/health-main.ts. The ops listener
  * (/healthz, /readyz, /metrics) runs in every process. SIGTERM drains and exits.
  */
 
@@ -47,15 +50,24 @@ async function main(): Promise<void> {
       if (stopping) throw new Error('shutting down');
     },
   };
-  const ops = createOpsApp(checks, createMetricsRegistry());
+  const registry = createMetricsRegistry();
+  const ops = createOpsApp(checks, registry);
   const opsServer = await listen(createServer(ops.callback()), host, config.http.opsPort, 'ops endpoints', log);
   const stopOps = () => closeServer(opsServer);
 
   if (config.roles.includes('api')) {
     const operators = new OperatorService({ ...resources, config: config.temporal, log });
-    const admin = createAdminApp({ config, db: resources.db, log, operators });
+    const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
+    // POST /v1/internal/operators/{id}/health runs the health process's pipeline in this one.
+    const metrics = healthMetrics(registry);
+    const pipeline = new HealthPipeline({ ...resources, metrics });
+    const admin = createAdminApp({ config, db: resources.db, log, operators, drain, health: pipeline.healthCache });
     const adminServer = await listen(createServer(admin.callback()), host, config.http.adminPort, 'admin API', log);
-    const internal = createInternalServer(createInternalApp({ config, log, operators }), config.internalTls);
+    const credentials = new CredentialsService({ db: resources.db, kv: resources.kv, log });
+    const health = { pipeline, metrics, log };
+    const internalApp = createInternalApp({ config, log, operators, credentials, health });
+    const reload = { log, reloadMs: config.http.internalTlsReloadMs };
+    const internal = createInternalServer(internalApp, config.internalTls, reload);
     const internalServer = await listen(internal, host, config.http.internalPort, 'internal API', log);
     stops.push(
       () => closeServer(adminServer),
@@ -87,12 +99,6 @@ async function main(): Promise<void> {
       await running;
       await worker.connection?.close();
     });
-  }
-
-  if (config.roles.includes('health')) {
-    const health = new HealthWorker(resources.nats, log);
-    health.start();
-    stops.push(() => health.stop());
   }
 
   const shutdown = async (signal: string) => {

@@ -27,7 +27,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'Redis connection error'));
   const nats = await connectNats(config.nats);
   await ensureStream(nats, config.nats.stream);
-  const kv = await createKvStore(config.vault);
+  const kv = await createKvStore(config.vault, log);
   const temporal = await createTemporalClient(config.temporal);
   const relay = new OutboxRelay(db, nats, log);
 
@@ -40,6 +40,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     relay,
     async close() {
       await relay.stop();
+      kv.close();
       await Promise.allSettled([nats.drain(), temporal.connection.close(), db.end(), redis.quit()]);
     },
   };

@@ -70,7 +70,9 @@ const knownRoles = (/const roles = \[([^\]]*)\]/.exec(configSource)?.[1] ?? '')
   .filter(Boolean);
 
 // Services running dist/main.js and the role each must run.
-const expectedRoles: Record<string, string> = { api: 'api', worker: 'worker', 'health-worker': 'health' };
+const expectedRoles: Record<string, string> = { api: 'api', worker: 'worker' };
+// Every service process: the roles of dist/main.js, and health ingestion (dist/health-main.js).
+const serviceProcesses = [...Object.keys(expectedRoles), 'health-worker'];
 
 describe('docker-compose.yml', () => {
   it('parses into a map of services', () => {
@@ -97,7 +99,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs each process role from the Dockerfile with the right PROCESS_ROLES', () => {
-    expect(knownRoles.sort()).toEqual(['api', 'health', 'worker']);
+    expect(knownRoles.sort()).toEqual(['api', 'worker']);
     const { services } = loadCompose();
 
     // Every Dockerfile service that keeps the image's CMD (dist/main.js) is one of the roles.
@@ -115,6 +117,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('runs health ingestion as its own process from the same image', () => {
+    const health = loadCompose().services['health-worker']!;
+    expect(builtFromDockerfile(health)).toBe(true);
+    expect(argsOf(health.command)).toEqual(['node', 'dist/health-main.js']);
+    expect(envOf(health).PROCESS_ROLES).toBeUndefined();
+  });
+
   it('runs the migrations from the same image with scripts/migrate.sh', () => {
     const migrate = loadCompose().services.migrate!;
     expect(builtFromDockerfile(migrate)).toBe(true);
@@ -124,7 +133,7 @@ describe('docker-compose.yml', () => {
 
   it('starts the service processes only after the migrations and the Vault set-up succeeded', () => {
     const { services } = loadCompose();
-    for (const name of Object.keys(expectedRoles)) {
+    for (const name of serviceProcesses) {
       const deps = dependsOn(services[name]!);
       expect({ name, migrate: deps.migrate }).toEqual({ name, migrate: 'service_completed_successfully' });
       expect({ name, vaultInit: deps['vault-init'] }).toEqual({ name, vaultInit: 'service_completed_successfully' });
@@ -165,7 +174,7 @@ describe('docker-compose.yml', () => {
   it('points the service processes at the compose services, with dev auth and plain internal HTTP', () => {
     const { services } = loadCompose();
     const names = new Set(Object.keys(services));
-    for (const name of Object.keys(expectedRoles)) {
+    for (const name of serviceProcesses) {
       const env = envOf(services[name]!);
       for (const key of ['DATABASE_URL', 'REDIS_URL', 'NATS_URL', 'VAULT_ADDR']) {
         expect({ name, key, host: names.has(new URL(env[key] ?? 'x://missing').hostname) }).toEqual({

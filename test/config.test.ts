@@ -40,7 +40,7 @@ describe('loadConfig', () => {
     it('fit the local stack', () => {
       const config = loadConfig({});
       expect(config.env).toBe('development');
-      expect(config.roles).toEqual(['api', 'worker', 'health']);
+      expect(config.roles).toEqual(['api', 'worker']);
       expect(config.http).toMatchObject({ host: '127.0.0.1', adminPort: 8080, internalPort: 8443, opsPort: 9090 });
       expect(config.postgres.url).toBe('postgres://postgres@127.0.0.1:5432/operator_mgmt');
       expect(config.redis.url).toBe('redis://127.0.0.1:6379');
@@ -77,7 +77,11 @@ describe('loadConfig', () => {
     });
 
     it('PROCESS_ROLES is a trimmed comma-separated list', () => {
-      expect(loadConfig({ PROCESS_ROLES: ' api , health ' }).roles).toEqual(['api', 'health']);
+      expect(loadConfig({ PROCESS_ROLES: ' api , worker ' }).roles).toEqual(['api', 'worker']);
+    });
+
+    it('PROCESS_ROLES refuses health: health ingestion is its own process (src/health-main.ts)', () => {
+      expect(() => loadConfig({ PROCESS_ROLES: 'api,health' })).toThrow(/PROCESS_ROLES/);
     });
 
     it('ports are numbers', () => {

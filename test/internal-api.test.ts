@@ -1,83 +1,65 @@
-import { readFileSync } from 'node:fs';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type { Server } from 'node:http';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
 import type { Config } from '../src/config';
 import { createLogger } from '../src/logger';
+import { CredentialsService } from '../src/services/credentials';
 import { OperatorService } from '../src/services/operators';
 import { connectorHealthSignal } from '../src/workflows/messages';
+import { mtlsGet, standardPki, type CertFiles, type StandardPki } from './support/certs';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
 
-/** The internal listener over real mTLS, with the dev certificates `npm run stack:up` makes. */
-
-const certs = path.resolve(__dirname, '../.stack/certs');
-const pem = (file: string) => readFileSync(path.join(certs, file));
+/** The internal listener over real mTLS with certificates made here, beside the admin listener. */
 
 interface Answer {
   status: number;
   body: Record<string, unknown>;
 }
 
-function get(port: number, urlPath: string, client?: 'client' | 'stranger'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(
-      {
-        host: '127.0.0.1',
-        port,
-        path: urlPath,
-        ca: pem('ca.crt'),
-        servername: 'localhost',
-        ...(client ? { cert: pem(`${client}.crt`), key: pem(`${client}.key`) } : {}),
-        agent: false,
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }),
-        );
-      },
-    );
-    req.on('error', reject);
-  });
-}
-
 describe('internal API (mTLS)', () => {
   let h: Harness;
+  let p: StandardPki;
   let server: Server;
   let port: number;
 
+  const get = async (urlPath: string, client?: CertFiles): Promise<Answer> => {
+    const res = await mtlsGet(port, urlPath, p.ca.cert, client);
+    return { status: res.status, body: JSON.parse(res.text) as Record<string, unknown> };
+  };
+
   beforeAll(async () => {
     h = await startHarness();
+    p = standardPki();
     const config: Config = {
       ...h.config,
       internalTls: {
         enabled: true,
-        certPath: path.join(certs, 'server.crt'),
-        keyPath: path.join(certs, 'server.key'),
-        caPath: path.join(certs, 'ca.crt'),
+        certPath: p.server.certPath,
+        keyPath: p.server.keyPath,
+        caPath: p.ca.certPath,
         allowedClients: ['smpp-connector'],
       },
     };
     const log = createLogger('silent');
     const operators = new OperatorService({ ...h.resources, config: config.temporal, log });
-    server = createInternalServer(createInternalApp({ config, log, operators }), config.internalTls);
+    const credentials = new CredentialsService({ db: h.resources.db, kv: h.resources.kv, log });
+    const app = createInternalApp({ config, log, operators, credentials });
+    server = createInternalServer(app, config.internalTls, { log, reloadMs: 60_000 });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });
   afterAll(async () => {
     await new Promise((resolve) => server.close(resolve));
     await h.stop();
+    p.pki.remove();
   });
 
   it('refuses a TLS session to a client without a certificate', async () => {
-    await expect(get(port, '/v1/internal/operators/00000000-0000-4000-8000-000000000000/config')).rejects.toThrow();
+    await expect(get('/v1/internal/operators/00000000-0000-4000-8000-000000000000/config')).rejects.toThrow();
   });
 
   it('answers 403 to a certificate from the CA whose identity is not allowed', async () => {
-    const res = await get(port, '/v1/internal/operators/00000000-0000-4000-8000-000000000000/config', 'stranger');
+    const res = await get('/v1/internal/operators/00000000-0000-4000-8000-000000000000/config', p.stranger);
     expect(res.status).toBe(403);
     expect(res.body.title).toBe('Forbidden');
   });
@@ -96,10 +78,28 @@ describe('internal API (mTLS)', () => {
     });
     await handle.result();
 
-    const res = await get(port, `/v1/internal/operators/${accepted.operator.id}/config`, 'client');
+    const res = await get(`/v1/internal/operators/${accepted.operator.id}/config`, p.allowed);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ version: 2, operator: { id: accepted.operator.id, status: 'ACTIVE' } });
     expect(res.body.routingRules).toEqual([expect.objectContaining({ prefixes: ['2547', '2541'], currency: 'EUR' })]);
     expect(JSON.stringify(res.body)).not.toContain('password');
+  });
+
+  it('mounts no admin route on the internal listener', async () => {
+    for (const urlPath of ['/v1/admin/operators', '/v1/admin/openapi.json']) {
+      const res = await get(urlPath, p.allowed);
+      expect(res.status).toBe(404);
+      expect(res.body.title).toBe('Not found');
+    }
+  });
+
+  it('mounts no internal route on the admin listener', async () => {
+    const origin = new URL(h.baseUrl).origin;
+    const id = '00000000-0000-4000-8000-000000000000';
+    for (const urlPath of [`/v1/internal/operators/${id}/config`, `/v1/internal/operators/${id}/credentials`]) {
+      const res = await fetch(`${origin}${urlPath}`);
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+    }
   });
 });

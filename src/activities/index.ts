@@ -1,13 +1,16 @@
 import type { Db } from '../clients/postgres';
+import type { Redis } from '../clients/redis';
 import type { KvStore } from '../clients/vault';
 import type { OutboxRelay } from '../events/outbox';
 import { createNatsActivities } from './nats';
 import { createPostgresActivities } from './postgres';
+import { createRedisActivities } from './redis';
 import { createVaultActivities } from './vault';
 
 export interface ActivityDeps {
   db: Db;
   kv: KvStore;
+  redis: Redis;
   relay: OutboxRelay;
 }
 
@@ -16,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPostgresActivities(deps.db),
     ...createVaultActivities(deps.kv),
     ...createNatsActivities(deps.relay),
+    ...createRedisActivities(deps.redis),
   };
 }
 

@@ -1,7 +1,12 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { VaultError, type KvStore } from '../clients/vault';
-import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
-import { CREDENTIALS_NOT_STAGED, VAULT_REJECTED } from '../domain/failures';
+import {
+  credentialsPath,
+  stagedCredentialsPath,
+  stagedRotationPath,
+  type SmppCredentials,
+} from '../domain/credentials';
+import { CONFLICT, CREDENTIALS_NOT_STAGED, NOT_FOUND, VAULT_REJECTED } from '../domain/failures';
 
 /** Vault KV v2 steps. Results carry version numbers only, never the secret. */
 export function createVaultActivities(kv: KvStore) {
@@ -44,7 +49,85 @@ export function createVaultActivities(kv: KvStore) {
         await kv.destroy(credentialsPath(operatorId));
       });
     },
+
+    /** The latest Vault version of the operator's credentials: the base of a rotation's check-and-set. */
+    async latestCredentialsVersion(operatorId: string): Promise<number> {
+      return vault(async () => {
+        const version = await kv.currentVersion(credentialsPath(operatorId));
+        if (version === undefined) {
+          throw ApplicationFailure.nonRetryable(`operator ${operatorId} has no credentials in Vault`, NOT_FOUND);
+        }
+        return version;
+      });
+    },
+
+    /**
+     * Writes the rotation's staged password as the version right after `baseVersion`
+     * (check-and-set), then clears the staging path. A retry finds that version holding the
+     * staged data (or the staging cleared) and returns it; any other newer version is a conflict.
+     */
+    async promoteStagedCredentials(operatorId: string, stagedVersion: number, baseVersion: number): Promise<number> {
+      return vault(async () => {
+        const finalPath = credentialsPath(operatorId);
+        const staging = stagedRotationPath(operatorId);
+        const staged = await kv.read<SmppCredentials>(staging, stagedVersion);
+        const current = await kv.currentVersion(finalPath);
+        if (current !== undefined && current > baseVersion) {
+          const next = await kv.read<SmppCredentials>(finalPath, baseVersion + 1);
+          // Only this rotation clears its staging path, and only after writing baseVersion + 1.
+          if (!staged || (next && sameCredentials(next.data, staged.data))) {
+            await kv.destroy(staging);
+            return baseVersion + 1;
+          }
+          throw ApplicationFailure.nonRetryable(
+            `the credentials of operator ${operatorId} changed during the rotation (version ${current}, expected ${baseVersion})`,
+            CONFLICT,
+          );
+        }
+        if (!staged) {
+          throw ApplicationFailure.nonRetryable(
+            `no staged credentials for the rotation of operator ${operatorId}`,
+            CREDENTIALS_NOT_STAGED,
+          );
+        }
+        const version = await kv.write(finalPath, staged.data, baseVersion);
+        await kv.destroy(staging);
+        return version;
+      });
+    },
+
+    /**
+     * Makes Vault's latest version hold the password of `goodVersion` again, as a new version
+     * (versions only increase). Nothing to do when nothing was written after `baseVersion`, or
+     * when the latest version already holds it (a retry).
+     */
+    async restoreCredentials(operatorId: string, goodVersion: number, baseVersion: number): Promise<number> {
+      return vault(async () => {
+        const path = credentialsPath(operatorId);
+        const current = await kv.currentVersion(path);
+        if (current === undefined || current <= baseVersion) return baseVersion;
+        const good = await kv.read<SmppCredentials>(path, goodVersion);
+        if (!good) {
+          throw ApplicationFailure.nonRetryable(
+            `credentials version ${goodVersion} of operator ${operatorId} is no longer in Vault`,
+            NOT_FOUND,
+          );
+        }
+        const latest = await kv.read<SmppCredentials>(path);
+        if (latest && sameCredentials(latest.data, good.data)) return latest.version;
+        return kv.write(path, good.data, current);
+      });
+    },
+
+    /** Removes whatever a rotation staged (its own entry, or one a refused request left). */
+    async discardStagedRotation(operatorId: string): Promise<void> {
+      await vault(() => kv.destroy(stagedRotationPath(operatorId)));
+    },
   };
 }
 
 export type VaultActivities = ReturnType<typeof createVaultActivities>;
+
+function sameCredentials(a: SmppCredentials, b: SmppCredentials): boolean {
+  return a.system_id === b.system_id && a.password === b.password;
+}

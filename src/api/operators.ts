@@ -4,7 +4,13 @@ import type { Config } from '../config';
 import type { OperatorService } from '../services/operators';
 import { validationFailed } from '../services/errors';
 import type { AuthState } from './auth';
-import { CreateOperatorRequest, ListOperatorsQuery, OperatorIdParams, PatchOperatorRequest } from './schemas';
+import {
+  CreateOperatorRequest,
+  ListOperatorsQuery,
+  OperatorIdParams,
+  PatchOperatorRequest,
+  RotateCredentialsRequest,
+} from './schemas';
 import { parse } from './validate';
 
 /** /v1/admin/operators: validate, call the service, shape the answer. */
@@ -84,6 +90,15 @@ export function createOperatorsRouter(service: OperatorService, config: Config):
     const operator = await service.updateMetadata(id, patch, expected, ctx.state.actor);
     ctx.set('ETag', etagOf(operator.version));
     ctx.body = operator;
+  });
+
+  router.post('/operators/:id/credentials/rotate', async (ctx) => {
+    const { id } = parse(OperatorIdParams, ctx.params, 'path');
+    const { password } = parse(RotateCredentialsRequest, ctx.request.body, 'body');
+    const accepted = await service.rotateCredentials(id, password, ctx.state.actor);
+    ctx.status = 202;
+    ctx.set('Location', `${operatorUrl(id)}/workflows`);
+    ctx.body = accepted;
   });
 
   router.get('/operators/:id/workflows', async (ctx) => {

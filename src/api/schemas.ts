@@ -119,6 +119,29 @@ export const OnboardingAccepted = z
   })
   .openapi('OnboardingAccepted');
 
+export const DrainAccepted = z
+  .object({
+    operator: Operator,
+    workflowId: z.string(),
+    workflowUrl: z.url(),
+  })
+  .openapi('DrainAccepted');
+
+export const RotateCredentialsRequest = z
+  .strictObject({
+    password: CreateOperatorRequest.shape.password,
+  })
+  .openapi('RotateCredentialsRequest');
+
+export const RotationAccepted = z
+  .object({
+    operatorId: z.uuid(),
+    workflowId: z.string(),
+    runId: z.string(),
+    workflowUrl: z.url(),
+  })
+  .openapi('RotationAccepted');
+
 export const OperatorPage = z
   .object({
     items: z.array(Operator),
@@ -147,6 +170,9 @@ export const WorkflowRun = z
 export const WorkflowRuns = z.object({ items: z.array(WorkflowRun) }).openapi('WorkflowRuns');
 
 export const OperatorIdParams = z.object({ id: z.uuid() });
+
+/** Internal credentials read: the current version unless the connector asks for a rotation's pending one. */
+export const CredentialsQuery = z.object({ version: z.enum(['current', 'pending']).default('current') });
 
 export const Problem = z
   .object({

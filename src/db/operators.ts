@@ -66,9 +66,14 @@ function toOperator(r: OperatorRow): Operator {
   };
 }
 
-export async function findOperator(db: Queryable, id: string, forUpdate = false): Promise<Operator | undefined> {
+export async function findOperator(
+  db: Queryable,
+  id: string,
+  forUpdate = false,
+  includeDeleted = false,
+): Promise<Operator | undefined> {
   const { rows } = await db.query<OperatorRow>(
-    `${SELECT_OPERATOR} WHERE o.id = $1 AND o.deleted_at IS NULL ${forUpdate ? 'FOR UPDATE OF o' : ''}`,
+    `${SELECT_OPERATOR} WHERE o.id = $1 ${includeDeleted ? '' : 'AND o.deleted_at IS NULL'} ${forUpdate ? 'FOR UPDATE OF o' : ''}`,
     [id],
   );
   return rows[0] && toOperator(rows[0]);
@@ -240,8 +245,19 @@ export async function commitChange(
     [current.id, actor, ...entries.map(([, v]) => v)],
   );
   if (rowCount !== 1) throw new Error(`operator ${current.id} changed under a held lock`);
-  const next = await findOperator(tx, current.id);
+  // The `deleted` change soft-deletes the row it reports.
+  const next = await findOperator(tx, current.id, false, true);
   if (!next) throw new Error(`operator ${current.id} vanished during a change`);
   await appendConfigEvent(tx, { change, operatorId: next.id, version: next.version, actor, data: data(next) });
   return next;
+}
+
+/** Soft-deletes what hangs off a deleted operator: its routing rules and TPS limit. */
+export async function softDeleteOperatorConfig(tx: PoolClient, operatorId: string, actor: string): Promise<void> {
+  for (const table of ['ops.routing_rules', 'ops.tps_limits']) {
+    await tx.query(
+      `UPDATE ${table} SET deleted_at = now(), updated_by = $2 WHERE operator_id = $1 AND deleted_at IS NULL`,
+      [operatorId, actor],
+    );
+  }
 }

@@ -15,6 +15,16 @@ export function stagedCredentialsPath(operatorId: string): string {
 
 export const STAGING_FOLDER = 'ops/staging/operators';
 
+/**
+ * Where the API leaves a rotation's new password. Apart from onboarding's so that the staging
+ * sweep can ask the right workflow (the rotation's) whether an entry is still owned.
+ */
+export function stagedRotationPath(operatorId: string): string {
+  return `${ROTATION_STAGING_FOLDER}/${operatorId}/credentials`;
+}
+
+export const ROTATION_STAGING_FOLDER = 'ops/staging/rotations';
+
 export interface SmppCredentials extends Record<string, string> {
   system_id: string;
   password: string;

@@ -4,3 +4,4 @@ export const NOT_FOUND = 'NotFound';
 export const VAULT_REJECTED = 'VaultRejected';
 export const CREDENTIALS_NOT_STAGED = 'CredentialsNotStaged';
 export const ONBOARDING_FAILED = 'OnboardingFailed';
+export const CONFLICT = 'Conflict';

@@ -34,6 +34,7 @@ import type { Logger } from '../logger';
 import { operatorSavedUpdate } from '../workflows/messages';
 import type { onboardOperator } from '../workflows/onboarding';
 import { conflict, notFound, staleVersion, unavailable, validationFailed, type FieldError } from './errors';
+import { startRotation, type RotationStarted } from './rotation';
 
 export interface NewOperator {
   metadata: OperatorMetadata;
@@ -201,6 +202,16 @@ export class OperatorService {
     return updated;
   }
 
+  /** Starts a credential rotation (src/services/rotation.ts); the password goes only to Vault. */
+  async rotateCredentials(
+    id: string,
+    password: string,
+    actor: string,
+  ): Promise<RotationStarted & { workflowUrl: string }> {
+    const started = await startRotation(this.deps, id, password, actor);
+    return { ...started, workflowUrl: this.workflowUrl(started.workflowId, started.runId) };
+  }
+
   /** Every run of this operator's workflows, newest first, with its Temporal UI address. */
   async listWorkflows(id: string): Promise<WorkflowRun[]> {
     await this.get(id);
@@ -239,7 +250,7 @@ export class OperatorService {
   }
 
   /** A workflow's page in the Temporal UI (a run's history when the run is known). */
-  private workflowUrl(workflowId: string, runId?: string): string {
+  workflowUrl(workflowId: string, runId?: string): string {
     const { config, temporal } = this.deps;
     const base = `${config.uiUrl}/namespaces/${encodeURIComponent(temporal.options.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
     return runId ? `${base}/${runId}/history` : base;

@@ -1,1 +1,3 @@
 export { onboardOperator } from './onboarding';
+export { drainOperator } from './drain';
+export { rotateCredentials } from './rotation';

@@ -18,3 +18,12 @@ export const operatorSavedUpdate = defineUpdate<Operator>('operatorSaved');
 
 /** The step a workflow is at, in words ops can read. */
 export const currentStepQuery = defineQuery<string>('currentStep');
+
+/** Answers once the drain has marked the operator DRAINING (the API's 202). */
+export const drainStartedUpdate = defineUpdate<Operator>('drainStarted');
+
+/**
+ * Stops a drain before its soft delete and answers with the operator ACTIVE again; rejected
+ * (by its validator, so nothing enters the history) once the soft delete has begun.
+ */
+export const cancelDrainUpdate = defineUpdate<Operator, [{ actor: string }]>('cancelDrain');

@@ -9,6 +9,7 @@ import type { KvStore } from '../../src/clients/vault';
 import { loadConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { openResources, type Resources } from '../../src/resources';
+import { DrainService } from '../../src/services/drain';
 import { OperatorService } from '../../src/services/operators';
 import { createWorker } from '../../src/worker';
 
@@ -27,6 +28,7 @@ export interface Harness {
 
 export interface HarnessOptions {
   bindTimeoutS?: number;
+  drainTimeoutS?: number;
   /** Replaces the worker's Vault client, e.g. with one whose token lacks a permission. */
   workerKv?: KvStore;
   /** false: no worker polls the harness's task queue (until the test starts one). */
@@ -54,13 +56,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       ...base.temporal,
       taskQueue: `operator-management-test-${randomUUID()}`,
       onboardingBindTimeoutS: options.bindTimeoutS ?? 60,
+      drainTimeoutS: options.drainTimeoutS ?? 60,
       onboardingAcceptTimeoutMs: options.acceptTimeoutMs ?? base.temporal.onboardingAcceptTimeoutMs,
     },
   };
   const log = createLogger(config.logLevel);
   const resources = await openResources(config, log);
   const operators = new OperatorService({ ...resources, config: config.temporal, log });
-  const app = createAdminApp({ config, db: resources.db, log, operators });
+  const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
+  const app = createAdminApp({ config, db: resources.db, log, operators, drain });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -70,7 +74,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   let running: Promise<void> | undefined;
   const startWorker = async () => {
     const kv = options.workerKv ?? resources.kv;
-    worker = await createWorker(config.temporal, createActivities({ db: resources.db, kv, relay: resources.relay }));
+    worker = await createWorker(config.temporal, createActivities({ ...resources, kv }));
     running = worker.run();
   };
   if (options.worker !== false) await startWorker();

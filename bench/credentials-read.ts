@@ -1,0 +1,348 @@
+/**
+ * Credentials reads over mTLS against the real local stack (`npm run stack:up`), beside two
+ * baselines measured in the same run: a direct KV v2 read from OpenBao (what the endpoint does
+ * underneath) and a bare Node mTLS server answering a fixed body (what TLS and HTTP cost alone).
+ * Usage: `npm run bench:credentials-read` (BENCH_CONCURRENCY, default 16; BENCH_SECONDS per
+ * target, default 5).
+ *
+ * The servers run in a child process so that the load generator (this process) never shares an
+ * event loop with them, as OpenBao does not either. Every client keeps its connections alive.
+ * Nothing touches the service's own data: the operator row lives in a throwaway database
+ * operator_mgmt_bench_<id>, the secret at a random operator id, the certificates in a temp
+ * directory; all are removed at the end, on failure and on SIGINT/SIGTERM too.
+ */
+import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import pino from 'pino';
+import { createInternalApp, createInternalServer } from '../src/api/internal-app';
+import { createPool } from '../src/clients/postgres';
+import { createKvStore } from '../src/clients/vault';
+import { loadConfig, type Config } from '../src/config';
+import { credentialsPath } from '../src/domain/credentials';
+import { CredentialsService } from '../src/services/credentials';
+import type { OperatorService } from '../src/services/operators';
+import { TestPki } from '../test/support/certs';
+import { Cleanup } from './cleanup';
+
+const ROOT = path.resolve(__dirname, '..');
+const CLIENT_ID = 'smpp-connector';
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name] ?? String(fallback);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+interface ServerSetup {
+  config: Config;
+  operatorId: string;
+  /** Paths only: IPC carries JSON, not Buffers. */
+  tls: { certPath: string; keyPath: string; caPath: string };
+}
+
+interface ServerPorts {
+  service: number;
+  bare: number;
+}
+
+/** Child process: the service's internal listener and the bare mTLS server. */
+async function runServers(setup: ServerSetup): Promise<ServerPorts> {
+  const { config } = setup;
+  // Audit lines are part of the real cost: logged at info, into /dev/null.
+  const log = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  const db = createPool(config.postgres);
+  const kv = await createKvStore(config.vault, log);
+  const credentials = new CredentialsService({ db, kv, log });
+  // Only the config route uses OperatorService; the benchmark never calls it.
+  const operators = {} as OperatorService;
+  const app = createInternalApp({ config, log, operators, credentials });
+  const service = createInternalServer(app, config.internalTls, { log, reloadMs: 60_000 });
+
+  const body = JSON.stringify({
+    operatorId: setup.operatorId,
+    systemId: 'benchsys01',
+    password: 'x'.repeat(8),
+    credentialsVersion: 1,
+  });
+  const bare = https.createServer(
+    {
+      cert: readFileSync(setup.tls.certPath),
+      key: readFileSync(setup.tls.keyPath),
+      ca: readFileSync(setup.tls.caPath),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
+    (_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('cache-control', 'no-store');
+      res.end(body);
+    },
+  );
+  const listen = (server: http.Server) =>
+    new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+    );
+  return { service: await listen(service), bare: await listen(bare) };
+}
+
+interface Target {
+  name: string;
+  request: (agent: http.Agent) => Promise<void>;
+  agent: () => http.Agent;
+}
+
+interface Result {
+  name: string;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function get(mod: typeof http | typeof https, options: https.RequestOptions, check: (body: string) => void) {
+  return new Promise<void>((resolve, reject) => {
+    const req = mod.get(options, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        try {
+          if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+          check(text);
+          resolve();
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+
+/** `concurrency` loops, each one request at a time on a shared keep-alive agent. */
+async function measure(target: Target, concurrency: number, seconds: number): Promise<Result> {
+  const agent = target.agent();
+  const run = async (ms: number, latencies?: number[]) => {
+    const until = performance.now() + ms;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          const t0 = performance.now();
+          await target.request(agent);
+          latencies?.push(performance.now() - t0);
+        }
+      }),
+    );
+  };
+  await run(1000); // warm-up: connections, JIT, PostgreSQL plan
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  await run(seconds * 1000, latencies);
+  const elapsed = performance.now() - t0;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    name: target.name,
+    requests: latencies.length,
+    rps: (latencies.length * 1000) / elapsed,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+function report(results: Result[], base: Result, concurrency: number): void {
+  const rows = results.map((r) => [
+    r.name,
+    String(r.requests),
+    r.rps.toFixed(0),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    (r.rps / base.rps).toFixed(2),
+    `${r.p99 - base.p99 >= 0 ? '+' : ''}${(r.p99 - base.p99).toFixed(2)}`,
+  ]);
+  const head = ['target', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'rate/OpenBao', 'p99 − OpenBao ms'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
+  console.log(`concurrency ${concurrency}, keep-alive on every client\n`);
+  console.log(line(head));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  const service = results.find((r) => r.name.startsWith('service'));
+  const bare = results.find((r) => r.name.startsWith('bare'));
+  if (service && bare) {
+    console.log(
+      `\nservice / bare mTLS: rate ${(service.rps / bare.rps).toFixed(2)}, p99 ${(service.p99 - bare.p99).toFixed(2)} ms more`,
+    );
+    const rateOk = service.rps >= base.rps / 2;
+    const p99Ok = service.p99 - base.p99 <= 2;
+    console.log(
+      `goal (≥ 0.5 × OpenBao rate, p99 within 2 ms of OpenBao): rate ${rateOk ? 'met' : 'MISSED'}, p99 ${p99Ok ? 'met' : 'MISSED'}`,
+    );
+  }
+}
+
+async function main(cleanup: Cleanup): Promise<void> {
+  const concurrency = positiveInt('BENCH_CONCURRENCY', 16);
+  const seconds = positiveInt('BENCH_SECONDS', 5);
+  const base = loadConfig();
+  if (base.vault.auth.kind !== 'token') throw new Error('the benchmark reads OpenBao with VAULT_AUTH=token');
+  const token = base.vault.auth.token;
+  const id = randomBytes(4).toString('hex');
+  const dbName = `operator_mgmt_bench_${id}`;
+  const adminUrl = new URL(base.postgres.url);
+  adminUrl.pathname = '/postgres';
+  const benchUrl = new URL(base.postgres.url);
+  benchUrl.pathname = `/${dbName}`;
+
+  const pki = new TestPki();
+  cleanup.add('remove certificates', async () => pki.remove());
+  const ca = pki.ca('bench-ca');
+  const server = pki.issue(ca, 'server', { cn: 'localhost', san: 'DNS:localhost,IP:127.0.0.1', eku: 'serverAuth' });
+  const client = pki.issue(ca, 'client', { cn: CLIENT_ID, san: `DNS:${CLIENT_ID}`, eku: 'clientAuth' });
+
+  const admin = new Client({ connectionString: adminUrl.toString(), application_name: 'operator-management-bench' });
+  await admin.connect();
+  cleanup.add('close admin connection', () => admin.end());
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  cleanup.add(`drop database ${dbName}`, () => admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
+  await promisify(execFile)(path.join(ROOT, 'scripts', 'migrate.sh'), ['up'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: benchUrl.toString() },
+  });
+
+  const operatorId = randomUUID();
+  const secretPath = credentialsPath(operatorId);
+  const kv = await createKvStore(base.vault);
+  cleanup.add('close Vault client', async () => kv.close());
+  await kv.write(secretPath, { system_id: 'benchsys01', password: randomBytes(4).toString('hex') }, 0);
+  cleanup.add(`destroy ${secretPath}`, () => kv.destroy(secretPath));
+  const db = new Client({ connectionString: benchUrl.toString() });
+  await db.connect();
+  await db.query(
+    `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
+                                status, version, credentials_version, created_by, updated_by)
+     VALUES ($1, 'Bench', 'smsc.bench.example.net', 2775, 'benchsys01', 'transceiver', 10, 30, 'ACTIVE', 2, 1,
+             'bench', 'bench')`,
+    [operatorId],
+  );
+  await db.end();
+
+  const config: Config = {
+    ...base,
+    postgres: { ...base.postgres, url: benchUrl.toString() },
+    internalTls: {
+      enabled: true,
+      certPath: server.certPath,
+      keyPath: server.keyPath,
+      caPath: ca.certPath,
+      allowedClients: [CLIENT_ID],
+    },
+  };
+  const child: ChildProcess = fork(__filename, { env: { ...process.env, BENCH_CHILD: '1' } });
+  cleanup.add('stop server process', async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  });
+  const ports = await new Promise<ServerPorts>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as ServerPorts));
+    child.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
+    const tls = { certPath: server.certPath, keyPath: server.keyPath, caPath: ca.certPath };
+    child.send({ config, operatorId, tls } satisfies ServerSetup);
+  });
+
+  const tlsAgent = () =>
+    new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: ca.cert, cert: client.cert, key: client.key });
+  const vaultUrl = new URL(base.vault.addr);
+  const targets: Target[] = [
+    {
+      name: 'OpenBao KV v2 read (raw HTTP)',
+      agent: () => new http.Agent({ keepAlive: true, maxSockets: concurrency }),
+      request: (agent) =>
+        get(
+          http,
+          {
+            agent,
+            host: vaultUrl.hostname,
+            port: vaultUrl.port,
+            path: `/v1/${base.vault.mount}/data/${secretPath}?version=1`,
+            headers: { 'x-vault-token': token },
+          },
+          (body) => {
+            if ((JSON.parse(body) as { data: { metadata: { version: number } } }).data.metadata.version !== 1)
+              throw new Error('OpenBao answered another version');
+          },
+        ),
+    },
+    {
+      name: 'bare Node mTLS server',
+      agent: tlsAgent,
+      request: (agent) =>
+        get(https, { agent, host: '127.0.0.1', port: ports.bare, servername: 'localhost', path: '/' }, () => undefined),
+    },
+    {
+      name: 'service GET …/credentials (mTLS)',
+      agent: tlsAgent,
+      request: (agent) =>
+        get(
+          https,
+          {
+            agent,
+            host: '127.0.0.1',
+            port: ports.service,
+            servername: 'localhost',
+            path: `/v1/internal/operators/${operatorId}/credentials`,
+          },
+          (body) => {
+            if ((JSON.parse(body) as { credentialsVersion: number }).credentialsVersion !== 1)
+              throw new Error('the service answered another version');
+          },
+        ),
+    },
+  ];
+
+  console.log(`database ${dbName}, secret ${secretPath}; ${seconds} s per target after 1 s of warm-up…\n`);
+  const results: Result[] = [];
+  for (const target of targets) results.push(await measure(target, concurrency, seconds));
+  report(results, results[0] as Result, concurrency);
+}
+
+if (process.env.BENCH_CHILD === '1') {
+  process.once('message', (setup) => {
+    runServers(setup as ServerSetup).then(
+      (ports) => process.send?.(ports),
+      (err: unknown) => {
+        console.error(`server process failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  });
+  process.once('SIGTERM', () => process.exit(0));
+} else {
+  const cleanup = new Cleanup();
+  let interrupted = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      interrupted = true;
+      console.error(`\n${signal}: cleaning up…`);
+      void cleanup.runAll().finally(() => process.exit(130));
+    });
+  }
+  main(cleanup)
+    .catch((err: unknown) => {
+      if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+      process.exitCode = 1;
+    })
+    .finally(() => cleanup.runAll());
+}

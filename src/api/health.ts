@@ -1,0 +1,127 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { Db } from '../clients/postgres';
+import { findHealthTargets, recentHealth } from '../db/health-log';
+import { HEALTH_STATUSES } from '../domain/operator';
+import type { HealthCache } from '../health/cache';
+import { countRejected, type HealthMetrics } from '../health/metrics';
+import type { HealthPipeline } from '../health/pipeline';
+import { HealthReportSchema, validateReport } from '../health/report';
+import type { Logger } from '../logger';
+import { notFound, unavailable, validationFailed } from '../services/errors';
+import type { AuthState } from './auth';
+import type { InternalState } from './internal-app';
+import { OperatorIdParams } from './schemas';
+import { parse } from './validate';
+
+/** Operator health: the admin read (`/v1/admin`) and the connectors' report (`/v1/internal`). */
+
+const HISTORY_DEFAULT = 20;
+const HISTORY_MAX = 200;
+
+export const HealthHistoryQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(HISTORY_MAX).optional(),
+});
+
+const HealthEntry = z.object({
+  status: z.enum(HEALTH_STATUSES),
+  boundSessions: z.number().int(),
+  inflight: z.number().int(),
+  credentialsVersion: z.number().int().nullable(),
+  connectorInstance: z.string(),
+  reportedAt: z.iso.datetime(),
+});
+
+export const OperatorHealth = z
+  .object({
+    operatorId: z.uuid(),
+    status: z.enum([...HEALTH_STATUSES, 'UNKNOWN']).openapi({
+      description: 'The cached status; UNKNOWN when no report arrived for 60 s (the cache key is gone)',
+    }),
+    current: HealthEntry.extend({ previousStatus: z.enum(HEALTH_STATUSES).nullable() })
+      .nullable()
+      .openapi({ description: 'The cached report, as the routing engine reads it; null when unknown' }),
+    expiresInS: z.number().int().nullable().openapi({ description: 'Seconds until the cached report expires' }),
+    history: z.array(HealthEntry).openapi({ description: 'The latest logged reports, newest first' }),
+  })
+  .openapi('OperatorHealth');
+
+// Rebuilt here: schemas made before extendZodWithOpenApi ran (src/health) lack .openapi().
+export const ConnectorHealthReport = z.object(HealthReportSchema.shape).openapi('ConnectorHealthReport');
+
+export const HealthReportAccepted = z
+  .object({
+    accepted: z.literal(true),
+    statusChanged: z.boolean().openapi({ description: 'The report changed the cached status' }),
+  })
+  .openapi('HealthReportAccepted');
+
+export function createHealthAdminRouter(db: Db, cache: HealthCache): Router<AuthState> {
+  const router = new Router<AuthState>();
+  router.get('/operators/:id/health', async (ctx) => {
+    const { id } = parse(OperatorIdParams, ctx.params, 'path');
+    const { limit } = parse(HealthHistoryQuery, ctx.query, 'query');
+    if (!(await findHealthTargets(db, [id])).has(id)) throw notFound(`Operator ${id}`);
+    const [cached, history] = await Promise.all([cache.read(id), recentHealth(db, id, limit ?? HISTORY_DEFAULT)]);
+    const current: z.infer<typeof OperatorHealth>['current'] = cached
+      ? {
+          status: cached.health.status,
+          previousStatus: cached.health.previousStatus,
+          boundSessions: cached.health.boundSessions,
+          inflight: cached.health.inflight,
+          credentialsVersion: cached.health.credentialsVersion,
+          connectorInstance: cached.health.connectorInstance,
+          reportedAt: cached.health.reportedAt,
+        }
+      : null;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      operatorId: id,
+      status: current?.status ?? 'UNKNOWN',
+      current,
+      expiresInS: cached && cached.ttlS >= 0 ? cached.ttlS : null,
+      history,
+    } satisfies z.infer<typeof OperatorHealth>;
+  });
+  return router;
+}
+
+export interface HealthReportRoutesDeps {
+  pipeline: HealthPipeline;
+  metrics: HealthMetrics;
+  log: Logger;
+}
+
+/**
+ * POST /operators/{id}/health: the same pipeline as the NATS path, for connectors that cannot
+ * publish. 202 once logged and cached; 400 naming the field; 404 for an unknown operator; 503
+ * when a dependency is down (the connector sends its next report anyway).
+ */
+export function createHealthReportRouter({ pipeline, metrics, log }: HealthReportRoutesDeps): Router<InternalState> {
+  const router = new Router<InternalState>();
+  router.post('/operators/:id/health', bodyParser({ enableTypes: ['json'], jsonLimit: '16kb' }), async (ctx) => {
+    const { id } = parse(OperatorIdParams, ctx.params, 'path');
+    const result = validateReport(ctx.request.body, id);
+    if (!result.ok) {
+      countRejected(metrics, result.reason, 'http');
+      log.warn({ operatorId: id, reason: result.reason, errors: result.errors }, 'health report rejected');
+      throw validationFailed(result.errors);
+    }
+    let outcome;
+    try {
+      [outcome] = await pipeline.ingest([result.valid]);
+    } catch (err) {
+      log.warn({ operatorId: id, err: (err as Error).message }, 'health report not stored');
+      throw unavailable('The report could not be stored; send it again.');
+    }
+    if (!outcome?.accepted) {
+      countRejected(metrics, 'unknown_operator', 'http');
+      throw notFound(`Operator ${id}`);
+    }
+    metrics.consumed.inc({ source: 'http' });
+    ctx.status = 202;
+    ctx.body = { accepted: true, statusChanged: outcome.changed } satisfies z.infer<typeof HealthReportAccepted>;
+  });
+  return router;
+}

@@ -1,0 +1,120 @@
+import type { Redis, Result } from 'ioredis';
+import { HEALTH_TTL_S, healthKey } from '../domain/health';
+import type { HealthStatus } from '../domain/operator';
+import type { HealthReport, ValidReport } from './report';
+
+/**
+ * The Redis health cache (SPEC §3.4) as the health pipeline writes it. One Lua script per report
+ * makes "newer than what the cache holds" atomic, also between replicas.
+ *
+ * The cached JSON is the report plus `reportedAtMs` (what the script compares) and
+ * `previousStatus` (the status it replaced, null when the key was missing): a redelivered report
+ * finds itself in the cache and gets the same answer as its first delivery, so an
+ * `operator.health` publish that failed after the write is retried.
+ */
+
+const PUT_NEWEST = `
+local ms = tonumber(ARGV[1])
+local instance = ARGV[2]
+local status = ARGV[3]
+local previous = false
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, c = pcall(cjson.decode, current)
+  if ok and type(c) == 'table' and tonumber(c.reportedAtMs) then
+    local cms = tonumber(c.reportedAtMs)
+    if ms < cms then return {0, 'stale', ''} end
+    if ms == cms then
+      if c.connectorInstance == instance then
+        local p = c.previousStatus
+        if type(p) ~= 'string' then p = '' end
+        if p ~= status then return {1, 'redelivered', p} end
+        return {0, 'redelivered', p}
+      end
+      -- Two instances at the same millisecond: a fixed order, so every replica agrees.
+      if instance < c.connectorInstance then return {0, 'stale', ''} end
+    end
+    if type(c.status) == 'string' then previous = c.status end
+  end
+end
+local prevJson = 'null'
+if previous then prevJson = cjson.encode(previous) end
+redis.call('SET', KEYS[1], ARGV[4] .. ',"previousStatus":' .. prevJson .. '}', 'EX', tonumber(ARGV[5]))
+if previous == status then return {0, 'written', previous} end
+return {1, 'written', previous or ''}
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    healthPutNewest(
+      key: string,
+      reportedAtMs: number,
+      connectorInstance: string,
+      status: string,
+      jsonHead: string,
+      ttlS: number,
+    ): Result<[number, string, string], Context>;
+  }
+}
+
+export interface CacheOutcome {
+  /** The status differs from the one the cache held before (unknown counts as different). */
+  changed: boolean;
+  /** 'stale': an equal or newer report is cached, nothing written. */
+  write: 'written' | 'stale' | 'redelivered';
+  previousStatus: HealthStatus | null;
+}
+
+export interface CachedHealth extends HealthReport {
+  reportedAtMs: number;
+  previousStatus: HealthStatus | null;
+}
+
+const defined = new WeakSet<Redis>();
+
+export class HealthCache {
+  constructor(private readonly redis: Redis) {
+    if (!defined.has(redis)) {
+      redis.defineCommand('healthPutNewest', { numberOfKeys: 1, lua: PUT_NEWEST });
+      defined.add(redis);
+    }
+  }
+
+  /**
+   * Writes each report unless the cache holds a newer one, in the order given (callers sort by
+   * reportedAt, so each change within a batch is seen). One round trip for the whole batch;
+   * throws if any write failed.
+   */
+  async putNewest(reports: readonly ValidReport[]): Promise<CacheOutcome[]> {
+    if (reports.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const { report, reportedAtMs } of reports) {
+      const json = JSON.stringify({ ...report, reportedAtMs });
+      pipeline.healthPutNewest(
+        healthKey(report.operatorId),
+        reportedAtMs,
+        report.connectorInstance,
+        report.status,
+        json.slice(0, -1),
+        HEALTH_TTL_S,
+      );
+    }
+    const results = (await pipeline.exec()) ?? [];
+    if (results.length !== reports.length) throw new Error('Redis pipeline answered partially');
+    return results.map(([err, value]) => {
+      if (err) throw err;
+      const [changed, write, previous] = value as [number, CacheOutcome['write'], string];
+      return { changed: changed === 1, write, previousStatus: previous === '' ? null : (previous as HealthStatus) };
+    });
+  }
+
+  /** The cached report and its remaining TTL, or undefined when the key is gone ("unknown"). */
+  async read(operatorId: string): Promise<{ health: CachedHealth; ttlS: number } | undefined> {
+    const key = healthKey(operatorId);
+    const [[getErr, raw] = [], [ttlErr, ttl] = []] = (await this.redis.multi().get(key).ttl(key).exec()) ?? [];
+    if (getErr) throw getErr;
+    if (ttlErr) throw ttlErr;
+    if (typeof raw !== 'string') return undefined;
+    return { health: JSON.parse(raw) as CachedHealth, ttlS: Number(ttl) };
+  }
+}

@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { HEALTH_SUBJECT, type EventEnvelope } from '../events/envelope';
+import type { HealthStatus } from '../domain/operator';
+import { HEALTH_ACTOR } from '../db/health-log';
+import type { HealthReport } from './report';
+
+export interface HealthChangedData {
+  status: HealthStatus;
+  previousStatus: HealthStatus | null;
+  boundSessions: number;
+  inflight: number;
+  credentialsVersion: number | null;
+  reportedAt: string;
+  connectorInstance: string;
+}
+
+/**
+ * A UUID (version 8, RFC 9562 "custom") from the report's identity: a redelivered report yields
+ * the same eventId, which JetStream's duplicate window drops.
+ */
+export function healthEventId(report: HealthReport): string {
+  const hash = createHash('sha256')
+    .update(`operator.health|${report.operatorId}|${report.connectorInstance}|${report.reportedAt}`)
+    .digest();
+  const b = hash.subarray(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x80;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const hex = b.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The SPEC §3.3 envelope of a status change; `version` is the operator's config version. */
+export function healthChangedEvent(
+  report: HealthReport,
+  previousStatus: HealthStatus | null,
+  configVersion: number,
+): EventEnvelope<HealthChangedData> {
+  return {
+    eventId: healthEventId(report),
+    type: HEALTH_SUBJECT,
+    operatorId: report.operatorId,
+    version: configVersion,
+    occurredAt: report.reportedAt,
+    actor: HEALTH_ACTOR,
+    data: {
+      status: report.status,
+      previousStatus,
+      boundSessions: report.boundSessions,
+      inflight: report.inflight,
+      credentialsVersion: report.credentialsVersion,
+      reportedAt: report.reportedAt,
+      connectorInstance: report.connectorInstance,
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { HealthTarget } from '../db/health-log';
+import { workflowIds } from '../domain/workflow-ids';
+import { connectorHealthSignal, type ConnectorHealth } from '../workflows/messages';
+import type { ValidReport } from './report';
+
+/** Which waiting workflow a report concerns (SPEC §5), decided from the operator's row. */
+
+export interface HealthSignal {
+  workflowId: string;
+  health: ConnectorHealth;
+}
+
+function waitingWorkflowIds(report: ValidReport['report'], target: HealthTarget): string[] {
+  const ids: string[] = [];
+  if (target.status === 'ONBOARDING' && report.status === 'UP') ids.push(workflowIds.onboarding(target.id));
+  if (
+    target.pendingCredentialsVersion !== null &&
+    report.credentialsVersion === target.pendingCredentialsVersion &&
+    (report.status === 'UP' || report.status === 'AUTH_FAILED')
+  ) {
+    ids.push(workflowIds.rotation(target.id));
+  }
+  if (target.status === 'DRAINING' && report.inflight === 0) ids.push(workflowIds.drain(target.id));
+  return ids;
+}
+
+/**
+ * At most one signal per workflow per batch: the newest report that concerns it (reports come
+ * sorted by reportedAt). Sending every matching report would only repeat what the workflow knows.
+ */
+export function signalsFor(
+  reports: readonly ValidReport[],
+  targets: ReadonlyMap<string, HealthTarget>,
+): HealthSignal[] {
+  const byWorkflow = new Map<string, HealthSignal>();
+  for (const { report } of reports) {
+    const target = targets.get(report.operatorId);
+    if (!target) continue;
+    for (const workflowId of waitingWorkflowIds(report, target)) {
+      byWorkflow.set(workflowId, {
+        workflowId,
+        health: {
+          status: report.status,
+          credentialsVersion: report.credentialsVersion,
+          inflight: report.inflight,
+          reportedAt: report.reportedAt,
+        },
+      });
+    }
+  }
+  return [...byWorkflow.values()];
+}
+
+/**
+ * Sends the signals. A workflow that is gone (finished, or never started) no longer waits: that
+ * is not an error. Anything else is, so the batch is retried.
+ */
+export async function sendSignals(temporal: Client, signals: readonly HealthSignal[]): Promise<number> {
+  const sent = await Promise.all(
+    signals.map(async ({ workflowId, health }) => {
+      try {
+        await temporal.workflow.getHandle(workflowId).signal(connectorHealthSignal, health);
+        return 1;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return 0;
+        throw err;
+      }
+    }),
+  );
+  return sent.reduce<number>((a, b) => a + b, 0);
+}

@@ -1,0 +1,100 @@
+import type { Db } from '../clients/postgres';
+import { VaultError, type KvStore } from '../clients/vault';
+import { credentialsPath, type SmppCredentials } from '../domain/credentials';
+import type { OperatorStatus } from '../domain/operator';
+import type { Logger } from '../logger';
+import { notFound, ServiceError, unavailable } from './errors';
+
+/**
+ * What the SMPP connector reads over the internal API: an operator's SMPP credentials at an
+ * explicit Vault version. PostgreSQL says which version is current (and which one a running
+ * rotation has pending); Vault holds the secret. Every read leaves one audit line, never the secret.
+ */
+
+/** `current` is the default answer until a rotation completes; `pending` is the rotation's new one. */
+export type CredentialsChoice = 'current' | 'pending';
+
+export interface ServedCredentials {
+  operatorId: string;
+  systemId: string;
+  password: string;
+  credentialsVersion: number;
+}
+
+interface CredentialRefs {
+  status: OperatorStatus;
+  credentials_version: number | null;
+  pending_credentials_version: number | null;
+}
+
+// Lives beside its only reader (not src/db/operators.ts) to stay out of the rotation change set;
+// a named statement because the connector asks often.
+async function findCredentialRefs(db: Db, operatorId: string): Promise<CredentialRefs | undefined> {
+  const { rows } = await db.query<CredentialRefs>({
+    name: 'credentials-refs',
+    text: `SELECT status, credentials_version, pending_credentials_version
+             FROM ops.operators WHERE id = $1 AND deleted_at IS NULL`,
+    values: [operatorId],
+  });
+  return rows[0];
+}
+
+/** Operators whose credentials no connector has any business reading. */
+const GONE: readonly OperatorStatus[] = ['ONBOARDING_FAILED', 'DELETED'];
+
+type Outcome = 'served' | 'not_found' | 'no_pending' | 'failed';
+
+export interface CredentialsServiceDeps {
+  db: Db;
+  kv: KvStore;
+  log: Logger;
+}
+
+export class CredentialsService {
+  constructor(private readonly deps: CredentialsServiceDeps) {}
+
+  async read(operatorId: string, choice: CredentialsChoice, caller: string): Promise<ServedCredentials> {
+    let version: number | null = null;
+    let outcome: Outcome = 'failed';
+    try {
+      const refs = await findCredentialRefs(this.deps.db, operatorId);
+      if (!refs || GONE.includes(refs.status)) {
+        outcome = 'not_found';
+        throw notFound(`Operator ${operatorId}`);
+      }
+      version = choice === 'pending' ? refs.pending_credentials_version : refs.credentials_version;
+      if (version === null) {
+        outcome = choice === 'pending' ? 'no_pending' : 'not_found';
+        throw choice === 'pending'
+          ? new ServiceError('not_found', `No credential rotation is pending for operator ${operatorId}.`)
+          : notFound(`Credentials of operator ${operatorId}`);
+      }
+      const secret = await this.readVersion(operatorId, version);
+      outcome = 'served';
+      return { operatorId, systemId: secret.system_id, password: secret.password, credentialsVersion: version };
+    } finally {
+      this.deps.log.info(
+        { audit: 'credentials.read', caller, operatorId, which: choice, credentialsVersion: version, outcome },
+        'credentials read',
+      );
+    }
+  }
+
+  /** Exactly this version, never "latest": a rotation may already have written the next one. */
+  private async readVersion(operatorId: string, version: number): Promise<SmppCredentials> {
+    const { kv, log } = this.deps;
+    try {
+      const secret = await kv.read<SmppCredentials>(credentialsPath(operatorId), version);
+      if (secret) return secret.data;
+      // PostgreSQL names a version Vault no longer has: an inconsistency for ops, not a 404 that
+      // would tell the connector the operator is gone.
+      log.error({ operatorId, credentialsVersion: version }, 'credentials version missing in Vault');
+      throw unavailable(`Credentials version ${version} of operator ${operatorId} is not readable; retry later.`);
+    } catch (err) {
+      if (!(err instanceof VaultError)) throw err;
+      // VaultError carries neither token nor secret; the client still learns only "retry".
+      log.warn({ err: err.message, operatorId, credentialsVersion: version }, 'Vault read failed');
+      throw unavailable('The credentials store is unavailable; retry later.');
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+} from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { Operator } from '../domain/operator';
+import {
+  cancelDrainUpdate,
+  connectorHealthSignal,
+  currentStepQuery,
+  drainStartedUpdate,
+  type ConnectorHealth,
+} from './messages';
+
+type Activities = activities.Activities;
+
+export interface DrainInput {
+  operatorId: string;
+  actor: string;
+  drainTimeoutS: number;
+}
+
+export interface DrainResult {
+  operatorId: string;
+  outcome: 'DELETED' | 'CANCELLED';
+  /** Why the soft delete happened: the connector drained, or the timeout ran out. */
+  reason: 'drained' | 'timeout' | 'cancelled';
+}
+
+const steps = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
+});
+// Past the point of no return, and for published events: wait out any outage.
+const untilDone = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/**
+ * SPEC §5 drain (soft delete): DRAINING, announce, wait for the connector to report nothing in
+ * flight (or the drain timeout), then soft-delete, announce and forget the health entry. Until
+ * the soft delete begins, the cancelDrain update (or a Temporal cancel) puts the operator back
+ * to ACTIVE instead.
+ */
+export async function drainOperator(input: DrainInput): Promise<DrainResult> {
+  const { operatorId } = input;
+  let draining: Operator | undefined;
+  let refused: ApplicationFailure | undefined;
+  let lastHealth: ConnectorHealth | undefined;
+  let cancelledBy: string | undefined;
+  let restored: Operator | undefined;
+  let deleting = false;
+  let step = 'marking DRAINING';
+  const at = (s: string) => {
+    step = s;
+    setCurrentDetails(s);
+  };
+
+  setHandler(drainStartedUpdate, async () => {
+    await condition(() => draining !== undefined || refused !== undefined);
+    if (refused) throw refused;
+    return draining as Operator;
+  });
+  setHandler(connectorHealthSignal, (health) => {
+    lastHealth = health;
+  });
+  setHandler(currentStepQuery, () => step);
+  setHandler(
+    cancelDrainUpdate,
+    async ({ actor }) => {
+      cancelledBy ??= actor;
+      await condition(() => restored !== undefined || refused !== undefined);
+      if (!restored) throw refused as ApplicationFailure;
+      return restored;
+    },
+    {
+      validator: ({ actor }) => {
+        if (!actor) throw new Error('a cancel names who asked for it');
+        if (deleting) throw new Error('the drain has begun the soft delete and can no longer be cancelled');
+      },
+    },
+  );
+
+  try {
+    at('marking DRAINING');
+    try {
+      draining = await steps.beginDrain(operatorId, input.actor);
+    } catch (err) {
+      refused =
+        err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
+          ? err.cause
+          : ApplicationFailure.nonRetryable(reasonOf(err));
+      throw err;
+    }
+    await untilDone.publishPendingEvents();
+
+    at(`waiting up to ${input.drainTimeoutS}s for the connector to report nothing in flight`);
+    const drained = await condition(
+      () => lastHealth?.inflight === 0 || cancelledBy !== undefined,
+      `${input.drainTimeoutS}s`,
+    );
+    if (cancelledBy !== undefined) return await restore(cancelledBy);
+
+    deleting = true;
+    at('soft-deleting');
+    await untilDone.finishDrain(operatorId, input.actor, drained ? 'drained' : 'timeout');
+    await untilDone.forgetHealth(operatorId);
+    await untilDone.publishPendingEvents();
+    at(`done: DELETED (${drained ? 'drained' : 'drain timeout'})`);
+    await condition(allHandlersFinished);
+    return { operatorId, outcome: 'DELETED', reason: drained ? 'drained' : 'timeout' };
+  } catch (err) {
+    // A Temporal cancel (ops) before the soft delete is a cancelled drain, like the API's.
+    if (isCancellation(err) && draining && !deleting) {
+      await CancellationScope.nonCancellable(() => restore(cancelledBy ?? 'system:temporal-cancel'));
+      throw err;
+    }
+    refused ??= ApplicationFailure.nonRetryable(reasonOf(err));
+    at(`failed: ${reasonOf(err)}`);
+    await condition(allHandlersFinished);
+    throw err;
+  }
+
+  async function restore(actor: string): Promise<DrainResult> {
+    at('cancelling the drain: back to ACTIVE');
+    restored = await untilDone.cancelDrain(operatorId, actor);
+    await untilDone.publishPendingEvents();
+    at('done: drain cancelled, ACTIVE');
+    await condition(allHandlersFinished);
+    return { operatorId, outcome: 'CANCELLED', reason: 'cancelled' };
+  }
+}
+
+function reasonOf(err: unknown): string {
+  if (isCancellation(err)) return 'cancelled';
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  return cause instanceof Error ? cause.message : String(cause);
+}

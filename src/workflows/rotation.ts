@@ -1,0 +1,161 @@
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+} from '@temporalio/workflow';
+import type * as activities from '../activities';
+import { connectorHealthSignal, currentStepQuery } from './messages';
+
+type Activities = activities.Activities;
+
+/** The failure type of a rotation that ended with the previous credentials version in force. */
+export const CREDENTIALS_ROLLED_BACK = 'CredentialsRolledBack';
+
+export interface RotationInput {
+  operatorId: string;
+  /** The Vault version of the staged new password: a reference, never the password. */
+  stagedVersion: number;
+  actor: string;
+  bindTimeoutS: number;
+}
+
+export interface RotationResult {
+  operatorId: string;
+  status: 'ROTATED';
+  credentialsVersion: number;
+}
+
+const steps = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
+});
+// Events already committed to the outbox: publishing waits out a NATS outage instead of failing.
+const events = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+// Completion, rollback and clean-up must finish, however long a dependency is down.
+const compensations = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/**
+ * SPEC §5 credential rotation: write the staged password as a new Vault version (check-and-set),
+ * announce it as pending, wait for the connector to bind with it, then make it current. On
+ * AUTH_FAILED, a timeout, a failed step or a cancellation, the previous version stays current:
+ * Vault's latest version holds its password again and `credentials_rolled_back` goes out.
+ */
+export async function rotateCredentials(input: RotationInput): Promise<RotationResult> {
+  const { operatorId, actor, bindTimeoutS } = input;
+  let step = 'checking the operator';
+  const at = (s: string) => {
+    step = s;
+    setCurrentDetails(s);
+  };
+  // First decisive report per credentials version; reports of other versions are ignored.
+  const binds = new Map<number, 'UP' | 'AUTH_FAILED'>();
+  setHandler(connectorHealthSignal, (health) => {
+    const version = health.credentialsVersion;
+    if (version === null || binds.has(version)) return;
+    if (health.status === 'UP' || health.status === 'AUTH_FAILED') binds.set(version, health.status);
+  });
+  setHandler(currentStepQuery, () => step);
+
+  let previousVersion: number | undefined;
+  let baseVersion: number | undefined;
+  let newVersion: number | undefined;
+  try {
+    try {
+      at('checking the operator');
+      previousVersion = (await steps.prepareRotation(operatorId)).credentialsVersion;
+
+      at('writing the new credentials version to Vault');
+      baseVersion = await steps.latestCredentialsVersion(operatorId);
+      newVersion = await steps.promoteStagedCredentials(operatorId, input.stagedVersion, baseVersion);
+      const pending = newVersion;
+
+      at(`announcing credentials version ${pending}`);
+      await steps.beginRotation(operatorId, pending, actor);
+      await events.publishPendingEvents();
+
+      at(`waiting up to ${bindTimeoutS}s for the connector to bind with credentials version ${pending}`);
+      const reported = await condition(() => binds.has(pending), `${bindTimeoutS}s`);
+      if (!reported) {
+        throw ApplicationFailure.nonRetryable(
+          `the connector did not bind with credentials version ${pending} within ${bindTimeoutS}s`,
+          CREDENTIALS_ROLLED_BACK,
+        );
+      }
+      if (binds.get(pending) === 'AUTH_FAILED') {
+        throw ApplicationFailure.nonRetryable(
+          `the connector reported AUTH_FAILED with credentials version ${pending}`,
+          CREDENTIALS_ROLLED_BACK,
+        );
+      }
+
+      // The connector runs on the new password now: a late cancel must not undo that.
+      at(`making credentials version ${pending} current`);
+      await CancellationScope.nonCancellable(async () => {
+        await compensations.completeRotation(operatorId, pending, actor);
+        await events.publishPendingEvents();
+      });
+      at(`done: credentials version ${pending} current`);
+      return { operatorId, status: 'ROTATED', credentialsVersion: pending };
+    } catch (err) {
+      const reason = failureReason(err);
+      at(`rolling back: ${reason}`);
+      const current = await CancellationScope.nonCancellable(() => rollback(operatorId, reason, actor, baseVersion));
+      if (newVersion !== undefined && current === newVersion) {
+        // Completion had committed before the failure: the rotation did happen.
+        at(`done: credentials version ${newVersion} current`);
+        return { operatorId, status: 'ROTATED', credentialsVersion: newVersion };
+      }
+      at(`rolled back to credentials version ${current ?? previousVersion ?? 'unknown'}: ${reason}`);
+      if (isCancellation(err)) throw err;
+      throw ApplicationFailure.nonRetryable(reason, CREDENTIALS_ROLLED_BACK);
+    }
+  } finally {
+    // Normally cleared by the promotion already; this catches a rotation that never got there.
+    await CancellationScope.nonCancellable(() => compensations.discardStagedRotation(operatorId));
+  }
+}
+
+/**
+ * PostgreSQL first: it says which version is current (a completion that committed wins), and
+ * clearing the pending version stops anyone from being offered the rejected one. Then Vault's
+ * latest version gets the previous password back. Returns the current credentials version.
+ */
+async function rollback(
+  operatorId: string,
+  reason: string,
+  actor: string,
+  baseVersion: number | undefined,
+): Promise<number | null> {
+  const after = await compensations.rollbackRotation(operatorId, reason, actor);
+  const current = after?.credentialsVersion ?? null;
+  // Nothing to restore before the promotion's base was read, or when the new version is current.
+  if (current !== null && baseVersion !== undefined && current <= baseVersion) {
+    try {
+      await compensations.restoreCredentials(operatorId, current, baseVersion);
+    } catch (err) {
+      log.error('could not restore the previous credentials in Vault', { operatorId, reason: failureReason(err) });
+    }
+  }
+  await events.publishPendingEvents();
+  return current;
+}
+
+function failureReason(err: unknown): string {
+  if (isCancellation(err)) return 'cancelled';
+  // An activity failure wraps the activity's own error: its message is the useful one.
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  return cause instanceof Error ? cause.message : String(cause);
+}

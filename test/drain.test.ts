@@ -1,0 +1,183 @@
+import { connectorHealthSignal } from '../src/workflows/messages';
+import { healthKey } from '../src/domain/health';
+import { EventWatcher } from './support/events';
+import { newOperatorRequest, startHarness, type Harness } from './support/harness';
+
+interface Operator {
+  id: string;
+  status: string;
+  version: number;
+}
+
+const report = (inflight: number) => ({
+  status: 'UP' as const,
+  credentialsVersion: 1,
+  inflight,
+  reportedAt: new Date().toISOString(),
+});
+
+/** Onboards an operator and plays the connector's first bind: it ends ACTIVE at version 2. */
+async function activeOperator(h: Harness, body = newOperatorRequest()): Promise<Operator> {
+  const res = await h.api('/operators', { method: 'POST', json: body });
+  expect(res.status).toBe(202);
+  const { operator, workflowId } = (await res.json()) as { operator: Operator; workflowId: string };
+  const handle = h.resources.temporal.workflow.getHandle(workflowId);
+  await handle.signal(connectorHealthSignal, report(0));
+  await handle.result();
+  return { ...operator, status: 'ACTIVE', version: 2 };
+}
+
+async function drain(h: Harness, id: string): Promise<Response> {
+  return h.api(`/operators/${id}`, { method: 'DELETE' });
+}
+
+describe('drain (soft delete)', () => {
+  let h: Harness;
+  let events: EventWatcher;
+
+  beforeAll(async () => {
+    h = await startHarness({ bindTimeoutS: 30, drainTimeoutS: 60 });
+    events = await EventWatcher.start(h.resources.nats, h.config.nats.stream);
+  });
+  afterAll(async () => {
+    await events.stop();
+    await h.stop();
+  });
+
+  it('drains until nothing is in flight, then soft-deletes, announces and forgets the health entry', async () => {
+    const body = newOperatorRequest();
+    const op = await activeOperator(h, body);
+    await h.resources.redis.set(healthKey(op.id), JSON.stringify({ status: 'UP' }), 'EX', 60);
+
+    const res = await drain(h, op.id);
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as { operator: Operator; workflowId: string; workflowUrl: string };
+    expect(accepted.operator).toMatchObject({ id: op.id, status: 'DRAINING', version: 3 });
+    expect(accepted.workflowId).toBe(`drain-${op.id}`);
+    expect(res.headers.get('location')).toBe(`/v1/admin/operators/${op.id}/workflows`);
+
+    // Still in flight: the drain keeps waiting.
+    const handle = h.resources.temporal.workflow.getHandle(accepted.workflowId);
+    await handle.signal(connectorHealthSignal, report(7));
+    await events.waitFor(op.id, (e) => e.some((x) => x.type === 'operator.config.draining'));
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+
+    await handle.signal(connectorHealthSignal, report(0));
+    await expect(handle.result()).resolves.toEqual({ operatorId: op.id, outcome: 'DELETED', reason: 'drained' });
+
+    expect((await h.api(`/operators/${op.id}`)).status).toBe(404);
+    const { rows } = await h.resources.db.query<{ status: string; deleted_at: Date | null; status_reason: string }>(
+      'SELECT status, deleted_at, status_reason FROM ops.operators WHERE id = $1',
+      [op.id],
+    );
+    expect(rows[0]).toMatchObject({ status: 'DELETED', status_reason: 'drained' });
+    expect(rows[0]?.deleted_at).toBeInstanceOf(Date);
+    const live = await h.resources.db.query(
+      `SELECT 1 FROM ops.routing_rules WHERE operator_id = $1 AND deleted_at IS NULL
+       UNION ALL SELECT 1 FROM ops.tps_limits WHERE operator_id = $1 AND deleted_at IS NULL`,
+      [op.id],
+    );
+    expect(live.rowCount).toBe(0);
+    expect(await h.resources.redis.exists(healthKey(op.id))).toBe(0);
+
+    const published = await events.waitFor(op.id, (e) => e.length >= 4);
+    expect(published.map((e) => [e.type, e.version])).toEqual([
+      ['operator.config.created', 1],
+      ['operator.config.activated', 2],
+      ['operator.config.draining', 3],
+      ['operator.config.deleted', 4],
+    ]);
+    expect(published[3]?.data).toMatchObject({ reason: 'drained', operator: { status: 'DELETED' } });
+
+    // The endpoint is free for a new operator.
+    const again = await h.api('/operators', { method: 'POST', json: body });
+    expect(again.status).toBe(202);
+  });
+
+  it('is cancelled back to ACTIVE before the soft delete, and can start again later', async () => {
+    const op = await activeOperator(h);
+    expect((await drain(h, op.id)).status).toBe(202);
+    expect((await drain(h, op.id)).status).toBe(409);
+
+    const cancel = await h.api(`/operators/${op.id}/drain/cancel`, { method: 'POST' });
+    expect(cancel.status).toBe(200);
+    expect(await cancel.json()).toMatchObject({ id: op.id, status: 'ACTIVE', version: 4 });
+    expect(cancel.headers.get('etag')).toBe('"4"');
+    const result = await h.resources.temporal.workflow.getHandle(`drain-${op.id}`).result();
+    expect(result).toMatchObject({ outcome: 'CANCELLED' });
+
+    const again = await h.api(`/operators/${op.id}/drain/cancel`, { method: 'POST' });
+    expect(again.status).toBe(409);
+    expect(again.headers.get('content-type')).toContain('application/problem+json');
+
+    const published = await events.waitFor(op.id, (e) => e.length >= 4);
+    expect(published.slice(2).map((e) => [e.type, e.version])).toEqual([
+      ['operator.config.draining', 3],
+      ['operator.config.drain_cancelled', 4],
+    ]);
+
+    // A new drain of the same operator runs under the same workflow id.
+    const second = await drain(h, op.id);
+    expect(second.status).toBe(202);
+    expect(((await second.json()) as { operator: Operator }).operator).toMatchObject({
+      status: 'DRAINING',
+      version: 5,
+    });
+    expect((await h.api(`/operators/${op.id}/drain/cancel`, { method: 'POST' })).status).toBe(200);
+  });
+
+  it('treats a Temporal cancel by ops as a cancelled drain', async () => {
+    const op = await activeOperator(h);
+    expect((await drain(h, op.id)).status).toBe(202);
+    const handle = h.resources.temporal.workflow.getHandle(`drain-${op.id}`);
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    const got = (await (await h.api(`/operators/${op.id}`)).json()) as Operator;
+    expect(got).toMatchObject({ status: 'ACTIVE', version: 4 });
+  });
+
+  it('refuses what it cannot drain, writing nothing', async () => {
+    expect((await drain(h, '6f1c2f9e-0000-4000-8000-000000000000')).status).toBe(404);
+    expect((await drain(h, 'not-a-uuid')).status).toBe(400);
+    expect(
+      (await h.api('/operators/6f1c2f9e-0000-4000-8000-000000000000/drain/cancel', { method: 'POST' })).status,
+    ).toBe(404);
+
+    // Still ONBOARDING: a drain is refused; cancelling a drain that never started too.
+    const res = await h.api('/operators', { method: 'POST', json: newOperatorRequest() });
+    const { operator } = (await res.json()) as { operator: Operator };
+    const refused = await drain(h, operator.id);
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/ONBOARDING/);
+    expect((await h.api(`/operators/${operator.id}/drain/cancel`, { method: 'POST' })).status).toBe(409);
+    const { rows } = await h.resources.db.query<{ status: string; version: string }>(
+      'SELECT status, version FROM ops.operators WHERE id = $1',
+      [operator.id],
+    );
+    expect(rows[0]?.status).toBe('ONBOARDING');
+  });
+});
+
+describe('drain timeout', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({ drainTimeoutS: 2 });
+  });
+  afterAll(() => h.stop());
+
+  it('soft-deletes when the connector never reports an empty window', async () => {
+    const op = await activeOperator(h);
+    expect((await drain(h, op.id)).status).toBe(202);
+    const handle = h.resources.temporal.workflow.getHandle(`drain-${op.id}`);
+    await expect(handle.result()).resolves.toMatchObject({ outcome: 'DELETED', reason: 'timeout' });
+    const { rows } = await h.resources.db.query<{ status_reason: string }>(
+      'SELECT status_reason FROM ops.operators WHERE id = $1',
+      [op.id],
+    );
+    expect(rows[0]?.status_reason).toBe('drain timeout');
+
+    // Past the soft delete nothing can cancel it: the operator is gone.
+    expect((await h.api(`/operators/${op.id}/drain/cancel`, { method: 'POST' })).status).toBe(404);
+  });
+});

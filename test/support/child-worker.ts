@@ -1,0 +1,53 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '../..');
+
+/** A worker process (test/support/worker-process.ts) and everything it has printed so far. */
+export interface ChildWorker {
+  readonly process: ChildProcess;
+  output(): string;
+  /** SIGKILL: no shutdown, no finished activity, as a crashed host. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startChildWorker(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<ChildWorker> {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'test/support/worker-process.ts'],
+    {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const deadline = Date.now() + readyTimeoutMs;
+  while (!out.includes('worker-ready')) {
+    if (!alive() || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`worker process did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    process: child,
+    output: () => out,
+    async kill() {
+      if (alive()) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (alive()) child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (alive()) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
