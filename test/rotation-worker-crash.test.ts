@@ -47,6 +47,9 @@ describe('credential rotation across a worker crash', () => {
     await worker?.kill();
     expect((await handle.describe()).status.name).toBe('RUNNING');
     await handle.signal(connectorHealthSignal, report('UP', 2));
+    // Nobody is left to act on it: the killed worker really is gone.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await pendingRow(h, id)).toEqual({ credentials_version: 1, pending_credentials_version: 2 });
     expect(await sample()).toBe(2);
     await startWorker();
     await expect(handle.result()).resolves.toEqual({ operatorId: id, status: 'ROTATED', credentialsVersion: 2 });

@@ -7,7 +7,7 @@ import { createLogger } from '../src/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { ServiceError } from '../src/services/errors';
 import { sweepStagedCredentials } from '../src/services/staging-sweep';
-import { connectorHealthSignal, currentStepQuery } from '../src/workflows/messages';
+import { connectorHealthSignal } from '../src/workflows/messages';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
 import {
@@ -17,6 +17,7 @@ import {
   report,
   rotate,
   rotateAccepted,
+  waitForStep,
   waitForType,
 } from './support/rotation';
 
@@ -67,9 +68,7 @@ describe('credential rotation', () => {
     const handle = handleOf(accepted);
 
     await waitForType(events, id, ROTATED);
-    expect(await handle.query(currentStepQuery)).toMatch(
-      /waiting up to 45s for the connector to bind with credentials version 2/,
-    );
+    await waitForStep(handle, /waiting up to 45s for the connector to bind with credentials version 2/);
     // Pending: Vault holds version 2, but the connector's default answer is still version 1.
     expect(await pendingRow(h, id)).toEqual({ credentials_version: 1, pending_credentials_version: 2 });
     expect(await vaultData(id, 2)).toEqual({ system_id: body.systemId, password });

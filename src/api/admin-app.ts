@@ -22,16 +22,30 @@ export interface AdminAppDeps {
   log: Logger;
   operators: OperatorService;
   drain: DrainService;
-  /** The health cache GET /operators/{id}/health reads; omitted, that route does not exist. */
-  health?: HealthCache;
+  /** The health cache GET /operators/{id}/health reads. */
+  health: HealthCache;
+}
+
+/** Every authenticated admin route; the OpenAPI drift test reads this router's stack too. */
+export function createAdminRouter({ config, db, log, operators, drain, health }: AdminAppDeps): Router<AuthState> {
+  const api = new Router<AuthState>({ prefix: '/v1/admin' });
+  api.use(createAdminAuth(config.jwt), idempotency(db, log));
+  for (const routes of [
+    createOperatorsRouter(operators, config),
+    createDrainRouter(drain),
+    createHealthAdminRouter(db, health),
+  ]) {
+    api.use(routes.routes(), routes.allowedMethods());
+  }
+  return api;
 }
 
 /** The admin REST API under /v1/admin (behind Kong). Only the OpenAPI document is public. */
-export function createAdminApp({ config, db, log, operators, drain, health }: AdminAppDeps): Koa<AuthState> {
+export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   const app = new Koa<AuthState>();
   app.proxy = true;
-  app.use(requestLog(log));
-  app.use(problemMiddleware(log));
+  app.use(requestLog(deps.log));
+  app.use(problemMiddleware(deps.log));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' }));
 
   const openapi = buildAdminOpenApi();
@@ -40,14 +54,7 @@ export function createAdminApp({ config, db, log, operators, drain, health }: Ad
     ctx.body = openapi;
   });
 
-  const api = new Router<AuthState>({ prefix: '/v1/admin' });
-  api.use(createAdminAuth(config.jwt), idempotency(db, log));
-  const operatorRoutes = createOperatorsRouter(operators, config);
-  api.use(operatorRoutes.routes(), operatorRoutes.allowedMethods());
-  const drainRoutes = createDrainRouter(drain);
-  api.use(drainRoutes.routes(), drainRoutes.allowedMethods());
-  if (health) api.use(createHealthAdminRouter(db, health).routes());
-
+  const api = createAdminRouter(deps);
   app.use(docs.routes());
   app.use(api.routes());
   app.use(api.allowedMethods());

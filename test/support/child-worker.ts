@@ -13,15 +13,12 @@ export interface ChildWorker {
 }
 
 export async function startChildWorker(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<ChildWorker> {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'test/support/worker-process.ts'],
-    {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  // tsx as a loader, not its CLI: the CLI runs the script in a grandchild that a SIGKILL would miss.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/worker-process.ts'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString('utf8')));

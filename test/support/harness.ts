@@ -5,6 +5,7 @@ import jwt from 'jsonwebtoken';
 import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAdminApp } from '../../src/api/admin-app';
+import { HealthCache } from '../../src/health/cache';
 import type { KvStore } from '../../src/clients/vault';
 import { loadConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
@@ -64,7 +65,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const resources = await openResources(config, log);
   const operators = new OperatorService({ ...resources, config: config.temporal, log });
   const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
-  const app = createAdminApp({ config, db: resources.db, log, operators, drain });
+  const health = new HealthCache(resources.redis);
+  const app = createAdminApp({ config, db: resources.db, log, operators, drain, health });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EventEnvelope } from '../../src/events/envelope';
-import { connectorHealthSignal, type ConnectorHealth } from '../../src/workflows/messages';
+import { connectorHealthSignal, currentStepQuery, type ConnectorHealth } from '../../src/workflows/messages';
 import type { EventWatcher } from './events';
 import { newOperatorRequest, type Harness } from './harness';
 
@@ -70,4 +70,20 @@ export function textOf(value: unknown): string[] {
   if (Array.isArray(value)) return value.flatMap(textOf);
   if (value && typeof value === 'object') return Object.values(value).flatMap(textOf);
   return [];
+}
+
+/** Polls a running workflow's currentStep query until it matches (steps move asynchronously). */
+export async function waitForStep(
+  handle: { query: (q: typeof currentStepQuery) => Promise<string> },
+  pattern: RegExp,
+  timeoutMs = 15_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let step = '';
+  while (Date.now() < deadline) {
+    step = await handle.query(currentStepQuery);
+    if (pattern.test(step)) return step;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the workflow's step stayed "${step}", expected ${String(pattern)}`);
 }
