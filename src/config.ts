@@ -72,6 +72,7 @@ const envSchema = z.object({
   // Capped below the 2-minute abandoned-claim limit of src/db/idempotency-keys.ts.
   ONBOARDING_ACCEPT_TIMEOUT_MS: positiveInt.max(60_000).default(15_000),
   OUTBOX_POLL_MS: positiveInt.default(500),
+  OUTBOX_ALERT_AGE_S: positiveInt.default(60),
   PAGE_SIZE_MAX: positiveInt.default(100),
   HEALTH_LOG_RETENTION_DAYS: positiveInt.default(30),
   HOUSEKEEPING_INTERVAL_S: positiveInt.default(3600),
@@ -114,7 +115,14 @@ export interface Config {
   };
   postgres: { url: string; poolMax: number; healthLogRetentionDays: number; housekeepingIntervalS: number };
   redis: { url: string };
-  nats: { servers: string[]; stream: string; outboxPollMs: number };
+  nats: {
+    servers: string[];
+    stream: string;
+    /** The safety-net poll; relays wake on NOTIFY at commit. */
+    outboxPollMs: number;
+    /** Age of the oldest unpublished event that raises an error-level log. */
+    outboxAlertAgeS: number;
+  };
   health: {
     opsPort: number;
     /** Inbound stream of connector reports (`connector.health.>`), created if missing. */
@@ -213,7 +221,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       housekeepingIntervalS: e.HOUSEKEEPING_INTERVAL_S,
     },
     redis: { url: e.REDIS_URL },
-    nats: { servers: e.NATS_URL.split(','), stream: e.NATS_STREAM, outboxPollMs: e.OUTBOX_POLL_MS },
+    nats: {
+      servers: e.NATS_URL.split(','),
+      stream: e.NATS_STREAM,
+      outboxPollMs: e.OUTBOX_POLL_MS,
+      outboxAlertAgeS: e.OUTBOX_ALERT_AGE_S,
+    },
     health: {
       opsPort: e.HEALTH_OPS_PORT,
       stream: e.HEALTH_STREAM,

@@ -10,6 +10,7 @@ import { HealthPipeline } from './health/pipeline';
 import { createLogger, type Logger } from './logger';
 import { createMetricsRegistry } from './metrics';
 import { createReadinessChecks } from './readiness';
+import { instrumentOutbox } from './events/outbox-metrics';
 import { openResources } from './resources';
 import { CredentialsService } from './services/credentials';
 import { DrainService } from './services/drain';
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
       log.fatal({ err: (err as Error).message }, 'Temporal worker stopped');
       process.exit(1);
     });
+    instrumentOutbox(registry, resources.relay);
     resources.relay.start(config.nats.outboxPollMs);
     const housekeeping = setInterval(() => {
       Promise.all([

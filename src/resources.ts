@@ -29,7 +29,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   await ensureStream(nats, config.nats.stream);
   const kv = await createKvStore(config.vault, log);
   const temporal = await createTemporalClient(config.temporal);
-  const relay = new OutboxRelay(db, nats, log);
+  const relay = new OutboxRelay(db, nats, log, { stream: config.nats.stream, alertAgeS: config.nats.outboxAlertAgeS });
 
   return {
     db,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { NatsConnection } from 'nats';
+import { ensureStream } from '../clients/nats';
 import type { Db } from '../clients/postgres';
 import type { Logger } from '../logger';
 import { configSubject, type ConfigChange, type EventEnvelope } from './envelope';
@@ -40,24 +41,68 @@ export async function appendConfigEvent(tx: PoolClient, event: NewConfigEvent): 
 
 // Any fixed 64-bit key: serialises relays across replicas so per-operator order holds.
 export const RELAY_LOCK_KEY = 0x6f70_6d67_6d74;
+/** The channel the outbox's insert trigger notifies at commit (migrations/…_outbox-hardening.sql). */
+export const OUTBOX_CHANNEL = 'ops_outbox';
 const BATCH = 100;
+const ACTOR = 'system:outbox-relay';
+const ALERT_EVERY_MS = 60_000;
 
 interface PendingRow {
   id: string;
   event_id: string;
   subject: string;
+  operator_id: string | null;
   payload: EventEnvelope;
 }
 
+export interface OutboxBacklog {
+  /** Events committed and not yet on the stream (parked ones included). */
+  pending: number;
+  /** Age of the oldest of them, in seconds; 0 when there is none. */
+  oldestAgeS: number;
+  /** Events parked because they can never be published: they need ops (docs/runbook.md). */
+  parked: number;
+}
+
+/** What the relay counts; src/events/outbox-metrics.ts turns these into Prometheus counters. */
+export interface RelayCounters {
+  published(n: number): void;
+  publishFailed(): void;
+  parked(): void;
+}
+
+export interface RelayOptions {
+  /** The stream the relay re-creates if a publish finds no stream (someone deleted it). */
+  stream?: string;
+  /** An error-level log once the oldest pending event is older than this. */
+  alertAgeS?: number;
+}
+
+/**
+ * Publishes the outbox to JetStream. Every replica runs one; a session advisory lock lets one
+ * publish at a time, so events leave in commit order. Relays wake on the outbox trigger's
+ * NOTIFY (no polling delay on the happy path) and also poll, which catches whatever a lost
+ * notification, a NATS outage or a crashed replica left behind.
+ */
 export class OutboxRelay {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
+  private listener?: PoolClient;
+  private wakeRequested = false;
+  private waking?: Promise<void>;
+  private lastAlertAt = 0;
+  private counters?: RelayCounters;
 
   constructor(
     private readonly db: Db,
     private readonly nc: NatsConnection,
     private readonly log: Logger,
+    private readonly options: RelayOptions = {},
   ) {}
+
+  instrument(counters: RelayCounters): void {
+    this.counters = counters;
+  }
 
   /**
    * Publishes everything pending, oldest first; returns how many events left. Each event is
@@ -65,8 +110,8 @@ export class OutboxRelay {
    * most one event, which the duplicate window drops.
    *
    * `ifIdle`: give up at once when another relay holds the lock (it, or the poller after it,
-   * will publish). Request paths and the poller use it so a NATS outage, during which the holder
-   * waits out publish timeouts, cannot pile up waiting connections.
+   * will publish). The poller uses it so a NATS outage, during which the holder waits out
+   * publish timeouts, cannot pile up waiting connections.
    */
   async flush(options: { ifIdle?: boolean } = {}): Promise<number> {
     const client = await this.db.connect();
@@ -91,38 +136,179 @@ export class OutboxRelay {
     const js = this.nc.jetstream();
     let sent = 0;
     for (;;) {
+      // An operator with a parked event publishes nothing newer until ops resolve it.
       const { rows } = await client.query<PendingRow>(
-        `SELECT id, event_id, subject, payload FROM ops.event_outbox
-          WHERE published_at IS NULL ORDER BY id LIMIT ${BATCH}`,
+        `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload FROM ops.event_outbox o
+          WHERE o.published_at IS NULL AND o.failed_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
+                             WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
+                               AND f.operator_id = o.operator_id AND f.id < o.id)
+          ORDER BY o.id LIMIT ${BATCH}`,
       );
+      const blocked = new Set<string>();
       for (const row of rows) {
-        // msgID travels as the Nats-Msg-Id header.
-        await js.publish(row.subject, JSON.stringify(row.payload), { msgID: row.event_id });
+        if (row.operator_id && blocked.has(row.operator_id)) continue;
+        const body = JSON.stringify(row.payload);
+        const tooLarge = this.tooLarge(body);
+        if (tooLarge) {
+          await this.park(client, row, tooLarge);
+          if (row.operator_id) blocked.add(row.operator_id);
+          continue;
+        }
+        try {
+          // msgID travels as the Nats-Msg-Id header.
+          await js.publish(row.subject, body, { msgID: row.event_id });
+        } catch (err) {
+          this.counters?.publishFailed();
+          if (isNoStream(err) && this.options.stream) await this.recreateStream();
+          throw err;
+        }
         await client.query('UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = $1', [
           row.id,
-          'system:outbox-relay',
+          ACTOR,
         ]);
+        this.counters?.published(1);
         sent++;
       }
       if (rows.length < BATCH) return sent;
     }
   }
 
-  /** Polls in the background so events left by a crash or a NATS outage still go out. */
+  /** The server refuses a message over its max_payload, however often it is retried. */
+  private tooLarge(body: string): string | undefined {
+    const max = this.nc.info?.max_payload;
+    const size = Buffer.byteLength(body);
+    return max !== undefined && size > max
+      ? `payload of ${size} bytes exceeds the server's max_payload ${max}`
+      : undefined;
+  }
+
+  private async park(client: PoolClient, row: PendingRow, error: string): Promise<void> {
+    await client.query(
+      'UPDATE ops.event_outbox SET failed_at = now(), last_error = $2, updated_by = $3 WHERE id = $1',
+      [row.id, error, ACTOR],
+    );
+    this.counters?.parked();
+    this.log.error(
+      { outboxId: row.id, eventId: row.event_id, subject: row.subject, operatorId: row.operator_id, error },
+      'outbox event parked: it can never be published; this operator\'s later events wait behind it (runbook: "A parked outbox event")',
+    );
+  }
+
+  private async recreateStream(): Promise<void> {
+    const stream = this.options.stream as string;
+    this.log.error({ stream }, 'no stream answered a publish; re-creating the event stream');
+    await ensureStream(this.nc, stream).catch((err: unknown) =>
+      this.log.warn({ err: (err as Error).message, stream }, 'could not re-create the event stream'),
+    );
+  }
+
+  /** How far behind publishing is; read by the metrics and the alert. */
+  async backlog(): Promise<OutboxBacklog> {
+    const { rows } = await this.db.query<{ pending: string; oldest_age_s: number | null; parked: string }>(
+      `SELECT count(*) AS pending,
+              extract(epoch FROM now() - min(created_at))::float8 AS oldest_age_s,
+              count(*) FILTER (WHERE failed_at IS NOT NULL) AS parked
+         FROM ops.event_outbox WHERE published_at IS NULL`,
+    );
+    const r = rows[0];
+    return { pending: Number(r?.pending ?? 0), oldestAgeS: r?.oldest_age_s ?? 0, parked: Number(r?.parked ?? 0) };
+  }
+
+  /**
+   * Runs the relay in the background: LISTEN for commits, plus a poll every intervalMs that
+   * also raises the alert when the backlog grows old.
+   */
   start(intervalMs: number): void {
     const tick = async () => {
-      this.running = this.flush({ ifIdle: true }).catch((err: unknown) =>
-        this.log.warn({ err: (err as Error).message }, 'outbox relay could not publish; will retry'),
-      );
+      this.running = this.flush({ ifIdle: true })
+        .catch((err: unknown) =>
+          this.log.warn({ err: (err as Error).message }, 'outbox relay could not publish; will retry'),
+        )
+        .then(() => this.alertIfBehind());
       await this.running;
       if (this.timer) this.timer = setTimeout(() => void tick(), intervalMs);
     };
     this.timer = setTimeout(() => void tick(), intervalMs);
+    void this.listen();
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    const listener = this.listener;
+    this.listener = undefined;
+    if (listener) {
+      await listener.query(`UNLISTEN ${OUTBOX_CHANNEL}`).catch(() => undefined);
+      listener.release();
+    }
     await this.running;
+    await this.waking;
   }
+
+  /** Holds one connection that LISTENs; on its loss, listens again and catches up. */
+  private async listen(): Promise<void> {
+    if (!this.timer) return;
+    let client: PoolClient | undefined;
+    try {
+      client = await this.db.connect();
+      const held = client;
+      held.on('notification', () => this.wake());
+      held.on('error', (err: Error) => {
+        this.log.warn({ err: err.message }, 'outbox LISTEN connection lost; listening again');
+        if (this.listener === held) this.listener = undefined;
+        held.release(err);
+        setTimeout(() => void this.listen(), 1000).unref();
+      });
+      await held.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      if (!this.timer) {
+        held.release();
+        return;
+      }
+      this.listener = held;
+      // Whatever committed while nobody listened goes out now.
+      this.wake();
+    } catch (err) {
+      client?.release(err as Error);
+      this.log.warn({ err: (err as Error).message }, 'outbox relay could not LISTEN; polling until it can');
+      setTimeout(() => void this.listen(), 1000).unref();
+    }
+  }
+
+  /**
+   * Coalesces notifications: one flush at a time per relay, and one more after it if a commit
+   * arrived meanwhile. It waits for the lock (not ifIdle): a holder that just finished its last
+   * batch may have missed this commit.
+   */
+  private wake(): void {
+    this.wakeRequested = true;
+    if (this.waking) return;
+    this.waking = (async () => {
+      while (this.wakeRequested && this.timer) {
+        this.wakeRequested = false;
+        await this.flush().catch((err: unknown) =>
+          this.log.warn({ err: (err as Error).message }, 'outbox relay could not publish; will retry'),
+        );
+      }
+    })().finally(() => {
+      this.waking = undefined;
+    });
+  }
+
+  private async alertIfBehind(): Promise<void> {
+    const { alertAgeS } = this.options;
+    if (alertAgeS === undefined || Date.now() - this.lastAlertAt < ALERT_EVERY_MS) return;
+    const backlog = await this.backlog().catch(() => undefined);
+    if (!backlog || (backlog.oldestAgeS < alertAgeS && backlog.parked === 0)) return;
+    this.lastAlertAt = Date.now();
+    this.log.error(
+      { ...backlog, alertAgeS },
+      'outbox backlog is not draining: committed changes are not reaching NATS (runbook: "Outbox backlog")',
+    );
+  }
+}
+
+function isNoStream(err: unknown): boolean {
+  // nats.js answers a publish no stream listens to with a 503 "no responders".
+  return err instanceof Error && ((err as { code?: string }).code === '503' || /no responders/i.test(err.message));
 }

@@ -29,7 +29,6 @@ import type {
   TpsLimit,
 } from '../domain/operator';
 import { OPERATOR_ID, workflowIds } from '../domain/workflow-ids';
-import type { OutboxRelay } from '../events/outbox';
 import type { Logger } from '../logger';
 import { operatorSavedUpdate } from '../workflows/messages';
 import type { onboardOperator } from '../workflows/onboarding';
@@ -59,7 +58,6 @@ export interface OperatorServiceDeps {
   db: Db;
   kv: KvStore;
   temporal: Client;
-  relay: OutboxRelay;
   config: Config['temporal'];
   log: Logger;
 }
@@ -198,7 +196,6 @@ export class OperatorService {
       }
       throw err;
     }
-    this.publishSoon();
     return updated;
   }
 
@@ -254,15 +251,6 @@ export class OperatorService {
     const { config, temporal } = this.deps;
     const base = `${config.uiUrl}/namespaces/${encodeURIComponent(temporal.options.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
     return runId ? `${base}/${runId}/history` : base;
-  }
-
-  /** The relay also polls; flushing now just makes the event leave without waiting for it. */
-  private publishSoon(): void {
-    void this.deps.relay
-      .flush({ ifIdle: true })
-      .catch((err: unknown) =>
-        this.deps.log.warn({ err: (err as Error).message }, 'events stay in the outbox until NATS answers'),
-      );
   }
 }
 

@@ -1,0 +1,59 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { OutboxRelay } from './outbox';
+
+/**
+ * The outbox's health for Prometheus: backlog size and age (read from PostgreSQL at scrape time,
+ * so every replica reports the shared truth) and what this process's relay published.
+ */
+export function instrumentOutbox(registry: Registry, relay: OutboxRelay): void {
+  let last: Promise<Awaited<ReturnType<OutboxRelay['backlog']>>> | undefined;
+  // One query per scrape serves all three gauges.
+  const backlog = () => {
+    last ??= relay.backlog().finally(() => setTimeout(() => (last = undefined), 1000).unref());
+    return last;
+  };
+  new Gauge({
+    name: 'outbox_backlog_events',
+    help: 'Committed events not yet published to JetStream',
+    registers: [registry],
+    async collect() {
+      this.set((await backlog()).pending);
+    },
+  });
+  new Gauge({
+    name: 'outbox_oldest_pending_age_seconds',
+    help: 'Age of the oldest unpublished event (0 when none)',
+    registers: [registry],
+    async collect() {
+      this.set((await backlog()).oldestAgeS);
+    },
+  });
+  new Gauge({
+    name: 'outbox_parked_events',
+    help: 'Events parked because they can never be published; each needs ops (see the runbook)',
+    registers: [registry],
+    async collect() {
+      this.set((await backlog()).parked);
+    },
+  });
+  const published = new Counter({
+    name: 'outbox_published_total',
+    help: 'Events this process published',
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'outbox_publish_failures_total',
+    help: 'Publish attempts that failed (NATS down, no stream); retried',
+    registers: [registry],
+  });
+  const parked = new Counter({
+    name: 'outbox_parked_total',
+    help: 'Events this process parked',
+    registers: [registry],
+  });
+  relay.instrument({
+    published: (n) => published.inc(n),
+    publishFailed: () => failures.inc(),
+    parked: () => parked.inc(),
+  });
+}

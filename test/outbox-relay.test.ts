@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { inTransaction, createPool, type Db } from '../src/clients/postgres';
+import { connectNats, type NatsConnection } from '../src/clients/nats';
+import { loadConfig } from '../src/config';
+import { appendConfigEvent, OutboxRelay } from '../src/events/outbox';
+import { instrumentOutbox } from '../src/events/outbox-metrics';
+import { createLogger } from '../src/logger';
+import { EventWatcher } from './support/events';
+
+/** The relay's own behaviour: woken by NOTIFY at commit, poison rows parked, metrics. */
+
+const config = loadConfig();
+const log = createLogger('silent');
+
+async function append(db: Db, operatorId: string, version: number, data: Record<string, unknown> = {}) {
+  return inTransaction(db, (tx) =>
+    appendConfigEvent(tx, { change: 'updated', operatorId, version, actor: 'test-outbox', data }),
+  );
+}
+
+async function rowOf(db: Db, eventId: string) {
+  const { rows } = await db.query<{ published_at: Date | null; failed_at: Date | null; last_error: string | null }>(
+    'SELECT published_at, failed_at, last_error FROM ops.event_outbox WHERE event_id = $1',
+    [eventId],
+  );
+  return rows[0];
+}
+
+describe('outbox relay', () => {
+  let db: Db;
+  let nc: NatsConnection;
+  let events: EventWatcher;
+
+  beforeAll(async () => {
+    db = createPool(config.postgres);
+    nc = await connectNats(config.nats, 'outbox-relay-test');
+    events = await EventWatcher.start(nc, config.nats.stream, 'operator.config.updated');
+  });
+  afterAll(async () => {
+    await events.stop();
+    await nc.drain();
+    await db.end();
+  });
+
+  it('publishes at commit without waiting for its poll', async () => {
+    // A poll interval far longer than the test: only the NOTIFY can wake it.
+    const relay = new OutboxRelay(db, nc, log);
+    relay.start(10 * 60_000);
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // LISTEN in place
+      const operatorId = randomUUID();
+      const sent = await Promise.all([1, 2, 3].map((v) => append(db, operatorId, v)));
+      const got = await events.waitFor(operatorId, (e) => e.length >= 3, 10_000);
+      expect(got.map((e) => e.eventId).sort()).toEqual(sent.map((e) => e.eventId).sort());
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('parks an event NATS can never take and holds back only that operator', async () => {
+    const relay = new OutboxRelay(db, nc, log);
+    const registry = new Registry();
+    instrumentOutbox(registry, relay);
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+
+    const stuck = randomUUID();
+    const other = randomUUID();
+    const huge = await append(db, stuck, 1, { blob: 'x'.repeat(maxPayload + 1) });
+    const behind = await append(db, stuck, 2);
+    const unrelated = await append(db, other, 1);
+
+    await relay.flush();
+    await events.waitFor(other, (e) => e.length === 1);
+    expect((await rowOf(db, unrelated.eventId))?.published_at).toBeInstanceOf(Date);
+    const parked = await rowOf(db, huge.eventId);
+    expect(parked?.failed_at).toBeInstanceOf(Date);
+    expect(parked?.last_error).toMatch(/exceeds the server's max_payload/);
+    // Per-operator order: the later event of the same operator waits behind the parked one.
+    expect((await rowOf(db, behind.eventId))?.published_at).toBeNull();
+    expect(events.of(stuck)).toEqual([]);
+
+    const backlog = await relay.backlog();
+    expect(backlog.parked).toBeGreaterThanOrEqual(1);
+    expect(backlog.pending).toBeGreaterThanOrEqual(2);
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/^outbox_parked_events [1-9]/m);
+    expect(metrics).toMatch(/^outbox_parked_total 1$/m);
+    expect(metrics).toMatch(/^outbox_published_total [1-9]/m);
+    expect(metrics).toMatch(/^outbox_oldest_pending_age_seconds \d/m);
+
+    // Ops skip it as the runbook says; the operator's later event then goes out.
+    await db.query(
+      `UPDATE ops.event_outbox SET published_at = now(), last_error = 'skipped by ops: ' || last_error,
+              updated_by = 'test-ops' WHERE event_id = $1`,
+      [huge.eventId],
+    );
+    await relay.flush();
+    const got = await events.waitFor(stuck, (e) => e.length === 1);
+    expect(got.map((e) => [e.eventId, e.version])).toEqual([[behind.eventId, 2]]);
+  });
+});
