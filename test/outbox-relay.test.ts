@@ -13,9 +13,11 @@ import { EventWatcher } from './support/events';
 const config = loadConfig();
 const log = createLogger('silent');
 
-async function append(db: Db, operatorId: string, version: number, data: Record<string, unknown> = {}) {
+async function append(db: Db, operatorId: string, version: number, blob?: string) {
+  // `prefix_table_updated` has no fixed data yet, so a test may put anything in it.
+  const data = (blob ? { blob } : {}) as Record<string, never>;
   return inTransaction(db, (tx) =>
-    appendConfigEvent(tx, { change: 'updated', operatorId, version, actor: 'test-outbox', data }),
+    appendConfigEvent(tx, { change: 'prefix_table_updated', operatorId, version, actor: 'test-outbox', data }),
   );
 }
 
@@ -35,7 +37,7 @@ describe('outbox relay', () => {
   beforeAll(async () => {
     db = createPool(config.postgres);
     nc = await connectNats(config.nats, 'outbox-relay-test');
-    events = await EventWatcher.start(nc, config.nats.stream, 'operator.config.updated');
+    events = await EventWatcher.start(nc, config.nats.stream, 'operator.config.prefix_table_updated');
   });
   afterAll(async () => {
     await events.stop();
@@ -66,7 +68,7 @@ describe('outbox relay', () => {
 
     const stuck = randomUUID();
     const other = randomUUID();
-    const huge = await append(db, stuck, 1, { blob: 'x'.repeat(maxPayload + 1) });
+    const huge = await append(db, stuck, 1, 'x'.repeat(maxPayload + 1));
     const behind = await append(db, stuck, 2);
     const unrelated = await append(db, other, 1);
 

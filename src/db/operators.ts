@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Operator, OperatorDraft, OperatorMetadata, OperatorStatus, RoutingRule } from '../domain/operator';
 import { appendConfigEvent } from '../events/outbox';
 import type { ConfigChange } from '../events/envelope';
+import type { ConfigEventData } from '../events/catalog';
 import { randomUUID } from 'node:crypto';
 
 /** SQL for operators and what hangs off them. Every read excludes soft-deleted rows. */
@@ -229,13 +230,13 @@ export type ColumnChanges = Partial<
  * event with that version joins the outbox, all in the caller's transaction. The caller has
  * locked the row (findOperator(tx, id, true)) and passes what it read.
  */
-export async function commitChange(
+export async function commitChange<C extends ConfigChange>(
   tx: PoolClient,
   current: Operator,
-  change: ConfigChange,
+  change: C,
   columns: ColumnChanges,
   actor: string,
-  data: (next: Operator) => Record<string, unknown> = (next) => ({ operator: next }),
+  data: (next: Operator) => ConfigEventData<C> = (next) => ({ operator: next }) as ConfigEventData<C>,
 ): Promise<Operator> {
   const entries = Object.entries(columns);
   const sets = entries.map(([col], i) => `${col} = $${i + 3}`);

@@ -4,6 +4,7 @@ import type { NatsConnection } from 'nats';
 import { ensureStream } from '../clients/nats';
 import type { Db } from '../clients/postgres';
 import type { Logger } from '../logger';
+import type { ConfigEventData } from './catalog';
 import { configSubject, type ConfigChange, type EventEnvelope } from './envelope';
 
 /**
@@ -13,15 +14,19 @@ import { configSubject, type ConfigChange, type EventEnvelope } from './envelope
  * publish and mark is dropped by JetStream's duplicate window instead of delivered twice.
  */
 
-export interface NewConfigEvent {
-  change: ConfigChange;
+export interface NewConfigEvent<C extends ConfigChange> {
+  change: C;
   operatorId: string;
   version: number;
   actor: string;
-  data: Record<string, unknown>;
+  /** Typed by the event catalog (src/events/catalog.ts), which docs/asyncapi.yaml follows. */
+  data: ConfigEventData<C>;
 }
 
-export async function appendConfigEvent(tx: PoolClient, event: NewConfigEvent): Promise<EventEnvelope> {
+export async function appendConfigEvent<C extends ConfigChange>(
+  tx: PoolClient,
+  event: NewConfigEvent<C>,
+): Promise<EventEnvelope> {
   const envelope: EventEnvelope = {
     eventId: randomUUID(),
     type: configSubject(event.change),

@@ -1,18 +1,12 @@
 import { createHash } from 'node:crypto';
 import { HEALTH_SUBJECT, type EventEnvelope } from '../events/envelope';
+import type { z } from 'zod';
+import type { HealthChangedData as HealthChangedDataSchema } from '../events/catalog';
 import type { HealthStatus } from '../domain/operator';
 import { HEALTH_ACTOR } from '../db/health-log';
 import type { HealthReport } from './report';
 
-export interface HealthChangedData {
-  status: HealthStatus;
-  previousStatus: HealthStatus | null;
-  boundSessions: number;
-  inflight: number;
-  credentialsVersion: number | null;
-  reportedAt: string;
-  connectorInstance: string;
-}
+export type HealthChangedData = z.infer<typeof HealthChangedDataSchema>;
 
 /**
  * A UUID (version 8, RFC 9562 "custom") from the report's identity: a redelivered report yields
