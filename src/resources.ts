@@ -26,7 +26,9 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const redis = createRedis(config.redis);
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'Redis connection error'));
   const nats = await connectNats(config.nats);
-  await ensureStream(nats, config.nats.stream);
+  for (const warning of await ensureStream(nats, config.nats.stream)) {
+    log.error({ stream: config.nats.stream }, `event stream misconfigured: ${warning}`);
+  }
   const kv = await createKvStore(config.vault, log);
   const temporal = await createTemporalClient(config.temporal);
   const relay = new OutboxRelay(db, nats, log, { stream: config.nats.stream, alertAgeS: config.nats.outboxAlertAgeS });

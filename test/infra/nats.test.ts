@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, JSONCodec } from 'nats';
 import { loadConfig } from '../../src/config';
-import { connectNats, ensureStream, STREAM_SUBJECTS, type NatsConnection } from '../../src/clients/nats';
+import {
+  connectNats,
+  ensureStream,
+  streamWarnings,
+  STREAM_SUBJECTS,
+  type NatsConnection,
+} from '../../src/clients/nats';
 
 const codec = JSONCodec<{ marker: string }>();
 
@@ -23,7 +29,7 @@ describe('NATS JetStream (real server)', () => {
 
   it('ensures the event stream idempotently, deduplicates by msgID and delivers to a pull consumer', async () => {
     await ensureStream(nc, stream);
-    await ensureStream(nc, stream);
+    expect(await ensureStream(nc, stream)).toEqual([]);
     const jsm = await nc.jetstreamManager();
     const info = await jsm.streams.info(stream);
     expect(info.config.subjects).toEqual(expect.arrayContaining(STREAM_SUBJECTS));
@@ -61,5 +67,15 @@ describe('NATS JetStream (real server)', () => {
 
     expect(await jsm.consumers.delete(stream, durable)).toBe(true);
     await expect(jsm.consumers.info(stream, durable)).rejects.toThrow(/consumer not found/i);
+  });
+
+  it('warns about an existing stream that would break the delivery promise', () => {
+    expect(streamWarnings(STREAM_SUBJECTS, 10 * 60 * 1e9)).toEqual([]);
+    expect(streamWarnings(['>'], 10 * 60 * 1e9)).toEqual([]);
+    const warnings = streamWarnings(['operator.config.>'], 30 * 1e9);
+    expect(warnings).toEqual([
+      expect.stringContaining('does not capture operator.health'),
+      expect.stringContaining('duplicate window is under 2 minutes'),
+    ]);
   });
 });
