@@ -61,7 +61,12 @@ async function runServers(setup: ServerSetup): Promise<ServerPorts> {
   const log = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
   const db = createPool(config.postgres);
   const kv = await createKvStore(config.vault, log);
-  const credentials = new CredentialsService({ db, kv, log });
+  const credentials = new CredentialsService({
+    db,
+    kv,
+    log,
+    cacheTtlMs: (config.vault.credentialsCacheTtlS ?? 0) * 1000,
+  });
   // Only the config route uses OperatorService; the benchmark never calls it.
   const operators = {} as OperatorService;
   const app = createInternalApp({ config, log, operators, credentials });

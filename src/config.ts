@@ -60,6 +60,7 @@ const envSchema = z.object({
   VAULT_KV_MOUNT: z.string().default('secret'),
   VAULT_K8S_MOUNT: z.string().default('kubernetes'),
   VAULT_REQUEST_TIMEOUT_MS: positiveInt.default(5000),
+  CREDENTIALS_CACHE_TTL_S: z.coerce.number().int().min(0).max(300).default(30),
 
   JWT_SECRET: optionalString,
   JWT_JWKS_URI: optionalString.pipe(z.url().optional()),
@@ -154,6 +155,8 @@ export interface Config {
     mount: string;
     /** Per-request timeout: a hung Vault fails a request instead of holding it. */
     requestTimeoutMs?: number;
+    /** How long the internal API keeps a read Vault version in memory (0: never). */
+    credentialsCacheTtlS?: number;
     /** Path of the Kubernetes auth method (`auth/<path>/login`). */
     kubernetesMount?: string;
     auth: { kind: 'token'; token: string } | { kind: 'kubernetes'; role: string; jwtPath: string };
@@ -251,6 +254,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       addr: e.VAULT_ADDR,
       mount: e.VAULT_KV_MOUNT,
       requestTimeoutMs: e.VAULT_REQUEST_TIMEOUT_MS,
+      credentialsCacheTtlS: e.CREDENTIALS_CACHE_TTL_S,
       kubernetesMount: e.VAULT_K8S_MOUNT,
       auth:
         e.VAULT_AUTH === 'kubernetes'

@@ -64,7 +64,12 @@ async function main(): Promise<void> {
     const pipeline = new HealthPipeline({ ...resources, metrics });
     const admin = createAdminApp({ config, db: resources.db, log, operators, drain, health: pipeline.healthCache });
     const adminServer = await listen(createServer(admin.callback()), host, config.http.adminPort, 'admin API', log);
-    const credentials = new CredentialsService({ db: resources.db, kv: resources.kv, log });
+    const credentials = new CredentialsService({
+      db: resources.db,
+      kv: resources.kv,
+      log,
+      cacheTtlMs: (config.vault.credentialsCacheTtlS ?? 0) * 1000,
+    });
     const health = { pipeline, metrics, log };
     const internalApp = createInternalApp({ config, log, operators, credentials, health });
     const reload = { log, reloadMs: config.http.internalTlsReloadMs };

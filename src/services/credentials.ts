@@ -48,9 +48,19 @@ export interface CredentialsServiceDeps {
   db: Db;
   kv: KvStore;
   log: Logger;
+  /**
+   * How long a Vault version read stays in this process's memory (0: never). A KV v2 version
+   * never changes once written, and PostgreSQL is asked on every read which version applies and
+   * whether the operator still exists, so a cached version is never a stale answer.
+   */
+  cacheTtlMs?: number;
 }
 
+const CACHE_MAX_ENTRIES = 10_000;
+
 export class CredentialsService {
+  private readonly cache = new Map<string, { secret: SmppCredentials; expiresAt: number }>();
+
   constructor(private readonly deps: CredentialsServiceDeps) {}
 
   async read(operatorId: string, choice: CredentialsChoice, caller: string): Promise<ServedCredentials> {
@@ -80,8 +90,21 @@ export class CredentialsService {
     }
   }
 
-  /** Exactly this version, never "latest": a rotation may already have written the next one. */
   private async readVersion(operatorId: string, version: number): Promise<SmppCredentials> {
+    const ttl = this.deps.cacheTtlMs ?? 0;
+    if (ttl <= 0) return this.readVault(operatorId, version);
+    const key = `${operatorId}@${version}`;
+    const hit = this.cache.get(key);
+    if (hit && hit.expiresAt > Date.now()) return hit.secret;
+    const secret = await this.readVault(operatorId, version);
+    this.cache.delete(key);
+    if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, { secret, expiresAt: Date.now() + ttl });
+    return secret;
+  }
+
+  /** Exactly this version, never "latest": a rotation may already have written the next one. */
+  private async readVault(operatorId: string, version: number): Promise<SmppCredentials> {
     const { kv, log } = this.deps;
     try {
       const secret = await kv.read<SmppCredentials>(credentialsPath(operatorId), version);

@@ -1,0 +1,51 @@
+import type { KvStore } from '../src/clients/vault';
+import { credentialsPath } from '../src/domain/credentials';
+import { createLogger } from '../src/logger';
+import { CredentialsService } from '../src/services/credentials';
+import { startHarness, type Harness } from './support/harness';
+import { onboardActive } from './support/rotation';
+
+/** The internal API's in-memory cache of Vault versions: it saves reads and never answers stale. */
+
+describe('credentials cache', () => {
+  let h: Harness;
+  let vaultReads = 0;
+  let service: CredentialsService;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    // The real store, with its reads counted.
+    const kv: KvStore = {
+      ...h.resources.kv,
+      read: (...args: Parameters<KvStore['read']>) => {
+        vaultReads++;
+        return h.resources.kv.read(...args);
+      },
+    } as KvStore;
+    service = new CredentialsService({ db: h.resources.db, kv, log: createLogger('silent'), cacheTtlMs: 60_000 });
+  });
+  afterAll(() => h.stop());
+
+  it('reads a version from Vault once, follows PostgreSQL to a new version, and forgets a deleted operator', async () => {
+    const { id, body } = await onboardActive(h);
+    const before = vaultReads;
+    const first = await service.read(id, 'current', 'test');
+    const second = await service.read(id, 'current', 'test');
+    expect(first).toEqual(second);
+    expect(first).toMatchObject({ credentialsVersion: 1, password: body.password });
+    expect(vaultReads - before).toBe(1);
+
+    // A new version made current (as a completed rotation does) is served at once.
+    const version = await h.resources.kv.write(
+      credentialsPath(id),
+      { system_id: body.systemId as string, password: 'new-pw1' },
+      1,
+    );
+    await h.resources.db.query('UPDATE ops.operators SET credentials_version = $2 WHERE id = $1', [id, version]);
+    expect(await service.read(id, 'current', 'test')).toMatchObject({ credentialsVersion: 2, password: 'new-pw1' });
+
+    // A soft-deleted operator is gone, cached or not.
+    await h.resources.db.query('UPDATE ops.operators SET deleted_at = now() WHERE id = $1', [id]);
+    await expect(service.read(id, 'current', 'test')).rejects.toMatchObject({ kind: 'not_found' });
+  });
+});
