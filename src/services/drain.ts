@@ -6,6 +6,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { isWorkflowRunning } from '../clients/temporal';
 import type { Config } from '../config';
 import { CONFLICT, NOT_FOUND } from '../domain/failures';
 import type { Operator } from '../domain/operator';
@@ -42,7 +43,7 @@ export class DrainService {
     const { temporal, operators, config, log } = this.deps;
     const current = await operators.get(id);
     if (current.status !== 'ACTIVE') throw conflict(`Operator ${id} is ${current.status}; only an ACTIVE one drains.`);
-    if (await isRunning(temporal, workflowIds.rotation(id)))
+    if (await isWorkflowRunning(temporal, workflowIds.rotation(id)))
       throw conflict(`A credential rotation of operator ${id} is running; drain it once the rotation ends.`);
 
     const workflowId = workflowIds.drain(id);
@@ -109,15 +110,4 @@ function refusal(id: string, failure: ApplicationFailure) {
 /** An update sent to a finished workflow fails with "workflow execution already completed". */
 function isClosedWorkflow(err: unknown): boolean {
   return err instanceof Error && /already completed/i.test(err.message);
-}
-
-async function isRunning(temporal: Client, workflowId: string): Promise<boolean> {
-  const description = await temporal.workflow
-    .getHandle(workflowId)
-    .describe()
-    .catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    });
-  return description?.status.name === 'RUNNING';
 }

@@ -1,6 +1,7 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Db } from '../clients/postgres';
 import type { KvStore } from '../clients/vault';
+import { isWorkflowRunning } from '../clients/temporal';
 import type { Config } from '../config';
 import { findOperator } from '../db/operators';
 import { stagedRotationPath } from '../domain/credentials';
@@ -38,11 +39,11 @@ export async function startRotation(
   const op = await findOperator(db, operatorId);
   if (!op) throw notFound(`Operator ${operatorId}`);
   const workflowId = workflowIds.rotation(operatorId);
-  if (await isRunning(temporal, workflowId)) throw alreadyRotating(operatorId, workflowId);
+  if (await isWorkflowRunning(temporal, workflowId)) throw alreadyRotating(operatorId, workflowId);
   if (op.status !== 'ACTIVE') {
     throw conflict(`Operator ${operatorId} is ${op.status}; only an ACTIVE operator rotates its credentials.`);
   }
-  if (await isRunning(temporal, workflowIds.drain(operatorId))) {
+  if (await isWorkflowRunning(temporal, workflowIds.drain(operatorId))) {
     throw conflict(`Operator ${operatorId} is being drained; its credentials no longer rotate.`);
   }
 
@@ -63,7 +64,7 @@ export async function startRotation(
     // A concurrent request won: its rotation destroys the whole staging path (this entry too)
     // when it ends, and destroying it now could take the winner's password before it is used.
     if (err instanceof WorkflowExecutionAlreadyStartedError) throw alreadyRotating(operatorId, workflowId);
-    const owned = await isRunning(temporal, workflowId).catch(() => true);
+    const owned = await isWorkflowRunning(temporal, workflowId).catch(() => true);
     if (!owned) {
       await kv
         .destroy(staged)
@@ -77,15 +78,4 @@ function alreadyRotating(operatorId: string, workflowId: string) {
   return conflict(`A credential rotation of operator ${operatorId} is already running: ${workflowId}.`, {
     workflowId,
   });
-}
-
-async function isRunning(temporal: Client, workflowId: string): Promise<boolean> {
-  const description = await temporal.workflow
-    .getHandle(workflowId)
-    .describe()
-    .catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    });
-  return description?.status.name === 'RUNNING';
 }

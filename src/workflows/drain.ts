@@ -1,16 +1,14 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
-  proxyActivities,
   setCurrentDetails,
   setHandler,
 } from '@temporalio/workflow';
-import type * as activities from '../activities';
+import { events, failureReason, steps, untilDone } from './activities';
 import type { Operator } from '../domain/operator';
 import {
   cancelDrainUpdate,
@@ -19,8 +17,6 @@ import {
   drainStartedUpdate,
   type ConnectorHealth,
 } from './messages';
-
-type Activities = activities.Activities;
 
 export interface DrainInput {
   operatorId: string;
@@ -34,17 +30,6 @@ export interface DrainResult {
   /** Why the soft delete happened: the connector drained, or the timeout ran out. */
   reason: 'drained' | 'timeout' | 'cancelled';
 }
-
-const steps = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
-});
-// Past the point of no return, and for published events: wait out any outage.
-const untilDone = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
 
 /**
  * SPEC §5 drain (soft delete): DRAINING, announce, wait for the connector to report nothing in
@@ -99,10 +84,10 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
       refused =
         err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
           ? err.cause
-          : ApplicationFailure.nonRetryable(reasonOf(err));
+          : ApplicationFailure.nonRetryable(failureReason(err));
       throw err;
     }
-    await untilDone.publishPendingEvents();
+    await events.publishPendingEvents();
 
     at(`waiting up to ${input.drainTimeoutS}s for the connector to report nothing in flight`);
     const drained = await condition(
@@ -115,7 +100,7 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     at('soft-deleting');
     await untilDone.finishDrain(operatorId, input.actor, drained ? 'drained' : 'timeout');
     await untilDone.forgetHealth(operatorId);
-    await untilDone.publishPendingEvents();
+    await events.publishPendingEvents();
     at(`done: DELETED (${drained ? 'drained' : 'drain timeout'})`);
     await condition(allHandlersFinished);
     return { operatorId, outcome: 'DELETED', reason: drained ? 'drained' : 'timeout' };
@@ -125,8 +110,8 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
       await CancellationScope.nonCancellable(() => restore(cancelledBy ?? 'system:temporal-cancel'));
       throw err;
     }
-    refused ??= ApplicationFailure.nonRetryable(reasonOf(err));
-    at(`failed: ${reasonOf(err)}`);
+    refused ??= ApplicationFailure.nonRetryable(failureReason(err));
+    at(`failed: ${failureReason(err)}`);
     await condition(allHandlersFinished);
     throw err;
   }
@@ -134,15 +119,9 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
   async function restore(actor: string): Promise<DrainResult> {
     at('cancelling the drain: back to ACTIVE');
     restored = await untilDone.cancelDrain(operatorId, actor);
-    await untilDone.publishPendingEvents();
+    await events.publishPendingEvents();
     at('done: drain cancelled, ACTIVE');
     await condition(allHandlersFinished);
     return { operatorId, outcome: 'CANCELLED', reason: 'cancelled' };
   }
-}
-
-function reasonOf(err: unknown): string {
-  if (isCancellation(err)) return 'cancelled';
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-  return cause instanceof Error ? cause.message : String(cause);
 }

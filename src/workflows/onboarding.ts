@@ -1,5 +1,4 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
@@ -7,16 +6,13 @@ import {
   condition,
   isCancellation,
   log,
-  proxyActivities,
   setCurrentDetails,
   setHandler,
 } from '@temporalio/workflow';
-import type * as activities from '../activities';
+import { events, failureReason, steps, untilDone } from './activities';
 import type { Operator, OperatorDraft } from '../domain/operator';
 import { ONBOARDING_FAILED } from '../domain/failures';
 import { connectorHealthSignal, currentStepQuery, operatorSavedUpdate, type ConnectorHealth } from './messages';
-
-type Activities = activities.Activities;
 
 export interface OnboardingInput {
   draft: OperatorDraft;
@@ -31,24 +27,6 @@ export interface OnboardingResult {
   status: 'ACTIVE';
   credentialsVersion: number;
 }
-
-// Onboarding gives up on an unreachable dependency after a few minutes and compensates. On a
-// cancel it waits for a running step to finish, so compensation never races a late commit.
-const steps = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
-});
-// Events already committed to the outbox: publishing waits out a NATS outage instead of failing.
-const events = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-});
-// Compensations must finish, however long a dependency is down.
-const compensations = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
 
 /**
  * SPEC §5 onboarding: save, store credentials, announce, wait for the connector's first healthy
@@ -147,21 +125,14 @@ async function compensate(
   reason: string,
   actor: string,
 ): Promise<{ status: string | null; credentialsVersion: number | null }> {
-  const after = await compensations.markOnboardingFailed(operatorId, reason, actor);
+  const after = await untilDone.markOnboardingFailed(operatorId, reason, actor);
   if (after?.status !== 'ACTIVE') {
     try {
-      await compensations.discardCredentials(operatorId);
+      await untilDone.discardCredentials(operatorId);
     } catch (err) {
       log.error('could not discard the credentials of a failed onboarding', { operatorId, reason: failureReason(err) });
     }
   }
   await events.publishPendingEvents();
   return { status: after?.status ?? null, credentialsVersion: after?.credentialsVersion ?? null };
-}
-
-function failureReason(err: unknown): string {
-  if (isCancellation(err)) return 'cancelled';
-  // An activity failure wraps the activity's own error: its message is the useful one.
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-  return cause instanceof Error ? cause.message : String(cause);
 }

@@ -1,18 +1,14 @@
 import {
-  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
   log,
-  proxyActivities,
   setCurrentDetails,
   setHandler,
 } from '@temporalio/workflow';
-import type * as activities from '../activities';
+import { events, failureReason, steps, untilDone } from './activities';
 import { connectorHealthSignal, currentStepQuery } from './messages';
-
-type Activities = activities.Activities;
 
 /** The failure type of a rotation that ended with the previous credentials version in force. */
 export const CREDENTIALS_ROLLED_BACK = 'CredentialsRolledBack';
@@ -30,22 +26,6 @@ export interface RotationResult {
   status: 'ROTATED';
   credentialsVersion: number;
 }
-
-const steps = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
-});
-// Events already committed to the outbox: publishing waits out a NATS outage instead of failing.
-const events = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-});
-// Completion, rollback and clean-up must finish, however long a dependency is down.
-const compensations = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
 
 /**
  * SPEC §5 credential rotation: write the staged password as a new Vault version (check-and-set),
@@ -104,7 +84,7 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
       // The connector runs on the new password now: a late cancel must not undo that.
       at(`making credentials version ${pending} current`);
       await CancellationScope.nonCancellable(async () => {
-        await compensations.completeRotation(operatorId, pending, actor);
+        await untilDone.completeRotation(operatorId, pending, actor);
         await events.publishPendingEvents();
       });
       at(`done: credentials version ${pending} current`);
@@ -124,7 +104,7 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
     }
   } finally {
     // Normally cleared by the promotion already; this catches a rotation that never got there.
-    await CancellationScope.nonCancellable(() => compensations.discardStagedRotation(operatorId));
+    await CancellationScope.nonCancellable(() => untilDone.discardStagedRotation(operatorId));
   }
 }
 
@@ -139,23 +119,16 @@ async function rollback(
   actor: string,
   baseVersion: number | undefined,
 ): Promise<number | null> {
-  const after = await compensations.rollbackRotation(operatorId, reason, actor);
+  const after = await untilDone.rollbackRotation(operatorId, reason, actor);
   const current = after?.credentialsVersion ?? null;
   // Nothing to restore before the promotion's base was read, or when the new version is current.
   if (current !== null && baseVersion !== undefined && current <= baseVersion) {
     try {
-      await compensations.restoreCredentials(operatorId, current, baseVersion);
+      await untilDone.restoreCredentials(operatorId, current, baseVersion);
     } catch (err) {
       log.error('could not restore the previous credentials in Vault', { operatorId, reason: failureReason(err) });
     }
   }
   await events.publishPendingEvents();
   return current;
-}
-
-function failureReason(err: unknown): string {
-  if (isCancellation(err)) return 'cancelled';
-  // An activity failure wraps the activity's own error: its message is the useful one.
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-  return cause instanceof Error ? cause.message : String(cause);
 }
