@@ -1,6 +1,8 @@
 /**
  * Outbox relay throughput against the real local stack (`npm run stack:up`), compared with raw
- * JetStream publishing. Usage: `npm run bench` (BENCH_N=<events>, default 2000).
+ * JetStream publishing. Usage: `npm run bench:outbox-relay` (BENCH_N=<events>, default 2000);
+ * `npm run bench` runs it with the other benchmarks. The end-to-end latency of a change is
+ * bench/propagation.ts.
  *
  * Nothing touches the service's own data: the messages go to a throwaway stream BENCH_<id> on
  * `bench.<id>.>`, the outbox rows live in a throwaway database operator_mgmt_bench_<id>, and

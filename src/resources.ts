@@ -31,7 +31,14 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   }
   const kv = await createKvStore(config.vault, log);
   const temporal = await createTemporalClient(config.temporal);
-  const relay = new OutboxRelay(db, nats, log, { stream: config.nats.stream, alertAgeS: config.nats.outboxAlertAgeS });
+  // The relay's own few connections (LISTEN, the flush holding the lock, waiting flushes): under a
+  // burst of requests it must not queue behind them for the shared pool. Opened only when used.
+  const relayDb = createPool({ ...config.postgres, poolMax: 4 });
+  relayDb.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client of the outbox relay failed'));
+  const relay = new OutboxRelay(relayDb, nats, log, {
+    stream: config.nats.stream,
+    alertAgeS: config.nats.outboxAlertAgeS,
+  });
 
   return {
     db,
@@ -43,7 +50,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
     async close() {
       await relay.stop();
       kv.close();
-      await Promise.allSettled([nats.drain(), temporal.connection.close(), db.end(), redis.quit()]);
+      await Promise.allSettled([nats.drain(), temporal.connection.close(), db.end(), relayDb.end(), redis.quit()]);
     },
   };
 }

@@ -7,6 +7,7 @@ import { appendConfigEvent, OutboxRelay } from '../src/events/outbox';
 import { instrumentOutbox } from '../src/events/outbox-metrics';
 import { createLogger } from '../src/logger';
 import { EventWatcher } from './support/events';
+import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 
 /** The relay's own behaviour: woken by NOTIFY at commit, poison rows parked, metrics. */
 
@@ -31,11 +32,14 @@ async function rowOf(db: Db, eventId: string) {
 
 describe('outbox relay', () => {
   let db: Db;
+  let isolated: IsolatedDatabase;
   let nc: NatsConnection;
   let events: EventWatcher;
 
   beforeAll(async () => {
-    db = createPool(config.postgres);
+    // Other test files' relays would otherwise publish (or park) these rows first.
+    isolated = await isolatedDatabase();
+    db = createPool(isolated.config);
     nc = await connectNats(config.nats, 'outbox-relay-test');
     events = await EventWatcher.start(nc, config.nats.stream, 'operator.config.prefix_table_updated');
   });
@@ -43,6 +47,7 @@ describe('outbox relay', () => {
     await events.stop();
     await nc.drain();
     await db.end();
+    await isolated.drop();
   });
 
   it('publishes at commit without waiting for its poll', async () => {

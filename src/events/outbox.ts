@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
-import type { NatsConnection } from 'nats';
+import { DeliverPolicy, type NatsConnection } from 'nats';
 import { ensureStream } from '../clients/nats';
 import type { Db } from '../clients/postgres';
 import type { Logger } from '../logger';
@@ -51,6 +51,15 @@ export const OUTBOX_CHANNEL = 'ops_outbox';
 const BATCH = 100;
 const ACTOR = 'system:outbox-relay';
 const ALERT_EVERY_MS = 60_000;
+/**
+ * A row older than this may have been published by an attempt whose ack was lost (a crash, or
+ * NATS going down right after storing it) so long ago that the duplicate window no longer
+ * remembers its Nats-Msg-Id: such rows are looked up on the stream before they are published.
+ * Well under the 2-minute minimum window that ensureStream warns about.
+ */
+const LOOK_UP_AFTER_S = 60;
+/** Margin for the clock difference between PostgreSQL (created_at) and NATS (stored time). */
+const CLOCK_SKEW_MS = 30_000;
 
 interface PendingRow {
   id: string;
@@ -58,6 +67,8 @@ interface PendingRow {
   subject: string;
   operator_id: string | null;
   payload: EventEnvelope;
+  created_at: Date;
+  age_s: number;
 }
 
 export interface OutboxBacklog {
@@ -110,9 +121,10 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes everything pending, oldest first; returns how many events left. Each event is
-   * marked in its own statement right after JetStream acknowledged it, so a crash republishes at
-   * most one event, which the duplicate window drops.
+   * Publishes everything pending, oldest first, each awaited before the next (order); returns
+   * how many events left. Acknowledged events are marked once per batch of up to 100, so a crash
+   * republishes at most that batch, which the duplicate window (or, for old rows, the stream
+   * look-up of storedAlready) drops.
    *
    * `ifIdle`: give up at once when another relay holds the lock (it, or the poller after it,
    * will publish). The poller uses it so a NATS outage, during which the holder waits out
@@ -143,7 +155,9 @@ export class OutboxRelay {
     for (;;) {
       // An operator with a parked event publishes nothing newer until ops resolve it.
       const { rows } = await client.query<PendingRow>(
-        `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload FROM ops.event_outbox o
+        `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload, o.created_at,
+                extract(epoch FROM now() - o.created_at)::float8 AS age_s
+           FROM ops.event_outbox o
           WHERE o.published_at IS NULL AND o.failed_at IS NULL
             AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
                              WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
@@ -151,8 +165,21 @@ export class OutboxRelay {
           ORDER BY o.id LIMIT ${BATCH}`,
       );
       const blocked = new Set<string>();
+      const stored = await this.storedAlready(rows);
+      // Marked once per batch (and before any error leaves): a crash republishes at most one
+      // batch, which the duplicate window, or storedAlready for old rows, drops.
+      const acked: string[] = [];
+      const markAcked = async () => {
+        if (acked.length > 0) await this.markPublished(client, acked.splice(0));
+      };
       for (const row of rows) {
         if (row.operator_id && blocked.has(row.operator_id)) continue;
+        if (stored.has(row.event_id)) {
+          // Published by an attempt that never got to mark it: publishing again would duplicate it.
+          acked.push(row.id);
+          this.log.info({ eventId: row.event_id, subject: row.subject }, 'outbox event was already on the stream');
+          continue;
+        }
         const body = JSON.stringify(row.payload);
         const tooLarge = this.tooLarge(body);
         if (tooLarge) {
@@ -165,17 +192,55 @@ export class OutboxRelay {
           await js.publish(row.subject, body, { msgID: row.event_id });
         } catch (err) {
           this.counters?.publishFailed();
+          await markAcked();
           if (isNoStream(err) && this.options.stream) await this.recreateStream();
           throw err;
         }
-        await client.query('UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = $1', [
-          row.id,
-          ACTOR,
-        ]);
+        acked.push(row.id);
         this.counters?.published(1);
         sent++;
       }
+      await markAcked();
       if (rows.length < BATCH) return sent;
+    }
+  }
+
+  private async markPublished(client: PoolClient, ids: string[]): Promise<void> {
+    await client.query(
+      'UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = ANY($1::bigint[])',
+      [ids, ACTOR],
+    );
+  }
+
+  /**
+   * The event ids, among old rows of this batch, that the stream already holds. Exactly-once
+   * must not depend on the relay retrying within the duplicate window: after a NATS outage or
+   * a relay crash longer than that window, an event stored but never acknowledged would
+   * otherwise go out twice. Reads the stream from the oldest such row on (rare: only a backlog
+   * older than LOOK_UP_AFTER_S pays for it).
+   */
+  private async storedAlready(rows: PendingRow[]): Promise<Set<string>> {
+    const ids = new Set<string>();
+    const stream = this.options.stream;
+    const old = rows.filter((r) => r.age_s > LOOK_UP_AFTER_S);
+    if (!stream || old.length === 0) return ids;
+    const since = new Date(Math.min(...old.map((r) => r.created_at.getTime())) - CLOCK_SKEW_MS);
+    const jsm = await this.nc.jetstreamManager();
+    const info = await jsm.streams.info(stream).catch((err: unknown) => {
+      if (isNoStream(err) || /stream not found/i.test((err as Error).message)) return undefined;
+      throw err;
+    });
+    if (!info || info.state.messages === 0 || new Date(info.state.last_ts) < since) return ids;
+    const consumer = await this.nc.jetstream().consumers.get(stream, {
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: since.toISOString(),
+    });
+    for (;;) {
+      const m = await consumer.next({ expires: 2000 });
+      if (!m) return ids;
+      const id = m.headers?.get('Nats-Msg-Id');
+      if (id) ids.add(id);
+      if (m.info.pending === 0) return ids;
     }
   }
 

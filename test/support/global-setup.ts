@@ -20,6 +20,15 @@ export default async function globalSetup(): Promise<void> {
     await admin.end();
   }
   execFileSync(path.join(root, 'scripts/migrate.sh'), ['up'], { env: process.env, stdio: 'pipe' });
+  // A copy nobody connects to, for tests that need a database of their own (isolated-db.ts).
+  const again = new Client({ connectionString: Object.assign(new URL(url), { pathname: '/postgres' }).toString() });
+  await again.connect();
+  try {
+    await again.query(`DROP DATABASE IF EXISTS ${dbName}_template WITH (FORCE)`);
+    await again.query(`CREATE DATABASE ${dbName}_template TEMPLATE ${dbName}`);
+  } finally {
+    await again.end();
+  }
 
   const { code } = await bundleWorkflowCode({
     workflowsPath: path.join(root, 'src/workflows/index.ts'),

@@ -1,0 +1,355 @@
+/**
+ * Config-change propagation on the real local stack (`npm run stack:up`): from `PATCH
+ * /v1/admin/operators/{id}` sent to the `operator.config.updated` event received by a NATS
+ * subscriber, through the service's own path (Koa, JWT, commitChange, outbox NOTIFY, relay,
+ * JetStream). Printed beside the floor measured in the same run: a bare Koa round trip + a
+ * one-row PostgreSQL commit + a NATS publish-to-receive hop, and the ratio.
+ *
+ * Usage: `npm run bench:propagation`. BENCH_N (changes per phase, default 1000), BENCH_RATE
+ * (paced changes per second, default 100), BENCH_BURST_CONCURRENCY (requests in flight in the
+ * burst, default 50), BENCH_OPERATORS (default 50).
+ *
+ * The operators live in a throwaway database operator_mgmt_bench_<id> (dropped at the end, on
+ * failure and on SIGINT/SIGTERM too). Their events go to the local OPERATOR_EVENTS stream, as
+ * the tests' events do: they concern operators that exist nowhere else.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import jwt from 'jsonwebtoken';
+import Koa from 'koa';
+import { Client } from 'pg';
+import { connectNats } from '../src/clients/nats';
+import { inTransaction } from '../src/clients/postgres';
+import { createAdminApp } from '../src/api/admin-app';
+import { loadConfig, type Config } from '../src/config';
+import type { EventEnvelope } from '../src/events/envelope';
+import { HealthCache } from '../src/health/cache';
+import { createLogger } from '../src/logger';
+import { openResources } from '../src/resources';
+import { DrainService } from '../src/services/drain';
+import { OperatorService } from '../src/services/operators';
+import { Cleanup } from './cleanup';
+
+const ROOT = path.resolve(__dirname, '..');
+const ACTOR = 'system:bench';
+const RECEIPT_TIMEOUT_MS = 30_000;
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name] ?? String(fallback);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function listen(app: Koa | ReturnType<typeof createAdminApp>): Promise<Server> {
+  return new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
+const urlOf = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+async function createBenchDatabase(config: Config, cleanup: Cleanup, dbName: string): Promise<string> {
+  const adminUrl = new URL(config.postgres.url);
+  adminUrl.pathname = '/postgres';
+  const benchUrl = new URL(config.postgres.url);
+  benchUrl.pathname = `/${dbName}`;
+  const admin = new Client({ connectionString: adminUrl.toString(), application_name: 'operator-management-bench' });
+  await admin.connect();
+  cleanup.add('close admin connection', () => admin.end());
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  cleanup.add(`drop database ${dbName}`, () => admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
+  try {
+    await promisify(execFile)(path.join(ROOT, 'scripts', 'migrate.sh'), ['up'], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: benchUrl.toString() },
+    });
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    throw new Error(`migrating ${dbName} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
+  }
+  return benchUrl.toString();
+}
+
+interface Phase {
+  name: string;
+  latencies: number[];
+  /** PATCH sent to its answer read: the part the admin sees. */
+  answers: number[];
+  missing: number;
+  duplicates: number;
+  wallMs: number;
+}
+
+interface Floor {
+  koa: number[];
+  pg: number[];
+  nats: number[];
+}
+
+async function main(cleanup: Cleanup): Promise<void> {
+  const n = intEnv('BENCH_N', 1000);
+  const rate = intEnv('BENCH_RATE', 100);
+  const concurrency = intEnv('BENCH_BURST_CONCURRENCY', 50);
+  const operatorCount = intEnv('BENCH_OPERATORS', 50);
+  const id = randomBytes(4).toString('hex');
+  const base = loadConfig();
+  const secret = base.jwt.secret;
+  if (!secret) throw new Error('the bench signs its admin token with JWT_SECRET: set it (or unset JWT_JWKS_URI)');
+  const log = createLogger('warn', 'bench');
+
+  const benchUrl = await createBenchDatabase(base, cleanup, `operator_mgmt_bench_${id}`);
+  const config: Config = { ...base, postgres: { ...base.postgres, url: benchUrl } };
+  const resources = await openResources(config, log);
+  cleanup.add('close the service clients', () => resources.close());
+  resources.relay.start(config.nats.outboxPollMs);
+  const operators = new OperatorService({ ...resources, config: config.temporal, log });
+  const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
+  const app = createAdminApp({
+    config,
+    db: resources.db,
+    log,
+    operators,
+    drain,
+    health: new HealthCache(resources.redis),
+  });
+  const server = await listen(app);
+  cleanup.add('close the admin API', () => new Promise((r) => server.close(r)));
+  const adminUrl = `${urlOf(server)}/v1/admin`;
+  const token = jwt.sign({ sub: ACTOR, scope: 'admin' }, secret, { expiresIn: '1h' });
+
+  const ids: string[] = [];
+  for (let i = 0; i < operatorCount; i++) {
+    const opId = randomUUID();
+    ids.push(opId);
+    await resources.db.query(
+      `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
+                                  status, version, credentials_version, created_by, updated_by)
+       VALUES ($1, 'Bench carrier', $2, 2775, 'bench', 'transceiver', 10, 30, 'ACTIVE', 1, 1, $3, $3)`,
+      [opId, `bench-${opId}.example.net`, ACTOR],
+    );
+  }
+
+  // The subscriber: a plain core subscription, as fast as a peer can hear of a change.
+  const sub = await connectNats(config.nats, 'operator-management-bench-subscriber');
+  cleanup.add('close the subscriber', () => sub.drain());
+  const received = new Map<string, number[]>();
+  const waiters = new Map<string, () => void>();
+  sub.subscribe('operator.config.updated', {
+    callback: (err, msg) => {
+      if (err) return;
+      const at = performance.now();
+      const event = msg.json<EventEnvelope<{ operator: { name: string } }>>();
+      const key = event.data.operator.name;
+      received.set(key, [...(received.get(key) ?? []), at]);
+      waiters.get(key)?.();
+    },
+  });
+  await sub.flush();
+
+  /** One PATCH; resolves with the latency to the event's receipt (or undefined if it never came). */
+  const change = async (key: string, operatorId: string): Promise<{ answered: number; received?: number }> => {
+    const arrived = new Promise<void>((resolve) => waiters.set(key, resolve));
+    const start = performance.now();
+    const res = await fetch(`${adminUrl}/operators/${operatorId}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: key }),
+    });
+    if (res.status !== 200) throw new Error(`PATCH answered ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer();
+    const answered = performance.now() - start;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, RECEIPT_TIMEOUT_MS)));
+    await Promise.race([arrived, timeout]);
+    clearTimeout(timer);
+    waiters.delete(key);
+    const at = received.get(key)?.[0];
+    return { answered, received: at === undefined ? undefined : at - start };
+  };
+
+  const runPhase = async (
+    name: string,
+    count: number,
+    schedule: (run: (i: number) => Promise<void>) => Promise<void>,
+  ) => {
+    const latencies: number[] = [];
+    const answers: number[] = [];
+    let missing = 0;
+    const keys: string[] = [];
+    const start = performance.now();
+    await schedule(async (i) => {
+      const key = `bench-${id}-${name}-${i}`;
+      keys.push(key);
+      const { answered, received: ms } = await change(key, ids[i % ids.length] as string);
+      answers.push(answered);
+      if (ms === undefined) missing++;
+      else latencies.push(ms);
+    });
+    const wallMs = performance.now() - start;
+    await sleep(500); // a late duplicate would show up here
+    const duplicates = keys.filter((k) => (received.get(k)?.length ?? 0) > 1).length;
+    return { name, latencies, answers, missing, duplicates, wallMs } satisfies Phase;
+  };
+
+  // Warm-up: JIT, connections, prepared paths.
+  await runPhase('warmup', 100, async (run) => {
+    for (let i = 0; i < 100; i++) await run(i);
+  });
+
+  const paced = await runPhase(`paced ${rate}/s`, n, async (run) => {
+    const t0 = performance.now();
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      all.push(run(i));
+    }
+    await Promise.all(all);
+  });
+
+  const burst = await runPhase(`burst x${concurrency}`, n, async (run) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < n) await run(next++);
+      }),
+    );
+  });
+
+  const floor = await measureFloor(config, resources.db, n, cleanup, id);
+  report([paced, burst], floor, n);
+  if ([paced, burst].some((p) => p.missing > 0 || p.duplicates > 0)) {
+    throw new Error('some changes never arrived, or arrived twice (see the table)');
+  }
+}
+
+/** The same run's floor, each part measured alone, sequentially, n times. */
+async function measureFloor(
+  config: Config,
+  db: Awaited<ReturnType<typeof openResources>>['db'],
+  n: number,
+  cleanup: Cleanup,
+  id: string,
+): Promise<Floor> {
+  const bare = new Koa();
+  bare.use((ctx) => {
+    ctx.body = { ok: true };
+  });
+  const server = await listen(bare);
+  cleanup.add('close the bare Koa app', () => new Promise((r) => server.close(r)));
+  const url = `${urlOf(server)}/v1/admin/operators/x`;
+  const koa: number[] = [];
+  for (let i = 0; i < n + 100; i++) {
+    const start = performance.now();
+    const res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{}' });
+    await res.arrayBuffer();
+    if (i >= 100) koa.push(performance.now() - start);
+  }
+
+  await db.query('CREATE TABLE bench_floor (id int PRIMARY KEY, n bigint NOT NULL)');
+  await db.query('INSERT INTO bench_floor VALUES (1, 0)');
+  const pg: number[] = [];
+  for (let i = 0; i < n + 100; i++) {
+    const start = performance.now();
+    await inTransaction(db, (tx) => tx.query('UPDATE bench_floor SET n = n + 1 WHERE id = 1'));
+    if (i >= 100) pg.push(performance.now() - start);
+  }
+
+  const pubConn = await connectNats(config.nats, 'operator-management-bench-floor-pub');
+  const subConn = await connectNats(config.nats, 'operator-management-bench-floor-sub');
+  cleanup.add('close the floor NATS connections', () => Promise.all([pubConn.drain(), subConn.drain()]));
+  const subject = `bench.${id}.floor`;
+  let arrived: (() => void) | undefined;
+  subConn.subscribe(subject, { callback: () => arrived?.() });
+  await subConn.flush();
+  const nats: number[] = [];
+  for (let i = 0; i < n + 100; i++) {
+    const got = new Promise<void>((resolve) => (arrived = resolve));
+    const start = performance.now();
+    pubConn.publish(subject, JSON.stringify({ i }));
+    await got;
+    if (i >= 100) nats.push(performance.now() - start);
+  }
+  return { koa, pg, nats };
+}
+
+function report(phases: Phase[], floor: Floor, n: number): void {
+  const f50 = percentile(floor.koa, 50) + percentile(floor.pg, 50) + percentile(floor.nats, 50);
+  const f99 = percentile(floor.koa, 99) + percentile(floor.pg, 99) + percentile(floor.nats, 99);
+  const ms = (v: number) => v.toFixed(2);
+  console.log(
+    `floor (n=${n} each): Koa round trip p50 ${ms(percentile(floor.koa, 50))} / p99 ${ms(percentile(floor.koa, 99))} ms, ` +
+      `PG one-row commit p50 ${ms(percentile(floor.pg, 50))} / p99 ${ms(percentile(floor.pg, 99))} ms, ` +
+      `NATS pub->recv p50 ${ms(percentile(floor.nats, 50))} / p99 ${ms(percentile(floor.nats, 99))} ms\n`,
+  );
+  const header = [
+    'phase',
+    'N',
+    'changes/s',
+    'answer p50',
+    'answer p99',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'floor p50',
+    'floor p99',
+    'p50/floor',
+    'p99/floor',
+    'missing',
+    'dupes',
+  ];
+  const rows = phases.map((p) => [
+    p.name,
+    String(p.latencies.length + p.missing),
+    ((p.latencies.length * 1000) / p.wallMs).toFixed(0),
+    ms(percentile(p.answers, 50)),
+    ms(percentile(p.answers, 99)),
+    ms(percentile(p.latencies, 50)),
+    ms(percentile(p.latencies, 99)),
+    ms(Math.max(...p.latencies)),
+    ms(f50),
+    ms(f99),
+    (percentile(p.latencies, 50) / f50).toFixed(1),
+    (percentile(p.latencies, 99) / f99).toFixed(1),
+    String(p.missing),
+    String(p.duplicates),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  console.log(
+    '\nfloor = bare Koa round trip + one-row PostgreSQL commit + NATS publish-to-receive (each percentile summed)',
+  );
+}
+
+const cleanup = new Cleanup();
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: cleaning up…`);
+    void cleanup.runAll().finally(() => process.exit(130));
+  });
+}
+main(cleanup)
+  .catch((err: unknown) => {
+    if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup.runAll());
