@@ -35,3 +35,26 @@ export class Cleanup {
     }
   }
 }
+
+/**
+ * Runs a benchmark with its cleanup on every way out: success, failure, SIGINT and SIGTERM.
+ * Once interrupted, whatever was in flight fails because its stream or database went away: that
+ * failure is not reported.
+ */
+export function runBench(main: (cleanup: Cleanup) => Promise<void>): void {
+  const cleanup = new Cleanup();
+  let interrupted = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      interrupted = true;
+      console.error(`\n${signal}: cleaning up…`);
+      void cleanup.runAll().finally(() => process.exit(130));
+    });
+  }
+  main(cleanup)
+    .catch((err: unknown) => {
+      if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+      process.exitCode = 1;
+    })
+    .finally(() => cleanup.runAll());
+}

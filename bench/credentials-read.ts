@@ -30,7 +30,7 @@ import { credentialsPath } from '../src/domain/credentials';
 import { CredentialsService } from '../src/services/credentials';
 import type { OperatorService } from '../src/services/operators';
 import { TestPki } from '../test/support/certs';
-import { Cleanup } from './cleanup';
+import { runBench, type Cleanup } from './cleanup';
 
 const ROOT = path.resolve(__dirname, '..');
 const CLIENT_ID = 'smpp-connector';
@@ -335,19 +335,5 @@ if (process.env.BENCH_CHILD === '1') {
   });
   process.once('SIGTERM', () => process.exit(0));
 } else {
-  const cleanup = new Cleanup();
-  let interrupted = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      interrupted = true;
-      console.error(`\n${signal}: cleaning up…`);
-      void cleanup.runAll().finally(() => process.exit(130));
-    });
-  }
-  main(cleanup)
-    .catch((err: unknown) => {
-      if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
-      process.exitCode = 1;
-    })
-    .finally(() => cleanup.runAll());
+  runBench(main);
 }

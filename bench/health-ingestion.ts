@@ -31,7 +31,7 @@ import { HealthPipeline, type IngestOutcome } from '../src/health/pipeline';
 import type { HealthReport, ValidReport } from '../src/health/report';
 import { createLogger } from '../src/logger';
 import { createMetricsRegistry } from '../src/metrics';
-import { Cleanup } from './cleanup';
+import { runBench, type Cleanup } from './cleanup';
 
 const ROOT = path.resolve(__dirname, '..');
 const OPERATORS = 200;
@@ -259,18 +259,4 @@ async function main(cleanup: Cleanup): Promise<void> {
   );
 }
 
-const cleanup = new Cleanup();
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: cleaning up…`);
-    void cleanup.runAll().finally(() => process.exit(130));
-  });
-}
-main(cleanup)
-  .catch((err: unknown) => {
-    if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanup.runAll());
+runBench(main);

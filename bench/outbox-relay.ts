@@ -22,7 +22,7 @@ import type { Operator } from '../src/domain/operator';
 import type { EventEnvelope } from '../src/events/envelope';
 import { OutboxRelay } from '../src/events/outbox';
 import { createLogger } from '../src/logger';
-import { Cleanup } from './cleanup';
+import { runBench, type Cleanup } from './cleanup';
 
 const WARMUP_N = 100;
 const ACTOR = 'system:bench';
@@ -228,19 +228,4 @@ async function main(cleanup: Cleanup): Promise<void> {
   }
 }
 
-const cleanup = new Cleanup();
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: cleaning up…`);
-    void cleanup.runAll().finally(() => process.exit(130));
-  });
-}
-main(cleanup)
-  .catch((err: unknown) => {
-    // Once interrupted, whatever was in flight fails because its stream or database went away.
-    if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanup.runAll());
+runBench(main);

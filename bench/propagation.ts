@@ -33,7 +33,7 @@ import { createLogger } from '../src/logger';
 import { openResources } from '../src/resources';
 import { DrainService } from '../src/services/drain';
 import { OperatorService } from '../src/services/operators';
-import { Cleanup } from './cleanup';
+import { runBench, type Cleanup } from './cleanup';
 
 const ROOT = path.resolve(__dirname, '..');
 const ACTOR = 'system:bench';
@@ -338,18 +338,4 @@ function report(phases: Phase[], floor: Floor, n: number): void {
   );
 }
 
-const cleanup = new Cleanup();
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: cleaning up…`);
-    void cleanup.runAll().finally(() => process.exit(130));
-  });
-}
-main(cleanup)
-  .catch((err: unknown) => {
-    if (!interrupted) console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanup.runAll());
+runBench(main);

@@ -1,28 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createRedis, type Redis } from '../src/clients/redis';
 import { loadConfig } from '../src/config';
 import { healthKey } from '../src/domain/health';
 import { createLogger } from '../src/logger';
 import { openResources, type Resources } from '../src/resources';
 import { insertOperator, logCount, report, startIngestion, waitUntil, type Ingestion } from './support/health-fixtures';
+import { freePort } from './support/ports';
 
 /**
  * Redis goes away while reports keep coming, then returns: nothing is lost and the cache ends up
  * with the newest report. The Redis here is a private one on a spare port (the shared one is
  * never stopped).
  */
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 function startRedis(port: number): ChildProcess {
   return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {

@@ -1,16 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connectNats, type NatsConnection } from '../src/clients/nats';
-import { createPool, inTransaction, type Db } from '../src/clients/postgres';
+import { createPool, type Db } from '../src/clients/postgres';
 import { loadConfig } from '../src/config';
-import { commitChange, findOperator } from '../src/db/operators';
 import { OutboxRelay } from '../src/events/outbox';
 import { createLogger } from '../src/logger';
 import { EventWatcher } from './support/events';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
+import { commitRename, insertActiveOperator } from './support/outbox-fixtures';
 
 /**
  * SPEC §3.3 "also when the process fails between commit and publish". A child process commits a
@@ -26,28 +25,6 @@ const log = createLogger('silent');
 const ACTOR = 'test-outbox-crash';
 const BACKLOG = 400;
 const KILL_AFTER = 150;
-
-async function insertActiveOperator(db: Db): Promise<string> {
-  const id = randomUUID();
-  await db.query(
-    `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
-                                status, version, created_by, updated_by)
-     VALUES ($1, 'Crash test', $2, 2775, 'crash', 'transceiver', 10, 30, 'ACTIVE', 1, $3, $3)`,
-    [id, `crash-${id}.example.net`, ACTOR],
-  );
-  return id;
-}
-
-async function commitUpdate(db: Db, operatorId: string): Promise<void> {
-  await inTransaction(db, async (tx) => {
-    const current = await findOperator(tx, operatorId, true);
-    if (!current) throw new Error(`operator ${operatorId} missing`);
-    await commitChange(tx, current, 'updated', { name: `Crash test v${current.version + 1}` }, ACTOR, (next) => ({
-      operator: next,
-      changed: ['name'],
-    }));
-  });
-}
 
 async function publishedAt(db: Db, eventId: string): Promise<Date | null | undefined> {
   const { rows } = await db.query<{ published_at: Date | null }>(
@@ -130,7 +107,7 @@ describe('outbox after a process crash', () => {
   });
 
   it('publishes, once, the event of a process killed between commit and publish', async () => {
-    const operatorId = await insertActiveOperator(db);
+    const operatorId = await insertActiveOperator(db, ACTOR);
     const child = spawnChild('commit', operatorId);
     const eventId = await commitInChild(child);
     await killAndWait(child);
@@ -145,7 +122,7 @@ describe('outbox after a process crash', () => {
       await events.waitFor(operatorId, (e) => e.some((x) => x.eventId === eventId));
       // A later change of the same operator is the barrier: the stream delivers in order, so a
       // second copy of the crashed event would show before it.
-      await commitUpdate(db, operatorId);
+      await commitRename(db, operatorId, ACTOR);
       const got = await events.waitFor(operatorId, (e) => e.some((x) => x.version === 3));
       expect(got.map((e) => [e.eventId, e.version])).toEqual([
         [eventId, 2],
@@ -159,8 +136,8 @@ describe('outbox after a process crash', () => {
   });
 
   it('lets the duplicate window drop an event published a second time', async () => {
-    const operatorId = await insertActiveOperator(db);
-    await commitUpdate(db, operatorId);
+    const operatorId = await insertActiveOperator(db, ACTOR);
+    await commitRename(db, operatorId, ACTOR);
     const relay = new OutboxRelay(relayDb, relayNc, log, { stream: config.nats.stream });
     await relay.flush();
     const [first] = await events.waitFor(operatorId, (e) => e.length === 1);
@@ -171,7 +148,7 @@ describe('outbox after a process crash', () => {
     expect(await publishedAt(db, first!.eventId)).toBeInstanceOf(Date);
 
     // The barrier again: version 3 arrives after anything the re-publish could have stored.
-    await commitUpdate(db, operatorId);
+    await commitRename(db, operatorId, ACTOR);
     await relay.flush();
     const got = await events.waitFor(operatorId, (e) => e.some((x) => x.version === 3));
     expect(got.map((e) => e.version)).toEqual([2, 3]);
@@ -179,8 +156,8 @@ describe('outbox after a process crash', () => {
   });
 
   it('publishes a backlog once when its relay is killed between the acks and the marks', async () => {
-    const operatorId = await insertActiveOperator(db);
-    for (let i = 0; i < BACKLOG; i++) await commitUpdate(db, operatorId);
+    const operatorId = await insertActiveOperator(db, ACTOR);
+    for (let i = 0; i < BACKLOG; i++) await commitRename(db, operatorId, ACTOR);
 
     // Kill the relaying process once part of the backlog is on the stream.
     let heard = 0;
@@ -213,7 +190,7 @@ describe('outbox after a process crash', () => {
     // The restarted process re-publishes whatever was acked but not marked; the stream drops those.
     const relay = new OutboxRelay(relayDb, relayNc, log, { stream: config.nats.stream });
     await relay.flush();
-    await commitUpdate(db, operatorId); // the barrier: version BACKLOG + 2
+    await commitRename(db, operatorId, ACTOR); // the barrier: version BACKLOG + 2
     await relay.flush();
     const got = await events.waitFor(operatorId, (e) => e.some((x) => x.version === BACKLOG + 2));
     expect(got.map((e) => e.version)).toEqual(Array.from({ length: BACKLOG + 1 }, (_, i) => i + 2));

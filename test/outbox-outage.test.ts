@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { DeliverPolicy, type JsMsg } from 'nats';
 import { connectNats, ensureStream, type NatsConnection } from '../src/clients/nats';
-import { createPool, inTransaction, type Db } from '../src/clients/postgres';
+import { createPool, type Db } from '../src/clients/postgres';
 import { loadConfig } from '../src/config';
-import { commitChange, findOperator } from '../src/db/operators';
 import type { EventEnvelope } from '../src/events/envelope';
 import { OutboxRelay } from '../src/events/outbox';
 import { createLogger } from '../src/logger';
 import { PrivateNats } from './support/private-nats';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
+import { commitRename, insertActiveOperator } from './support/outbox-fixtures';
 
 /**
  * SPEC §3.3 "also when NATS fails": changes committed while NATS is down reach the stream once
@@ -24,28 +23,6 @@ const CHANGES_DURING_OUTAGE = 20;
 const BACKLOG = 100;
 const STOP_AFTER = 50;
 const ACTOR = 'test-outbox-outage';
-
-async function insertActiveOperator(db: Db): Promise<string> {
-  const id = randomUUID();
-  await db.query(
-    `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
-                                status, version, created_by, updated_by)
-     VALUES ($1, 'Outage test', $2, 2775, 'outage', 'transceiver', 10, 30, 'ACTIVE', 1, $3, $3)`,
-    [id, `outage-${id}.example.net`, ACTOR],
-  );
-  return id;
-}
-
-async function commitUpdate(db: Db, operatorId: string, n: number): Promise<void> {
-  await inTransaction(db, async (tx) => {
-    const current = await findOperator(tx, operatorId, true);
-    if (!current) throw new Error(`operator ${operatorId} missing`);
-    await commitChange(tx, current, 'updated', { name: `Outage test ${n}` }, ACTOR, (next) => ({
-      operator: next,
-      changed: ['name'],
-    }));
-  });
-}
 
 async function pendingOf(db: Db, operatorIds: string[]): Promise<number> {
   const { rows } = await db.query<{ n: string }>(
@@ -147,15 +124,15 @@ describe('outbox during a NATS outage', () => {
   it('publishes every change committed while NATS was down once it is back: once each, in version order', async () => {
     const relay = startRelay();
     const operators: string[] = [];
-    for (let i = 0; i < OPERATORS; i++) operators.push(await insertActiveOperator(db));
+    for (let i = 0; i < OPERATORS; i++) operators.push(await insertActiveOperator(db, ACTOR));
     // One change each while NATS is up: the relay works before the outage.
-    for (const id of operators) await commitUpdate(db, id, 0);
+    for (const id of operators) await commitRename(db, id, ACTOR);
     await waitUntil('the first changes published', async () => (await pendingOf(db, operators)) === 0, 15_000);
 
     await nats.stop();
     // Interleaved across operators, as independent admins would commit them.
     for (let n = 1; n <= CHANGES_DURING_OUTAGE; n++) {
-      for (const id of operators) await commitUpdate(db, id, n);
+      for (const id of operators) await commitRename(db, id, ACTOR);
     }
     // Nothing can have been published: the relay holds them all.
     await new Promise((r) => setTimeout(r, 1000));
@@ -169,10 +146,10 @@ describe('outbox during a NATS outage', () => {
 
   it('loses and repeats nothing when NATS stops in the middle of publishing a backlog', async () => {
     const operators: string[] = [];
-    for (let i = 0; i < OPERATORS; i++) operators.push(await insertActiveOperator(db));
+    for (let i = 0; i < OPERATORS; i++) operators.push(await insertActiveOperator(db, ACTOR));
     // A backlog, committed while no relay runs.
     for (let n = 1; n <= BACKLOG; n++) {
-      for (const id of operators) await commitUpdate(db, id, n);
+      for (const id of operators) await commitRename(db, id, ACTOR);
     }
 
     // NATS goes down once part of the backlog is on the stream: publishes in flight lose their ack.

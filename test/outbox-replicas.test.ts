@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { connectNats, ensureStream, type NatsConnection } from '../src/clients/nats';
-import { createPool, inTransaction, type Db } from '../src/clients/postgres';
+import { createPool, type Db } from '../src/clients/postgres';
 import { loadConfig } from '../src/config';
-import { commitChange, findOperator } from '../src/db/operators';
 import { problemsOf } from '../src/events/catalog';
 import type { EventEnvelope } from '../src/events/envelope';
 import { OutboxRelay } from '../src/events/outbox';
 import { createLogger } from '../src/logger';
 import { PrivateNats } from './support/private-nats';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
+import { commitRename, insertActiveOperator } from './support/outbox-fixtures';
 
 /**
  * SPEC §3.3 with several replicas: two relays (each with its own pool and NATS connection, as two
@@ -23,28 +22,6 @@ const ACTOR = 'test-outbox-replicas';
 const OPERATORS = 8;
 const WRITERS_PER_OPERATOR = 2;
 const CHANGES_PER_WRITER = 10;
-
-async function insertActiveOperator(db: Db): Promise<string> {
-  const id = randomUUID();
-  await db.query(
-    `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
-                                status, version, created_by, updated_by)
-     VALUES ($1, 'Replicas test', $2, 2775, 'replicas', 'transceiver', 10, 30, 'ACTIVE', 1, $3, $3)`,
-    [id, `replicas-${id}.example.net`, ACTOR],
-  );
-  return id;
-}
-
-async function rename(db: Db, operatorId: string): Promise<void> {
-  await inTransaction(db, async (tx) => {
-    const current = await findOperator(tx, operatorId, true);
-    if (!current) throw new Error(`operator ${operatorId} missing`);
-    await commitChange(tx, current, 'updated', { name: `Replicas test v${current.version + 1}` }, ACTOR, (next) => ({
-      operator: next,
-      changed: ['name'],
-    }));
-  });
-}
 
 async function committed(db: Db, operatorIds: string[]) {
   const { rows } = await db.query<{ event_id: string; published: boolean }>(
@@ -100,13 +77,13 @@ describe('two outbox relays at once (private nats-server)', () => {
   it('publishes every version of every operator once, in order per operator', async () => {
     for (const relay of relays) relay.start(100);
     const operators: string[] = [];
-    for (let i = 0; i < OPERATORS; i++) operators.push(await insertActiveOperator(db));
+    for (let i = 0; i < OPERATORS; i++) operators.push(await insertActiveOperator(db, ACTOR));
 
     // Concurrent writers, also on the same operator (its row lock orders their versions).
     await Promise.all(
       operators.flatMap((id) =>
         Array.from({ length: WRITERS_PER_OPERATOR }, async () => {
-          for (let c = 0; c < CHANGES_PER_WRITER; c++) await rename(db, id);
+          for (let c = 0; c < CHANGES_PER_WRITER; c++) await commitRename(db, id, ACTOR);
         }),
       ),
     );
@@ -156,7 +133,7 @@ describe('two outbox relays at once (private nats-server)', () => {
     const [a, b] = pair as [(typeof pair)[0], (typeof pair)[0]];
 
     const operators: string[] = [];
-    for (let i = 0; i < 5; i++) operators.push(await insertActiveOperator(db));
+    for (let i = 0; i < 5; i++) operators.push(await insertActiveOperator(db, ACTOR));
     const changesEach = 40;
     // Round-robin across operators; several writers take from it, so some commit on the same operator at once.
     const tasks = Array.from(
@@ -170,7 +147,7 @@ describe('two outbox relays at once (private nats-server)', () => {
       await Promise.all(
         Array.from({ length: 8 }, async () => {
           for (let id = queue.shift(); id; id = queue.shift()) {
-            await rename(db, id);
+            await commitRename(db, id, ACTOR);
             // Relay A goes away (its lock with its connections) while both run and writers commit.
             if (++done === stopAfter) stopA = a.relay.stop().then(() => a.pool.end());
           }

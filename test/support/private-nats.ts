@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports';
 
 /**
  * A nats-server with JetStream of a test's own, on a spare port with a temporary store, so a test
@@ -13,16 +13,6 @@ import path from 'node:path';
 
 const BINARY = path.resolve(__dirname, '../../.stack/venv/bin/nats-server');
 const READY_TIMEOUT_MS = 15_000;
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 export class PrivateNats {
   private process?: ChildProcess;
