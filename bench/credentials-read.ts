@@ -11,15 +11,13 @@
  * operator_mgmt_bench_<id>, the secret at a random operator id, the certificates in a temp
  * directory; all are removed at the end, on failure and on SIGINT/SIGTERM too.
  */
-import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { Client } from 'pg';
 import pino from 'pino';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
@@ -30,9 +28,9 @@ import { credentialsPath } from '../src/domain/credentials';
 import { CredentialsService } from '../src/services/credentials';
 import type { OperatorService } from '../src/services/operators';
 import { TestPki } from '../test/support/certs';
+import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
 
-const ROOT = path.resolve(__dirname, '..');
 const CLIENT_ID = 'smpp-connector';
 
 function positiveInt(name: string, fallback: number): number {
@@ -207,10 +205,6 @@ async function main(cleanup: Cleanup): Promise<void> {
   const token = base.vault.auth.token;
   const id = randomBytes(4).toString('hex');
   const dbName = `operator_mgmt_bench_${id}`;
-  const adminUrl = new URL(base.postgres.url);
-  adminUrl.pathname = '/postgres';
-  const benchUrl = new URL(base.postgres.url);
-  benchUrl.pathname = `/${dbName}`;
 
   const pki = new TestPki();
   cleanup.add('remove certificates', async () => pki.remove());
@@ -218,15 +212,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   const server = pki.issue(ca, 'server', { cn: 'localhost', san: 'DNS:localhost,IP:127.0.0.1', eku: 'serverAuth' });
   const client = pki.issue(ca, 'client', { cn: CLIENT_ID, san: `DNS:${CLIENT_ID}`, eku: 'clientAuth' });
 
-  const admin = new Client({ connectionString: adminUrl.toString(), application_name: 'operator-management-bench' });
-  await admin.connect();
-  cleanup.add('close admin connection', () => admin.end());
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  cleanup.add(`drop database ${dbName}`, () => admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
-  await promisify(execFile)(path.join(ROOT, 'scripts', 'migrate.sh'), ['up'], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: benchUrl.toString() },
-  });
+  const benchUrl = await createBenchDatabase(base, cleanup, dbName);
 
   const operatorId = randomUUID();
   const secretPath = credentialsPath(operatorId);
@@ -234,7 +220,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   cleanup.add('close Vault client', async () => kv.close());
   await kv.write(secretPath, { system_id: 'benchsys01', password: randomBytes(4).toString('hex') }, 0);
   cleanup.add(`destroy ${secretPath}`, () => kv.destroy(secretPath));
-  const db = new Client({ connectionString: benchUrl.toString() });
+  const db = new Client({ connectionString: benchUrl });
   await db.connect();
   await db.query(
     `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
@@ -247,7 +233,7 @@ async function main(cleanup: Cleanup): Promise<void> {
 
   const config: Config = {
     ...base,
-    postgres: { ...base.postgres, url: benchUrl.toString() },
+    postgres: { ...base.postgres, url: benchUrl },
     internalTls: {
       enabled: true,
       certPath: server.certPath,

@@ -12,12 +12,8 @@
  * throwaway database operator_mgmt_bench_<id>, Redis keys of throwaway operator ids (they expire
  * in 60 s); all removed at the end, on failure and on SIGINT/SIGTERM too.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
-import { Client } from 'pg';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
 import { loadConfig } from '../src/config';
 import { connectNats } from '../src/clients/nats';
@@ -31,9 +27,9 @@ import { HealthPipeline, type IngestOutcome } from '../src/health/pipeline';
 import type { HealthReport, ValidReport } from '../src/health/report';
 import { createLogger } from '../src/logger';
 import { createMetricsRegistry } from '../src/metrics';
+import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
 
-const ROOT = path.resolve(__dirname, '..');
 const OPERATORS = 200;
 const BATCH = 500;
 
@@ -139,21 +135,11 @@ async function main(cleanup: Cleanup): Promise<void> {
   const id = randomBytes(4).toString('hex');
   const prefix = `bench${id}`;
   const dbName = `operator_mgmt_bench_${id}`;
-  const adminUrl = Object.assign(new URL(config.postgres.url), { pathname: '/postgres' });
-  const benchUrl = Object.assign(new URL(config.postgres.url), { pathname: `/${dbName}` });
 
   const nc = await connectNats(config.nats, 'operator-management-bench');
   cleanup.add('close NATS', () => nc.drain());
-  const admin = new Client({ connectionString: adminUrl.toString(), application_name: 'operator-management-bench' });
-  await admin.connect();
-  cleanup.add('close admin connection', () => admin.end());
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  cleanup.add(`drop database ${dbName}`, () => admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
-  await promisify(execFile)(path.join(ROOT, 'scripts', 'migrate.sh'), ['up'], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: benchUrl.toString() },
-  });
-  const db = createPool({ ...config.postgres, url: benchUrl.toString() });
+  const benchUrl = await createBenchDatabase(config, cleanup, dbName);
+  const db = createPool({ ...config.postgres, url: benchUrl });
   cleanup.add('close PostgreSQL pool', () => db.end());
   const redis = createRedis(config.redis);
   cleanup.add('close Redis', () => redis.quit());

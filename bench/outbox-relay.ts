@@ -8,12 +8,9 @@
  * `bench.<id>.>`, the outbox rows live in a throwaway database operator_mgmt_bench_<id>, and
  * both are removed at the end, on failure and on SIGINT/SIGTERM too.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
-import { Client, type Pool } from 'pg';
+import type { Pool } from 'pg';
 import { RetentionPolicy, StorageType, type NatsConnection } from 'nats';
 import { loadConfig } from '../src/config';
 import { connectNats } from '../src/clients/nats';
@@ -22,11 +19,11 @@ import type { Operator } from '../src/domain/operator';
 import type { EventEnvelope } from '../src/events/envelope';
 import { OutboxRelay } from '../src/events/outbox';
 import { createLogger } from '../src/logger';
+import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
 
 const WARMUP_N = 100;
 const ACTOR = 'system:bench';
-const ROOT = path.resolve(__dirname, '..');
 
 function benchSize(): number {
   const raw = process.env.BENCH_N ?? '2000';
@@ -173,10 +170,6 @@ async function main(cleanup: Cleanup): Promise<void> {
   const streamName = `BENCH_${id}`;
   const prefix = `bench.${id}`;
   const dbName = `operator_mgmt_bench_${id}`;
-  const adminUrl = new URL(config.postgres.url);
-  adminUrl.pathname = '/postgres';
-  const benchUrl = new URL(config.postgres.url);
-  benchUrl.pathname = `/${dbName}`;
 
   const nc = await connectNats(config.nats, 'operator-management-bench');
   cleanup.add('close NATS', () => nc.drain());
@@ -191,25 +184,9 @@ async function main(cleanup: Cleanup): Promise<void> {
   });
   cleanup.add(`delete stream ${streamName}`, () => jsm.streams.delete(streamName));
 
-  const admin = new Client({ connectionString: adminUrl.toString(), application_name: 'operator-management-bench' });
-  await admin.connect();
-  cleanup.add('close admin connection', () => admin.end());
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  cleanup.add(`drop database ${dbName}`, () => admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
+  const benchUrl = await createBenchDatabase(config, cleanup, dbName);
 
-  try {
-    await promisify(execFile)(path.join(ROOT, 'scripts', 'migrate.sh'), ['up'], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: benchUrl.toString() },
-    });
-  } catch (err) {
-    const e = err as Error & { stdout?: string; stderr?: string };
-    throw new Error(`migrating ${dbName} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, {
-      cause: err,
-    });
-  }
-
-  const db = createPool({ ...config.postgres, url: benchUrl.toString() });
+  const db = createPool({ ...config.postgres, url: benchUrl });
   cleanup.add('close PostgreSQL pool', () => db.end());
   const relay = new OutboxRelay(db, nc, createLogger('warn', 'bench'));
   const payloadBytes = Buffer.byteLength(

@@ -13,16 +13,12 @@
  * failure and on SIGINT/SIGTERM too). Their events go to the local OPERATOR_EVENTS stream, as
  * the tests' events do: they concern operators that exist nowhere else.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import jwt from 'jsonwebtoken';
 import Koa from 'koa';
-import { Client } from 'pg';
 import { connectNats } from '../src/clients/nats';
 import { inTransaction } from '../src/clients/postgres';
 import { createAdminApp } from '../src/api/admin-app';
@@ -33,9 +29,9 @@ import { createLogger } from '../src/logger';
 import { openResources } from '../src/resources';
 import { DrainService } from '../src/services/drain';
 import { OperatorService } from '../src/services/operators';
+import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
 
-const ROOT = path.resolve(__dirname, '..');
 const ACTOR = 'system:bench';
 const RECEIPT_TIMEOUT_MS = 30_000;
 
@@ -60,28 +56,6 @@ function listen(app: Koa | ReturnType<typeof createAdminApp>): Promise<Server> {
 }
 
 const urlOf = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
-async function createBenchDatabase(config: Config, cleanup: Cleanup, dbName: string): Promise<string> {
-  const adminUrl = new URL(config.postgres.url);
-  adminUrl.pathname = '/postgres';
-  const benchUrl = new URL(config.postgres.url);
-  benchUrl.pathname = `/${dbName}`;
-  const admin = new Client({ connectionString: adminUrl.toString(), application_name: 'operator-management-bench' });
-  await admin.connect();
-  cleanup.add('close admin connection', () => admin.end());
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  cleanup.add(`drop database ${dbName}`, () => admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
-  try {
-    await promisify(execFile)(path.join(ROOT, 'scripts', 'migrate.sh'), ['up'], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: benchUrl.toString() },
-    });
-  } catch (err) {
-    const e = err as Error & { stdout?: string; stderr?: string };
-    throw new Error(`migrating ${dbName} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
-  }
-  return benchUrl.toString();
-}
 
 interface Phase {
   name: string;
