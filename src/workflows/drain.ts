@@ -5,18 +5,11 @@ import {
   CancellationScope,
   condition,
   isCancellation,
-  setCurrentDetails,
   setHandler,
 } from '@temporalio/workflow';
-import { events, failureReason, steps, untilDone } from './activities';
+import { events, failureReason, steps, trackSteps, untilDone } from './shared';
 import type { Operator } from '../domain/operator';
-import {
-  cancelDrainUpdate,
-  connectorHealthSignal,
-  currentStepQuery,
-  drainStartedUpdate,
-  type ConnectorHealth,
-} from './messages';
+import { cancelDrainUpdate, connectorHealthSignal, drainStartedUpdate, type ConnectorHealth } from './messages';
 
 export interface DrainInput {
   operatorId: string;
@@ -45,11 +38,7 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
   let cancelledBy: string | undefined;
   let restored: Operator | undefined;
   let deleting = false;
-  let step = 'marking DRAINING';
-  const at = (s: string) => {
-    step = s;
-    setCurrentDetails(s);
-  };
+  const at = trackSteps('marking DRAINING');
 
   setHandler(drainStartedUpdate, async () => {
     await condition(() => draining !== undefined || refused !== undefined);
@@ -59,7 +48,6 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
   setHandler(connectorHealthSignal, (health) => {
     lastHealth = health;
   });
-  setHandler(currentStepQuery, () => step);
   setHandler(
     cancelDrainUpdate,
     async ({ actor }) => {

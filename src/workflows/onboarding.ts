@@ -6,13 +6,12 @@ import {
   condition,
   isCancellation,
   log,
-  setCurrentDetails,
   setHandler,
 } from '@temporalio/workflow';
-import { events, failureReason, steps, untilDone } from './activities';
+import { events, failureReason, steps, trackSteps, untilDone } from './shared';
 import type { Operator, OperatorDraft } from '../domain/operator';
 import { ONBOARDING_FAILED } from '../domain/failures';
-import { connectorHealthSignal, currentStepQuery, operatorSavedUpdate, type ConnectorHealth } from './messages';
+import { connectorHealthSignal, operatorSavedUpdate, type ConnectorHealth } from './messages';
 
 export interface OnboardingInput {
   draft: OperatorDraft;
@@ -37,11 +36,7 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
   let saved: Operator | undefined;
   let rejected: ApplicationFailure | undefined;
   let lastHealth: ConnectorHealth | undefined;
-  let step = 'saving operator';
-  const at = (s: string) => {
-    step = s;
-    setCurrentDetails(s);
-  };
+  const at = trackSteps('saving operator');
 
   setHandler(operatorSavedUpdate, async () => {
     await condition(() => saved !== undefined || rejected !== undefined);
@@ -51,7 +46,6 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
   setHandler(connectorHealthSignal, (health) => {
     lastHealth = health;
   });
-  setHandler(currentStepQuery, () => step);
 
   try {
     at('saving operator');

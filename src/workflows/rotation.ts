@@ -4,11 +4,10 @@ import {
   condition,
   isCancellation,
   log,
-  setCurrentDetails,
   setHandler,
 } from '@temporalio/workflow';
-import { events, failureReason, steps, untilDone } from './activities';
-import { connectorHealthSignal, currentStepQuery } from './messages';
+import { events, failureReason, steps, trackSteps, untilDone } from './shared';
+import { connectorHealthSignal } from './messages';
 
 /** The failure type of a rotation that ended with the previous credentials version in force. */
 export const CREDENTIALS_ROLLED_BACK = 'CredentialsRolledBack';
@@ -35,11 +34,7 @@ export interface RotationResult {
  */
 export async function rotateCredentials(input: RotationInput): Promise<RotationResult> {
   const { operatorId, actor, bindTimeoutS } = input;
-  let step = 'checking the operator';
-  const at = (s: string) => {
-    step = s;
-    setCurrentDetails(s);
-  };
+  const at = trackSteps('checking the operator');
   // First decisive report per credentials version; reports of other versions are ignored.
   const binds = new Map<number, 'UP' | 'AUTH_FAILED'>();
   setHandler(connectorHealthSignal, (health) => {
@@ -47,7 +42,6 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
     if (version === null || binds.has(version)) return;
     if (health.status === 'UP' || health.status === 'AUTH_FAILED') binds.set(version, health.status);
   });
-  setHandler(currentStepQuery, () => step);
 
   let previousVersion: number | undefined;
   let baseVersion: number | undefined;

@@ -1,7 +1,14 @@
-import { ActivityCancellationType, isCancellation, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+} from '@temporalio/workflow';
 import type * as activities from '../activities';
+import { currentStepQuery } from './messages';
 
-/** The three retry policies every workflow here uses, and how a failure reads in a status reason. */
+/** What every workflow here shares: retry policies, the current step, how a failure reads. */
 
 type Activities = activities.Activities;
 
@@ -33,4 +40,17 @@ export function failureReason(err: unknown): string {
   // An activity failure wraps the activity's own error: its message is the useful one.
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   return cause instanceof Error ? cause.message : String(cause);
+}
+
+/**
+ * Answers the `currentStep` query and shows the step as the workflow's details in the UI;
+ * returns the function that moves to the next step.
+ */
+export function trackSteps(first: string): (step: string) => void {
+  let step = first;
+  setHandler(currentStepQuery, () => step);
+  return (next) => {
+    step = next;
+    setCurrentDetails(next);
+  };
 }
