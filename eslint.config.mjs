@@ -23,6 +23,8 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      // A shutdown handler is registered before the servers it closes exist.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

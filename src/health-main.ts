@@ -11,7 +11,8 @@ import { healthMetrics } from './health/metrics';
 import { HealthPipeline } from './health/pipeline';
 import { createLogger } from './logger';
 import { createMetricsRegistry } from './metrics';
-import { withTimeout, DEFAULT_CHECK_TIMEOUT_MS, type ReadinessChecks } from './readiness';
+import { createReadinessChecks, type ReadinessChecks } from './readiness';
+import { exitOnSignal } from './shutdown';
 
 /**
  * The health-ingestion process: the durable consumer of `connector.health.>` that keeps the
@@ -28,7 +29,9 @@ async function main(): Promise<void> {
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'Redis connection error'));
   const nats = await connectNats(config.nats, 'operator-management-health');
   // operator.health events go to the service's event stream: make sure it exists.
-  await ensureStream(nats, config.nats.stream);
+  for (const warning of await ensureStream(nats, config.nats.stream)) {
+    log.error({ stream: config.nats.stream }, `event stream misconfigured: ${warning}`);
+  }
   const temporal = await createTemporalClient(config.temporal);
 
   const registry = createMetricsRegistry();
@@ -36,28 +39,29 @@ async function main(): Promise<void> {
   const pipeline = new HealthPipeline({ db, redis, nats, temporal, metrics });
   const consumer = new HealthConsumer({ nats, pipeline, metrics, log }, config.health);
 
-  let stopping = false;
-  const bounded = (check: () => Promise<unknown>) => async () => {
-    await withTimeout(check(), DEFAULT_CHECK_TIMEOUT_MS);
-  };
+  let timer: NodeJS.Timeout | undefined;
+  let opsServer: Server | undefined;
+  const signals = exitOnSignal(log, async () => {
+    clearInterval(timer);
+    await consumer.stop();
+    await new Promise<void>((resolve) => (opsServer ? opsServer.close(() => resolve()) : resolve()));
+    await Promise.allSettled([nats.drain(), temporal.connection.close(), db.end(), redis.quit()]);
+  });
+
   const checks: ReadinessChecks = {
-    postgres: bounded(() => db.query('SELECT 1')),
-    redis: bounded(async () => {
-      if ((await redis.ping()) !== 'PONG') throw new Error('unexpected PING answer');
-    }),
-    nats: bounded(() => nats.flush()),
-    temporal: bounded(() => temporal.workflowService.getSystemInfo({})),
+    ...createReadinessChecks({ db, redis, nats, temporal }),
     consumer: async () => {
       if (!consumer.connected) throw new Error('not consuming');
     },
     process: async () => {
-      if (stopping) throw new Error('shutting down');
+      if (signals.stopping) throw new Error('shutting down');
     },
   };
-  const opsServer: Server = createServer(createOpsApp(checks, registry).callback());
+  opsServer = createServer(createOpsApp(checks, registry).callback());
+  const server = opsServer;
   await new Promise<void>((resolve, reject) => {
-    opsServer.once('error', reject);
-    opsServer.listen(config.health.opsPort, config.http.host, resolve);
+    server.once('error', reject);
+    server.listen(config.health.opsPort, config.http.host, resolve);
   });
   log.info({ host: config.http.host, port: config.health.opsPort }, 'health ops endpoints listening');
 
@@ -70,25 +74,7 @@ async function main(): Promise<void> {
       (err: unknown) => log.warn({ err: (err as Error).message }, 'health log maintenance failed; next run retries'),
     );
   void housekeeping();
-  const timer = setInterval(() => void housekeeping(), config.postgres.housekeepingIntervalS * 1000);
-
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    setTimeout(() => {
-      log.error('shutdown did not finish within 20 s; exiting');
-      process.exit(1);
-    }, 20_000).unref();
-    clearInterval(timer);
-    await consumer.stop();
-    await new Promise<void>((resolve) => opsServer.close(() => resolve()));
-    await Promise.allSettled([nats.drain(), temporal.connection.close(), db.end(), redis.quit()]);
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  timer = setInterval(() => void housekeeping(), config.postgres.housekeepingIntervalS * 1000);
 }
 
 main().catch((err: unknown) => {

@@ -12,6 +12,7 @@ import { createMetricsRegistry } from './metrics';
 import { createReadinessChecks } from './readiness';
 import { instrumentOutbox } from './events/outbox-metrics';
 import { openResources } from './resources';
+import { exitOnSignal } from './shutdown';
 import { CredentialsService } from './services/credentials';
 import { DrainService } from './services/drain';
 import { OperatorService } from './services/operators';
@@ -42,19 +43,24 @@ async function main(): Promise<void> {
   const resources = await openResources(config, log);
   const stops: Array<() => Promise<void>> = [];
   const { host } = config.http;
+  let stopOps: (() => Promise<void>) | undefined;
+  const signals = exitOnSignal(log, async () => {
+    await Promise.allSettled(stops.map((stop) => stop()));
+    await stopOps?.();
+    await resources.close();
+  });
 
-  let stopping = false;
   const checks = {
     ...createReadinessChecks(resources),
     // Load balancers stop sending work as soon as a drain begins.
     process: async () => {
-      if (stopping) throw new Error('shutting down');
+      if (signals.stopping) throw new Error('shutting down');
     },
   };
   const registry = createMetricsRegistry();
   const ops = createOpsApp(checks, registry);
   const opsServer = await listen(createServer(ops.callback()), host, config.http.opsPort, 'ops endpoints', log);
-  const stopOps = () => closeServer(opsServer);
+  stopOps = () => closeServer(opsServer);
 
   if (config.roles.includes('api')) {
     const operators = new OperatorService({ ...resources, config: config.temporal, log });
@@ -107,24 +113,6 @@ async function main(): Promise<void> {
       await worker.connection?.close();
     });
   }
-
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    // A hung dependency must not keep a stopping process alive until SIGKILL.
-    setTimeout(() => {
-      log.error('shutdown did not finish within 20 s; exiting');
-      process.exit(1);
-    }, 20_000).unref();
-    await Promise.allSettled(stops.map((stop) => stop()));
-    await stopOps();
-    await resources.close();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((err: unknown) => {

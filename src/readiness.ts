@@ -16,7 +16,8 @@ export interface ReadinessDeps {
   db: Pool;
   redis: Redis;
   nats: NatsConnection;
-  kv: KvStore;
+  /** Absent in a process that never talks to Vault (health ingestion). */
+  kv?: KvStore;
   temporal: Client;
 }
 
@@ -61,7 +62,7 @@ export function createReadinessChecks(deps: ReadinessDeps, options: { timeoutMs?
       const jsm = await nc.jetstreamManager({ checkAPI: false, timeout: timeoutMs });
       await jsm.getAccountInfo();
     }),
-    vault: bounded(() => deps.kv.ping()),
+    ...(deps.kv ? { vault: bounded(() => (deps.kv as KvStore).ping()) } : {}),
     temporal: bounded(() => deps.temporal.workflowService.getSystemInfo({})),
   };
 }
