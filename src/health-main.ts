@@ -23,8 +23,7 @@ import { exitOnSignal } from './shutdown';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, 'operator-management-health');
-  const db = createPool(config.postgres);
-  db.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client failed'));
+  const db = createPool(config.postgres, log);
   const redis = createRedis(config.redis);
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'Redis connection error'));
   const nats = await connectNats(config.nats, 'operator-management-health');

@@ -21,8 +21,7 @@ export interface Resources {
 }
 
 export async function openResources(config: Config, log: Logger): Promise<Resources> {
-  const db = createPool(config.postgres);
-  db.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client failed'));
+  const db = createPool(config.postgres, log);
   const redis = createRedis(config.redis);
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'Redis connection error'));
   const nats = await connectNats(config.nats);
@@ -33,8 +32,7 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const temporal = await createTemporalClient(config.temporal);
   // The relay's own few connections (LISTEN, the flush holding the lock, waiting flushes): under a
   // burst of requests it must not queue behind them for the shared pool. Opened only when used.
-  const relayDb = createPool({ ...config.postgres, poolMax: 4 });
-  relayDb.on('error', (err) => log.warn({ err: err.message }, 'idle PostgreSQL client of the outbox relay failed'));
+  const relayDb = createPool({ ...config.postgres, poolMax: 4 }, log);
   const relay = new OutboxRelay(relayDb, nats, log, {
     stream: config.nats.stream,
     alertAgeS: config.nats.outboxAlertAgeS,

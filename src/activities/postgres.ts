@@ -89,6 +89,10 @@ export function createPostgresActivities(db: Db) {
         if (op.status !== 'ACTIVE') {
           throw ApplicationFailure.nonRetryable(`operator ${operatorId} is ${op.status}, not ACTIVE`, CONFLICT);
         }
+        // Checked under the row lock: the services' "is a rotation running" check can race.
+        if ((await pendingCredentialsVersion(tx, operatorId)) !== null) {
+          throw ApplicationFailure.nonRetryable(`a credential rotation of operator ${operatorId} is pending`, CONFLICT);
+        }
         return commitChange(tx, op, 'draining', { status: 'DRAINING', status_reason: 'drain requested' }, actor);
       });
     },
@@ -109,6 +113,9 @@ export function createPostgresActivities(db: Db) {
       await inTransaction(db, async (tx) => {
         const op = await findOperator(tx, operatorId, true);
         if (!op) return;
+        if (op.status !== 'DRAINING') {
+          throw ApplicationFailure.nonRetryable(`operator ${operatorId} is ${op.status}, not DRAINING`, CONFLICT);
+        }
         await commitChange(
           tx,
           op,

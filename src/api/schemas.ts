@@ -169,7 +169,8 @@ export const WorkflowRun = z
 
 export const WorkflowRuns = z.object({ items: z.array(WorkflowRun) }).openapi('WorkflowRuns');
 
-export const OperatorIdParams = z.object({ id: z.uuid() });
+// Lower-cased: the id also names Vault paths, workflow ids and Redis keys, which are case-sensitive.
+export const OperatorIdParams = z.object({ id: z.uuid().transform((id) => id.toLowerCase()) });
 
 /** Internal credentials read: the current version unless the connector asks for a rotation's pending one. */
 export const CredentialsQuery = z.object({ version: z.enum(['current', 'pending']).default('current') });

@@ -1,10 +1,18 @@
 import { Pool, type PoolClient } from 'pg';
 import type { Config } from '../config';
+import type { Logger } from '../logger';
 
 export type Db = Pool;
 
-export function createPool(config: Config['postgres']): Pool {
-  return new Pool({ connectionString: config.url, max: config.poolMax, application_name: 'operator-management' });
+export function createPool(config: Config['postgres'], log?: Logger): Pool {
+  const pool = new Pool({ connectionString: config.url, max: config.poolMax, application_name: 'operator-management' });
+  const warn = (err: Error) => log?.warn({ err: err.message }, 'PostgreSQL client failed');
+  // pg-pool listens for errors only on idle clients: a connection that dies while checked out
+  // (a restart, a failover) would otherwise emit an unhandled 'error' and end the process. The
+  // query in flight still rejects, so its caller sees the failure.
+  pool.on('error', warn);
+  pool.on('connect', (client) => client.on('error', warn));
+  return pool;
 }
 
 /** Runs fn in one transaction: committed when it returns, rolled back when it throws. */

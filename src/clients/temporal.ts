@@ -17,3 +17,17 @@ export async function isWorkflowRunning(temporal: Client, workflowId: string): P
     });
   return description?.status.name === 'RUNNING';
 }
+
+/** Whether a workflow with this id exists (running or closed); other failures are thrown. */
+export async function workflowExists(temporal: Client, workflowId: string): Promise<boolean> {
+  return temporal.workflow
+    .getHandle(workflowId)
+    .describe()
+    .then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      },
+    );
+}

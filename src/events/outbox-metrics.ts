@@ -9,7 +9,11 @@ export function instrumentOutbox(registry: Registry, relay: OutboxRelay): void {
   let last: Promise<Awaited<ReturnType<OutboxRelay['backlog']>>> | undefined;
   // One query per scrape serves all three gauges.
   const backlog = () => {
-    last ??= relay.backlog().finally(() => setTimeout(() => (last = undefined), 1000).unref());
+    // NaN while PostgreSQL does not answer: the rest of /metrics must still be served.
+    last ??= relay
+      .backlog()
+      .catch(() => ({ pending: NaN, oldestAgeS: NaN, parked: NaN }))
+      .finally(() => setTimeout(() => (last = undefined), 1000).unref());
     return last;
   };
   new Gauge({

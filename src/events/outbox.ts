@@ -51,13 +51,8 @@ export const OUTBOX_CHANNEL = 'ops_outbox';
 const BATCH = 100;
 const ACTOR = 'system:outbox-relay';
 const ALERT_EVERY_MS = 60_000;
-/**
- * A row older than this may have been published by an attempt whose ack was lost (a crash, or
- * NATS going down right after storing it) so long ago that the duplicate window no longer
- * remembers its Nats-Msg-Id: such rows are looked up on the stream before they are published.
- * Well under the 2-minute minimum window that ensureStream warns about.
- */
-const LOOK_UP_AFTER_S = 60;
+const WAKE_RETRY_MS = 50;
+const HEADER_ALLOWANCE_BYTES = 128;
 /** Margin for the clock difference between PostgreSQL (created_at) and NATS (stored time). */
 const CLOCK_SKEW_MS = 30_000;
 
@@ -74,7 +69,7 @@ interface PendingRow {
 export interface OutboxBacklog {
   /** Events committed and not yet on the stream (parked ones included). */
   pending: number;
-  /** Age of the oldest of them, in seconds; 0 when there is none. */
+  /** Age of the oldest of them not parked, in seconds; 0 when there is none. */
   oldestAgeS: number;
   /** Events parked because they can never be published: they need ops (docs/runbook.md). */
   parked: number;
@@ -106,7 +101,8 @@ export class OutboxRelay {
   private listener?: PoolClient;
   private wakeRequested = false;
   private waking?: Promise<void>;
-  private lastAlertAt = 0;
+  private lastAlertCheckAt = 0;
+  private window?: { s: number; at: number };
   private counters?: RelayCounters;
 
   constructor(
@@ -131,14 +127,19 @@ export class OutboxRelay {
    * publish timeouts, cannot pile up waiting connections.
    */
   async flush(options: { ifIdle?: boolean } = {}): Promise<number> {
+    return (await this.flushWith(options.ifIdle ? 'try' : 'wait')) ?? 0;
+  }
+
+  /** The flush itself; undefined when `try` found the lock taken. */
+  private async flushWith(lock: 'try' | 'wait'): Promise<number | undefined> {
     const client = await this.db.connect();
     try {
       // A session lock: released by unlock below, or by PostgreSQL if the connection dies.
       const { rows } = await client.query<{ ok: boolean }>(
-        options.ifIdle ? 'SELECT pg_try_advisory_lock($1) AS ok' : 'SELECT true AS ok FROM pg_advisory_lock($1)',
+        lock === 'try' ? 'SELECT pg_try_advisory_lock($1) AS ok' : 'SELECT true AS ok FROM pg_advisory_lock($1)',
         [RELAY_LOCK_KEY],
       );
-      if (!rows[0]?.ok) return 0;
+      if (!rows[0]?.ok) return undefined;
       try {
         return await this.publishPending(client);
       } finally {
@@ -213,41 +214,58 @@ export class OutboxRelay {
   }
 
   /**
-   * The event ids, among old rows of this batch, that the stream already holds. Exactly-once
-   * must not depend on the relay retrying within the duplicate window: after a NATS outage or
-   * a relay crash longer than that window, an event stored but never acknowledged would
-   * otherwise go out twice. Reads the stream from the oldest such row on (rare: only a backlog
-   * older than LOOK_UP_AFTER_S pays for it).
+   * The event ids, among this batch's rows older than the stream's duplicate window, that the
+   * stream already holds. Exactly-once must not depend on the relay retrying within that window:
+   * after a NATS outage or a relay crash longer than it, an event stored but never acknowledged
+   * would otherwise go out twice. Reads only headers of config events, from the oldest such row
+   * on (rare: only a backlog older than the window pays for it).
    */
   private async storedAlready(rows: PendingRow[]): Promise<Set<string>> {
     const ids = new Set<string>();
     const stream = this.options.stream;
-    const old = rows.filter((r) => r.age_s > LOOK_UP_AFTER_S);
-    if (!stream || old.length === 0) return ids;
-    const since = new Date(Math.min(...old.map((r) => r.created_at.getTime())) - CLOCK_SKEW_MS);
+    if (!stream || rows.length === 0) return ids;
+    const windowS = await this.duplicateWindowS(stream);
+    const old = rows.filter((r) => r.age_s > windowS - CLOCK_SKEW_MS / 1000);
+    if (old.length === 0) return ids;
     const jsm = await this.nc.jetstreamManager();
     const info = await jsm.streams.info(stream).catch((err: unknown) => {
       if (isNoStream(err) || /stream not found/i.test((err as Error).message)) return undefined;
       throw err;
     });
-    if (!info || info.state.messages === 0 || new Date(info.state.last_ts) < since) return ids;
+    if (!info || info.state.messages === 0) return ids;
+    const since = new Date(Math.min(...old.map((r) => r.created_at.getTime())) - CLOCK_SKEW_MS);
+    if (new Date(info.state.last_ts) < since) return ids;
     const consumer = await this.nc.jetstream().consumers.get(stream, {
+      filterSubjects: 'operator.config.>',
+      headers_only: true,
       deliver_policy: DeliverPolicy.StartTime,
       opt_start_time: since.toISOString(),
     });
     for (;;) {
       const m = await consumer.next({ expires: 2000 });
-      if (!m) return ids;
+      // A partial answer could let an event out twice: give up this flush instead.
+      if (!m) throw new Error('the stream did not finish answering the look-up of old events');
       const id = m.headers?.get('Nats-Msg-Id');
       if (id) ids.add(id);
       if (m.info.pending === 0) return ids;
     }
   }
 
+  /** The stream's duplicate window in seconds, asked at most once a minute (not per batch). */
+  private async duplicateWindowS(stream: string): Promise<number> {
+    if (this.window && Date.now() - this.window.at < 60_000) return this.window.s;
+    const jsm = await this.nc.jetstreamManager();
+    const info = await jsm.streams.info(stream).catch(() => undefined);
+    const s = (info?.config.duplicate_window ?? 0) / 1e9;
+    this.window = { s, at: Date.now() };
+    return s;
+  }
+
   /** The server refuses a message over its max_payload, however often it is retried. */
   private tooLarge(body: string): string | undefined {
     const max = this.nc.info?.max_payload;
-    const size = Buffer.byteLength(body);
+    // The Nats-Msg-Id header travels in the same message.
+    const size = Buffer.byteLength(body) + HEADER_ALLOWANCE_BYTES;
     return max !== undefined && size > max
       ? `payload of ${size} bytes exceeds the server's max_payload ${max}`
       : undefined;
@@ -277,7 +295,7 @@ export class OutboxRelay {
   async backlog(): Promise<OutboxBacklog> {
     const { rows } = await this.db.query<{ pending: string; oldest_age_s: number | null; parked: string }>(
       `SELECT count(*) AS pending,
-              extract(epoch FROM now() - min(created_at))::float8 AS oldest_age_s,
+              extract(epoch FROM now() - min(created_at) FILTER (WHERE failed_at IS NULL))::float8 AS oldest_age_s,
               count(*) FILTER (WHERE failed_at IS NOT NULL) AS parked
          FROM ops.event_outbox WHERE published_at IS NULL`,
     );
@@ -309,8 +327,9 @@ export class OutboxRelay {
     const listener = this.listener;
     this.listener = undefined;
     if (listener) {
-      await listener.query(`UNLISTEN ${OUTBOX_CHANNEL}`).catch(() => undefined);
-      listener.release();
+      listener.removeAllListeners('notification');
+      // Destroyed rather than returned to the pool: closing the connection ends the LISTEN.
+      listener.release(true);
     }
     await this.running;
     await this.waking;
@@ -319,46 +338,69 @@ export class OutboxRelay {
   /** Holds one connection that LISTENs; on its loss, listens again and catches up. */
   private async listen(): Promise<void> {
     if (!this.timer) return;
-    let client: PoolClient | undefined;
+    let client: PoolClient;
     try {
       client = await this.db.connect();
-      const held = client;
-      held.on('notification', () => this.wake());
-      held.on('error', (err: Error) => {
-        this.log.warn({ err: err.message }, 'outbox LISTEN connection lost; listening again');
-        if (this.listener === held) this.listener = undefined;
-        held.release(err);
-        setTimeout(() => void this.listen(), 1000).unref();
-      });
-      await held.query(`LISTEN ${OUTBOX_CHANNEL}`);
-      if (!this.timer) {
-        held.release();
-        return;
-      }
-      this.listener = held;
-      // Whatever committed while nobody listened goes out now.
-      this.wake();
     } catch (err) {
-      client?.release(err as Error);
       this.log.warn({ err: (err as Error).message }, 'outbox relay could not LISTEN; polling until it can');
       setTimeout(() => void this.listen(), 1000).unref();
+      return;
     }
+    const held = client;
+    let dropped = false;
+    // One way out for this connection, however it fails: released once, listened again once.
+    const drop = (err: Error) => {
+      if (dropped) return;
+      dropped = true;
+      held.removeAllListeners('notification');
+      if (this.listener === held) this.listener = undefined;
+      held.release(err);
+      this.log.warn({ err: err.message }, 'outbox LISTEN connection lost; listening again');
+      setTimeout(() => void this.listen(), 1000).unref();
+    };
+    held.on('notification', () => this.wake());
+    held.on('error', drop);
+    try {
+      await held.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    } catch (err) {
+      drop(err as Error);
+      return;
+    }
+    if (dropped) return;
+    if (!this.timer) {
+      dropped = true;
+      held.release(true);
+      return;
+    }
+    this.listener = held;
+    // Whatever committed while nobody listened goes out now.
+    this.wake();
   }
 
   /**
    * Coalesces notifications: one flush at a time per relay, and one more after it if a commit
-   * arrived meanwhile. It waits for the lock (not ifIdle): a holder that just finished its last
-   * batch may have missed this commit.
+   * arrived meanwhile. When another relay holds the lock, it tries again (backing off to 1 s)
+   * until it gets it: the holder may have finished its last batch just before this commit.
    */
   private wake(): void {
     this.wakeRequested = true;
     if (this.waking) return;
     this.waking = (async () => {
+      let retryMs = WAKE_RETRY_MS;
       while (this.wakeRequested && this.timer) {
         this.wakeRequested = false;
-        await this.flush().catch((err: unknown) =>
-          this.log.warn({ err: (err as Error).message }, 'outbox relay could not publish; will retry'),
-        );
+        const sent = await this.flushWith('try').catch((err: unknown) => {
+          this.log.warn({ err: (err as Error).message }, 'outbox relay could not publish; will retry');
+          return 0;
+        });
+        if (sent === undefined) {
+          // Not queueing on the holder's lock: stop() must never wait on another session.
+          this.wakeRequested = true;
+          await new Promise((r) => setTimeout(r, retryMs));
+          retryMs = Math.min(retryMs * 2, 1000);
+        } else {
+          retryMs = WAKE_RETRY_MS;
+        }
       }
     })().finally(() => {
       this.waking = undefined;
@@ -367,10 +409,11 @@ export class OutboxRelay {
 
   private async alertIfBehind(): Promise<void> {
     const { alertAgeS } = this.options;
-    if (alertAgeS === undefined || Date.now() - this.lastAlertAt < ALERT_EVERY_MS) return;
+    // Checked (not only alerted) at most once a minute: the poll must not count the outbox each tick.
+    if (alertAgeS === undefined || Date.now() - this.lastAlertCheckAt < ALERT_EVERY_MS) return;
+    this.lastAlertCheckAt = Date.now();
     const backlog = await this.backlog().catch(() => undefined);
     if (!backlog || (backlog.oldestAgeS < alertAgeS && backlog.parked === 0)) return;
-    this.lastAlertAt = Date.now();
     this.log.error(
       { ...backlog, alertAgeS },
       'outbox backlog is not draining: committed changes are not reaching NATS (runbook: "Outbox backlog")',

@@ -13,7 +13,10 @@ export interface HealthSignal {
 
 function waitingWorkflowIds(report: ValidReport['report'], target: HealthTarget): string[] {
   const ids: string[] = [];
-  if (target.status === 'ONBOARDING' && report.status === 'UP') ids.push(workflowIds.onboarding(target.id));
+  // AUTH_FAILED too: onboarding then fails at once instead of waiting out its bind timeout.
+  if (target.status === 'ONBOARDING' && (report.status === 'UP' || report.status === 'AUTH_FAILED')) {
+    ids.push(workflowIds.onboarding(target.id));
+  }
   if (
     target.pendingCredentialsVersion !== null &&
     report.credentialsVersion === target.pendingCredentialsVersion &&

@@ -6,7 +6,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { isWorkflowRunning } from '../clients/temporal';
+import { isWorkflowRunning, workflowExists } from '../clients/temporal';
 import type { Config } from '../config';
 import { CONFLICT, NOT_FOUND } from '../domain/failures';
 import type { Operator } from '../domain/operator';
@@ -67,14 +67,7 @@ export class DrainService {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         throw conflict(`A drain of operator ${id} is already running.`, { workflowId, workflowUrl });
       }
-      const started = await temporal.workflow
-        .getHandle(workflowId)
-        .describe()
-        .then(
-          () => true,
-          () => false,
-        );
-      if (!started) throw err;
+      if (!(await workflowExists(temporal, workflowId))) throw err;
       log.warn({ operatorId: id, workflowId }, 'drain accepted; no worker has marked it DRAINING yet');
       return { operator: current, workflowId, workflowUrl };
     }

@@ -34,6 +34,7 @@ import { operatorSavedUpdate } from '../workflows/messages';
 import type { onboardOperator } from '../workflows/onboarding';
 import { conflict, notFound, staleVersion, unavailable, validationFailed, type FieldError } from './errors';
 import { startRotation, type RotationStarted } from './rotation';
+import { workflowExists } from '../clients/temporal';
 
 export interface NewOperator {
   metadata: OperatorMetadata;
@@ -130,15 +131,16 @@ export class OperatorService {
       if (err instanceof WorkflowExecutionAlreadyStartedError)
         throw conflict(`workflow ${workflowId} is already running`);
       // A timed-out update-with-start does not say whether the start happened: ask the server.
-      const existing = temporal.workflow.getHandle(workflowId);
-      const started = await existing.describe().then(
-        () => existing,
-        () => undefined,
-      );
+      const started = await workflowExists(temporal, workflowId).catch(() => undefined);
+      if (started === undefined) {
+        // Temporal does not answer: whether the workflow exists is unknown, so the staged secret
+        // stays for the workflow or the staging sweep to remove.
+        throw unavailable('Temporal did not confirm the onboarding; retry later.', { operatorId: id, workflowId });
+      }
       if (started) {
         // Started but not saved in time: cancel it; its compensation discards the staged secret
         // whenever a worker picks it up, so the 503 leaves nothing behind.
-        await started.cancel();
+        await temporal.workflow.getHandle(workflowId).cancel();
         log.warn({ operatorId: id, workflowId }, 'onboarding not saved in time; cancelled');
         throw unavailable(
           `No worker saved the operator within ${config.onboardingAcceptTimeoutMs} ms; the onboarding was cancelled. Retry later.`,

@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { KvStore } from '../clients/vault';
 import {
   ROTATION_STAGING_FOLDER,
@@ -7,6 +7,7 @@ import {
   stagedRotationPath,
 } from '../domain/credentials';
 import { workflowIds } from '../domain/workflow-ids';
+import { isWorkflowRunning } from '../clients/temporal';
 
 /** Far beyond the longest accept timeout (60 s): a younger entry may belong to a request in flight. */
 export const STAGED_SECRET_MAX_AGE_MS = 10 * 60 * 1000;
@@ -37,24 +38,10 @@ export async function sweepStagedCredentials(
       const path = staging.path(operatorId);
       const updatedAt = await kv.updatedAt(path);
       if (!updatedAt || Date.now() - updatedAt.getTime() < maxAgeMs) continue;
-      if (await isRunning(temporal, staging.owner(operatorId))) continue;
+      if (await isWorkflowRunning(temporal, staging.owner(operatorId))) continue;
       await kv.destroy(path);
       swept.push(operatorId);
     }
   }
   return swept;
-}
-
-async function isRunning(temporal: Client, workflowId: string): Promise<boolean> {
-  return temporal.workflow
-    .getHandle(workflowId)
-    .describe()
-    .then(
-      (d) => d.status.name === 'RUNNING',
-      (err: unknown) => {
-        // Only "no such workflow" means nobody owns it; any other failure means "don't know".
-        if (err instanceof WorkflowNotFoundError) return false;
-        throw err;
-      },
-    );
 }

@@ -1,13 +1,13 @@
 import {
   ActivityFailure,
-  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
   setHandler,
 } from '@temporalio/workflow';
-import { events, failureReason, steps, trackSteps, untilDone } from './shared';
+import { events, failureReason, steps, handlersDone, trackSteps, untilDone } from './shared';
+import { CONFLICT } from '../domain/failures';
 import type { Operator } from '../domain/operator';
 import { cancelDrainUpdate, connectorHealthSignal, drainStartedUpdate, type ConnectorHealth } from './messages';
 
@@ -59,7 +59,12 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     {
       validator: ({ actor }) => {
         if (!actor) throw new Error('a cancel names who asked for it');
-        if (deleting) throw new Error('the drain has begun the soft delete and can no longer be cancelled');
+        if (deleting) {
+          throw ApplicationFailure.nonRetryable(
+            'the drain has begun the soft delete and can no longer be cancelled',
+            CONFLICT,
+          );
+        }
       },
     },
   );
@@ -86,21 +91,25 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
 
     deleting = true;
     at('soft-deleting');
-    await untilDone.finishDrain(operatorId, input.actor, drained ? 'drained' : 'timeout');
-    await untilDone.forgetHealth(operatorId);
-    await events.publishPendingEvents();
+    // Past the point of no return: a cancel now must not leave the operator DRAINING for good.
+    await CancellationScope.nonCancellable(async () => {
+      await untilDone.finishDrain(operatorId, input.actor, drained ? 'drained' : 'timeout');
+      await untilDone.forgetHealth(operatorId);
+      await events.publishPendingEvents();
+    });
     at(`done: DELETED (${drained ? 'drained' : 'drain timeout'})`);
-    await condition(allHandlersFinished);
+    await handlersDone();
     return { operatorId, outcome: 'DELETED', reason: drained ? 'drained' : 'timeout' };
   } catch (err) {
     // A Temporal cancel (ops) before the soft delete is a cancelled drain, like the API's.
-    if (isCancellation(err) && draining && !deleting) {
+    // beginDrain may have committed even if its answer was lost: cancelDrain is a no-op otherwise.
+    if (isCancellation(err) && !deleting) {
       await CancellationScope.nonCancellable(() => restore(cancelledBy ?? 'system:temporal-cancel'));
       throw err;
     }
     refused ??= ApplicationFailure.nonRetryable(failureReason(err));
     at(`failed: ${failureReason(err)}`);
-    await condition(allHandlersFinished);
+    await handlersDone();
     throw err;
   }
 
@@ -109,7 +118,7 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     restored = await untilDone.cancelDrain(operatorId, actor);
     await events.publishPendingEvents();
     at('done: drain cancelled, ACTIVE');
-    await condition(allHandlersFinished);
+    await handlersDone();
     return { operatorId, outcome: 'CANCELLED', reason: 'cancelled' };
   }
 }

@@ -1,6 +1,5 @@
 import {
   ActivityFailure,
-  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -8,7 +7,7 @@ import {
   log,
   setHandler,
 } from '@temporalio/workflow';
-import { events, failureReason, steps, trackSteps, untilDone } from './shared';
+import { events, failureReason, steps, handlersDone, trackSteps, untilDone } from './shared';
 import type { Operator, OperatorDraft } from '../domain/operator';
 import { ONBOARDING_FAILED } from '../domain/failures';
 import { connectorHealthSignal, operatorSavedUpdate, type ConnectorHealth } from './messages';
@@ -88,7 +87,7 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
     await steps.activateOperator(draft.id, actor);
     await events.publishPendingEvents();
     at('done: ACTIVE');
-    await condition(allHandlersFinished);
+    await handlersDone();
     return { operatorId: draft.id, status: 'ACTIVE', credentialsVersion };
   } catch (err) {
     const reason = failureReason(err);
@@ -99,11 +98,11 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
     if (outcome.status === 'ACTIVE' && outcome.credentialsVersion !== null) {
       // Activation had already committed: the operator is live, so the onboarding succeeded.
       at('done: ACTIVE');
-      await condition(allHandlersFinished);
+      await handlersDone();
       return { operatorId: draft.id, status: 'ACTIVE', credentialsVersion: outcome.credentialsVersion };
     }
     at(saved ? `ONBOARDING_FAILED: ${reason}` : `rejected: ${reason}`);
-    await condition(allHandlersFinished);
+    await handlersDone();
     if (isCancellation(err)) throw err;
     throw ApplicationFailure.nonRetryable(reason, rejected.type ?? ONBOARDING_FAILED);
   }

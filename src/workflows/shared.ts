@@ -1,5 +1,8 @@
 import {
   ActivityCancellationType,
+  allHandlersFinished,
+  CancellationScope,
+  condition,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -53,4 +56,12 @@ export function trackSteps(first: string): (step: string) => void {
     step = next;
     setCurrentDetails(next);
   };
+}
+
+/**
+ * Waits until every update and signal handler has finished, so none is cut off when the workflow
+ * returns. Not cancellable: on a cancelled workflow a plain condition() would throw at once.
+ */
+export function handlersDone(): Promise<void> {
+  return CancellationScope.nonCancellable(() => condition(allHandlersFinished));
 }
