@@ -31,6 +31,7 @@ import { DrainService } from '../src/services/drain';
 import { OperatorService } from '../src/services/operators';
 import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
+import { HealthService } from '../src/services/health';
 
 const ACTOR = 'system:bench';
 const RECEIPT_TIMEOUT_MS = 30_000;
@@ -97,7 +98,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     log,
     operators,
     drain,
-    health: new HealthCache(resources.redis),
+    health: new HealthService({ db: resources.db, cache: new HealthCache(resources.redis) }),
   });
   const server = await listen(app);
   cleanup.add('close the admin API', () => new Promise((r) => server.close(r)));

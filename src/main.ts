@@ -18,6 +18,7 @@ import { DrainService } from './services/drain';
 import { OperatorService } from './services/operators';
 import { sweepStagedCredentials } from './services/staging-sweep';
 import { createWorker } from './worker';
+import { HealthService } from './services/health';
 
 /**
  * One entry point for every process role (PROCESS_ROLES): `api` (admin and internal listeners),
@@ -68,7 +69,14 @@ async function main(): Promise<void> {
     // POST /v1/internal/operators/{id}/health runs the health process's pipeline in this one.
     const metrics = healthMetrics(registry);
     const pipeline = new HealthPipeline({ ...resources, metrics });
-    const admin = createAdminApp({ config, db: resources.db, log, operators, drain, health: pipeline.healthCache });
+    const admin = createAdminApp({
+      config,
+      db: resources.db,
+      log,
+      operators,
+      drain,
+      health: new HealthService({ db: resources.db, cache: pipeline.healthCache }),
+    });
     const adminServer = await listen(createServer(admin.callback()), host, config.http.adminPort, 'admin API', log);
     const credentials = new CredentialsService({
       db: resources.db,

@@ -35,6 +35,8 @@ describe('handleConfigEvent', () => {
       outcomes.push(await handleConfigEvent(e, versions, apply));
     }
     expect(applied).toEqual([1, 2, 4]);
+    // A consumer that starts late sees a gap before its first event too.
+    expect(await handleConfigEvent(event(randomUUID(), 3), versions, apply)).toEqual({ applied: true, gap: true });
     expect(outcomes).toEqual([
       { applied: true, gap: false },
       { applied: true, gap: false },

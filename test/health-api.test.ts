@@ -15,6 +15,7 @@ import { DrainService } from '../src/services/drain';
 import { OperatorService } from '../src/services/operators';
 import { counterValue, insertOperator, logCount, report } from './support/health-fixtures';
 import { adminToken } from './support/harness';
+import { HealthService } from '../src/services/health';
 
 /** POST /v1/internal/operators/{id}/health and GET /v1/admin/operators/{id}/health. */
 
@@ -42,7 +43,7 @@ describe('health over HTTP', () => {
     const credentials = new CredentialsService({ db: resources.db, kv: resources.kv, log });
     const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
     internalUrl = `${await listen(createInternalApp({ config, log, operators, credentials, health: { pipeline, metrics, log } }))}/v1/internal`;
-    adminUrl = `${await listen(createAdminApp({ config, db: resources.db, log, operators, drain, health: pipeline.healthCache }))}/v1/admin`;
+    adminUrl = `${await listen(createAdminApp({ config, db: resources.db, log, operators, drain, health: new HealthService({ db: resources.db, cache: pipeline.healthCache }) }))}/v1/admin`;
   });
   afterAll(async () => {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { buildAdminOpenApi } from '../src/api/openapi';
 import { createAdminRouter } from '../src/api/admin-app';
 import type { Db } from '../src/clients/postgres';
-import type { HealthCache } from '../src/health/cache';
+import type { HealthService } from '../src/services/health';
 import { createLogger } from '../src/logger';
 import type { DrainService } from '../src/services/drain';
 import { loadConfig } from '../src/config';
@@ -67,7 +67,7 @@ describe('admin OpenAPI document', () => {
       log: createLogger('silent'),
       operators: {} as OperatorService,
       drain: {} as DrainService,
-      health: {} as HealthCache,
+      health: {} as HealthService,
     });
     const served = router.stack
       .filter((layer) => layer.methods.length > 0)

@@ -3,9 +3,9 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Db } from '../clients/postgres';
 import type { Config } from '../config';
-import type { HealthCache } from '../health/cache';
 import type { Logger } from '../logger';
 import type { DrainService } from '../services/drain';
+import type { HealthService } from '../services/health';
 import type { OperatorService } from '../services/operators';
 import { createAdminAuth, type AuthState } from './auth';
 import { createDrainRouter } from './drain';
@@ -22,8 +22,7 @@ export interface AdminAppDeps {
   log: Logger;
   operators: OperatorService;
   drain: DrainService;
-  /** The health cache GET /operators/{id}/health reads. */
-  health: HealthCache;
+  health: HealthService;
 }
 
 /** Every authenticated admin route; the OpenAPI drift test reads this router's stack too. */
@@ -33,7 +32,7 @@ export function createAdminRouter({ config, db, log, operators, drain, health }:
   for (const routes of [
     createOperatorsRouter(operators, config),
     createDrainRouter(drain),
-    createHealthAdminRouter(db, health),
+    createHealthAdminRouter(health),
   ]) {
     api.use(routes.routes(), routes.allowedMethods());
   }

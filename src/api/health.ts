@@ -1,15 +1,13 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { Db } from '../clients/postgres';
-import { findHealthTargets, recentHealth } from '../db/health-log';
 import { HEALTH_STATUSES } from '../domain/operator';
-import type { HealthCache } from '../health/cache';
 import { countRejected, type HealthMetrics } from '../health/metrics';
 import type { HealthPipeline } from '../health/pipeline';
 import { HealthReportSchema, validateReport } from '../health/report';
 import type { Logger } from '../logger';
 import { notFound, unavailable, validationFailed } from '../services/errors';
+import type { HealthService } from '../services/health';
 import type { AuthState } from './auth';
 import type { InternalState } from './internal-app';
 import { OperatorIdParams } from './schemas';
@@ -57,13 +55,12 @@ export const HealthReportAccepted = z
   })
   .openapi('HealthReportAccepted');
 
-export function createHealthAdminRouter(db: Db, cache: HealthCache): Router<AuthState> {
+export function createHealthAdminRouter(health: HealthService): Router<AuthState> {
   const router = new Router<AuthState>();
   router.get('/operators/:id/health', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const { limit } = parse(HealthHistoryQuery, ctx.query, 'query');
-    if (!(await findHealthTargets(db, [id])).has(id)) throw notFound(`Operator ${id}`);
-    const [cached, history] = await Promise.all([cache.read(id), recentHealth(db, id, limit ?? HISTORY_DEFAULT)]);
+    const { cached, history } = await health.read(id, limit ?? HISTORY_DEFAULT);
     const current: z.infer<typeof OperatorHealth>['current'] = cached
       ? {
           status: cached.health.status,

@@ -42,7 +42,8 @@ export async function handleConfigEvent(
 ): Promise<Outcome> {
   const last = await versions.get(event.operatorId);
   if (last !== undefined && event.version <= last) return { applied: false, reason: 'stale' };
-  const gap = last !== undefined && event.version > last + 1;
+  // Versions start at 1 (`created`): a first event above it means this consumer missed some.
+  const gap = event.version > (last ?? 0) + 1;
   await apply(event, gap);
   await versions.set(event.operatorId, event.version);
   return { applied: true, gap };
@@ -75,15 +76,19 @@ export async function consumeConfigEvents(
   options: ConfigConsumerOptions,
 ): Promise<RunningConsumer> {
   const jsm = await nc.jetstreamManager();
-  await jsm.consumers.add(options.stream, {
-    durable_name: options.durable,
-    filter_subject: 'operator.config.>',
-    ack_policy: AckPolicy.Explicit,
-    max_ack_pending: 1,
-    ...(options.startTime
-      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.startTime.toISOString() }
-      : { deliver_policy: DeliverPolicy.All }),
-  });
+  // An existing durable resumes where it stopped; only a new one is created (with startTime).
+  const existing = await jsm.consumers.info(options.stream, options.durable).catch(() => undefined);
+  if (!existing) {
+    await jsm.consumers.add(options.stream, {
+      durable_name: options.durable,
+      filter_subject: 'operator.config.>',
+      ack_policy: AckPolicy.Explicit,
+      max_ack_pending: 1,
+      ...(options.startTime
+        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.startTime.toISOString() }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+  }
   const consumer = await nc.jetstream().consumers.get(options.stream, options.durable);
   const messages: ConsumerMessages = await consumer.consume();
   const loop = (async () => {

@@ -1,4 +1,5 @@
 import type { Db } from '../clients/postgres';
+import { maintainHealthLog } from './health-log';
 
 export interface HousekeepingResult {
   healthPartitionsDropped: number;
@@ -12,12 +13,12 @@ const IDEMPOTENCY_TTL = '24 hours';
 const OUTBOX_RETENTION = '7 days';
 
 /**
- * Keeps the fast-growing tables bounded. Safe to run from every replica at once: each statement
- * is idempotent. Unpublished outbox rows are never touched.
+ * Keeps the fast-growing tables bounded. Safe to run from every replica at once: the deletes are
+ * idempotent and the health log's partition DDL runs under its advisory lock. Unpublished outbox
+ * rows are never touched.
  */
 export async function runHousekeeping(db: Db, healthLogRetentionDays: number): Promise<HousekeepingResult> {
-  await db.query('SELECT ops.ensure_health_log_partitions(7)');
-  const pruned = await db.query<{ n: number }>('SELECT ops.prune_health_log($1) AS n', [healthLogRetentionDays]);
+  const healthPartitionsDropped = await maintainHealthLog(db, healthLogRetentionDays);
   const keys = await db.query(
     `DELETE FROM ops.idempotency_keys WHERE created_at < now() - interval '${IDEMPOTENCY_TTL}'`,
   );
@@ -25,7 +26,7 @@ export async function runHousekeeping(db: Db, healthLogRetentionDays: number): P
     `DELETE FROM ops.event_outbox WHERE published_at IS NOT NULL AND published_at < now() - interval '${OUTBOX_RETENTION}'`,
   );
   return {
-    healthPartitionsDropped: pruned.rows[0]?.n ?? 0,
+    healthPartitionsDropped,
     idempotencyKeysDeleted: keys.rowCount ?? 0,
     outboxRowsDeleted: outbox.rowCount ?? 0,
   };

@@ -262,3 +262,20 @@ export async function softDeleteOperatorConfig(tx: PoolClient, operatorId: strin
     );
   }
 }
+
+export interface CredentialRefs {
+  status: OperatorStatus;
+  credentials_version: number | null;
+  pending_credentials_version: number | null;
+}
+
+/** Which Vault versions an operator's credentials are at; a named statement: connectors ask often. */
+export async function findCredentialRefs(db: Queryable, operatorId: string): Promise<CredentialRefs | undefined> {
+  const { rows } = await db.query<CredentialRefs>({
+    name: 'credentials-refs',
+    text: `SELECT status, credentials_version, pending_credentials_version
+             FROM ops.operators WHERE id = $1 AND deleted_at IS NULL`,
+    values: [operatorId],
+  });
+  return rows[0];
+}

@@ -1,4 +1,5 @@
 import type { Db } from '../clients/postgres';
+import { findCredentialRefs } from '../db/operators';
 import { VaultError, type KvStore } from '../clients/vault';
 import { credentialsPath, type SmppCredentials } from '../domain/credentials';
 import type { OperatorStatus } from '../domain/operator';
@@ -19,24 +20,6 @@ export interface ServedCredentials {
   systemId: string;
   password: string;
   credentialsVersion: number;
-}
-
-interface CredentialRefs {
-  status: OperatorStatus;
-  credentials_version: number | null;
-  pending_credentials_version: number | null;
-}
-
-// Lives beside its only reader (not src/db/operators.ts) to stay out of the rotation change set;
-// a named statement because the connector asks often.
-async function findCredentialRefs(db: Db, operatorId: string): Promise<CredentialRefs | undefined> {
-  const { rows } = await db.query<CredentialRefs>({
-    name: 'credentials-refs',
-    text: `SELECT status, credentials_version, pending_credentials_version
-             FROM ops.operators WHERE id = $1 AND deleted_at IS NULL`,
-    values: [operatorId],
-  });
-  return rows[0];
 }
 
 /** Operators whose credentials no connector has any business reading. */
@@ -94,12 +77,17 @@ export class CredentialsService {
     const ttl = this.deps.cacheTtlMs ?? 0;
     if (ttl <= 0) return this.readVault(operatorId, version);
     const key = `${operatorId}@${version}`;
+    const now = Date.now();
     const hit = this.cache.get(key);
-    if (hit && hit.expiresAt > Date.now()) return hit.secret;
+    if (hit && hit.expiresAt > now) return hit.secret;
     const secret = await this.readVault(operatorId, version);
-    this.cache.delete(key);
-    if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(key, { secret, expiresAt: Date.now() + ttl });
+    // Entries are kept in insertion order, so the expired ones are at the front: no password
+    // outlives its TTL by more than the next miss.
+    for (const [k, entry] of this.cache) {
+      if (entry.expiresAt > now && this.cache.size < CACHE_MAX_ENTRIES) break;
+      this.cache.delete(k);
+    }
+    this.cache.set(key, { secret, expiresAt: now + ttl });
     return secret;
   }
 

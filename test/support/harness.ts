@@ -13,6 +13,7 @@ import { openResources, type Resources } from '../../src/resources';
 import { DrainService } from '../../src/services/drain';
 import { OperatorService } from '../../src/services/operators';
 import { createWorker } from '../../src/worker';
+import { HealthService } from '../../src/services/health';
 
 let runtimeInstalled = false;
 
@@ -65,7 +66,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const resources = await openResources(config, log);
   const operators = new OperatorService({ ...resources, config: config.temporal, log });
   const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
-  const health = new HealthCache(resources.redis);
+  const health = new HealthService({ db: resources.db, cache: new HealthCache(resources.redis) });
   const app = createAdminApp({ config, db: resources.db, log, operators, drain, health });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
