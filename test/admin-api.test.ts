@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { EventWatcher } from './support/events';
 import { adminToken, newOperatorRequest, startHarness, type Harness } from './support/harness';
+import { expectNoSecret } from './support/secrets';
 
 /**
  * The admin REST API against the real stack (SPEC §3.1, §4): authentication, field-level
@@ -193,7 +194,7 @@ describe('admin API', () => {
       const password = `p${randomUUID().replace(/-/g, '').slice(0, 8)}`;
       expect(password).toHaveLength(9);
       const { text } = await refused(newOperatorRequest({ password }), ['password']);
-      expect(text).not.toContain(password);
+      expectNoSecret(text, password);
     });
 
     const rule = { priority: 1, weight: 100, costPerSegment: '0.0125', currency: 'EUR' };
@@ -234,7 +235,7 @@ describe('admin API', () => {
         body: `{"name": "half a body", "password": ${password}}`,
       });
       const { text } = await expectProblem(res, 400);
-      expect(text).not.toContain(password);
+      expectNoSecret(text, password);
     });
   });
 

@@ -1,5 +1,6 @@
 import { credentialsPath, stagedCredentialsPath } from '../src/domain/credentials';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
+import { expectNoSecret } from './support/secrets';
 
 /** POST /operators while no worker polls the task queue: a bounded wait, then a clean 503. */
 describe('onboarding without a worker', () => {
@@ -17,7 +18,7 @@ describe('onboarding without a worker', () => {
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     const problem = (await res.json()) as { operatorId: string; workflowId: string; detail: string };
     expect(problem.detail).toContain('cancelled');
-    expect(JSON.stringify(problem)).not.toContain(body.password);
+    expectNoSecret(JSON.stringify(problem), body.password);
 
     // The staged password waits in Vault until the cancelled workflow compensates.
     expect(await h.resources.kv.currentVersion(stagedCredentialsPath(problem.operatorId))).toBe(1);

@@ -6,6 +6,7 @@ import { credentialsPath, stagedCredentialsPath } from '../src/domain/credential
 import { connectorHealthSignal } from '../src/workflows/messages';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
+import { expectNoSecret } from './support/secrets';
 
 interface Accepted {
   operator: { id: string; status: string; version: number };
@@ -107,7 +108,7 @@ describe('onboarding', () => {
     const elsewhere =
       JSON.stringify(published) + (await everythingStoredAbout(h, id, accepted.workflowId, body.systemId as string));
     expect(elsewhere).toContain(body.systemId as string);
-    expect(elsewhere).not.toContain(body.password);
+    expectNoSecret(elsewhere, body.password);
   });
 
   it('fails after the bind timeout, leaves no secret, and frees the endpoint', async () => {
@@ -246,9 +247,7 @@ describe('onboarding', () => {
       expect(operator.statusReason).toMatch(/permission denied/);
       expect(await vh.resources.kv.currentVersion(credentialsPath(id))).toBeUndefined();
       expect(await vh.resources.kv.currentVersion(stagedCredentialsPath(id))).toBeUndefined();
-      expect(await everythingStoredAbout(vh, id, accepted.workflowId, body.systemId as string)).not.toContain(
-        body.password,
-      );
+      expectNoSecret(await everythingStoredAbout(vh, id, accepted.workflowId, body.systemId as string), body.password);
 
       const again = await onboard(vh, body);
       expect(again.operator.status).toBe('ONBOARDING');

@@ -43,7 +43,8 @@ describe('the service process', () => {
     );
     service = spawn(
       process.execPath,
-      [path.join(root, 'node_modules/tsx/dist/cli.mjs'), path.join(root, 'src/main.ts')],
+      // tsx as a loader, not its CLI: the CLI runs the service in a grandchild a SIGKILL would miss.
+      ['--import', 'tsx', path.join(root, 'src/main.ts')],
       {
         env: {
           ...process.env,

@@ -32,10 +32,10 @@ describe('a rotated password lives only in Vault', () => {
     worker = await startChildWorker({ TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue, LOG_LEVEL: 'trace' });
   });
   afterAll(async () => {
+    process.stdout.write = writeStdout;
     await worker?.stop();
     await events?.stop();
     await h?.stop();
-    process.stdout.write = writeStdout;
   });
 
   it('keeps canaries out of logs, PostgreSQL, history, events, Redis and error bodies on every path', async () => {

@@ -20,6 +20,7 @@ import {
   waitForStep,
   waitForType,
 } from './support/rotation';
+import { expectNoSecret } from './support/secrets';
 
 const ROTATED = 'operator.config.credentials_rotated';
 const ROLLED_BACK = 'operator.config.credentials_rolled_back';
@@ -199,7 +200,7 @@ describe('credential rotation', () => {
     const problem = (await refused.json()) as { detail: string; workflowId: string };
     expect(problem.workflowId).toBe(first.workflowId);
     expect(problem.detail).toContain(first.workflowId);
-    expect(JSON.stringify(problem)).not.toContain(second);
+    expectNoSecret(JSON.stringify(problem), second);
     expect(await h.resources.kv.currentVersion(stagedRotationPath(id))).toBeUndefined();
 
     await handle.signal(connectorHealthSignal, report('UP', 2));

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import nodeVault from 'node-vault';
 import { loadConfig } from '../../src/config';
 import { createKvStore, VaultError, type KvStore } from '../../src/clients/vault';
+import { expectNoSecret } from '../support/secrets';
 
 /** What an error may show anywhere a log or an answer could carry it. */
 function exposed(err: unknown): string {
@@ -51,10 +52,10 @@ describe('Vault KV v2 (real OpenBao)', () => {
     expect(vaultError.status).toBe(400);
     expect(vaultError.permanent).toBe(true);
     for (const text of [vaultError.message, String(vaultError.stack), JSON.stringify(vaultError)]) {
-      expect(text).not.toContain(token);
+      expectNoSecret(text, token);
       expect(text).not.toContain('dev-root-token');
-      expect(text).not.toContain(secret2);
-      expect(text).not.toContain(secret1);
+      expectNoSecret(text, secret2);
+      expectNoSecret(text, secret1);
     }
 
     expect(await kv.write(path, { system_id: 'sys1', password: secret2 }, 1)).toBe(2);
@@ -105,8 +106,8 @@ describe('Vault KV v2 (real OpenBao)', () => {
       expect(err.message).toBe(`vault write ${path} failed: Vault unreachable (ECONNREFUSED)`);
       expect(err.status).toBeUndefined();
       expect(err.permanent).toBe(false);
-      expect(exposed(err)).not.toContain(token);
-      expect(exposed(err)).not.toContain(secret);
+      expectNoSecret(exposed(err), token);
+      expectNoSecret(exposed(err), secret);
     });
 
     it('when the token may not use the path', async () => {
@@ -122,8 +123,8 @@ describe('Vault KV v2 (real OpenBao)', () => {
       expect(err.permanent).toBe(true);
       expect(err.message).toContain('permission denied');
       for (const text of [exposed(err), exposed(readErr)]) {
-        expect(text).not.toContain(auth.client_token);
-        expect(text).not.toContain(secret);
+        expectNoSecret(text, auth.client_token);
+        expectNoSecret(text, secret);
       }
     });
 
@@ -140,8 +141,8 @@ describe('Vault KV v2 (real OpenBao)', () => {
         slow.close();
         expect(Date.now() - started).toBeLessThan(3000);
         expect(err.message).toContain('no answer within 200 ms');
-        expect(exposed(err)).not.toContain(token);
-        expect(exposed(err)).not.toContain(secret);
+        expectNoSecret(exposed(err), token);
+        expectNoSecret(exposed(err), secret);
       } finally {
         sockets.forEach((s) => s.destroy());
         await new Promise((resolve) => hung.close(resolve));
