@@ -168,8 +168,13 @@ describe('internal listener TLS', () => {
       eku: 'serverAuth',
     });
     // Key first, then certificate: for a moment the pair does not match and must be refused.
+    const refusals = () => logs.join('').split('are not usable; keeping the previous ones').length - 1;
+    const refusedBefore = refusals();
     writeFileSync(live.keyPath, renewed.key);
-    await new Promise((r) => setTimeout(r, RELOAD_MS * 3));
+    await eventually(
+      async () => refusals(),
+      (n) => n > refusedBefore,
+    );
     expect((await get(p.allowed)).serverFingerprint).toBe(before);
     writeFileSync(live.certPath, renewed.cert);
     const res = await eventually(

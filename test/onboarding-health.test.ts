@@ -1,3 +1,4 @@
+import { WorkflowFailedError } from '@temporalio/client';
 import { workflowIds } from '../src/domain/workflow-ids';
 import { EventWatcher } from './support/events';
 import { report, startIngestion, waitUntil, type Ingestion } from './support/health-fixtures';
@@ -28,6 +29,8 @@ describe('connector reports drive the workflows', () => {
   });
 
   let operatorId: string;
+  /** Reports the consumer has processed to the end (log, cache, events, signals) and acked. */
+  const consumed = async () => (await ingestion.metrics.consumed.get()).values.reduce((sum, v) => sum + v.value, 0);
 
   it('activates an onboarding on the first UP report', async () => {
     const res = await h.api('/operators', { method: 'POST', json: newOperatorRequest() });
@@ -59,23 +62,41 @@ describe('connector reports drive the workflows', () => {
       );
       return rows[0]?.v ?? undefined;
     });
-    // A report with the old version says nothing about the new one.
-    await ingestion.publish(operatorId, report(operatorId, { status: 'AUTH_FAILED', credentialsVersion: pending - 1 }));
-    await ingestion.publish(operatorId, report(operatorId, { status: 'AUTH_FAILED', credentialsVersion: pending }));
-
     const handle = h.resources.temporal.workflow.getHandle(workflowIds.rotation(operatorId));
-    await expect(handle.result()).rejects.toThrow();
-    await events.waitFor(operatorId, (e) => e.some((x) => x.type === 'operator.config.credentials_rolled_back'));
+    // A report with the old version says nothing about the new one: once it is fully processed
+    // (signals included), the rotation still waits.
+    const before = await consumed();
+    await ingestion.publish(operatorId, report(operatorId, { status: 'AUTH_FAILED', credentialsVersion: pending - 1 }));
+    await waitUntil('the old-version report processed', async () => ((await consumed()) > before ? true : undefined));
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+
+    await ingestion.publish(operatorId, report(operatorId, { status: 'AUTH_FAILED', credentialsVersion: pending }));
+    const failure = await handle.result().catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause?.message).toBe(
+      `the connector reported AUTH_FAILED with credentials version ${pending}`,
+    );
+    const published = await events.waitFor(operatorId, (e) =>
+      e.some((x) => x.type === 'operator.config.credentials_rolled_back'),
+    );
+    expect(published.at(-1)?.data).toMatchObject({ rejectedCredentialsVersion: pending });
   });
 
   it('completes a drain when the connector reports nothing in flight', async () => {
     const res = await h.api(`/operators/${operatorId}`, { method: 'DELETE' });
     expect(res.status).toBe(202);
     await events.waitFor(operatorId, (e) => e.some((x) => x.type === 'operator.config.draining'));
+    // Still in flight: once that report is fully processed, the drain keeps waiting.
+    const before = await consumed();
     await ingestion.publish(operatorId, report(operatorId, { status: 'UP', inflight: 3 }));
-    await ingestion.publish(operatorId, report(operatorId, { status: 'UP', inflight: 0 }));
+    await waitUntil('the in-flight report processed', async () => ((await consumed()) > before ? true : undefined));
+    const drain = h.resources.temporal.workflow.getHandle(workflowIds.drain(operatorId));
+    expect((await drain.describe()).status.name).toBe('RUNNING');
 
-    await events.waitFor(operatorId, (e) => e.some((x) => x.type === 'operator.config.deleted'), 20_000);
+    await ingestion.publish(operatorId, report(operatorId, { status: 'UP', inflight: 0 }));
+    await expect(drain.result()).resolves.toMatchObject({ outcome: 'DELETED', reason: 'drained' });
+    const published = await events.waitFor(operatorId, (e) => e.some((x) => x.type === 'operator.config.deleted'));
+    expect(published.at(-1)?.data).toMatchObject({ reason: 'drained' });
     expect((await h.api(`/operators/${operatorId}`)).status).toBe(404);
   });
 });
