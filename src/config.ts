@@ -72,7 +72,8 @@ const envSchema = z.object({
   ROTATION_BIND_TIMEOUT_S: positiveInt.default(300),
   // Capped below the 2-minute abandoned-claim limit of src/db/idempotency-keys.ts.
   ONBOARDING_ACCEPT_TIMEOUT_MS: positiveInt.max(60_000).default(15_000),
-  OUTBOX_POLL_MS: positiveInt.default(500),
+  // Only a safety net: relays wake on NOTIFY at commit, so a slow poll costs no latency.
+  OUTBOX_POLL_MS: positiveInt.default(2000),
   OUTBOX_ALERT_AGE_S: positiveInt.default(60),
   PAGE_SIZE_MAX: positiveInt.default(100),
   HEALTH_LOG_RETENTION_DAYS: positiveInt.default(30),

@@ -337,8 +337,8 @@ describe('admin API', () => {
         version: operator.version + 1,
       });
       expect(after.headers.get('etag')).toBe(`"${operator.version + 1}"`);
-      // The outbox relay polls every outboxPollMs; give a wrongly written event time to leave.
-      await sleep(Math.max(1500, 3 * h.config.nats.outboxPollMs));
+      // The harness relay polls every 200 ms; give a wrongly written event time to leave.
+      await sleep(1500);
       expect(updatedEvents(operator.id)).toHaveLength(1);
     });
 

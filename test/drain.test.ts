@@ -2,6 +2,7 @@ import { connectorHealthSignal } from '../src/workflows/messages';
 import { healthKey } from '../src/domain/health';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
+import { onboardActive } from './support/rotation';
 
 interface Operator {
   id: string;
@@ -15,17 +16,6 @@ const report = (inflight: number) => ({
   inflight,
   reportedAt: new Date().toISOString(),
 });
-
-/** Onboards an operator and plays the connector's first bind: it ends ACTIVE at version 2. */
-async function activeOperator(h: Harness, body = newOperatorRequest()): Promise<Operator> {
-  const res = await h.api('/operators', { method: 'POST', json: body });
-  expect(res.status).toBe(202);
-  const { operator, workflowId } = (await res.json()) as { operator: Operator; workflowId: string };
-  const handle = h.resources.temporal.workflow.getHandle(workflowId);
-  await handle.signal(connectorHealthSignal, report(0));
-  await handle.result();
-  return { ...operator, status: 'ACTIVE', version: 2 };
-}
 
 async function drain(h: Harness, id: string): Promise<Response> {
   return h.api(`/operators/${id}`, { method: 'DELETE' });
@@ -45,8 +35,8 @@ describe('drain (soft delete)', () => {
   });
 
   it('drains until nothing is in flight, then soft-deletes, announces and forgets the health entry', async () => {
-    const body = newOperatorRequest();
-    const op = await activeOperator(h, body);
+    const { id, body } = await onboardActive(h);
+    const op = { id };
     await h.resources.redis.set(healthKey(op.id), JSON.stringify({ status: 'UP' }), 'EX', 60);
 
     const res = await drain(h, op.id);
@@ -95,7 +85,7 @@ describe('drain (soft delete)', () => {
   });
 
   it('is cancelled back to ACTIVE before the soft delete, and can start again later', async () => {
-    const op = await activeOperator(h);
+    const op = await onboardActive(h);
     expect((await drain(h, op.id)).status).toBe(202);
     expect((await drain(h, op.id)).status).toBe(409);
 
@@ -127,7 +117,7 @@ describe('drain (soft delete)', () => {
   });
 
   it('treats a Temporal cancel by ops as a cancelled drain', async () => {
-    const op = await activeOperator(h);
+    const op = await onboardActive(h);
     expect((await drain(h, op.id)).status).toBe(202);
     const handle = h.resources.temporal.workflow.getHandle(`drain-${op.id}`);
     await handle.cancel();
@@ -167,7 +157,7 @@ describe('drain timeout', () => {
   afterAll(() => h.stop());
 
   it('soft-deletes when the connector never reports an empty window', async () => {
-    const op = await activeOperator(h);
+    const op = await onboardActive(h);
     expect((await drain(h, op.id)).status).toBe(202);
     const handle = h.resources.temporal.workflow.getHandle(`drain-${op.id}`);
     await expect(handle.result()).resolves.toMatchObject({ outcome: 'DELETED', reason: 'timeout' });

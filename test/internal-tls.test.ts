@@ -41,7 +41,7 @@ describe('internal listener TLS', () => {
       caPath: p.pki.write('live-ca.crt', p.ca.cert),
     };
     const log = pino(
-      { level: 'info' },
+      { level: 'debug' },
       new Writable({
         write(chunk: Buffer, _enc, done) {
           logs.push(chunk.toString());

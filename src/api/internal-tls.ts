@@ -118,7 +118,8 @@ export function createMtlsServer(handler: RequestListener, files: TlsFiles, opti
   // (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...) is on the socket, not the error.
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     const reason = socket.authorizationError ?? err.code ?? 'handshake failed';
-    options.log.info({ reason: String(reason), remote: socket.remoteAddress }, 'internal TLS handshake refused');
+    // Debug: anyone can knock on the port, and each refusal would otherwise be a log line.
+    options.log.debug({ reason: String(reason), remote: socket.remoteAddress }, 'internal TLS handshake refused');
   });
   const timer = setInterval(() => void reload(), options.reloadMs);
   timer.unref();

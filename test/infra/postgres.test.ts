@@ -1,19 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { loadConfig } from '../../src/config';
 import { createPool, isUniqueViolation } from '../../src/clients/postgres';
+import { isolatedDatabase, type IsolatedDatabase } from '../support/isolated-db';
 
 const INDEX = 'operators_endpoint_live_key';
 
 describe('PostgreSQL schema ops (real database)', () => {
   let pool: Pool;
+  // Its own copy of the schema: the partition tests must not race housekeeping in other files.
+  let isolated: IsolatedDatabase;
 
-  beforeAll(() => {
-    pool = createPool(loadConfig().postgres);
+  beforeAll(async () => {
+    isolated = await isolatedDatabase();
+    pool = createPool(isolated.config);
   });
 
   afterAll(async () => {
     await pool.end();
+    await isolated.drop();
   });
 
   const suffix = () => randomUUID().slice(0, 8);
