@@ -16,6 +16,7 @@ import { mtlsGet, standardPki, type StandardPki, type TlsAnswer } from './suppor
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
 import { expectNoSecret } from './support/secrets';
+import { report } from './support/rotation';
 
 /**
  * GET /v1/internal/operators/{id}/credentials over real mTLS, against real PostgreSQL and
@@ -125,12 +126,7 @@ describe('internal credentials API', () => {
 
   async function activate(workflowId: string): Promise<void> {
     const handle = h.resources.temporal.workflow.getHandle(workflowId);
-    await handle.signal(connectorHealthSignal, {
-      status: 'UP',
-      credentialsVersion: 1,
-      inflight: 0,
-      reportedAt: new Date().toISOString(),
-    });
+    await handle.signal(connectorHealthSignal, report('UP', 1));
     await handle.result();
   }
 

@@ -5,9 +5,9 @@ import type { Config } from '../src/config';
 import { createLogger } from '../src/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { OperatorService } from '../src/services/operators';
-import { connectorHealthSignal } from '../src/workflows/messages';
 import { mtlsGet, standardPki, type CertFiles, type StandardPki } from './support/certs';
-import { newOperatorRequest, startHarness, type Harness } from './support/harness';
+import { startHarness, type Harness } from './support/harness';
+import { onboardActive } from './support/rotation';
 
 /** The internal listener over real mTLS with certificates made here, beside the admin listener. */
 
@@ -70,18 +70,8 @@ describe('internal API (mTLS)', () => {
   });
 
   it("serves an allowed connector the operator's config with its version", async () => {
-    const accepted = (await (await h.api('/operators', { method: 'POST', json: newOperatorRequest() })).json()) as {
-      operator: { id: string };
-      workflowId: string;
-    };
-    const handle = h.resources.temporal.workflow.getHandle(accepted.workflowId);
-    await handle.signal(connectorHealthSignal, {
-      status: 'UP',
-      credentialsVersion: 1,
-      inflight: 0,
-      reportedAt: new Date().toISOString(),
-    });
-    await handle.result();
+    const { id } = await onboardActive(h);
+    const accepted = { operator: { id } };
 
     const res = await get(`/v1/internal/operators/${accepted.operator.id}/config`, p.allowed);
     expect(res.status).toBe(200);

@@ -57,14 +57,7 @@ export class HealthConsumer {
   async start(): Promise<void> {
     const { nats } = this.deps;
     await ensureHealthStream(nats, this.options.stream, this.prefix, this.options.streamMaxAgeS);
-    await ensureHealthConsumer(nats, {
-      stream: this.options.stream,
-      durable: this.options.consumer,
-      subjectPrefix: this.prefix,
-      maxAckPending: this.options.maxAckPending,
-      deliverNew: this.options.deliverNew,
-      inactiveThresholdMs: this.options.inactiveThresholdMs,
-    });
+    await this.ensureConsumer();
     await this.refreshLag();
     this.lagTimer = setInterval(() => void this.refreshLag(), LAG_REFRESH_MS);
     this.lagTimer.unref();
@@ -83,6 +76,17 @@ export class HealthConsumer {
     await this.processing;
     await this.pulling;
     for (const m of this.queue.splice(0)) m.nak();
+  }
+
+  private ensureConsumer(): Promise<void> {
+    return ensureHealthConsumer(this.deps.nats, {
+      stream: this.options.stream,
+      durable: this.options.consumer,
+      subjectPrefix: this.prefix,
+      maxAckPending: this.options.maxAckPending,
+      deliverNew: this.options.deliverNew,
+      inactiveThresholdMs: this.options.inactiveThresholdMs,
+    });
   }
 
   private async pullForever(): Promise<void> {
@@ -105,14 +109,7 @@ export class HealthConsumer {
       if (!this.stopping) {
         await new Promise((r) => setTimeout(r, RESTART_DELAY_MS));
         // The consumer may have been deleted: make it again.
-        await ensureHealthConsumer(this.deps.nats, {
-          stream: this.options.stream,
-          durable: this.options.consumer,
-          subjectPrefix: this.prefix,
-          maxAckPending: this.options.maxAckPending,
-          deliverNew: this.options.deliverNew,
-          inactiveThresholdMs: this.options.inactiveThresholdMs,
-        }).catch(() => undefined);
+        await this.ensureConsumer().catch(() => undefined);
       }
     }
   }
