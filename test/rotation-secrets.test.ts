@@ -5,6 +5,7 @@ import { startChildWorker, type ChildWorker } from './support/child-worker';
 import { EventWatcher } from './support/events';
 import { startHarness, type Harness } from './support/harness';
 import { newPassword, onboardActive, report, rotate, rotateAccepted, textOf, waitForType } from './support/rotation';
+import { workflowIds } from '../src/domain/workflow-ids';
 
 // Everything at its most talkative: the API in this process, the worker in a child process.
 process.env.LOG_LEVEL = 'trace';
@@ -148,6 +149,14 @@ async function historiesOf(h: Harness, operatorIds: string[]): Promise<string> {
   const { temporal } = h.resources;
   const parts: string[] = [];
   for (const id of operatorIds) {
+    // The latest runs by id, whatever the (eventually consistent) visibility list says yet.
+    for (const workflowId of [workflowIds.onboarding(id), workflowIds.rotation(id)]) {
+      const history = await temporal.workflow
+        .getHandle(workflowId)
+        .fetchHistory()
+        .catch(() => undefined);
+      if (history) parts.push(...textOf(history));
+    }
     for await (const wf of temporal.workflow.list({ query: `OperatorId = '${id}'` })) {
       const history = await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
       parts.push(...textOf(history));
