@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import type { Config } from '../src/config';
+import type { Config } from '../src/platform/config';
 import type { Cleanup } from './cleanup';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -23,7 +23,7 @@ import pino from 'pino';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
 import { createPool } from '../src/clients/postgres';
 import { createKvStore } from '../src/clients/vault';
-import { loadConfig, type Config } from '../src/config';
+import { loadConfig, type Config } from '../src/platform/config';
 import { credentialsPath } from '../src/domain/credentials';
 import { CredentialsService } from '../src/services/credentials';
 import type { OperatorService } from '../src/services/operators';

@@ -15,7 +15,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import { connectNats } from '../src/clients/nats';
 import { createPool, type Db } from '../src/clients/postgres';
 import { createRedis, type Redis } from '../src/clients/redis';
@@ -25,8 +25,8 @@ import { HealthConsumer } from '../src/health/consumer';
 import { healthMetrics } from '../src/health/metrics';
 import { HealthPipeline, type IngestOutcome } from '../src/health/pipeline';
 import type { HealthReport, ValidReport } from '../src/health/report';
-import { createLogger } from '../src/logger';
-import { createMetricsRegistry } from '../src/metrics';
+import { createLogger } from '../src/platform/logger';
+import { createMetricsRegistry } from '../src/platform/metrics';
 import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
 

@@ -12,13 +12,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Pool } from 'pg';
 import { RetentionPolicy, StorageType, type NatsConnection } from 'nats';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import { connectNats } from '../src/clients/nats';
 import { createPool, inTransaction } from '../src/clients/postgres';
 import type { Operator } from '../src/domain/operator';
 import type { EventEnvelope } from '../src/events/envelope';
 import { OutboxRelay } from '../src/events/outbox';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/platform/logger';
 import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
 

@@ -22,16 +22,13 @@ import Koa from 'koa';
 import { connectNats } from '../src/clients/nats';
 import { inTransaction } from '../src/clients/postgres';
 import { createAdminApp } from '../src/api/admin-app';
-import { loadConfig, type Config } from '../src/config';
+import { loadConfig, type Config } from '../src/platform/config';
 import type { EventEnvelope } from '../src/events/envelope';
-import { HealthCache } from '../src/health/cache';
-import { createLogger } from '../src/logger';
-import { openResources } from '../src/resources';
-import { DrainService } from '../src/services/drain';
-import { OperatorService } from '../src/services/operators';
+import { createLogger } from '../src/platform/logger';
+import { openResources } from '../src/platform/resources';
+import { createAdminServices } from '../src/services';
 import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
-import { HealthService } from '../src/services/health';
 
 const ACTOR = 'system:bench';
 const RECEIPT_TIMEOUT_MS = 30_000;
@@ -90,15 +87,11 @@ async function main(cleanup: Cleanup): Promise<void> {
   const resources = await openResources(config, log);
   cleanup.add('close the service clients', () => resources.close());
   resources.relay.start(config.nats.outboxPollMs);
-  const operators = new OperatorService({ ...resources, config: config.temporal, log });
-  const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
   const app = createAdminApp({
     config,
     db: resources.db,
     log,
-    operators,
-    drain,
-    health: new HealthService({ db: resources.db, cache: new HealthCache(resources.redis) }),
+    ...createAdminServices(resources, config.temporal, log),
   });
   const server = await listen(app);
   cleanup.add('close the admin API', () => new Promise((r) => server.close(r)));

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { Config } from './config';
+import type { Config } from './platform/config';
 import type { Activities } from './activities';
 
 /** The bundle `npm run build` leaves next to the compiled worker. */

@@ -3,10 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
 import Koa from 'koa';
-import { createAdminAuth, type AuthState } from '../src/api/auth';
-import { problemMiddleware } from '../src/api/problem';
-import type { Config } from '../src/config';
-import { createLogger } from '../src/logger';
+import { createAdminAuth, type AuthState } from '../src/api/shared/auth';
+import { problemMiddleware } from '../src/api/shared/problem';
+import type { Config } from '../src/platform/config';
+import { createLogger } from '../src/platform/logger';
 
 /**
  * The admin JWT check on its own, in a tiny Koa app: a JWKS URL served locally (production) and a

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../src/config';
+import { ConfigError, loadConfig } from '../src/platform/config';
 
 /**
  * loadConfig as a pure function of the environment it is given: the defaults fit the local stack,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connectNats, type NatsConnection } from '../src/clients/nats';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import {
   consumeConfigEvents,
   handleConfigEvent,

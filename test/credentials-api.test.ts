@@ -6,9 +6,9 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
 import { createKvStore, type KvStore } from '../src/clients/vault';
-import type { Config } from '../src/config';
+import type { Config } from '../src/platform/config';
 import { credentialsPath } from '../src/domain/credentials';
-import type { Logger } from '../src/logger';
+import type { Logger } from '../src/platform/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { OperatorService } from '../src/services/operators';
 import { connectorHealthSignal } from '../src/workflows/messages';
@@ -61,7 +61,7 @@ describe('internal credentials API', () => {
   const operatorIds: string[] = [];
 
   async function listen(credentials: CredentialsService, log: Logger): Promise<Listener> {
-    const operators = new OperatorService({ ...h.resources, config: config.temporal, log });
+    const operators = new OperatorService({ ...h.resources, config: config.temporal });
     const app = createInternalApp({ config, log, operators, credentials });
     const server: Server = createInternalServer(app, config.internalTls, { log, reloadMs: 60_000 });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,6 +1,6 @@
 import type { KvStore } from '../src/clients/vault';
 import { credentialsPath } from '../src/domain/credentials';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/platform/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { startHarness, type Harness } from './support/harness';
 import { onboardActive } from './support/rotation';

@@ -3,19 +3,17 @@ import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { createAdminApp } from '../src/api/admin-app';
 import { createInternalApp } from '../src/api/internal-app';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import { healthKey } from '../src/domain/health';
 import { healthMetrics } from '../src/health/metrics';
 import { HealthPipeline } from '../src/health/pipeline';
-import { createLogger } from '../src/logger';
-import { createMetricsRegistry } from '../src/metrics';
-import { openResources, type Resources } from '../src/resources';
+import { createLogger } from '../src/platform/logger';
+import { createMetricsRegistry } from '../src/platform/metrics';
+import { openResources, type Resources } from '../src/platform/resources';
 import { CredentialsService } from '../src/services/credentials';
-import { DrainService } from '../src/services/drain';
-import { OperatorService } from '../src/services/operators';
+import { createAdminServices } from '../src/services';
 import { counterValue, insertOperator, logCount, report } from './support/health-fixtures';
 import { adminToken } from './support/harness';
-import { HealthService } from '../src/services/health';
 
 /** POST /v1/internal/operators/{id}/health and GET /v1/admin/operators/{id}/health. */
 
@@ -39,11 +37,10 @@ describe('health over HTTP', () => {
   beforeAll(async () => {
     resources = await openResources(config, log);
     const pipeline = new HealthPipeline({ ...resources, metrics });
-    const operators = new OperatorService({ ...resources, config: config.temporal, log });
+    const services = createAdminServices(resources, config.temporal, log);
     const credentials = new CredentialsService({ db: resources.db, kv: resources.kv, log });
-    const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
-    internalUrl = `${await listen(createInternalApp({ config, log, operators, credentials, health: { pipeline, metrics, log } }))}/v1/internal`;
-    adminUrl = `${await listen(createAdminApp({ config, db: resources.db, log, operators, drain, health: new HealthService({ db: resources.db, cache: pipeline.healthCache }) }))}/v1/admin`;
+    internalUrl = `${await listen(createInternalApp({ config, log, operators: services.operators, credentials, health: { pipeline, metrics, log } }))}/v1/internal`;
+    adminUrl = `${await listen(createAdminApp({ config, db: resources.db, log, ...services }))}/v1/admin`;
   });
   afterAll(async () => {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

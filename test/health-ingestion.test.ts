@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import { healthKey } from '../src/domain/health';
 import { HEALTH_SUBJECT } from '../src/events/envelope';
-import { createLogger } from '../src/logger';
-import { openResources, type Resources } from '../src/resources';
+import { createLogger } from '../src/platform/logger';
+import { openResources, type Resources } from '../src/platform/resources';
 import { EventWatcher } from './support/events';
 import {
   counterValue,

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createRedis, type Redis } from '../src/clients/redis';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import { healthKey } from '../src/domain/health';
-import { createLogger } from '../src/logger';
-import { openResources, type Resources } from '../src/resources';
+import { createLogger } from '../src/platform/logger';
+import { openResources, type Resources } from '../src/platform/resources';
 import { insertOperator, logCount, report, startIngestion, waitUntil, type Ingestion } from './support/health-fixtures';
 import { freePort } from './support/ports';
 

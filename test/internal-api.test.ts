@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
-import type { Config } from '../src/config';
-import { createLogger } from '../src/logger';
+import type { Config } from '../src/platform/config';
+import { createLogger } from '../src/platform/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { OperatorService } from '../src/services/operators';
 import { mtlsGet, standardPki, type CertFiles, type StandardPki } from './support/certs';
@@ -41,7 +41,7 @@ describe('internal API (mTLS)', () => {
       },
     };
     const log = createLogger('silent');
-    const operators = new OperatorService({ ...h.resources, config: config.temporal, log });
+    const operators = new OperatorService({ ...h.resources, config: config.temporal });
     const credentials = new CredentialsService({ db: h.resources.db, kv: h.resources.kv, log });
     const app = createInternalApp({ config, log, operators, credentials });
     server = createInternalServer(app, config.internalTls, { log, reloadMs: 60_000 });

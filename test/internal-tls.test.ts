@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import pino from 'pino';
-import { allowedCaller, createMtlsServer, sanIdentities, type TlsFiles } from '../src/api/internal-tls';
+import { allowedCaller, createMtlsServer, sanIdentities, type TlsFiles } from '../src/api/shared/internal-tls';
 import { failureOf, mtlsGet, standardPki, type CertFiles, type StandardPki } from './support/certs';
 
 /**

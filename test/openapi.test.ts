@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildAdminOpenApi } from '../src/api/openapi';
+import { buildAdminOpenApi } from '../src/api/admin-app';
 import { createAdminRouter } from '../src/api/admin-app';
 import type { Db } from '../src/clients/postgres';
-import type { HealthService } from '../src/services/health';
-import { createLogger } from '../src/logger';
-import type { DrainService } from '../src/services/drain';
-import { loadConfig } from '../src/config';
-import type { OperatorService } from '../src/services/operators';
+import type { AdminServices } from '../src/services';
+import { createLogger } from '../src/platform/logger';
+import { loadConfig } from '../src/platform/config';
 import { startHarness, type Harness } from './support/harness';
 
 /** The OpenAPI document is generated from the route schemas, kept in the repo, and served. */
@@ -65,9 +63,7 @@ describe('admin OpenAPI document', () => {
       config: loadConfig(),
       db: {} as Db,
       log: createLogger('silent'),
-      operators: {} as OperatorService,
-      drain: {} as DrainService,
-      health: {} as HealthService,
+      ...({} as AdminServices),
     });
     const served = router.stack
       .filter((layer) => layer.methods.length > 0)

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { connectNats, STREAM_SETTINGS, STREAM_SUBJECTS, type NatsConnection } from '../src/clients/nats';
 import { createPool, inTransaction, type Db } from '../src/clients/postgres';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import { commitChange, findOperator } from '../src/db/operators';
 import { OutboxRelay } from '../src/events/outbox';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/platform/logger';
 import { PrivateNats } from './support/private-nats';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 

@@ -1,10 +1,10 @@
 import { DeliverPolicy, type JsMsg } from 'nats';
 import { connectNats, ensureStream, type NatsConnection } from '../src/clients/nats';
 import { createPool, type Db } from '../src/clients/postgres';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import type { EventEnvelope } from '../src/events/envelope';
 import { OutboxRelay } from '../src/events/outbox';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/platform/logger';
 import { PrivateNats } from './support/private-nats';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { commitRename, insertActiveOperator } from './support/outbox-fixtures';

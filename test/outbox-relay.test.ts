@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { inTransaction, createPool, type Db } from '../src/clients/postgres';
 import { connectNats, type NatsConnection } from '../src/clients/nats';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import { appendConfigEvent, OutboxRelay } from '../src/events/outbox';
 import { instrumentOutbox } from '../src/events/outbox-metrics';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/platform/logger';
 import { EventWatcher } from './support/events';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 

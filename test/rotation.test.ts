@@ -3,11 +3,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { credentialsPath, stagedRotationPath } from '../src/domain/credentials';
 import { workflowIds } from '../src/domain/workflow-ids';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/platform/logger';
 import { CredentialsService } from '../src/services/credentials';
-import { ServiceError } from '../src/services/errors';
-import { sweepStagedCredentials } from '../src/services/staging-sweep';
+import { ServiceError } from '../src/services/shared/errors';
+import { sweepStagedCredentials } from '../src/services/credentials-staging';
 import { connectorHealthSignal } from '../src/workflows/messages';
+import { rotationStepQuery } from '../src/workflows/rotation';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
 import {
@@ -17,6 +18,7 @@ import {
   report,
   rotate,
   rotateAccepted,
+  type RotationAccepted,
   waitForStep,
   waitForType,
 } from './support/rotation';
@@ -58,18 +60,13 @@ describe('credential rotation', () => {
     const res = await rotate(h, id, password);
     expect(res.status).toBe(202);
     expect(res.headers.get('location')).toBe(`/v1/admin/operators/${id}/workflows`);
-    const accepted = (await res.json()) as {
-      operatorId: string;
-      workflowId: string;
-      runId: string;
-      workflowUrl: string;
-    };
-    expect(accepted).toMatchObject({ operatorId: id, workflowId: `credential-rotation-${id}` });
+    const accepted = (await res.json()) as RotationAccepted;
+    expect(accepted).toMatchObject({ operator: { id, status: 'ACTIVE' }, workflowId: `credential-rotation-${id}` });
     expect(accepted.workflowUrl).toContain(accepted.runId);
     const handle = handleOf(accepted);
 
     await waitForType(events, id, ROTATED);
-    await waitForStep(handle, /waiting up to 45s for the connector to bind with credentials version 2/);
+    await waitForStep(handle, rotationStepQuery, 'waitingForBind');
     // Pending: Vault holds version 2, but the connector's default answer is still version 1.
     expect(await pendingRow(h, id)).toEqual({ credentials_version: 1, pending_credentials_version: 2 });
     expect(await vaultData(id, 2)).toEqual({ system_id: body.systemId, password });

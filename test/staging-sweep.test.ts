@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createTemporalClient } from '../src/clients/temporal';
 import { createKvStore, type KvStore } from '../src/clients/vault';
-import { loadConfig } from '../src/config';
+import { loadConfig } from '../src/platform/config';
 import { stagedCredentialsPath } from '../src/domain/credentials';
 import { OPERATOR_ID, workflowIds } from '../src/domain/workflow-ids';
-import { sweepStagedCredentials } from '../src/services/staging-sweep';
+import { sweepStagedCredentials } from '../src/services/credentials-staging';
 import type { Client } from '@temporalio/client';
 
 /** Staged passwords left by an API process that died before starting their workflow. */

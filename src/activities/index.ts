@@ -2,10 +2,10 @@ import type { Db } from '../clients/postgres';
 import type { Redis } from '../clients/redis';
 import type { KvStore } from '../clients/vault';
 import type { OutboxRelay } from '../events/outbox';
-import { createNatsActivities } from './nats';
-import { createPostgresActivities } from './postgres';
-import { createRedisActivities } from './redis';
-import { createVaultActivities } from './vault';
+import { createDrainActivities } from './drain';
+import { createEventActivities } from './events';
+import { createOnboardingActivities } from './onboarding';
+import { createRotationActivities } from './rotation';
 
 export interface ActivityDeps {
   db: Db;
@@ -14,12 +14,13 @@ export interface ActivityDeps {
   relay: OutboxRelay;
 }
 
+/** Every activity the worker registers, one factory per capability, built from injected clients. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createPostgresActivities(deps.db),
-    ...createVaultActivities(deps.kv),
-    ...createNatsActivities(deps.relay),
-    ...createRedisActivities(deps.redis),
+    ...createOnboardingActivities(deps),
+    ...createRotationActivities(deps),
+    ...createDrainActivities(deps),
+    ...createEventActivities(deps.relay),
   };
 }
 

@@ -2,44 +2,56 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Db } from '../clients/postgres';
-import type { Config } from '../config';
-import type { Logger } from '../logger';
-import type { DrainService } from '../services/drain';
-import type { HealthService } from '../services/health';
-import type { OperatorService } from '../services/operators';
-import { createAdminAuth, type AuthState } from './auth';
-import { createDrainRouter } from './drain';
-import { createHealthAdminRouter } from './health';
-import { idempotency } from './idempotency';
-import { buildAdminOpenApi } from './openapi';
-import { createOperatorsRouter } from './operators';
-import { problemMiddleware } from './problem';
-import { requestLog } from './request-log';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
+import type { AdminServices } from '../services';
+import { createDrainRouter, documentDrain } from './drain';
+import { createHealthAdminRouter, documentHealth } from './health';
+import { createOnboardingRouter, documentOnboarding } from './onboarding';
+import { createOperatorsRouter, documentOperators } from './operators';
+import { createRotationRouter, documentRotation } from './rotation';
+import { createAdminAuth, type AuthState } from './shared/auth';
+import { idempotency } from './shared/idempotency';
+import { buildOpenApi } from './shared/openapi';
+import { problemMiddleware } from './shared/problem';
+import { requestLog } from './shared/request-log';
 
-export interface AdminAppDeps {
+/** The admin REST API under /v1/admin (behind Kong): one router and one OpenAPI part per capability. */
+
+export interface AdminAppDeps extends AdminServices {
   config: Config;
   db: Db;
   log: Logger;
-  operators: OperatorService;
-  drain: DrainService;
-  health: HealthService;
 }
 
 /** Every authenticated admin route; the OpenAPI drift test reads this router's stack too. */
-export function createAdminRouter({ config, db, log, operators, drain, health }: AdminAppDeps): Router<AuthState> {
+export function createAdminRouter(deps: AdminAppDeps): Router<AuthState> {
   const api = new Router<AuthState>({ prefix: '/v1/admin' });
-  api.use(createAdminAuth(config.jwt), idempotency(db, log));
+  api.use(createAdminAuth(deps.config.jwt), idempotency(deps.db, deps.log));
   for (const routes of [
-    createOperatorsRouter(operators, config),
-    createDrainRouter(drain),
-    createHealthAdminRouter(health),
+    createOperatorsRouter(deps.operators, deps.config),
+    createOnboardingRouter(deps.onboarding),
+    createRotationRouter(deps.rotation),
+    createDrainRouter(deps.drain),
+    createHealthAdminRouter(deps.health),
   ]) {
     api.use(routes.routes(), routes.allowedMethods());
   }
   return api;
 }
 
-/** The admin REST API under /v1/admin (behind Kong). Only the OpenAPI document is public. */
+/** The admin API's OpenAPI document (openapi/admin.json), generated from the routes' own schemas. */
+export function buildAdminOpenApi(): ReturnType<typeof buildOpenApi> {
+  return buildOpenApi((doc) => {
+    documentOnboarding(doc);
+    documentOperators(doc);
+    documentDrain(doc);
+    documentRotation(doc);
+    documentHealth(doc);
+  });
+}
+
+/** Only the OpenAPI document is public; everything else needs an admin token. */
 export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   const app = new Koa<AuthState>();
   app.proxy = true;

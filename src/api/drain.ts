@@ -1,9 +1,11 @@
 import Router from '@koa/router';
+import { Operator } from '../domain/schemas';
 import type { DrainService } from '../services/drain';
-import type { AuthState } from './auth';
-import { etagOf } from './operators';
-import { OperatorIdParams } from './schemas';
-import { parse } from './validate';
+import { sendAccepted, WorkflowAccepted } from './shared/accepted';
+import type { AuthState } from './shared/auth';
+import { etagOf, OperatorIdParams } from './shared/http';
+import { commonErrors, etagHeader, json, location, problem, type AdminDoc } from './shared/openapi';
+import { parse } from './shared/validate';
 
 /** DELETE /operators/{id} (the drain, a soft delete) and POST /operators/{id}/drain/cancel. */
 export function createDrainRouter(drain: DrainService): Router<AuthState> {
@@ -11,18 +13,51 @@ export function createDrainRouter(drain: DrainService): Router<AuthState> {
 
   router.delete('/operators/:id', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
-    const accepted = await drain.startDrain(id, ctx.state.actor);
-    ctx.status = 202;
-    ctx.set('Location', `/v1/admin/operators/${id}/workflows`);
-    ctx.body = accepted;
+    const started = await drain.start(id, ctx.state.actor);
+    sendAccepted(ctx, started, `/v1/admin/operators/${id}/workflows`);
   });
 
   router.post('/operators/:id/drain/cancel', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
-    const operator = await drain.cancelDrain(id, ctx.state.actor);
+    const operator = await drain.cancel(id, ctx.state.actor);
     ctx.set('ETag', etagOf(operator.version));
     ctx.body = operator;
   });
 
   return router;
+}
+
+export function documentDrain({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'delete',
+    path: '/operators/{id}',
+    summary: 'Decommission an operator (drain, then soft delete)',
+    description:
+      'Starts the drain workflow: DRAINING and operator.config.draining, then, once the connector reports nothing in flight (or DRAIN_TIMEOUT_S passes), the soft delete and operator.config.deleted. Answers once the operator is DRAINING; if no worker takes the drain within ONBOARDING_ACCEPT_TIMEOUT_MS, the drain stays queued and the answer shows the operator unchanged.',
+    security,
+    request: { params: OperatorIdParams },
+    responses: {
+      202: { ...json('Drain started', WorkflowAccepted), headers: location },
+      ...commonErrors,
+      404: problem('No such operator'),
+      409: problem('Not ACTIVE, a drain already running, or a credential rotation running'),
+      503: problem('Temporal did not answer'),
+    },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/operators/{id}/drain/cancel',
+    summary: 'Cancel a drain before its soft delete',
+    description: 'The operator is ACTIVE again and operator.config.drain_cancelled is published.',
+    security,
+    request: { params: OperatorIdParams },
+    responses: {
+      200: { ...json('The operator, ACTIVE again', Operator), headers: etagHeader },
+      ...commonErrors,
+      404: problem('No such operator'),
+      409: problem('No drain is running, or it has already begun the soft delete'),
+      503: problem('The drain workflow did not answer in time'),
+    },
+  });
 }

@@ -1,24 +1,24 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import { z } from 'zod';
 import { HEALTH_STATUSES } from '../domain/operator';
 import { countRejected, type HealthMetrics } from '../health/metrics';
 import type { HealthPipeline } from '../health/pipeline';
 import { HealthReportSchema, validateReport } from '../health/report';
-import type { Logger } from '../logger';
-import { notFound, unavailable, validationFailed } from '../services/errors';
+import type { Logger } from '../platform/logger';
+import { notFound, unavailable, validationFailed } from '../services/shared/errors';
 import type { HealthService } from '../services/health';
-import type { AuthState } from './auth';
-import type { InternalState } from './internal-app';
-import { OperatorIdParams } from './schemas';
-import { parse } from './validate';
+import type { AuthState } from './shared/auth';
+import { OperatorIdParams, z } from './shared/http';
+import type { InternalState } from './shared/internal-tls';
+import { commonErrors, json, problem, type AdminDoc } from './shared/openapi';
+import { parse } from './shared/validate';
 
 /** Operator health: the admin read (`/v1/admin`) and the connectors' report (`/v1/internal`). */
 
 const HISTORY_DEFAULT = 20;
 const HISTORY_MAX = 200;
 
-export const HealthHistoryQuery = z.strictObject({
+const HealthHistoryQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(HISTORY_MAX).optional(),
 });
 
@@ -31,7 +31,7 @@ const HealthEntry = z.object({
   reportedAt: z.iso.datetime(),
 });
 
-export const OperatorHealth = z
+const OperatorHealth = z
   .object({
     operatorId: z.uuid(),
     status: z.enum([...HEALTH_STATUSES, 'UNKNOWN']).openapi({
@@ -121,4 +121,17 @@ export function createHealthReportRouter({ pipeline, metrics, log }: HealthRepor
     ctx.body = { accepted: true, statusChanged: outcome.changed } satisfies z.infer<typeof HealthReportAccepted>;
   });
   return router;
+}
+
+export function documentHealth({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/operators/{id}/health',
+    summary: "The operator's cached health and its latest reports",
+    description:
+      'The report the routing engine reads from Redis (status UNKNOWN when none arrived for 60 s) and the newest entries of the health log (limit, default 20).',
+    security,
+    request: { params: OperatorIdParams, query: HealthHistoryQuery },
+    responses: { 200: json('Health', OperatorHealth), ...commonErrors, 404: problem('No such operator') },
+  });
 }

@@ -2,16 +2,16 @@ import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import Koa from 'koa';
-import type { Config } from '../config';
-import type { Logger } from '../logger';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
 import type { CredentialsService } from '../services/credentials';
 import type { OperatorService } from '../services/operators';
+import { createCredentialsRouter } from './credentials';
 import { createHealthReportRouter, type HealthReportRoutesDeps } from './health';
-import { allowedCaller, createMtlsServer, type MtlsServerOptions } from './internal-tls';
-import { HttpProblem, problemMiddleware } from './problem';
-import { requestLog } from './request-log';
-import { CredentialsQuery, OperatorIdParams } from './schemas';
-import { parse } from './validate';
+import { createOperatorConfigRouter } from './operators';
+import { allowedCaller, createMtlsServer, type InternalState, type MtlsServerOptions } from './shared/internal-tls';
+import { HttpProblem, problemMiddleware } from './shared/problem';
+import { requestLog } from './shared/request-log';
 
 /**
  * The internal API for smpp-connector: its own port, never behind Kong, mTLS only. A client
@@ -19,10 +19,6 @@ import { parse } from './validate';
  * lacks clientAuth or whose SAN identity is not on the allowlist gets 403. No admin route is
  * mounted here, and the admin app mounts none of these.
  */
-
-export interface InternalState {
-  caller: string;
-}
 
 function callerIdentity(allowed: readonly string[]): Koa.Middleware<InternalState> {
   const allowlist = new Set(allowed);
@@ -43,6 +39,8 @@ export interface InternalAppDeps {
   health?: HealthReportRoutesDeps;
 }
 
+export type { InternalState };
+
 export function createInternalApp({
   config,
   log,
@@ -56,18 +54,8 @@ export function createInternalApp({
   if (config.internalTls.enabled) app.use(callerIdentity(config.internalTls.allowedClients));
 
   const router = new Router<InternalState>({ prefix: '/v1/internal' });
-  router.get('/operators/:id/config', async (ctx) => {
-    const { id } = parse(OperatorIdParams, ctx.params, 'path');
-    ctx.body = await operators.getConfig(id);
-  });
-  router.get('/operators/:id/credentials', async (ctx) => {
-    // Set first so that error answers are not cached either.
-    ctx.set('Cache-Control', 'no-store');
-    const { id } = parse(OperatorIdParams, ctx.params, 'path');
-    const { version } = parse(CredentialsQuery, ctx.query, 'query');
-    // Without TLS (INTERNAL_TLS=false, compose and tests only) there is no identity to record.
-    ctx.body = await credentials.read(id, version, ctx.state.caller ?? 'unauthenticated');
-  });
+  router.use(createOperatorConfigRouter(operators).routes());
+  router.use(createCredentialsRouter(credentials).routes());
   if (health) router.use(createHealthReportRouter(health).routes());
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,63 +1,89 @@
-import type {} from '@koa/bodyparser';
 import Router from '@koa/router';
-import type { Config } from '../config';
+import { BIND_TYPES, OPERATOR_STATUSES, SMPP_LIMITS } from '../domain/operator';
+import { Operator, RoutingRule } from '../domain/schemas';
+import type { Config } from '../platform/config';
 import type { OperatorService } from '../services/operators';
-import { validationFailed } from '../services/errors';
-import type { AuthState } from './auth';
-import {
-  CreateOperatorRequest,
-  ListOperatorsQuery,
-  OperatorIdParams,
-  PatchOperatorRequest,
-  RotateCredentialsRequest,
-} from './schemas';
-import { parse } from './validate';
+import { validationFailed } from '../services/shared/errors';
+import type { AuthState } from './shared/auth';
+import { decodeCursor, encodeCursor, etagOf, ifMatchVersion, OperatorIdParams, z } from './shared/http';
+import type { InternalState } from './shared/internal-tls';
+import { commonErrors, etagHeader, ifMatch, json, problem, type AdminDoc } from './shared/openapi';
+import { parse } from './shared/validate';
 
-/** /v1/admin/operators: validate, call the service, shape the answer. */
+/** Operators: list, read, change metadata, their workflow runs; and the connectors' config read. */
 
-function encodeCursor(after: { createdAt: string; id: string }): string {
-  return Buffer.from(JSON.stringify([after.createdAt, after.id])).toString('base64url');
-}
+const labels = z
+  .record(z.string().regex(/^[a-z0-9_.-]{1,63}$/), z.string().max(255))
+  .refine((l) => Object.keys(l).length <= 50, 'at most 50 labels');
 
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
-    if (
-      typeof createdAt === 'string' &&
-      typeof id === 'string' &&
-      !Number.isNaN(Date.parse(createdAt)) &&
-      /^[0-9a-f-]{36}$/.test(id)
-    ) {
-      return { createdAt, id };
-    }
-  } catch {
-    // falls through to the validation error
-  }
-  throw validationFailed([{ field: 'cursor', message: 'not a cursor this API returned' }]);
-}
+/** The metadata fields' rules, shared by onboarding (create) and PATCH (change). */
+export const metadataFields = {
+  name: z.string().trim().min(1).max(200),
+  host: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[A-Za-z0-9.:-]+$/, 'a hostname or IP address'),
+  port: z.number().int().min(1).max(65535),
+  systemId: z.string().min(1).max(SMPP_LIMITS.systemId),
+  systemType: z.string().max(SMPP_LIMITS.systemType),
+  bindType: z.enum(BIND_TYPES),
+  tls: z.boolean(),
+  windowSize: z.number().int().min(1).max(1000),
+  enquireLinkIntervalS: z.number().int().min(5).max(3600),
+  labels,
+};
 
-/** `If-Match: "7"` (or W/"7") → 7; `*` or absent → undefined. */
-function ifMatchVersion(header: string): number | undefined {
-  if (!header || header.trim() === '*') return undefined;
-  const m = /^(?:W\/)?"(\d+)"$/.exec(header.trim());
-  if (!m) throw validationFailed([{ field: 'If-Match', message: 'an ETag such as "3", as GET returned' }]);
-  return Number(m[1]);
-}
+export const PatchOperatorRequest = z
+  .strictObject({
+    name: metadataFields.name.optional(),
+    host: metadataFields.host.optional(),
+    port: metadataFields.port.optional(),
+    systemType: metadataFields.systemType.optional(),
+    bindType: metadataFields.bindType.optional(),
+    tls: metadataFields.tls.optional(),
+    windowSize: metadataFields.windowSize.optional(),
+    enquireLinkIntervalS: metadataFields.enquireLinkIntervalS.optional(),
+    labels: labels.optional(),
+  })
+  .refine((p) => Object.values(p).some((v) => v !== undefined), 'give at least one field to change')
+  .openapi('PatchOperatorRequest');
 
-export const etagOf = (version: number) => `"${version}"`;
+const OperatorPage = z
+  .object({
+    items: z.array(Operator),
+    nextCursor: z.string().nullable(),
+  })
+  .openapi('OperatorPage');
+
+const ListOperatorsQuery = z.strictObject({
+  status: z.enum(OPERATOR_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).optional(),
+  cursor: z.string().max(200).optional(),
+});
+
+const WorkflowRun = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    type: z.string(),
+    status: z.string(),
+    startTime: z.iso.datetime(),
+    closeTime: z.iso.datetime().nullable(),
+    url: z.url(),
+  })
+  .openapi('WorkflowRun');
+
+const WorkflowRuns = z.object({ items: z.array(WorkflowRun) }).openapi('WorkflowRuns');
+
+export const OperatorConfig = z.object({
+  operator: Operator,
+  routingRules: z.array(RoutingRule),
+  version: z.number().int(),
+});
 
 export function createOperatorsRouter(service: OperatorService, config: Config): Router<AuthState> {
   const router = new Router<AuthState>();
-  const operatorUrl = (id: string) => `/v1/admin/operators/${id}`;
-
-  router.post('/operators', async (ctx) => {
-    const body = parse(CreateOperatorRequest, ctx.request.body, 'body');
-    const { password, tpsLimit, routingRules, ...metadata } = body;
-    const accepted = await service.startOnboarding({ metadata, password, tpsLimit, routingRules }, ctx.state.actor);
-    ctx.status = 202;
-    ctx.set('Location', operatorUrl(accepted.operator.id));
-    ctx.body = accepted;
-  });
 
   router.get('/operators', async (ctx) => {
     const q = parse(ListOperatorsQuery, ctx.query, 'query');
@@ -92,19 +118,73 @@ export function createOperatorsRouter(service: OperatorService, config: Config):
     ctx.body = operator;
   });
 
-  router.post('/operators/:id/credentials/rotate', async (ctx) => {
-    const { id } = parse(OperatorIdParams, ctx.params, 'path');
-    const { password } = parse(RotateCredentialsRequest, ctx.request.body, 'body');
-    const accepted = await service.rotateCredentials(id, password, ctx.state.actor);
-    ctx.status = 202;
-    ctx.set('Location', `${operatorUrl(id)}/workflows`);
-    ctx.body = accepted;
-  });
-
   router.get('/operators/:id/workflows', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     ctx.body = { items: await service.listWorkflows(id) };
   });
 
   return router;
+}
+
+/** GET /v1/internal/operators/{id}/config: what a connector needs besides its password. */
+export function createOperatorConfigRouter(service: OperatorService): Router<InternalState> {
+  const router = new Router<InternalState>();
+  router.get('/operators/:id/config', async (ctx) => {
+    const { id } = parse(OperatorIdParams, ctx.params, 'path');
+    ctx.body = (await service.getConfig(id)) satisfies z.infer<typeof OperatorConfig>;
+  });
+  return router;
+}
+
+export function documentOperators({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/operators',
+    summary: 'List operators',
+    security,
+    request: { query: ListOperatorsQuery },
+    responses: { 200: json('A page of operators', OperatorPage), ...commonErrors },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/operators/{id}',
+    summary: 'Get an operator with its TPS limit',
+    security,
+    request: { params: OperatorIdParams },
+    responses: {
+      200: { ...json('The operator', Operator), headers: etagHeader },
+      ...commonErrors,
+      404: problem('No such operator'),
+    },
+  });
+
+  registry.registerPath({
+    method: 'patch',
+    path: '/operators/{id}',
+    summary: 'Change operator metadata',
+    description: 'Bumps the version and publishes operator.config.updated. Credentials change only by rotation.',
+    security,
+    request: {
+      params: OperatorIdParams,
+      headers: ifMatch,
+      body: { content: { 'application/json': { schema: PatchOperatorRequest } } },
+    },
+    responses: {
+      200: { ...json('The changed operator', Operator), headers: etagHeader },
+      ...commonErrors,
+      404: problem('No such operator'),
+      409: problem('The new endpoint belongs to another operator, or the operator can no longer change'),
+      412: problem('If-Match does not match the current version'),
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/operators/{id}/workflows',
+    summary: "The operator's workflow runs with Temporal UI links",
+    security,
+    request: { params: OperatorIdParams },
+    responses: { 200: json('Workflow runs', WorkflowRuns), ...commonErrors, 404: problem('No such operator') },
+  });
 }

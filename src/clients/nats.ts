@@ -1,5 +1,5 @@
 import { connect, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
-import type { Config } from '../config';
+import type { Config } from '../platform/config';
 
 export type { NatsConnection };
 

@@ -1,6 +1,6 @@
 import { Pool, type PoolClient } from 'pg';
-import type { Config } from '../config';
-import type { Logger } from '../logger';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
 
 export type Db = Pool;
 

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Config } from '../config';
+import type { Config } from '../platform/config';
 
 export { Redis };
 

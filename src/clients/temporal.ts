@@ -1,33 +1,23 @@
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import type { Config } from '../config';
+import type { Config } from '../platform/config';
 
 export async function createTemporalClient(config: Config['temporal']): Promise<Client> {
   const connection = await Connection.connect({ address: config.address });
   return new Client({ connection, namespace: config.namespace });
 }
 
-/** Whether a workflow with this id is running now (a closed or never-started one is not). */
-export async function isWorkflowRunning(temporal: Client, workflowId: string): Promise<boolean> {
-  const description = await temporal.workflow
-    .getHandle(workflowId)
-    .describe()
-    .catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    });
-  return description?.status.name === 'RUNNING';
+/** The run id of the running workflow with this id; null when none runs. Throws when Temporal fails. */
+export async function runningRunId(temporal: Client, workflowId: string): Promise<string | null> {
+  try {
+    const description = await temporal.workflow.getHandle(workflowId).describe();
+    return description.status.name === 'RUNNING' ? description.runId : null;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  }
 }
 
-/** Whether a workflow with this id exists (running or closed); other failures are thrown. */
-export async function workflowExists(temporal: Client, workflowId: string): Promise<boolean> {
-  return temporal.workflow
-    .getHandle(workflowId)
-    .describe()
-    .then(
-      () => true,
-      (err: unknown) => {
-        if (err instanceof WorkflowNotFoundError) return false;
-        throw err;
-      },
-    );
+/** Whether a workflow with this id is running now (a closed or never-started one is not). */
+export async function isWorkflowRunning(temporal: Client, workflowId: string): Promise<boolean> {
+  return (await runningRunId(temporal, workflowId)) !== null;
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import nodeVault from 'node-vault';
-import type { Config } from '../config';
-import type { Logger } from '../logger';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
 
 /**
  * KV v2 over node-vault, which has no KV v2 helpers of its own. Every error leaving this module

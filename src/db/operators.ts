@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { assertTransition } from '../domain/lifecycle';
 import type { Operator, OperatorDraft, OperatorMetadata, OperatorStatus, RoutingRule } from '../domain/operator';
 import { appendConfigEvent } from '../events/outbox';
 import type { ConfigChange } from '../events/envelope';
@@ -205,41 +206,56 @@ export async function insertDraft(tx: PoolClient, draft: OperatorDraft, actor: s
   return operator;
 }
 
-/** What a change sets besides the version; keys are column names. */
-export type ColumnChanges = Partial<
-  Record<
-    | 'name'
-    | 'host'
-    | 'port'
-    | 'system_type'
-    | 'bind_type'
-    | 'tls'
-    | 'window_size'
-    | 'enquire_link_interval_s'
-    | 'labels'
-    | 'status'
-    | 'status_reason'
-    | 'credentials_version'
-    | 'deleted_at',
-    unknown
-  >
->;
+/**
+ * What a change sets besides the version, in domain fields. A new `status` goes through the
+ * lifecycle (src/domain/lifecycle.ts); `DELETED` also sets `deleted_at`, the soft delete.
+ */
+export interface OperatorChanges extends Partial<Omit<OperatorMetadata, 'systemId'>> {
+  status?: OperatorStatus;
+  statusReason?: string | null;
+  credentialsVersion?: number;
+  /** The Vault version a running rotation waits for the connector to bind with. */
+  pendingCredentialsVersion?: number | null;
+}
+
+const COLUMNS: Record<keyof OperatorChanges, string> = {
+  name: 'name',
+  host: 'host',
+  port: 'port',
+  systemType: 'system_type',
+  bindType: 'bind_type',
+  tls: 'tls',
+  windowSize: 'window_size',
+  enquireLinkIntervalS: 'enquire_link_interval_s',
+  labels: 'labels',
+  status: 'status',
+  statusReason: 'status_reason',
+  credentialsVersion: 'credentials_version',
+  pendingCredentialsVersion: 'pending_credentials_version',
+};
 
 /**
  * The single way a config change commits: the row changes, the version goes up by one, and the
  * event with that version joins the outbox, all in the caller's transaction. The caller has
- * locked the row (findOperator(tx, id, true)) and passes what it read.
+ * locked the row (findOperator(tx, id, true)) and passes what it read. An illegal status change
+ * throws IllegalTransitionError and writes nothing.
  */
 export async function commitChange<C extends ConfigChange>(
   tx: PoolClient,
   current: Operator,
   change: C,
-  columns: ColumnChanges,
+  changes: OperatorChanges,
   actor: string,
   data: (next: Operator) => ConfigEventData<C> = (next) => ({ operator: next }) as ConfigEventData<C>,
 ): Promise<Operator> {
-  const entries = Object.entries(columns);
-  const sets = entries.map(([col], i) => `${col} = $${i + 3}`);
+  if (changes.status !== undefined && changes.status !== current.status) {
+    assertTransition(current.id, current.status, changes.status);
+  }
+  const entries = (Object.entries(changes) as Array<[keyof OperatorChanges, unknown]>).filter(
+    ([, value]) => value !== undefined,
+  );
+  const sets = entries.map(([field], i) => `${COLUMNS[field]} = $${i + 3}`);
+  if (changes.status === 'DELETED') sets.push('deleted_at = now()');
   const { rowCount } = await tx.query(
     `UPDATE ops.operators SET ${[...sets, 'version = version + 1', 'updated_by = $2'].join(', ')}
       WHERE id = $1 AND version = ${current.version}`,
@@ -265,17 +281,33 @@ export async function softDeleteOperatorConfig(tx: PoolClient, operatorId: strin
 
 export interface CredentialRefs {
   status: OperatorStatus;
-  credentials_version: number | null;
-  pending_credentials_version: number | null;
+  credentialsVersion: number | null;
+  pendingCredentialsVersion: number | null;
 }
 
 /** Which Vault versions an operator's credentials are at; a named statement: connectors ask often. */
 export async function findCredentialRefs(db: Queryable, operatorId: string): Promise<CredentialRefs | undefined> {
-  const { rows } = await db.query<CredentialRefs>({
+  const { rows } = await db.query<{
+    status: OperatorStatus;
+    credentials_version: number | null;
+    pending_credentials_version: number | null;
+  }>({
     name: 'credentials-refs',
     text: `SELECT status, credentials_version, pending_credentials_version
              FROM ops.operators WHERE id = $1 AND deleted_at IS NULL`,
     values: [operatorId],
   });
-  return rows[0];
+  const r = rows[0];
+  return (
+    r && {
+      status: r.status,
+      credentialsVersion: r.credentials_version,
+      pendingCredentialsVersion: r.pending_credentials_version,
+    }
+  );
+}
+
+/** The Vault version a running rotation has pending, if any. */
+export async function findPendingCredentialsVersion(db: Queryable, operatorId: string): Promise<number | null> {
+  return (await findCredentialRefs(db, operatorId))?.pendingCredentialsVersion ?? null;
 }

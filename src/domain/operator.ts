@@ -74,16 +74,3 @@ export interface OperatorDraft {
 }
 
 export const DEFAULT_TPS_LIMIT: TpsLimit = { tpsCap: 50, burstWindowMs: 1000, enforcementMode: 'hard' };
-
-/** The lifecycle of SPEC §4; anything else is refused. */
-const transitions: Record<OperatorStatus, readonly OperatorStatus[]> = {
-  ONBOARDING: ['ACTIVE', 'ONBOARDING_FAILED'],
-  ACTIVE: ['DRAINING'],
-  DRAINING: ['DELETED', 'ACTIVE'],
-  ONBOARDING_FAILED: [],
-  DELETED: [],
-};
-
-export function canTransition(from: OperatorStatus, to: OperatorStatus): boolean {
-  return transitions[from].includes(to);
-}

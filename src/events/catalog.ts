@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Operator } from '../api/schemas';
+import { Operator, RoutingRule } from '../domain/schemas';
 import { HEALTH_STATUSES } from '../domain/operator';
 import { HealthReportSchema } from '../health/report';
 import { CONFIG_CHANGES, configSubject, HEALTH_SUBJECT, type ConfigChange } from './envelope';
@@ -10,24 +10,13 @@ import { CONFIG_CHANGES, configSubject, HEALTH_SUBJECT, type ConfigChange } from
  * each event seen on the stream against them.
  */
 
-export const RoutingRulePayload = z.object({
-  id: z.uuid(),
-  prefixTableId: z.uuid().optional(),
-  prefixes: z.array(z.string()).optional(),
-  priority: z.number().int(),
-  weight: z.number().int(),
-  costPerSegment: z.string(),
-  currency: z.string(),
-  enabled: z.boolean(),
-});
-
 const OperatorData = z.object({ operator: Operator });
 
 /** Reserved subjects whose feature is not built yet: their `data` is fixed when it is. */
 const Planned = z.object({});
 
 export const configEventData = {
-  created: z.object({ operator: Operator, routingRules: z.array(RoutingRulePayload) }),
+  created: z.object({ operator: Operator, routingRules: z.array(RoutingRule) }),
   updated: z.object({ operator: Operator, changed: z.array(z.string()) }),
   activated: OperatorData,
   onboarding_failed: z.object({ operator: Operator, reason: z.string() }),

@@ -3,7 +3,7 @@ import type { PoolClient } from 'pg';
 import { DeliverPolicy, type NatsConnection } from 'nats';
 import { ensureStream } from '../clients/nats';
 import type { Db } from '../clients/postgres';
-import type { Logger } from '../logger';
+import type { Logger } from '../platform/logger';
 import type { ConfigEventData } from './catalog';
 import { configSubject, type ConfigChange, type EventEnvelope } from './envelope';
 

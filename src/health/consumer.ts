@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
-import type { Logger } from '../logger';
+import type { Logger } from '../platform/logger';
 import { countRejected, type HealthMetrics } from './metrics';
 import type { HealthPipeline } from './pipeline';
 import { operatorIdOfSubject, validateReport, type Validation } from './report';

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildAdminOpenApi } from '../api/openapi';
+import { buildAdminOpenApi } from '../api/admin-app';
 
 /**
  * `npm run openapi`: writes the admin API's OpenAPI document to openapi/admin.json, the copy kept

@@ -1,10 +1,10 @@
 import type { Db } from '../clients/postgres';
-import { findCredentialRefs } from '../db/operators';
 import { VaultError, type KvStore } from '../clients/vault';
+import { findCredentialRefs } from '../db/operators';
 import { credentialsPath, type SmppCredentials } from '../domain/credentials';
-import type { OperatorStatus } from '../domain/operator';
-import type { Logger } from '../logger';
-import { notFound, ServiceError, unavailable } from './errors';
+import { isLive } from '../domain/lifecycle';
+import type { Logger } from '../platform/logger';
+import { notFound, ServiceError, unavailable } from './shared/errors';
 
 /**
  * What the SMPP connector reads over the internal API: an operator's SMPP credentials at an
@@ -21,9 +21,6 @@ export interface ServedCredentials {
   password: string;
   credentialsVersion: number;
 }
-
-/** Operators whose credentials no connector has any business reading. */
-const GONE: readonly OperatorStatus[] = ['ONBOARDING_FAILED', 'DELETED'];
 
 type Outcome = 'served' | 'not_found' | 'no_pending' | 'failed';
 
@@ -51,11 +48,11 @@ export class CredentialsService {
     let outcome: Outcome = 'failed';
     try {
       const refs = await findCredentialRefs(this.deps.db, operatorId);
-      if (!refs || GONE.includes(refs.status)) {
+      if (!refs || !isLive(refs.status)) {
         outcome = 'not_found';
         throw notFound(`Operator ${operatorId}`);
       }
-      version = choice === 'pending' ? refs.pending_credentials_version : refs.credentials_version;
+      version = choice === 'pending' ? refs.pendingCredentialsVersion : refs.credentialsVersion;
       if (version === null) {
         outcome = choice === 'pending' ? 'no_pending' : 'not_found';
         throw choice === 'pending'

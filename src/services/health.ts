@@ -2,7 +2,7 @@ import type { Db } from '../clients/postgres';
 import { recentHealth, type HealthLogEntry } from '../db/health-log';
 import { findOperator } from '../db/operators';
 import type { CachedHealth, HealthCache } from '../health/cache';
-import { notFound } from './errors';
+import { notFound } from './shared/errors';
 
 export interface OperatorHealthState {
   /** The cached report and its remaining seconds; undefined when the key is gone ("unknown"). */

@@ -1,15 +1,15 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
+  defineUpdate,
   isCancellation,
   setHandler,
 } from '@temporalio/workflow';
-import { events, failureReason, steps, handlersDone, trackSteps, untilDone } from './shared';
 import { CONFLICT } from '../domain/failures';
 import type { Operator } from '../domain/operator';
-import { cancelDrainUpdate, connectorHealthSignal, drainStartedUpdate, type ConnectorHealth } from './messages';
+import { connectorHealthSignal, stepQuery, type ConnectorHealth } from './messages';
+import { acceptOnFirstStep, events, failureReason, handlersDone, steps, trackSteps, untilDone } from './shared';
 
 export interface DrainInput {
   operatorId: string;
@@ -24,27 +24,40 @@ export interface DrainResult {
   reason: 'drained' | 'timeout' | 'cancelled';
 }
 
+/** The drain's steps, in order, with the words the Temporal UI shows for each. */
+export const DRAIN_STEPS = {
+  markingDraining: 'marking the operator DRAINING',
+  waitingForEmpty: 'waiting for the connector to report nothing in flight',
+  softDeleting: 'soft-deleting',
+  deleted: 'done: DELETED',
+  cancelling: 'cancelling the drain: back to ACTIVE',
+  cancelled: 'done: drain cancelled, ACTIVE',
+  failed: 'failed',
+} as const;
+export type DrainStep = keyof typeof DRAIN_STEPS;
+export const drainStepQuery = stepQuery<DrainStep>();
+
 /**
- * SPEC §5 drain (soft delete): DRAINING, announce, wait for the connector to report nothing in
- * flight (or the drain timeout), then soft-delete, announce and forget the health entry. Until
- * the soft delete begins, the cancelDrain update (or a Temporal cancel) puts the operator back
- * to ACTIVE instead.
+ * Stops a drain before its soft delete and answers with the operator ACTIVE again; rejected
+ * (by its validator, so nothing enters the history) once the soft delete has begun.
+ */
+export const cancelDrainUpdate = defineUpdate<Operator, [{ actor: string }]>('cancelDrain');
+
+/**
+ * Drain, the soft delete (README "Drain (soft delete), step by step"): DRAINING, announce, wait
+ * for the connector to report nothing in flight (or the drain timeout), then soft-delete,
+ * announce and forget the health entry. Until the soft delete begins, the cancelDrain update (or
+ * a Temporal cancel) puts the operator back to ACTIVE instead.
  */
 export async function drainOperator(input: DrainInput): Promise<DrainResult> {
   const { operatorId } = input;
-  let draining: Operator | undefined;
-  let refused: ApplicationFailure | undefined;
   let lastHealth: ConnectorHealth | undefined;
   let cancelledBy: string | undefined;
   let restored: Operator | undefined;
   let deleting = false;
-  const at = trackSteps('marking DRAINING');
+  const at = trackSteps(drainStepQuery, DRAIN_STEPS, 'markingDraining');
+  const acceptance = acceptOnFirstStep();
 
-  setHandler(drainStartedUpdate, async () => {
-    await condition(() => draining !== undefined || refused !== undefined);
-    if (refused) throw refused;
-    return draining as Operator;
-  });
   setHandler(connectorHealthSignal, (health) => {
     lastHealth = health;
   });
@@ -52,8 +65,8 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     cancelDrainUpdate,
     async ({ actor }) => {
       cancelledBy ??= actor;
-      await condition(() => restored !== undefined || refused !== undefined);
-      if (!restored) throw refused as ApplicationFailure;
+      await condition(() => restored !== undefined || acceptance.refusal !== undefined);
+      if (!restored) throw acceptance.refusal as ApplicationFailure;
       return restored;
     },
     {
@@ -70,19 +83,11 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
   );
 
   try {
-    at('marking DRAINING');
-    try {
-      draining = await steps.beginDrain(operatorId, input.actor);
-    } catch (err) {
-      refused =
-        err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
-          ? err.cause
-          : ApplicationFailure.nonRetryable(failureReason(err));
-      throw err;
-    }
+    at('markingDraining');
+    await acceptance.first(() => steps.beginDrain(operatorId, input.actor));
     await events.publishPendingEvents();
 
-    at(`waiting up to ${input.drainTimeoutS}s for the connector to report nothing in flight`);
+    at('waitingForEmpty', `up to ${input.drainTimeoutS}s`);
     const drained = await condition(
       () => lastHealth?.inflight === 0 || cancelledBy !== undefined,
       `${input.drainTimeoutS}s`,
@@ -90,14 +95,14 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     if (cancelledBy !== undefined) return await restore(cancelledBy);
 
     deleting = true;
-    at('soft-deleting');
+    at('softDeleting', drained ? 'drained' : 'drain timeout');
     // Past the point of no return: a cancel now must not leave the operator DRAINING for good.
     await CancellationScope.nonCancellable(async () => {
       await untilDone.finishDrain(operatorId, input.actor, drained ? 'drained' : 'timeout');
       await untilDone.forgetHealth(operatorId);
       await events.publishPendingEvents();
     });
-    at(`done: DELETED (${drained ? 'drained' : 'drain timeout'})`);
+    at('deleted', drained ? 'drained' : 'drain timeout');
     await handlersDone();
     return { operatorId, outcome: 'DELETED', reason: drained ? 'drained' : 'timeout' };
   } catch (err) {
@@ -107,17 +112,17 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
       await CancellationScope.nonCancellable(() => restore(cancelledBy ?? 'system:temporal-cancel'));
       throw err;
     }
-    refused ??= ApplicationFailure.nonRetryable(failureReason(err));
-    at(`failed: ${failureReason(err)}`);
+    acceptance.refuse(err);
+    at('failed', failureReason(err));
     await handlersDone();
     throw err;
   }
 
   async function restore(actor: string): Promise<DrainResult> {
-    at('cancelling the drain: back to ACTIVE');
+    at('cancelling');
     restored = await untilDone.cancelDrain(operatorId, actor);
     await events.publishPendingEvents();
-    at('done: drain cancelled, ACTIVE');
+    at('cancelled');
     await handlersDone();
     return { operatorId, outcome: 'CANCELLED', reason: 'cancelled' };
   }

@@ -1,7 +1,7 @@
-import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate, type QueryDefinition } from '@temporalio/workflow';
 import type { HealthStatus, Operator } from '../domain/operator';
 
-/** Messages the API and the health worker send to running workflows. */
+/** Messages the API and the health worker send to running workflows, shared by all three. */
 
 /** The connector's view of an operator, as the health worker forwards it. */
 export interface ConnectorHealth {
@@ -13,17 +13,19 @@ export interface ConnectorHealth {
 
 export const connectorHealthSignal = defineSignal<[ConnectorHealth]>('connectorHealth');
 
-/** Answers once the operator row exists, or fails with DuplicateOperator: the API's 202 or 409. */
-export const operatorSavedUpdate = defineUpdate<Operator>('operatorSaved');
-
-/** The step a workflow is at, in words ops can read. */
-export const currentStepQuery = defineQuery<string>('currentStep');
-
-/** Answers once the drain has marked the operator DRAINING (the API's 202). */
-export const drainStartedUpdate = defineUpdate<Operator>('drainStarted');
-
 /**
- * Stops a drain before its soft delete and answers with the operator ACTIVE again; rejected
- * (by its validator, so nothing enters the history) once the soft delete has begun.
+ * Answers once the workflow's first step has committed, with the operator as it left it, or
+ * fails with that step's refusal (DuplicateOperator, NotFound, Conflict): the API's 202 or 4xx.
  */
-export const cancelDrainUpdate = defineUpdate<Operator, [{ actor: string }]>('cancelDrain');
+export const acceptedUpdate = defineUpdate<Operator>('accepted');
+
+/** Where a workflow is: one of its typed steps, and what the step is waiting for or why it failed. */
+export interface StepState<S extends string> {
+  step: S;
+  detail: string | null;
+}
+
+/** The `currentStep` query, typed by the workflow's own list of steps. */
+export function stepQuery<S extends string>(): QueryDefinition<StepState<S>> {
+  return defineQuery<StepState<S>>('currentStep');
+}

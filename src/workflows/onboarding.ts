@@ -1,5 +1,4 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -7,10 +6,10 @@ import {
   log,
   setHandler,
 } from '@temporalio/workflow';
-import { events, failureReason, steps, handlersDone, trackSteps, untilDone } from './shared';
-import type { Operator, OperatorDraft } from '../domain/operator';
 import { ONBOARDING_FAILED } from '../domain/failures';
-import { connectorHealthSignal, operatorSavedUpdate, type ConnectorHealth } from './messages';
+import type { OperatorDraft } from '../domain/operator';
+import { connectorHealthSignal, stepQuery, type ConnectorHealth } from './messages';
+import { acceptOnFirstStep, events, failureReason, handlersDone, steps, trackSteps, untilDone } from './shared';
 
 export interface OnboardingInput {
   draft: OperatorDraft;
@@ -26,46 +25,49 @@ export interface OnboardingResult {
   credentialsVersion: number;
 }
 
+/** The onboarding's steps, in order, with the words the Temporal UI shows for each. */
+export const ONBOARDING_STEPS = {
+  saving: 'saving the operator',
+  storingCredentials: 'storing the credentials in Vault',
+  announcing: 'announcing the operator',
+  waitingForBind: "waiting for the connector's first healthy bind",
+  activating: 'activating the operator',
+  compensating: 'compensating',
+  active: 'done: ACTIVE',
+  failed: 'done: ONBOARDING_FAILED',
+  rejected: 'rejected',
+} as const;
+export type OnboardingStep = keyof typeof ONBOARDING_STEPS;
+export const onboardingStepQuery = stepQuery<OnboardingStep>();
+
 /**
- * SPEC §5 onboarding: save, store credentials, announce, wait for the connector's first healthy
- * bind, activate. Any failure (or cancellation) discards the secret and ends ONBOARDING_FAILED.
+ * Onboarding (README "Onboarding, step by step"): save, store credentials, announce, wait for the
+ * connector's first healthy bind, activate. Any failure (or cancellation) discards the secret and
+ * ends ONBOARDING_FAILED.
  */
 export async function onboardOperator(input: OnboardingInput): Promise<OnboardingResult> {
   const { draft, actor } = input;
-  let saved: Operator | undefined;
-  let rejected: ApplicationFailure | undefined;
   let lastHealth: ConnectorHealth | undefined;
-  const at = trackSteps('saving operator');
-
-  setHandler(operatorSavedUpdate, async () => {
-    await condition(() => saved !== undefined || rejected !== undefined);
-    if (rejected) throw rejected;
-    return saved as Operator;
-  });
+  let saved = false;
+  const at = trackSteps(onboardingStepQuery, ONBOARDING_STEPS, 'saving');
+  const acceptance = acceptOnFirstStep();
   setHandler(connectorHealthSignal, (health) => {
     lastHealth = health;
   });
 
   try {
-    at('saving operator');
-    try {
-      saved = await steps.saveOperator(draft, actor);
-    } catch (err) {
-      rejected =
-        err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
-          ? err.cause
-          : ApplicationFailure.nonRetryable(failureReason(err));
-      throw err;
-    }
+    at('saving');
+    await acceptance.first(() => steps.saveOperator(draft, actor));
+    saved = true;
 
-    at('storing credentials in Vault');
+    at('storingCredentials');
     const credentialsVersion = await steps.storeCredentials(draft.id, input.stagedCredentialsVersion);
 
-    at('announcing operator');
+    at('announcing');
     await steps.recordOperatorCreated(draft.id, credentialsVersion, actor);
     await events.publishPendingEvents();
 
-    at(`waiting up to ${input.bindTimeoutS}s for the connector's first healthy bind`);
+    at('waitingForBind', `up to ${input.bindTimeoutS}s`);
     const bound = await condition(
       () => lastHealth?.status === 'UP' || lastHealth?.status === 'AUTH_FAILED',
       `${input.bindTimeoutS}s`,
@@ -83,28 +85,27 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
       );
     }
 
-    at('activating operator');
+    at('activating');
     await steps.activateOperator(draft.id, actor);
     await events.publishPendingEvents();
-    at('done: ACTIVE');
+    at('active');
     await handlersDone();
     return { operatorId: draft.id, status: 'ACTIVE', credentialsVersion };
   } catch (err) {
     const reason = failureReason(err);
-    // An update still waiting for the save must get its answer before the workflow closes.
-    rejected ??= ApplicationFailure.nonRetryable(reason, ONBOARDING_FAILED);
-    at(`compensating: ${reason}`);
+    acceptance.refuse(err, ONBOARDING_FAILED);
+    at('compensating', reason);
     const outcome = await CancellationScope.nonCancellable(() => compensate(draft.id, reason, actor));
     if (outcome.status === 'ACTIVE' && outcome.credentialsVersion !== null) {
       // Activation had already committed: the operator is live, so the onboarding succeeded.
-      at('done: ACTIVE');
+      at('active');
       await handlersDone();
       return { operatorId: draft.id, status: 'ACTIVE', credentialsVersion: outcome.credentialsVersion };
     }
-    at(saved ? `ONBOARDING_FAILED: ${reason}` : `rejected: ${reason}`);
+    at(saved ? 'failed' : 'rejected', reason);
     await handlersDone();
     if (isCancellation(err)) throw err;
-    throw ApplicationFailure.nonRetryable(reason, rejected.type ?? ONBOARDING_FAILED);
+    throw ApplicationFailure.nonRetryable(reason, (!saved && acceptance.refusal?.type) || ONBOARDING_FAILED);
   }
 }
 

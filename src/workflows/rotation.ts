@@ -6,8 +6,8 @@ import {
   log,
   setHandler,
 } from '@temporalio/workflow';
-import { events, failureReason, steps, trackSteps, untilDone } from './shared';
-import { connectorHealthSignal } from './messages';
+import { connectorHealthSignal, stepQuery } from './messages';
+import { acceptOnFirstStep, events, failureReason, handlersDone, steps, trackSteps, untilDone } from './shared';
 
 /** The failure type of a rotation that ended with the previous credentials version in force. */
 export const CREDENTIALS_ROLLED_BACK = 'CredentialsRolledBack';
@@ -26,15 +26,31 @@ export interface RotationResult {
   credentialsVersion: number;
 }
 
+/** The rotation's steps, in order, with the words the Temporal UI shows for each. */
+export const ROTATION_STEPS = {
+  checking: 'checking the operator',
+  writingVault: 'writing the new credentials version to Vault',
+  announcing: 'announcing the new credentials version',
+  waitingForBind: 'waiting for the connector to bind with the new credentials version',
+  makingCurrent: 'making the new credentials version current',
+  rotated: 'done: new credentials version current',
+  rollingBack: 'rolling back',
+  rolledBack: 'done: rolled back to the previous credentials version',
+} as const;
+export type RotationStep = keyof typeof ROTATION_STEPS;
+export const rotationStepQuery = stepQuery<RotationStep>();
+
 /**
- * SPEC §5 credential rotation: write the staged password as a new Vault version (check-and-set),
- * announce it as pending, wait for the connector to bind with it, then make it current. On
- * AUTH_FAILED, a timeout, a failed step or a cancellation, the previous version stays current:
- * Vault's latest version holds its password again and `credentials_rolled_back` goes out.
+ * Credential rotation (README "Credential rotation, step by step"): write the staged password as
+ * a new Vault version (check-and-set), announce it as pending, wait for the connector to bind
+ * with it, then make it current. On AUTH_FAILED, a timeout, a failed step or a cancellation, the
+ * previous version stays current: Vault's latest version holds its password again and
+ * `credentials_rolled_back` goes out.
  */
 export async function rotateCredentials(input: RotationInput): Promise<RotationResult> {
   const { operatorId, actor, bindTimeoutS } = input;
-  const at = trackSteps('checking the operator');
+  const at = trackSteps(rotationStepQuery, ROTATION_STEPS, 'checking');
+  const acceptance = acceptOnFirstStep();
   // First decisive report per credentials version; reports of other versions are ignored.
   const binds = new Map<number, 'UP' | 'AUTH_FAILED'>();
   setHandler(connectorHealthSignal, (health) => {
@@ -48,19 +64,20 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
   let newVersion: number | undefined;
   try {
     try {
-      at('checking the operator');
-      previousVersion = (await steps.prepareRotation(operatorId)).credentialsVersion;
+      at('checking');
+      previousVersion =
+        (await acceptance.first(() => steps.prepareRotation(operatorId))).credentialsVersion ?? undefined;
 
-      at('writing the new credentials version to Vault');
+      at('writingVault');
       baseVersion = await steps.latestCredentialsVersion(operatorId);
       newVersion = await steps.promoteStagedCredentials(operatorId, input.stagedVersion, baseVersion);
       const pending = newVersion;
 
-      at(`announcing credentials version ${pending}`);
+      at('announcing', `version ${pending}`);
       await steps.beginRotation(operatorId, pending, actor);
       await events.publishPendingEvents();
 
-      at(`waiting up to ${bindTimeoutS}s for the connector to bind with credentials version ${pending}`);
+      at('waitingForBind', `version ${pending}, up to ${bindTimeoutS}s`);
       const reported = await condition(() => binds.has(pending), `${bindTimeoutS}s`);
       if (!reported) {
         throw ApplicationFailure.nonRetryable(
@@ -76,29 +93,31 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
       }
 
       // The connector runs on the new password now: a late cancel must not undo that.
-      at(`making credentials version ${pending} current`);
+      at('makingCurrent', `version ${pending}`);
       await CancellationScope.nonCancellable(async () => {
         await untilDone.completeRotation(operatorId, pending, actor);
         await events.publishPendingEvents();
       });
-      at(`done: credentials version ${pending} current`);
+      at('rotated', `version ${pending}`);
       return { operatorId, status: 'ROTATED', credentialsVersion: pending };
     } catch (err) {
       const reason = failureReason(err);
-      at(`rolling back: ${reason}`);
+      acceptance.refuse(err, CREDENTIALS_ROLLED_BACK);
+      at('rollingBack', reason);
       const current = await CancellationScope.nonCancellable(() => rollback(operatorId, reason, actor, baseVersion));
       if (newVersion !== undefined && current === newVersion) {
         // Completion had committed before the failure: the rotation did happen.
-        at(`done: credentials version ${newVersion} current`);
+        at('rotated', `version ${newVersion}`);
         return { operatorId, status: 'ROTATED', credentialsVersion: newVersion };
       }
-      at(`rolled back to credentials version ${current ?? previousVersion ?? 'unknown'}: ${reason}`);
+      at('rolledBack', `version ${current ?? previousVersion ?? 'unknown'}: ${reason}`);
       if (isCancellation(err)) throw err;
       throw ApplicationFailure.nonRetryable(reason, CREDENTIALS_ROLLED_BACK);
     }
   } finally {
     // Normally cleared by the promotion already; this catches a rotation that never got there.
     await CancellationScope.nonCancellable(() => untilDone.discardStagedRotation(operatorId));
+    await handlersDone();
   }
 }
 

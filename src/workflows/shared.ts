@@ -1,17 +1,21 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  type QueryDefinition,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import { currentStepQuery } from './messages';
+import type { Operator } from '../domain/operator';
+import { acceptedUpdate, type StepState } from './messages';
 
-/** What every workflow here shares: retry policies, the current step, how a failure reads. */
+/** What every workflow here shares: retry policies, steps, the accepted answer, how a failure reads. */
 
 type Activities = activities.Activities;
 
@@ -46,15 +50,60 @@ export function failureReason(err: unknown): string {
 }
 
 /**
- * Answers the `currentStep` query and shows the step as the workflow's details in the UI;
- * returns the function that moves to the next step.
+ * Answers the `currentStep` query with the step and shows its label (and detail) as the
+ * workflow's details in the Temporal UI; returns the function that moves to the next step.
  */
-export function trackSteps(first: string): (step: string) => void {
-  let step = first;
-  setHandler(currentStepQuery, () => step);
-  return (next) => {
-    step = next;
-    setCurrentDetails(next);
+export function trackSteps<S extends string>(
+  query: QueryDefinition<StepState<S>>,
+  labels: Readonly<Record<S, string>>,
+  first: S,
+): (step: S, detail?: string) => void {
+  let state: StepState<S> = { step: first, detail: null };
+  setHandler(query, () => state);
+  return (step, detail) => {
+    state = { step, detail: detail ?? null };
+    setCurrentDetails(detail ? `${labels[step]}: ${detail}` : labels[step]);
+  };
+}
+
+/**
+ * The `accepted` update: it waits until the first step has committed and answers with its
+ * operator, or is refused with the first failure. `refuse` after any later failure makes sure a
+ * waiting update gets an answer before the workflow closes.
+ */
+export function acceptOnFirstStep(): {
+  first(step: () => Promise<Operator>): Promise<Operator>;
+  refuse(err: unknown, type?: string): void;
+  /** The failure the update was refused with, if it was. */
+  readonly refusal: ApplicationFailure | undefined;
+} {
+  let accepted: Operator | undefined;
+  let refused: ApplicationFailure | undefined;
+  setHandler(acceptedUpdate, async () => {
+    await condition(() => accepted !== undefined || refused !== undefined);
+    if (refused) throw refused;
+    return accepted as Operator;
+  });
+  const refuse = (err: unknown, type?: string) => {
+    refused ??=
+      err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
+        ? err.cause
+        : ApplicationFailure.nonRetryable(failureReason(err), type);
+  };
+  return {
+    async first(step) {
+      try {
+        accepted = await step();
+        return accepted;
+      } catch (err) {
+        refuse(err);
+        throw err;
+      }
+    },
+    refuse,
+    get refusal() {
+      return refused;
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, JSONCodec } from 'nats';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/platform/config';
 import {
   connectNats,
   ensureStream,

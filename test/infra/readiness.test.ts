@@ -3,15 +3,15 @@ import type { Server } from 'node:http';
 import type { Pool } from 'pg';
 import { Redis as IORedis } from 'ioredis';
 import type { Client } from '@temporalio/client';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/platform/config';
 import { createPool } from '../../src/clients/postgres';
 import { createRedis, type Redis } from '../../src/clients/redis';
 import { connectNats, type NatsConnection } from '../../src/clients/nats';
 import { createKvStore, type KvStore } from '../../src/clients/vault';
 import { createTemporalClient } from '../../src/clients/temporal';
-import { checkReadiness, createReadinessChecks } from '../../src/readiness';
-import { createOpsApp } from '../../src/api/ops-app';
-import { createMetricsRegistry } from '../../src/metrics';
+import { checkReadiness, createReadinessChecks } from '../../src/platform/readiness';
+import { createOpsApp } from '../../src/api/shared/ops-app';
+import { createMetricsRegistry } from '../../src/platform/metrics';
 
 const DEPENDENCIES = ['postgres', 'redis', 'nats', 'vault', 'temporal'];
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/platform/config';
 import { createRedis, type Redis } from '../../src/clients/redis';
 
 describe('Redis (real server)', () => {

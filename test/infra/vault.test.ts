@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import nodeVault from 'node-vault';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/platform/config';
 import { createKvStore, VaultError, type KvStore } from '../../src/clients/vault';
 import { expectNoSecret } from '../support/secrets';
 

@@ -5,15 +5,12 @@ import jwt from 'jsonwebtoken';
 import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAdminApp } from '../../src/api/admin-app';
-import { HealthCache } from '../../src/health/cache';
 import type { KvStore } from '../../src/clients/vault';
-import { loadConfig, type Config } from '../../src/config';
-import { createLogger } from '../../src/logger';
-import { openResources, type Resources } from '../../src/resources';
-import { DrainService } from '../../src/services/drain';
-import { OperatorService } from '../../src/services/operators';
+import { loadConfig, type Config } from '../../src/platform/config';
+import { createLogger } from '../../src/platform/logger';
+import { openResources, type Resources } from '../../src/platform/resources';
 import { createWorker } from '../../src/worker';
-import { HealthService } from '../../src/services/health';
+import { createAdminServices } from '../../src/services';
 
 let runtimeInstalled = false;
 
@@ -64,10 +61,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const log = createLogger(config.logLevel);
   const resources = await openResources(config, log);
-  const operators = new OperatorService({ ...resources, config: config.temporal, log });
-  const drain = new DrainService({ temporal: resources.temporal, operators, config: config.temporal, log });
-  const health = new HealthService({ db: resources.db, cache: new HealthCache(resources.redis) });
-  const app = createAdminApp({ config, db: resources.db, log, operators, drain, health });
+  const app = createAdminApp({
+    config,
+    db: resources.db,
+    log,
+    ...createAdminServices(resources, config.temporal, log),
+  });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -3,14 +3,14 @@ import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type { NatsConnection } from 'nats';
 import type { Db } from '../../src/clients/postgres';
-import type { Config } from '../../src/config';
+import type { Config } from '../../src/platform/config';
 import type { OperatorStatus } from '../../src/domain/operator';
 import { HealthConsumer } from '../../src/health/consumer';
 import { healthMetrics, type HealthMetrics } from '../../src/health/metrics';
 import { HealthPipeline } from '../../src/health/pipeline';
 import type { HealthReport } from '../../src/health/report';
-import { createLogger } from '../../src/logger';
-import { createMetricsRegistry, type Registry } from '../../src/metrics';
+import { createLogger } from '../../src/platform/logger';
+import { createMetricsRegistry, type Registry } from '../../src/platform/metrics';
 
 /** Health-ingestion test helpers: operators straight in SQL, reports, private streams. */
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, type Config } from '../../src/platform/config';
 
 /**
  * A migrated database of the calling test file's own, copied from the template the global setup

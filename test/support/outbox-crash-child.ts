@@ -8,10 +8,10 @@
  */
 import { connectNats } from '../../src/clients/nats';
 import { createPool, inTransaction, type Db } from '../../src/clients/postgres';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/platform/config';
 import { commitChange, findOperator } from '../../src/db/operators';
 import { OutboxRelay } from '../../src/events/outbox';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/platform/logger';
 
 const hang = () => setInterval(() => undefined, 60_000);
 

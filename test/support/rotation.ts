@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import type { QueryDefinition } from '@temporalio/workflow';
 import type { EventEnvelope } from '../../src/events/envelope';
-import { connectorHealthSignal, currentStepQuery, type ConnectorHealth } from '../../src/workflows/messages';
+import { connectorHealthSignal, type ConnectorHealth, type StepState } from '../../src/workflows/messages';
 import type { EventWatcher } from './events';
 import { newOperatorRequest, type Harness } from './harness';
 
 /** Helpers shared by the credential-rotation tests. */
 
 export interface RotationAccepted {
-  operatorId: string;
+  operator: { id: string; status: string };
   workflowId: string;
   runId: string;
   workflowUrl: string;
@@ -72,18 +73,19 @@ export function textOf(value: unknown): string[] {
   return [];
 }
 
-/** Polls a running workflow's currentStep query until it matches (steps move asynchronously). */
-export async function waitForStep(
-  handle: { query: (q: typeof currentStepQuery) => Promise<string> },
-  pattern: RegExp,
+/** Polls a running workflow's currentStep query until it reaches `step` (steps move asynchronously). */
+export async function waitForStep<S extends string>(
+  handle: { query: (q: QueryDefinition<StepState<S>>) => Promise<StepState<S>> },
+  query: QueryDefinition<StepState<S>>,
+  step: S,
   timeoutMs = 15_000,
-): Promise<string> {
+): Promise<StepState<S>> {
   const deadline = Date.now() + timeoutMs;
-  let step = '';
+  let state: StepState<S> | undefined;
   while (Date.now() < deadline) {
-    step = await handle.query(currentStepQuery);
-    if (pattern.test(step)) return step;
+    state = await handle.query(query);
+    if (state.step === step) return state;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`the workflow's step stayed "${step}", expected ${String(pattern)}`);
+  throw new Error(`the workflow's step stayed ${JSON.stringify(state)}, expected ${step}`);
 }

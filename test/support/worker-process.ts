@@ -1,8 +1,8 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import { loadConfig } from '../../src/config';
-import { createLogger } from '../../src/logger';
-import { openResources } from '../../src/resources';
+import { loadConfig } from '../../src/platform/config';
+import { createLogger } from '../../src/platform/logger';
+import { openResources } from '../../src/platform/resources';
 import { createWorker } from '../../src/worker';
 
 /**

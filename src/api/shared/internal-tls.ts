@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { RequestListener } from 'node:http';
 import https from 'node:https';
 import tls, { type TLSSocket } from 'node:tls';
-import type { Logger } from '../logger';
+import type { Logger } from '../../platform/logger';
 
 /**
  * The internal listener's TLS: client certificates are required and must chain to the CA
@@ -177,4 +177,9 @@ export function allowedCaller(socket: TLSSocket, allowed: ReadonlySet<string>): 
   }
   decided.set(socket, caller);
   return caller ?? undefined;
+}
+
+/** The internal API's request state: the caller's certificate identity (SAN) on the allowlist. */
+export interface InternalState {
+  caller: string;
 }

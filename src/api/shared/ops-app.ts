@@ -1,6 +1,6 @@
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
-import { checkReadiness, type ReadinessChecks } from '../readiness';
+import { checkReadiness, type ReadinessChecks } from '../../platform/readiness';
 import { sendProblem } from './problem';
 
 /**

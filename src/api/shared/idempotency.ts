@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Middleware } from 'koa';
-import type { Db } from '../clients/postgres';
-import { claimKey, keepAnswer, releaseKey } from '../db/idempotency-keys';
-import type { Logger } from '../logger';
+import type { Db } from '../../clients/postgres';
+import { claimKey, keepAnswer, releaseKey } from '../../db/idempotency-keys';
+import type { Logger } from '../../platform/logger';
 import type { AuthState } from './auth';
 import { HttpProblem } from './problem';
 

@@ -1,6 +1,6 @@
 import type { Context, Middleware } from 'koa';
-import { ServiceError } from '../services/errors';
-import type { Logger } from '../logger';
+import { ServiceError } from '../../services/shared/errors';
+import type { Logger } from '../../platform/logger';
 
 /** RFC 9457 problem details for every error the HTTP APIs answer with. */
 

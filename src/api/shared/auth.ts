@@ -1,7 +1,7 @@
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { JwksClient } from 'jwks-rsa';
 import type { Middleware } from 'koa';
-import type { Config } from '../config';
+import type { Config } from '../../platform/config';
 import { HttpProblem } from './problem';
 
 /**

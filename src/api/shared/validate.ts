@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { validationFailed, type FieldError } from '../services/errors';
+import { validationFailed, type FieldError } from '../../services/shared/errors';
 
 function fieldName(path: readonly PropertyKey[]): string {
   return path.reduce<string>(

@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import type { Logger } from '../logger';
+import type { Logger } from '../../platform/logger';
 
 /** One line per request: who, what, outcome, duration. Never bodies or headers. */
 export function requestLog(log: Logger): Middleware<{ actor?: string; caller?: string }> {

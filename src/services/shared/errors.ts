@@ -28,3 +28,8 @@ export const staleVersion = (current: number) =>
   });
 export const unavailable = (message: string, extra: Record<string, unknown> = {}) =>
   new ServiceError('unavailable', message, extra);
+export const duplicateOperator = (existingOperatorId: string | null) =>
+  conflict(
+    `An operator with this host, port and systemId already exists${existingOperatorId ? `: ${existingOperatorId}` : ''}.`,
+    { existingOperatorId },
+  );

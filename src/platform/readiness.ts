@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { Redis } from 'ioredis';
 import type { NatsConnection } from 'nats';
 import type { Client } from '@temporalio/client';
-import type { KvStore } from './clients/vault';
+import type { KvStore } from '../clients/vault';
 
 /**
  * Readiness: can this process do its work right now? One check per dependency, each bounded by a

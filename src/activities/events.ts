@@ -1,7 +1,7 @@
 import type { OutboxRelay } from '../events/outbox';
 
 /** Publishing to JetStream goes through the outbox relay, so order and dedup hold everywhere. */
-export function createNatsActivities(relay: OutboxRelay) {
+export function createEventActivities(relay: OutboxRelay) {
   return {
     /** Publishes every committed, unpublished event (this workflow's among them), in order. */
     async publishPendingEvents(): Promise<number> {
@@ -9,5 +9,3 @@ export function createNatsActivities(relay: OutboxRelay) {
     },
   };
 }
-
-export type NatsActivities = ReturnType<typeof createNatsActivities>;

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { isWorkflowRunning } from '../clients/temporal';
 import type { KvStore } from '../clients/vault';
 import {
   ROTATION_STAGING_FOLDER,
@@ -7,22 +8,52 @@ import {
   stagedRotationPath,
 } from '../domain/credentials';
 import { workflowIds } from '../domain/workflow-ids';
-import { isWorkflowRunning } from '../clients/temporal';
+import type { Logger } from '../platform/logger';
+
+/**
+ * Where a request leaves a new password for its workflow: Vault's staging paths, so that the
+ * password never enters a workflow's input or history (the workflow gets only the version). A
+ * running workflow owns its staged entry and clears it; what nobody owns is swept.
+ */
 
 /** Far beyond the longest accept timeout (60 s): a younger entry may belong to a request in flight. */
 export const STAGED_SECRET_MAX_AGE_MS = 10 * 60 * 1000;
 
 /** Each staging folder, with the path of an operator's entry and the workflow that owns it. */
-const STAGINGS = [
-  { folder: STAGING_FOLDER, path: stagedCredentialsPath, owner: workflowIds.onboarding },
-  { folder: ROTATION_STAGING_FOLDER, path: stagedRotationPath, owner: workflowIds.rotation },
-];
+const STAGINGS = {
+  onboarding: { folder: STAGING_FOLDER, path: stagedCredentialsPath, owner: workflowIds.onboarding },
+  rotation: { folder: ROTATION_STAGING_FOLDER, path: stagedRotationPath, owner: workflowIds.rotation },
+};
+
+export interface StagedPassword {
+  /** The Vault version the workflow reads: a reference, never the password. */
+  version: number;
+  /** Removes the entry; for a workflow that certainly never started. Logs, never throws. */
+  discard(): Promise<void>;
+}
+
+export async function stagePassword(
+  kv: KvStore,
+  log: Logger,
+  purpose: keyof typeof STAGINGS,
+  operatorId: string,
+  credentials: { system_id: string; password: string },
+): Promise<StagedPassword> {
+  const path = STAGINGS[purpose].path(operatorId);
+  const version = await kv.write(path, credentials);
+  return {
+    version,
+    discard: () =>
+      kv
+        .destroy(path)
+        .catch((err: unknown) => log.error({ err: (err as Error).message, operatorId }, 'staged secret left behind')),
+  };
+}
 
 /**
  * Destroys staged passwords nobody will pick up: older than `maxAgeMs` and with no running
  * onboarding (or, for a rotation's entry, rotation) workflow for their operator. They exist only
- * when the API process died between staging a password and starting its workflow; a running
- * workflow owns its staged entry and cleans it up itself.
+ * when the API process died between staging a password and starting its workflow.
  */
 export async function sweepStagedCredentials(
   kv: KvStore,
@@ -31,7 +62,7 @@ export async function sweepStagedCredentials(
 ): Promise<string[]> {
   const maxAgeMs = options.maxAgeMs ?? STAGED_SECRET_MAX_AGE_MS;
   const swept: string[] = [];
-  for (const staging of STAGINGS) {
+  for (const staging of Object.values(STAGINGS)) {
     for (const entry of await kv.list(staging.folder)) {
       const operatorId = entry.replace(/\/$/, '');
       if (options.onlyOperators && !options.onlyOperators.includes(operatorId)) continue;

@@ -1,0 +1,61 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Db } from '../clients/postgres';
+import type { Redis } from '../clients/redis';
+import { commitChange, findPendingCredentialsVersion, softDeleteOperatorConfig } from '../db/operators';
+import { CONFLICT } from '../domain/failures';
+import { healthKey } from '../domain/health';
+import type { Operator } from '../domain/operator';
+import { withLockedOperator } from './shared';
+
+/** The drain workflow's steps. Each is idempotent: a retry finds its own work done. */
+export function createDrainActivities({ db, redis }: { db: Db; redis: Redis }) {
+  return {
+    /** ACTIVE → DRAINING with `operator.config.draining`; the lifecycle refuses any other state. */
+    async beginDrain(operatorId: string, actor: string): Promise<Operator> {
+      return withLockedOperator(db, operatorId, async (op, tx) => {
+        if (op.status === 'DRAINING') return op;
+        // Checked under the row lock: the services' "is a rotation running" check can race.
+        if ((await findPendingCredentialsVersion(tx, operatorId)) !== null) {
+          throw ApplicationFailure.nonRetryable(`a credential rotation of operator ${operatorId} is pending`, CONFLICT);
+        }
+        return commitChange(tx, op, 'draining', { status: 'DRAINING', statusReason: 'drain requested' }, actor);
+      });
+    },
+
+    /** DRAINING → ACTIVE with `operator.config.drain_cancelled`. */
+    async cancelDrain(operatorId: string, actor: string): Promise<Operator> {
+      return withLockedOperator(db, operatorId, async (op, tx) => {
+        if (op.status !== 'DRAINING') return op;
+        return commitChange(tx, op, 'drain_cancelled', { status: 'ACTIVE', statusReason: null }, actor);
+      });
+    },
+
+    /**
+     * The soft delete: DELETED with deleted_at, `operator.config.deleted`, and the operator's
+     * rules and TPS limit soft-deleted with it. A retry finds the row already deleted.
+     */
+    async finishDrain(operatorId: string, actor: string, reason: 'drained' | 'timeout'): Promise<void> {
+      await withLockedOperator(
+        db,
+        operatorId,
+        async (op, tx) => {
+          await commitChange(
+            tx,
+            op,
+            'deleted',
+            { status: 'DELETED', statusReason: reason === 'drained' ? 'drained' : 'drain timeout' },
+            actor,
+            (next) => ({ operator: next, reason }),
+          );
+          await softDeleteOperatorConfig(tx, operatorId, actor);
+        },
+        'null',
+      );
+    },
+
+    /** A deleted operator has no health: the routing engine must not find a stale `UP`. */
+    async forgetHealth(operatorId: string): Promise<void> {
+      await redis.del(healthKey(operatorId));
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
+import type { KvStore } from '../clients/vault';
+import { commitChange, findByEndpoint, insertDraft, listRoutingRules } from '../db/operators';
+import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
+import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR } from '../domain/failures';
+import { canTransition } from '../domain/lifecycle';
+import type { Operator, OperatorDraft } from '../domain/operator';
+import { vaultStep, withLockedOperator } from './shared';
+
+/** The onboarding workflow's steps. Each is idempotent: a retry finds its own work done. */
+export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) {
+  return {
+    async saveOperator(draft: OperatorDraft, actor: string): Promise<Operator> {
+      try {
+        return await inTransaction(db, (tx) => insertDraft(tx, draft, actor));
+      } catch (err) {
+        if (!isUniqueViolation(err, 'operators_endpoint_live_key')) throw err;
+        const holder = await findByEndpoint(db, draft.metadata);
+        throw ApplicationFailure.create({
+          message: `an operator with this host, port and systemId exists: ${holder?.id ?? 'unknown'}`,
+          type: DUPLICATE_OPERATOR,
+          nonRetryable: true,
+          details: [{ existingOperatorId: holder?.id ?? null }],
+        });
+      }
+    },
+
+    /** Moves the staged password to the operator's credentials path as its first version. */
+    async storeCredentials(operatorId: string, stagedVersion: number): Promise<number> {
+      return vaultStep(async () => {
+        const finalPath = credentialsPath(operatorId);
+        const current = await kv.currentVersion(finalPath);
+        const staged = await kv.read<SmppCredentials>(stagedCredentialsPath(operatorId), stagedVersion);
+        if (!staged) {
+          // A retry after the move finds the staging path already cleared.
+          if (current !== undefined) return current;
+          throw ApplicationFailure.nonRetryable(
+            `no staged credentials for operator ${operatorId}`,
+            CREDENTIALS_NOT_STAGED,
+          );
+        }
+        const version = current ?? (await kv.write(finalPath, staged.data, 0));
+        await kv.destroy(stagedCredentialsPath(operatorId));
+        return version;
+      });
+    },
+
+    /** Version 1 and `operator.config.created`, once credentials are in Vault. */
+    async recordOperatorCreated(operatorId: string, credentialsVersion: number, actor: string): Promise<Operator> {
+      return withLockedOperator(db, operatorId, async (op, tx) => {
+        if (op.version > 0) return op;
+        const routingRules = await listRoutingRules(tx, operatorId);
+        return commitChange(tx, op, 'created', { credentialsVersion }, actor, (next) => ({
+          operator: next,
+          routingRules,
+        }));
+      });
+    },
+
+    async activateOperator(operatorId: string, actor: string): Promise<Operator> {
+      return withLockedOperator(db, operatorId, async (op, tx) => {
+        if (op.status === 'ACTIVE') return op;
+        return commitChange(tx, op, 'activated', { status: 'ACTIVE', statusReason: null }, actor);
+      });
+    },
+
+    /**
+     * ONBOARDING_FAILED with its reason; the partial index then frees (host, port, systemId). A
+     * compensation: an operator that got past onboarding (or never existed) is left as it is.
+     */
+    async markOnboardingFailed(operatorId: string, reason: string, actor: string): Promise<Operator | null> {
+      return withLockedOperator(
+        db,
+        operatorId,
+        async (op, tx) => {
+          if (!canTransition(op.status, 'ONBOARDING_FAILED')) return op;
+          return commitChange(
+            tx,
+            op,
+            'onboarding_failed',
+            { status: 'ONBOARDING_FAILED', statusReason: reason },
+            actor,
+            (next) => ({ operator: next, reason }),
+          );
+        },
+        'null',
+      );
+    },
+
+    /** Leaves nothing of the operator's secret behind: every version, staged or stored. */
+    async discardCredentials(operatorId: string): Promise<void> {
+      await vaultStep(async () => {
+        await kv.destroy(stagedCredentialsPath(operatorId));
+        await kv.destroy(credentialsPath(operatorId));
+      });
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { PoolClient } from 'pg';
+import { inTransaction, type Db } from '../clients/postgres';
+import { VaultError } from '../clients/vault';
+import { findOperator } from '../db/operators';
+import type { SmppCredentials } from '../domain/credentials';
+import { CONFLICT, NOT_FOUND, VAULT_REJECTED } from '../domain/failures';
+import { IllegalTransitionError } from '../domain/lifecycle';
+import type { Operator } from '../domain/operator';
+
+/** What the capability activities share: the locked operator, and failures a retry will not heal. */
+
+/**
+ * Runs fn on the locked operator inside one transaction; `null` when it does not exist (or is
+ * deleted) and `missing` is 'null'. A lifecycle refusal fails the activity for good.
+ */
+export async function withLockedOperator<T>(
+  db: Db,
+  operatorId: string,
+  fn: (op: Operator, tx: PoolClient) => Promise<T>,
+): Promise<T>;
+export async function withLockedOperator<T>(
+  db: Db,
+  operatorId: string,
+  fn: (op: Operator, tx: PoolClient) => Promise<T>,
+  missing: 'null',
+): Promise<T | null>;
+export async function withLockedOperator<T>(
+  db: Db,
+  operatorId: string,
+  fn: (op: Operator, tx: PoolClient) => Promise<T>,
+  missing: 'fail' | 'null' = 'fail',
+): Promise<T | null> {
+  try {
+    return await inTransaction(db, async (tx) => {
+      const op = await findOperator(tx, operatorId, true);
+      if (op) return fn(op, tx);
+      if (missing === 'null') return null;
+      throw ApplicationFailure.nonRetryable(`operator ${operatorId} not found`, NOT_FOUND);
+    });
+  } catch (err) {
+    if (err instanceof IllegalTransitionError) throw ApplicationFailure.nonRetryable(err.message, CONFLICT);
+    throw err;
+  }
+}
+
+/** Runs a Vault step: a refusal (403, 400) will not heal by retrying; an outage or a 5xx might. */
+export async function vaultStep<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof VaultError && err.permanent) throw ApplicationFailure.nonRetryable(err.message, VAULT_REJECTED);
+    throw err;
+  }
+}
+
+export function sameCredentials(a: SmppCredentials, b: SmppCredentials): boolean {
+  return a.system_id === b.system_id && a.password === b.password;
+}

@@ -1,0 +1,83 @@
+import Router from '@koa/router';
+import { DEFAULT_TPS_LIMIT, SMPP_LIMITS } from '../domain/operator';
+import { TpsLimit } from '../domain/schemas';
+import type { OnboardingService } from '../services/onboarding';
+import { metadataFields } from './operators';
+import { sendAccepted, WorkflowAccepted } from './shared/accepted';
+import type { AuthState } from './shared/auth';
+import { z } from './shared/http';
+import { commonErrors, idempotencyKey, json, location, problem, type AdminDoc } from './shared/openapi';
+import { parse } from './shared/validate';
+
+/** POST /operators: onboarding, a workflow that ends with the operator ACTIVE or ONBOARDING_FAILED. */
+
+const digits = z.string().regex(/^[0-9]{1,15}$/, 'E.164 digits only, 1 to 15 of them');
+
+export const RoutingRuleInput = z
+  .strictObject({
+    prefixTableId: z.uuid().optional(),
+    prefixes: z.array(digits).min(1).max(1000).optional(),
+    priority: z.number().int().min(0).max(10_000),
+    weight: z.number().int().min(0).max(1000),
+    costPerSegment: z.string().regex(/^[0-9]{1,8}(\.[0-9]{1,6})?$/, 'a decimal amount such as "0.0125"'),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as "EUR"'),
+    enabled: z.boolean().default(true),
+  })
+  .refine((r) => (r.prefixTableId === undefined) !== (r.prefixes === undefined), {
+    message: 'give exactly one of prefixTableId and prefixes',
+    path: ['prefixes'],
+  })
+  .openapi('RoutingRuleInput');
+
+/** The SMPP password: written to Vault only, never echoed, logged or kept. */
+export const SmppPassword = z
+  .string()
+  .min(1)
+  .max(SMPP_LIMITS.password)
+  .openapi({ format: 'password', writeOnly: true });
+
+export const CreateOperatorRequest = z
+  .strictObject({
+    ...metadataFields,
+    password: SmppPassword,
+    systemType: metadataFields.systemType.default(''),
+    tls: metadataFields.tls.default(false),
+    windowSize: metadataFields.windowSize.default(10),
+    enquireLinkIntervalS: metadataFields.enquireLinkIntervalS.default(30),
+    labels: metadataFields.labels.default({}),
+    tpsLimit: TpsLimit.default(DEFAULT_TPS_LIMIT),
+    routingRules: z.array(RoutingRuleInput).max(100).default([]),
+  })
+  .openapi('CreateOperatorRequest');
+
+export function createOnboardingRouter(onboarding: OnboardingService): Router<AuthState> {
+  const router = new Router<AuthState>();
+  router.post('/operators', async (ctx) => {
+    const { password, tpsLimit, routingRules, ...metadata } = parse(CreateOperatorRequest, ctx.request.body, 'body');
+    const started = await onboarding.start({ metadata, password, tpsLimit, routingRules }, ctx.state.actor);
+    sendAccepted(ctx, started, `/v1/admin/operators/${started.operator.id}`);
+  });
+  return router;
+}
+
+export function documentOnboarding({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'post',
+    path: '/operators',
+    summary: 'Onboard an operator',
+    description:
+      'Stores the password in Vault and starts the onboarding workflow. Answers once the operator is saved (status ONBOARDING). A live operator with the same host, port and systemId is a 409 naming it.',
+    security,
+    request: {
+      headers: idempotencyKey,
+      body: { content: { 'application/json': { schema: CreateOperatorRequest } } },
+    },
+    responses: {
+      202: { ...json('Onboarding started', WorkflowAccepted), headers: location },
+      ...commonErrors,
+      409: problem('Duplicate operator (`existingOperatorId`) or Idempotency-Key in progress'),
+      422: problem('Idempotency-Key reused with another body'),
+      503: problem('No worker saved the operator in time, or Temporal did not answer; nothing was left behind'),
+    },
+  });
+}

@@ -1,0 +1,49 @@
+import Router from '@koa/router';
+import type { RotationService } from '../services/rotation';
+import { SmppPassword } from './onboarding';
+import { sendAccepted, WorkflowAccepted } from './shared/accepted';
+import type { AuthState } from './shared/auth';
+import { OperatorIdParams, z } from './shared/http';
+import { commonErrors, idempotencyKey, json, location, problem, type AdminDoc } from './shared/openapi';
+import { parse } from './shared/validate';
+
+/** POST /operators/{id}/credentials/rotate: the credential-rotation workflow. */
+
+export const RotateCredentialsRequest = z.strictObject({ password: SmppPassword }).openapi('RotateCredentialsRequest');
+
+export function createRotationRouter(rotation: RotationService): Router<AuthState> {
+  const router = new Router<AuthState>();
+  router.post('/operators/:id/credentials/rotate', async (ctx) => {
+    const { id } = parse(OperatorIdParams, ctx.params, 'path');
+    const { password } = parse(RotateCredentialsRequest, ctx.request.body, 'body');
+    const started = await rotation.start(id, password, ctx.state.actor);
+    sendAccepted(ctx, started, `/v1/admin/operators/${id}/workflows`);
+  });
+  return router;
+}
+
+export function documentRotation({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'post',
+    path: '/operators/{id}/credentials/rotate',
+    summary: "Rotate an operator's SMPP password",
+    description:
+      "Stores the new password in Vault and starts the credential-rotation workflow: a new Vault version (check-and-set), operator.config.credentials_rotated (state pending), then, once the connector reports UP with that version, credentials_rotated (state current). On AUTH_FAILED, ROTATION_BIND_TIMEOUT_S or cancellation the previous version stays current and operator.config.credentials_rolled_back is published. Location is the operator's workflow list.",
+    security,
+    request: {
+      params: OperatorIdParams,
+      headers: idempotencyKey,
+      body: { content: { 'application/json': { schema: RotateCredentialsRequest } } },
+    },
+    responses: {
+      202: { ...json('Rotation started', WorkflowAccepted), headers: location },
+      ...commonErrors,
+      404: problem('No such operator'),
+      409: problem(
+        'A rotation is already running (`workflowId`), the operator is not ACTIVE, or Idempotency-Key in progress',
+      ),
+      422: problem('Idempotency-Key reused with another body'),
+      503: problem('Temporal did not answer; nothing was left behind'),
+    },
+  });
+}

@@ -1,0 +1,43 @@
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { validationFailed } from '../../services/shared/errors';
+
+extendZodWithOpenApi(z);
+
+/** What every admin and internal route shares: the operator id, versions as ETags, cursors. */
+
+// Lower-cased: the id also names Vault paths, workflow ids and Redis keys, which are case-sensitive.
+export const OperatorIdParams = z.object({ id: z.uuid().transform((id) => id.toLowerCase()) });
+
+export const etagOf = (version: number) => `"${version}"`;
+
+/** `If-Match: "7"` (or W/"7") → 7; `*` or absent → undefined. */
+export function ifMatchVersion(header: string): number | undefined {
+  if (!header || header.trim() === '*') return undefined;
+  const m = /^(?:W\/)?"(\d+)"$/.exec(header.trim());
+  if (!m) throw validationFailed([{ field: 'If-Match', message: 'an ETag such as "3", as GET returned' }]);
+  return Number(m[1]);
+}
+
+export function encodeCursor(after: { createdAt: string; id: string }): string {
+  return Buffer.from(JSON.stringify([after.createdAt, after.id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
+    if (
+      typeof createdAt === 'string' &&
+      typeof id === 'string' &&
+      !Number.isNaN(Date.parse(createdAt)) &&
+      /^[0-9a-f-]{36}$/.test(id)
+    ) {
+      return { createdAt, id };
+    }
+  } catch {
+    // falls through to the validation error
+  }
+  throw validationFailed([{ field: 'cursor', message: 'not a cursor this API returned' }]);
+}
+
+export { z };

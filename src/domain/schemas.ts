@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { BIND_TYPES, ENFORCEMENT_MODES, OPERATOR_STATUSES } from './operator';
+
+/**
+ * The operator as its peers see it, shared by the admin API's answers and the event catalog, so
+ * an event's `operator` and a GET's body cannot differ. `meta({ id })` names the schema in
+ * openapi/admin.json and docs/asyncapi.yaml.
+ */
+
+export const TpsLimit = z
+  .strictObject({
+    tpsCap: z.number().int().positive().max(100_000),
+    burstWindowMs: z.number().int().positive().max(60_000),
+    enforcementMode: z.enum(ENFORCEMENT_MODES),
+  })
+  .meta({ id: 'TpsLimit' });
+
+export const Operator = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    host: z.string(),
+    port: z.number().int(),
+    systemId: z.string(),
+    systemType: z.string(),
+    bindType: z.enum(BIND_TYPES),
+    tls: z.boolean(),
+    windowSize: z.number().int(),
+    enquireLinkIntervalS: z.number().int(),
+    labels: z.record(z.string(), z.string()),
+    status: z.enum(OPERATOR_STATUSES),
+    statusReason: z.string().nullable(),
+    version: z.number().int(),
+    credentialsVersion: z.number().int().nullable(),
+    tpsLimit: TpsLimit.nullable(),
+    createdAt: z.iso.datetime(),
+    createdBy: z.string(),
+    updatedAt: z.iso.datetime(),
+    updatedBy: z.string(),
+  })
+  .meta({ id: 'Operator' });
+
+export const RoutingRule = z.object({
+  id: z.uuid(),
+  prefixTableId: z.uuid().optional(),
+  prefixes: z.array(z.string()).optional(),
+  priority: z.number().int(),
+  weight: z.number().int(),
+  costPerSegment: z.string(),
+  currency: z.string(),
+  enabled: z.boolean(),
+});

@@ -1,0 +1,37 @@
+import type { Client } from '@temporalio/client';
+import type { Db } from '../clients/postgres';
+import type { Redis } from '../clients/redis';
+import type { KvStore } from '../clients/vault';
+import { HealthCache } from '../health/cache';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
+import { DrainService } from './drain';
+import { HealthService } from './health';
+import { OnboardingService } from './onboarding';
+import { OperatorService } from './operators';
+import { RotationService } from './rotation';
+
+/** The services behind the admin API, one per capability. */
+export interface AdminServices {
+  operators: OperatorService;
+  onboarding: OnboardingService;
+  rotation: RotationService;
+  drain: DrainService;
+  health: HealthService;
+}
+
+export function createAdminServices(
+  clients: { db: Db; kv: KvStore; redis: Redis; temporal: Client },
+  config: Config['temporal'],
+  log: Logger,
+): AdminServices {
+  const deps = { ...clients, config, log };
+  const operators = new OperatorService(deps);
+  return {
+    operators,
+    onboarding: new OnboardingService(deps),
+    rotation: new RotationService(deps),
+    drain: new DrainService({ ...deps, operators }),
+    health: new HealthService({ db: clients.db, cache: new HealthCache(clients.redis) }),
+  };
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { Db } from '../clients/postgres';
+import type { KvStore } from '../clients/vault';
+import { findByEndpoint } from '../db/operators';
+import { findLivePrefixTableIds } from '../db/prefix-tables';
+import type { OperatorMetadata, RoutingRuleInput, TpsLimit } from '../domain/operator';
+import { workflowIds } from '../domain/workflow-ids';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
+import type { onboardOperator } from '../workflows/onboarding';
+import { stagePassword } from './credentials-staging';
+import { duplicateOperator, validationFailed, type FieldError } from './shared/errors';
+import { startWorkflow, type WorkflowStarted } from './shared/workflow-start';
+
+export interface NewOperator {
+  metadata: OperatorMetadata;
+  password: string;
+  tpsLimit: TpsLimit;
+  routingRules: RoutingRuleInput[];
+}
+
+export interface OnboardingServiceDeps {
+  db: Db;
+  kv: KvStore;
+  temporal: Client;
+  config: Config['temporal'];
+  log: Logger;
+}
+
+/** POST /operators: checks what it can, stages the password in Vault, starts the onboarding workflow. */
+export class OnboardingService {
+  constructor(private readonly deps: OnboardingServiceDeps) {}
+
+  /**
+   * Answers once the workflow has saved the operator: a duplicate endpoint is a synchronous 409,
+   * and the password never becomes workflow input.
+   */
+  async start(input: NewOperator, actor: string): Promise<WorkflowStarted> {
+    const { db, kv, config, log } = this.deps;
+    const holder = await findByEndpoint(db, input.metadata);
+    if (holder) throw duplicateOperator(holder.id);
+    await this.checkPrefixTables(input.routingRules);
+
+    const id = randomUUID();
+    const staged = await stagePassword(kv, log, 'onboarding', id, {
+      system_id: input.metadata.systemId,
+      password: input.password,
+    });
+    return startWorkflow<typeof onboardOperator>(this.deps, {
+      what: 'onboarding',
+      workflowType: 'onboardOperator',
+      workflowId: workflowIds.onboarding(id),
+      operatorId: id,
+      args: [
+        {
+          draft: { id, metadata: input.metadata, tpsLimit: input.tpsLimit, routingRules: input.routingRules },
+          stagedCredentialsVersion: staged.version,
+          actor,
+          bindTimeoutS: config.onboardingBindTimeoutS,
+        },
+      ],
+      // An onboarding nobody saved would hold its endpoint: cancel it, its compensation cleans up.
+      whenNoWorker: 'cancel',
+      discard: staged.discard,
+    });
+  }
+
+  private async checkPrefixTables(rules: RoutingRuleInput[]): Promise<void> {
+    const ids = [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
+    const known = await findLivePrefixTableIds(this.deps.db, ids);
+    const errors: FieldError[] = [];
+    rules.forEach((r, i) => {
+      if (r.prefixTableId && !known.has(r.prefixTableId)) {
+        errors.push({ field: `routingRules[${i}].prefixTableId`, message: 'no such prefix table' });
+      }
+    });
+    if (errors.length > 0) throw validationFailed(errors);
+  }
+}

@@ -1,0 +1,173 @@
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateStage,
+  type Client,
+  type Workflow,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Config } from '../../platform/config';
+import type { Logger } from '../../platform/logger';
+import { CONFLICT, DUPLICATE_OPERATOR, NOT_FOUND } from '../../domain/failures';
+import type { Operator } from '../../domain/operator';
+import { OPERATOR_ID } from '../../domain/workflow-ids';
+import { acceptedUpdate } from '../../workflows/messages';
+import { runningRunId } from '../../clients/temporal';
+import { conflict, duplicateOperator, notFound, unavailable, type ServiceError } from './errors';
+
+/**
+ * How the API starts every workflow: update-with-start of the workflow's `accepted` update, so
+ * the answer shows what the first step committed and its refusal is a synchronous 4xx. One error
+ * mapping for all: a refusal by type, a second start for the same purpose (409), no worker in
+ * time, Temporal down (503).
+ */
+
+export interface WorkflowStartDeps {
+  temporal: Client;
+  config: Config['temporal'];
+  log: Logger;
+}
+
+export interface WorkflowStart<W extends Workflow> {
+  /** In messages: "onboarding", "credential rotation", "drain". */
+  what: string;
+  workflowType: string;
+  workflowId: string;
+  operatorId: string;
+  args: Parameters<W>;
+  /**
+   * No worker answered within ONBOARDING_ACCEPT_TIMEOUT_MS: `cancel` the workflow and answer
+   * 503, or leave it queued for a worker and answer with the operator as it still is.
+   */
+  whenNoWorker: 'cancel' | { queue: Operator };
+  /** The workflow certainly did not start: undo what the request prepared for it (a staged secret). */
+  discard?: () => Promise<void>;
+}
+
+export interface WorkflowStarted {
+  /** As the first step left it, or as it still is when the workflow waits for a worker. */
+  operator: Operator;
+  workflowId: string;
+  runId: string | null;
+  workflowUrl: string;
+}
+
+export async function startWorkflow<W extends Workflow>(
+  deps: WorkflowStartDeps,
+  spec: WorkflowStart<W>,
+): Promise<WorkflowStarted> {
+  const { temporal, config, log } = deps;
+  const { what, workflowId, operatorId } = spec;
+  // Typed at the caller (`args: Parameters<W>`); the SDK's conditional args type needs a concrete workflow.
+  const start = new WithStartWorkflowOperation<Workflow>(spec.workflowType, {
+    workflowId,
+    taskQueue: config.taskQueue,
+    workflowIdConflictPolicy: 'FAIL',
+    typedSearchAttributes: [{ key: OPERATOR_ID, value: operatorId }],
+    args: spec.args,
+  });
+  const started = (operator: Operator, runId: string | null): WorkflowStarted => ({
+    operator,
+    workflowId,
+    runId,
+    workflowUrl: workflowUrl(config, temporal, workflowId, runId ?? undefined),
+  });
+  try {
+    // Bounded: with no worker polling, the update would otherwise hold the request open.
+    return await temporal.withDeadline(Date.now() + config.onboardingAcceptTimeoutMs, async () => {
+      const update = await temporal.workflow.startUpdateWithStart(acceptedUpdate, {
+        startWorkflowOperation: start,
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      });
+      return started(await update.result(), update.workflowRunId ?? null);
+    });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+      // The workflow undoes its own preparations when its first step refuses.
+      throw refusal(what, operatorId, err.cause);
+    }
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw conflict(`A ${what} of operator ${operatorId} is already running: ${workflowId}.`, {
+        workflowId,
+        workflowUrl: workflowUrl(config, temporal, workflowId),
+      });
+    }
+    // A timed-out update-with-start does not say whether the start happened: ask the server.
+    const runId = await runningRunId(temporal, workflowId).catch(() => undefined);
+    if (runId === undefined) {
+      // Whether the workflow exists is unknown: what it would own stays for it or the sweep.
+      throw unavailable(`Temporal did not confirm the ${what}; retry later.`, { operatorId, workflowId });
+    }
+    if (runId === null) {
+      await spec
+        .discard?.()
+        .catch((e: unknown) => log.error({ err: (e as Error).message, operatorId }, `${what}: clean-up failed`));
+      throw unavailable(`Temporal did not start the ${what}; retry later.`, { operatorId, workflowId });
+    }
+    if (spec.whenNoWorker !== 'cancel') {
+      log.warn({ operatorId, workflowId }, `${what} accepted; no worker has run its first step yet`);
+      return started(spec.whenNoWorker.queue, runId);
+    }
+    // Started but not accepted in time: cancel it; its compensation undoes its preparations
+    // whenever a worker picks it up, so the 503 leaves nothing behind.
+    await temporal.workflow
+      .getHandle(workflowId)
+      .cancel()
+      .catch((e: unknown) => log.warn({ err: (e as Error).message, workflowId }, `${what}: cancel failed`));
+    log.warn({ operatorId, workflowId }, `${what} not accepted in time; cancelled`);
+    throw unavailable(
+      `No worker took the ${what} within ${config.onboardingAcceptTimeoutMs} ms; it was cancelled. Retry later.`,
+      { operatorId, workflowId },
+    );
+  }
+}
+
+/** Sends an update to a running workflow within the accept timeout, with the same error mapping. */
+export async function updateWorkflow<Ret>(
+  deps: WorkflowStartDeps,
+  spec: { what: string; workflowId: string; operatorId: string },
+  send: () => Promise<Ret>,
+): Promise<Ret> {
+  const { temporal, config } = deps;
+  const { what, operatorId } = spec;
+  try {
+    return await temporal.withDeadline(Date.now() + config.onboardingAcceptTimeoutMs, send);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError || isClosedWorkflow(err)) {
+      throw conflict(`No ${what} of operator ${operatorId} is running.`);
+    }
+    if (err instanceof WorkflowUpdateFailedError) {
+      if (err.cause instanceof ApplicationFailure) throw refusal(what, operatorId, err.cause);
+      throw conflict(`The ${what} of operator ${operatorId} refused: ${err.cause?.message ?? err.message}`);
+    }
+    throw unavailable(`The ${what} of operator ${operatorId} did not answer in time; retry.`);
+  }
+}
+
+/** A workflow's page in the Temporal UI (a run's history when the run is known). */
+export function workflowUrl(config: Config['temporal'], temporal: Client, workflowId: string, runId?: string): string {
+  const base = `${config.uiUrl}/namespaces/${encodeURIComponent(temporal.options.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId ? `${base}/${runId}/history` : base;
+}
+
+function refusal(what: string, operatorId: string, failure: ApplicationFailure): ServiceError {
+  switch (failure.type) {
+    case DUPLICATE_OPERATOR: {
+      const details = failure.details?.[0] as { existingOperatorId?: string } | undefined;
+      return duplicateOperator(details?.existingOperatorId ?? null);
+    }
+    case NOT_FOUND:
+      return notFound(`Operator ${operatorId}`);
+    case CONFLICT:
+      return conflict(failure.message);
+    default:
+      return unavailable(`The ${what} of operator ${operatorId} failed: ${failure.message}`);
+  }
+}
+
+/** An update sent to a finished workflow fails with "workflow execution already completed". */
+function isClosedWorkflow(err: unknown): boolean {
+  return err instanceof Error && /already completed/i.test(err.message);
+}
