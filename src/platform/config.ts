@@ -205,7 +205,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
 
   const devOnly = e.NODE_ENV !== 'production';
   // The stack script makes these for local use (scripts/dev-certs.sh); production mounts its own.
-  const devCert = (file: string) => (devOnly ? path.resolve(__dirname, '..', '..', '.stack', 'certs', file) : undefined);
+  const devCert = (file: string) =>
+    devOnly ? path.resolve(__dirname, '..', '..', '.stack', 'certs', file) : undefined;
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
