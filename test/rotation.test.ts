@@ -8,7 +8,7 @@ import { CredentialsService } from '../src/services/credentials';
 import { ServiceError } from '../src/services/shared/errors';
 import { sweepStagedCredentials } from '../src/services/credentials-staging';
 import { connectorHealthSignal } from '../src/workflows/messages';
-import { rotationStepQuery } from '../src/workflows/rotation';
+import { rotationSteps } from '../src/workflows/rotation';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
 import {
@@ -66,7 +66,7 @@ describe('credential rotation', () => {
     const handle = handleOf(accepted);
 
     await waitForType(events, id, ROTATED);
-    await waitForStep(handle, rotationStepQuery, 'waitingForBind');
+    await waitForStep(handle, rotationSteps.query, 'waitingForBind');
     // Pending: Vault holds version 2, but the connector's default answer is still version 1.
     expect(await pendingRow(h, id)).toEqual({ credentials_version: 1, pending_credentials_version: 2 });
     expect(await vaultData(id, 2)).toEqual({ system_id: body.systemId, password });

@@ -1,20 +1,14 @@
-import type { Client } from '@temporalio/client';
 import { isWorkflowRunning } from '../clients/temporal';
 import { canTransition, refusal } from '../domain/lifecycle';
 import type { Operator } from '../domain/operator';
 import { workflowIds } from '../domain/workflow-ids';
-import type { Config } from '../platform/config';
-import type { Logger } from '../platform/logger';
 import { cancelDrainUpdate, type drainOperator } from '../workflows/drain';
 import type { OperatorService } from './operators';
 import { conflict } from './shared/errors';
-import { startWorkflow, updateWorkflow, type WorkflowStarted } from './shared/workflow-start';
+import { startWorkflow, updateWorkflow, type WorkflowStartDeps, type WorkflowStarted } from './shared/workflow-start';
 
-export interface DrainServiceDeps {
-  temporal: Client;
+export interface DrainServiceDeps extends WorkflowStartDeps {
   operators: OperatorService;
-  config: Config['temporal'];
-  log: Logger;
 }
 
 /** DELETE /operators/{id} and its cancellation: both talk to the drain workflow. */

@@ -1,17 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
-import type { Db } from '../clients/postgres';
-import type { KvStore } from '../clients/vault';
 import { findByEndpoint } from '../db/operators';
 import { findLivePrefixTableIds } from '../db/prefix-tables';
 import type { OperatorMetadata, RoutingRuleInput, TpsLimit } from '../domain/operator';
 import { workflowIds } from '../domain/workflow-ids';
-import type { Config } from '../platform/config';
-import type { Logger } from '../platform/logger';
 import type { onboardOperator } from '../workflows/onboarding';
 import { stagePassword } from './credentials-staging';
 import { duplicateOperator, validationFailed, type FieldError } from './shared/errors';
-import { startWorkflow, type WorkflowStarted } from './shared/workflow-start';
+import { startWorkflow, type WorkflowServiceDeps, type WorkflowStarted } from './shared/workflow-start';
 
 export interface NewOperator {
   metadata: OperatorMetadata;
@@ -20,17 +15,9 @@ export interface NewOperator {
   routingRules: RoutingRuleInput[];
 }
 
-export interface OnboardingServiceDeps {
-  db: Db;
-  kv: KvStore;
-  temporal: Client;
-  config: Config['temporal'];
-  log: Logger;
-}
-
 /** POST /operators: checks what it can, stages the password in Vault, starts the onboarding workflow. */
 export class OnboardingService {
-  constructor(private readonly deps: OnboardingServiceDeps) {}
+  constructor(private readonly deps: WorkflowServiceDeps) {}
 
   /**
    * Answers once the workflow has saved the operator: a duplicate endpoint is a synchronous 409,

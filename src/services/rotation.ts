@@ -1,24 +1,11 @@
-import type { Client } from '@temporalio/client';
-import type { Db } from '../clients/postgres';
 import { isWorkflowRunning } from '../clients/temporal';
-import type { KvStore } from '../clients/vault';
 import { findOperator } from '../db/operators';
 import { canRotateCredentials, refusal } from '../domain/lifecycle';
 import { workflowIds } from '../domain/workflow-ids';
-import type { Config } from '../platform/config';
-import type { Logger } from '../platform/logger';
 import type { rotateCredentials } from '../workflows/rotation';
 import { stagePassword } from './credentials-staging';
 import { conflict, notFound } from './shared/errors';
-import { startWorkflow, type WorkflowStarted } from './shared/workflow-start';
-
-export interface RotationServiceDeps {
-  db: Db;
-  kv: KvStore;
-  temporal: Client;
-  config: Config['temporal'];
-  log: Logger;
-}
+import { startWorkflow, type WorkflowServiceDeps, type WorkflowStarted } from './shared/workflow-start';
 
 /**
  * POST /operators/{id}/credentials/rotate: stages the new password in Vault and starts the
@@ -27,7 +14,7 @@ export interface RotationServiceDeps {
  * staged.
  */
 export class RotationService {
-  constructor(private readonly deps: RotationServiceDeps) {}
+  constructor(private readonly deps: WorkflowServiceDeps) {}
 
   async start(operatorId: string, password: string, actor: string): Promise<WorkflowStarted> {
     const { db, kv, temporal, config, log } = this.deps;

@@ -8,8 +8,9 @@ import {
 } from '@temporalio/workflow';
 import { CONFLICT } from '../domain/failures';
 import type { Operator } from '../domain/operator';
-import { connectorHealthSignal, stepQuery, type ConnectorHealth } from './messages';
-import { acceptOnFirstStep, events, failureReason, handlersDone, steps, trackSteps, untilDone } from './shared';
+import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
+import { events, steps, untilDone } from './proxies';
+import { acceptOnFirstStep, failureReason, handlersDone, trackSteps } from './shared';
 
 export interface DrainInput {
   operatorId: string;
@@ -25,7 +26,7 @@ export interface DrainResult {
 }
 
 /** The drain's steps, in order, with the words the Temporal UI shows for each. */
-export const DRAIN_STEPS = {
+export const drainSteps = defineSteps({
   markingDraining: 'marking the operator DRAINING',
   waitingForEmpty: 'waiting for the connector to report nothing in flight',
   softDeleting: 'soft-deleting',
@@ -33,9 +34,8 @@ export const DRAIN_STEPS = {
   cancelling: 'cancelling the drain: back to ACTIVE',
   cancelled: 'done: drain cancelled, ACTIVE',
   failed: 'failed',
-} as const;
-export type DrainStep = keyof typeof DRAIN_STEPS;
-export const drainStepQuery = stepQuery<DrainStep>();
+});
+export type DrainStep = StepOf<typeof drainSteps>;
 
 /**
  * Stops a drain before its soft delete and answers with the operator ACTIVE again; rejected
@@ -55,7 +55,7 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
   let cancelledBy: string | undefined;
   let restored: Operator | undefined;
   let deleting = false;
-  const at = trackSteps(drainStepQuery, DRAIN_STEPS, 'markingDraining');
+  const at = trackSteps(drainSteps, 'markingDraining');
   const acceptance = acceptOnFirstStep();
 
   setHandler(connectorHealthSignal, (health) => {

@@ -25,7 +25,13 @@ export interface StepState<S extends string> {
   detail: string | null;
 }
 
-/** The `currentStep` query, typed by the workflow's own list of steps. */
-export function stepQuery<S extends string>(): QueryDefinition<StepState<S>> {
-  return defineQuery<StepState<S>>('currentStep');
+/** A workflow's steps: each one's words for the Temporal UI, and the `currentStep` query typed by them. */
+export interface Steps<S extends string> {
+  labels: Readonly<Record<S, string>>;
+  query: QueryDefinition<StepState<S>>;
+}
+export type StepOf<T> = T extends Steps<infer S> ? S : never;
+
+export function defineSteps<S extends string>(labels: Readonly<Record<S, string>>): Steps<S> {
+  return { labels, query: defineQuery<StepState<S>>('currentStep') };
 }

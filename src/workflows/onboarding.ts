@@ -1,15 +1,9 @@
-import {
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  isCancellation,
-  log,
-  setHandler,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import { ONBOARDING_FAILED } from '../domain/failures';
 import type { OperatorDraft } from '../domain/operator';
-import { connectorHealthSignal, stepQuery, type ConnectorHealth } from './messages';
-import { acceptOnFirstStep, events, failureReason, handlersDone, steps, trackSteps, untilDone } from './shared';
+import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
+import { events, steps, untilDone } from './proxies';
+import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, trackSteps } from './shared';
 
 export interface OnboardingInput {
   draft: OperatorDraft;
@@ -26,7 +20,7 @@ export interface OnboardingResult {
 }
 
 /** The onboarding's steps, in order, with the words the Temporal UI shows for each. */
-export const ONBOARDING_STEPS = {
+export const onboardingSteps = defineSteps({
   saving: 'saving the operator',
   storingCredentials: 'storing the credentials in Vault',
   announcing: 'announcing the operator',
@@ -36,9 +30,8 @@ export const ONBOARDING_STEPS = {
   active: 'done: ACTIVE',
   failed: 'done: ONBOARDING_FAILED',
   rejected: 'rejected',
-} as const;
-export type OnboardingStep = keyof typeof ONBOARDING_STEPS;
-export const onboardingStepQuery = stepQuery<OnboardingStep>();
+});
+export type OnboardingStep = StepOf<typeof onboardingSteps>;
 
 /**
  * Onboarding (README "Onboarding, step by step"): save, store credentials, announce, wait for the
@@ -49,7 +42,7 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
   const { draft, actor } = input;
   let lastHealth: ConnectorHealth | undefined;
   let saved = false;
-  const at = trackSteps(onboardingStepQuery, ONBOARDING_STEPS, 'saving');
+  const at = trackSteps(onboardingSteps, 'saving');
   const acceptance = acceptOnFirstStep();
   setHandler(connectorHealthSignal, (health) => {
     lastHealth = health;
@@ -121,11 +114,9 @@ async function compensate(
 ): Promise<{ status: string | null; credentialsVersion: number | null }> {
   const after = await untilDone.markOnboardingFailed(operatorId, reason, actor);
   if (after?.status !== 'ACTIVE') {
-    try {
-      await untilDone.discardCredentials(operatorId);
-    } catch (err) {
-      log.error('could not discard the credentials of a failed onboarding', { operatorId, reason: failureReason(err) });
-    }
+    await bestEffort('discard the credentials of a failed onboarding', operatorId, () =>
+      untilDone.discardCredentials(operatorId),
+    );
   }
   await events.publishPendingEvents();
   return { status: after?.status ?? null, credentialsVersion: after?.credentialsVersion ?? null };

@@ -1,13 +1,7 @@
-import {
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  isCancellation,
-  log,
-  setHandler,
-} from '@temporalio/workflow';
-import { connectorHealthSignal, stepQuery } from './messages';
-import { acceptOnFirstStep, events, failureReason, handlersDone, steps, trackSteps, untilDone } from './shared';
+import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
+import { connectorHealthSignal, defineSteps, type StepOf } from './messages';
+import { events, steps, untilDone } from './proxies';
+import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, trackSteps } from './shared';
 
 /** The failure type of a rotation that ended with the previous credentials version in force. */
 export const CREDENTIALS_ROLLED_BACK = 'CredentialsRolledBack';
@@ -27,7 +21,7 @@ export interface RotationResult {
 }
 
 /** The rotation's steps, in order, with the words the Temporal UI shows for each. */
-export const ROTATION_STEPS = {
+export const rotationSteps = defineSteps({
   checking: 'checking the operator',
   writingVault: 'writing the new credentials version to Vault',
   announcing: 'announcing the new credentials version',
@@ -36,9 +30,8 @@ export const ROTATION_STEPS = {
   rotated: 'done: new credentials version current',
   rollingBack: 'rolling back',
   rolledBack: 'done: rolled back to the previous credentials version',
-} as const;
-export type RotationStep = keyof typeof ROTATION_STEPS;
-export const rotationStepQuery = stepQuery<RotationStep>();
+});
+export type RotationStep = StepOf<typeof rotationSteps>;
 
 /**
  * Credential rotation (README "Credential rotation, step by step"): write the staged password as
@@ -49,7 +42,7 @@ export const rotationStepQuery = stepQuery<RotationStep>();
  */
 export async function rotateCredentials(input: RotationInput): Promise<RotationResult> {
   const { operatorId, actor, bindTimeoutS } = input;
-  const at = trackSteps(rotationStepQuery, ROTATION_STEPS, 'checking');
+  const at = trackSteps(rotationSteps, 'checking');
   const acceptance = acceptOnFirstStep();
   // First decisive report per credentials version; reports of other versions are ignored.
   const binds = new Map<number, 'UP' | 'AUTH_FAILED'>();
@@ -136,11 +129,9 @@ async function rollback(
   const current = after?.credentialsVersion ?? null;
   // Nothing to restore before the promotion's base was read, or when the new version is current.
   if (current !== null && baseVersion !== undefined && current <= baseVersion) {
-    try {
-      await untilDone.restoreCredentials(operatorId, current, baseVersion);
-    } catch (err) {
-      log.error('could not restore the previous credentials in Vault', { operatorId, reason: failureReason(err) });
-    }
+    await bestEffort('restore the previous credentials in Vault', operatorId, () =>
+      untilDone.restoreCredentials(operatorId, current, baseVersion),
+    );
   }
   await events.publishPendingEvents();
   return current;

@@ -1,46 +1,18 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
-  proxyActivities,
+  log,
   setCurrentDetails,
   setHandler,
-  type QueryDefinition,
 } from '@temporalio/workflow';
-import type * as activities from '../activities';
 import type { Operator } from '../domain/operator';
-import { acceptedUpdate, type StepState } from './messages';
+import { acceptedUpdate, type Steps, type StepState } from './messages';
 
-/** What every workflow here shares: retry policies, steps, the accepted answer, how a failure reads. */
-
-type Activities = activities.Activities;
-
-/**
- * A step gives up on an unreachable dependency after a few minutes, so its workflow can
- * compensate. On a cancel it waits for a running step to finish, so compensation never races a
- * late commit.
- */
-export const steps = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
-});
-
-/** Events already committed to the outbox: publishing waits out a NATS outage instead of failing. */
-export const events = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-});
-
-/** Compensations and steps past the point of no return must finish, however long a dependency is down. */
-export const untilDone = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+/** What every workflow here shares: steps, the accepted answer, compensations, how a failure reads. */
 
 export function failureReason(err: unknown): string {
   if (isCancellation(err)) return 'cancelled';
@@ -50,12 +22,23 @@ export function failureReason(err: unknown): string {
 }
 
 /**
+ * Runs a compensation step whose failure must not skip the rest: the failure is logged (ops see
+ * it in the worker log and the activity's history) and the compensation goes on.
+ */
+export async function bestEffort(what: string, operatorId: string, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    log.error(`could not ${what}`, { operatorId, reason: failureReason(err) });
+  }
+}
+
+/**
  * Answers the `currentStep` query with the step and shows its label (and detail) as the
  * workflow's details in the Temporal UI; returns the function that moves to the next step.
  */
 export function trackSteps<S extends string>(
-  query: QueryDefinition<StepState<S>>,
-  labels: Readonly<Record<S, string>>,
+  { labels, query }: Steps<S>,
   first: S,
 ): (step: S, detail?: string) => void {
   let state: StepState<S> = { step: first, detail: null };

@@ -8,6 +8,8 @@ import {
   type Workflow,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../../clients/postgres';
+import type { KvStore } from '../../clients/vault';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { CONFLICT, DUPLICATE_OPERATOR, NOT_FOUND } from '../../domain/failures';
@@ -28,6 +30,12 @@ export interface WorkflowStartDeps {
   temporal: Client;
   config: Config['temporal'];
   log: Logger;
+}
+
+/** What a service that stages a password and starts a workflow is built from. */
+export interface WorkflowServiceDeps extends WorkflowStartDeps {
+  db: Db;
+  kv: KvStore;
 }
 
 export interface WorkflowStart<W extends Workflow> {
