@@ -5,7 +5,7 @@ import { adminToken, newOperatorRequest, startHarness, type Harness } from './su
 import { expectNoSecret } from './support/secrets';
 
 /**
- * The admin REST API against the real stack (SPEC §3.1, §4): authentication, field-level
+ * The admin REST API against the real stack (openapi/admin.json): authentication, field-level
  * validation that writes nothing, listing with cursors, PATCH with If-Match, workflow runs.
  * Operators created here stay ONBOARDING (their workflows wait for a bind); afterAll cancels
  * those workflows so they compensate instead of lingering.

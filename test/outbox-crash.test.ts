@@ -12,7 +12,7 @@ import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { commitRename, insertActiveOperator } from './support/outbox-fixtures';
 
 /**
- * SPEC §3.3 "also when the process fails between commit and publish". A child process commits a
+ * README "Event delivery", also when the process fails between commit and publish. A child process commits a
  * change and is SIGKILLed before any relay ran; a fresh relay (a restarted process) publishes the
  * event, once. The other side: an event published again (a crash between JetStream's ack and the
  * mark) is dropped by the stream's duplicate window.

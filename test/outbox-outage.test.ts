@@ -10,7 +10,7 @@ import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { commitRename, insertActiveOperator } from './support/outbox-fixtures';
 
 /**
- * SPEC §3.3 "also when NATS fails": changes committed while NATS is down reach the stream once
+ * README "Event delivery", also when NATS fails: changes committed while NATS is down reach the stream once
  * it is back, each exactly once and in version order per operator. NATS here is a private
  * nats-server that the test stops and restarts on the same port and store.
  */

@@ -10,7 +10,7 @@ import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { commitRename, insertActiveOperator } from './support/outbox-fixtures';
 
 /**
- * SPEC §3.3 with several replicas: two relays (each with its own pool and NATS connection, as two
+ * README "Event delivery" with several replicas: two relays (each with its own pool and NATS connection, as two
  * processes would have) run together while changes of several operators commit concurrently.
  * Per operator, the stream holds every version once, in order. NATS is a private nats-server so
  * the whole stream can be read back.

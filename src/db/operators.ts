@@ -81,7 +81,7 @@ export async function findOperator(
   return rows[0] && toOperator(rows[0]);
 }
 
-/** The live operator holding an SMPP endpoint and account, if any (SPEC §3.6 uniqueness). */
+/** The live operator holding an SMPP endpoint and account, if any (the partial unique index `operators_endpoint_live_key`). */
 export async function findByEndpoint(
   db: Queryable,
   endpoint: Pick<OperatorMetadata, 'host' | 'port' | 'systemId'>,

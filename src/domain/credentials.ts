@@ -1,4 +1,4 @@
-/** Vault paths (relative to the KV v2 mount) of SPEC §3.5. */
+/** Vault paths, relative to the KV v2 mount `secret` (README "Internal API and credentials"). */
 
 /** Where the connector reads the operator's SMPP credentials. */
 export function credentialsPath(operatorId: string): string {

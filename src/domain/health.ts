@@ -1,4 +1,4 @@
-/** The Redis health cache of SPEC §3.4, shared by its writer (health worker) and the drain. */
+/** The Redis health cache (README "Health ingestion"), shared by its writer (health worker) and the drain. */
 
 /** `ops:health:{operatorId}`: the latest report as JSON, `EX 60`; missing means unknown. */
 export function healthKey(operatorId: string): string {

@@ -1,4 +1,4 @@
-/** The event envelope of SPEC §3.3, shared by every publisher and consumer in this service. */
+/** The event envelope of docs/asyncapi.yaml, shared by every publisher and consumer in this service. */
 
 export const CONFIG_CHANGES = [
   'created',

@@ -4,7 +4,7 @@ import type { HealthStatus } from '../domain/operator';
 import type { HealthReport, ValidReport } from './report';
 
 /**
- * The Redis health cache (SPEC §3.4) as the health pipeline writes it. One Lua script per report
+ * The Redis health cache (README "Health ingestion") as the health pipeline writes it. One Lua script per report
  * makes "newer than what the cache holds" atomic, also between replicas.
  *
  * The cached JSON is the report plus `reportedAtMs` (what the script compares) and

@@ -23,7 +23,7 @@ export function healthEventId(report: HealthReport): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** The SPEC §3.3 envelope of a status change; `version` is the operator's config version. */
+/** The envelope (docs/asyncapi.yaml) of a status change; `version` is the operator's config version. */
 export function healthChangedEvent(
   report: HealthReport,
   previousStatus: HealthStatus | null,

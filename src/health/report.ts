@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { HEALTH_STATUSES } from '../domain/operator';
 
-/** The connector's health report (SPEC §3.3), on `connector.health.<operatorId>` or POSTed. */
+/** The connector's health report (`ConnectorHealthReport` in docs/asyncapi.yaml), on `connector.health.<operatorId>` or POSTed. */
 // Bounded to what the log's columns hold: a report PostgreSQL refuses would fail its batch forever.
 const int4 = z.number().int().max(2_147_483_647);
 

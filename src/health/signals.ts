@@ -4,7 +4,7 @@ import { workflowIds } from '../domain/workflow-ids';
 import { connectorHealthSignal, type ConnectorHealth } from '../workflows/messages';
 import type { ValidReport } from './report';
 
-/** Which waiting workflow a report concerns (SPEC §5), decided from the operator's row. */
+/** Which waiting workflow a report concerns (README "Health ingestion"), decided from the operator's row. */
 
 export interface HealthSignal {
   workflowId: string;
