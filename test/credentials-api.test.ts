@@ -12,10 +12,10 @@ import type { Logger } from '../src/platform/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { OperatorService } from '../src/services/operators';
 import { connectorHealthSignal } from '../src/workflows/messages';
-import { mtlsGet, standardPki, type StandardPki, type TlsAnswer } from './support/certs';
+import { internalTls, mtlsGet, standardPki, type StandardPki, type TlsAnswer } from './support/certs';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
-import { expectNoSecret } from './support/secrets';
+import { expectNoSecret, redisEntries } from './support/secrets';
 import { report } from './support/rotation';
 
 /**
@@ -83,13 +83,7 @@ describe('internal credentials API', () => {
     p = standardPki();
     config = {
       ...h.config,
-      internalTls: {
-        enabled: true,
-        certPath: p.server.certPath,
-        keyPath: p.server.keyPath,
-        caPath: p.ca.certPath,
-        allowedClients: [ALLOWED],
-      },
+      internalTls: internalTls(p, [ALLOWED]),
     };
     const log = bufferLogger(logs);
     internal = await listen(new CredentialsService({ db: h.resources.db, kv: h.resources.kv, log }), log);
@@ -361,28 +355,7 @@ describe('internal credentials API', () => {
     await events.waitFor(operatorIds[0] ?? '', (evs) => evs.some((e) => e.type === 'operator.config.activated'));
     check('events', JSON.stringify(operatorIds.map((id) => events.of(id))));
 
-    const redis = h.resources.redis;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'COUNT', 500);
-      cursor = next;
-      for (const key of keys) {
-        const type = await redis.type(key);
-        const value =
-          type === 'string'
-            ? await redis.get(key)
-            : type === 'hash'
-              ? JSON.stringify(await redis.hgetall(key))
-              : type === 'list'
-                ? JSON.stringify(await redis.lrange(key, 0, -1))
-                : type === 'set'
-                  ? JSON.stringify(await redis.smembers(key))
-                  : type === 'zset'
-                    ? JSON.stringify(await redis.zrange(key, 0, -1))
-                    : '';
-        check(`Redis ${key}`, `${key} ${value ?? ''}`);
-      }
-    } while (cursor !== '0');
+    for (const { key, value } of await redisEntries(h.resources.redis)) check(`Redis ${key}`, `${key} ${value}`);
 
     expect(leaks).toEqual([]);
   });

@@ -5,7 +5,7 @@ import type { Config } from '../src/platform/config';
 import { createLogger } from '../src/platform/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { OperatorService } from '../src/services/operators';
-import { mtlsGet, standardPki, type CertFiles, type StandardPki } from './support/certs';
+import { internalTls, mtlsGet, standardPki, type CertFiles, type StandardPki } from './support/certs';
 import { startHarness, type Harness } from './support/harness';
 import { onboardActive } from './support/rotation';
 
@@ -32,13 +32,7 @@ describe('internal API (mTLS)', () => {
     p = standardPki();
     const config: Config = {
       ...h.config,
-      internalTls: {
-        enabled: true,
-        certPath: p.server.certPath,
-        keyPath: p.server.keyPath,
-        caPath: p.ca.certPath,
-        allowedClients: ['smpp-connector'],
-      },
+      internalTls: internalTls(p, ['smpp-connector']),
     };
     const log = createLogger('silent');
     const operators = new OperatorService({ ...h.resources, config: config.temporal });

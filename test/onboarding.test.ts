@@ -1,5 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
+import { expectReplays } from './support/replay';
 import nodeVault from 'node-vault';
 import { createKvStore } from '../src/clients/vault';
 import { credentialsPath, stagedCredentialsPath } from '../src/domain/credentials';
@@ -258,15 +258,9 @@ describe('onboarding', () => {
 
   it('replays the finished histories deterministically with the current workflow code', async () => {
     expect(finished.length).toBeGreaterThanOrEqual(2);
-    for (const workflowId of finished) {
-      const history = await h.resources.temporal.workflow.getHandle(workflowId).fetchHistory();
-      await expect(
-        Worker.runReplayHistory(
-          { workflowBundle: { codePath: process.env.TEMPORAL_WORKFLOW_BUNDLE ?? '' } },
-          history,
-          workflowId,
-        ),
-      ).resolves.toBeUndefined();
-    }
+    await expectReplays(
+      h.resources.temporal,
+      finished.map((workflowId) => ({ workflowId })),
+    );
   });
 });

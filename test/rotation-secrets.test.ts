@@ -4,6 +4,7 @@ import { connectorHealthSignal } from '../src/workflows/messages';
 import { startChildWorker, type ChildWorker } from './support/child-worker';
 import { EventWatcher } from './support/events';
 import { startHarness, type Harness } from './support/harness';
+import { redisEntries } from './support/secrets';
 import { newPassword, onboardActive, report, rotate, rotateAccepted, textOf, waitForType } from './support/rotation';
 import { workflowIds } from '../src/domain/workflow-ids';
 
@@ -167,22 +168,5 @@ async function historiesOf(h: Harness, operatorIds: string[]): Promise<string> {
 
 /** Every value in Redis (the instance is shared: all of it, whoever wrote it). */
 async function dumpRedis(h: Harness): Promise<string> {
-  const { redis } = h.resources;
-  const parts: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 500);
-    cursor = next;
-    for (const key of keys) {
-      const type = await redis.type(key);
-      parts.push(key);
-      if (type === 'string') parts.push((await redis.get(key)) ?? '');
-      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'list') parts.push(...(await redis.lrange(key, 0, -1)));
-      else if (type === 'set') parts.push(...(await redis.smembers(key)));
-      else if (type === 'zset') parts.push(...(await redis.zrange(key, 0, -1)));
-      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-    }
-  } while (cursor !== '0');
-  return parts.join('\n');
+  return (await redisEntries(h.resources.redis)).map(({ key, value }) => `${key}\n${value}`).join('\n');
 }

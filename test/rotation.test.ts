@@ -1,6 +1,6 @@
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
+import { expectReplays } from './support/replay';
 import { credentialsPath, stagedRotationPath } from '../src/domain/credentials';
 import { workflowIds } from '../src/domain/workflow-ids';
 import { createLogger } from '../src/platform/logger';
@@ -326,15 +326,6 @@ describe('credential rotation', () => {
 
   it('replays the finished histories deterministically with the current workflow code', async () => {
     expect(finished.length).toBeGreaterThanOrEqual(5);
-    for (const { workflowId, runId } of finished) {
-      const history = await h.resources.temporal.workflow.getHandle(workflowId, runId).fetchHistory();
-      await expect(
-        Worker.runReplayHistory(
-          { workflowBundle: { codePath: process.env.TEMPORAL_WORKFLOW_BUNDLE ?? '' } },
-          history,
-          workflowId,
-        ),
-      ).resolves.toBeUndefined();
-    }
+    await expectReplays(h.resources.temporal, finished);
   });
 });

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { createPool, isUniqueViolation } from '../../src/clients/postgres';
+import { createPool, inTransaction, isUniqueViolation } from '../../src/clients/postgres';
+import { commitChange, findOperator } from '../../src/db/operators';
+import { IllegalTransitionError } from '../../src/domain/lifecycle';
 import { isolatedDatabase, type IsolatedDatabase } from '../support/isolated-db';
 
 const INDEX = 'operators_endpoint_live_key';
@@ -85,6 +87,30 @@ describe('PostgreSQL schema ops (real database)', () => {
       { id: second, status: 'ONBOARDING_FAILED', deleted: false },
       { id: third, status: 'ONBOARDING', deleted: false },
     ]);
+  });
+
+  it('refuses an illegal status change in commitChange, writing neither the row nor an event', async () => {
+    const id = await insertOperator({ host: `h-${suffix()}`, port: 2775, systemId: 'life' });
+    const attempt = inTransaction(pool, async (tx) => {
+      const op = await findOperator(tx, id, true);
+      if (!op) throw new Error('the inserted operator is missing');
+      return commitChange(
+        tx,
+        op,
+        'deleted',
+        { status: 'DELETED', statusReason: 'skipping the drain' },
+        'infra-test',
+        (next) => ({
+          operator: next,
+          reason: 'drained',
+        }),
+      );
+    });
+    await expect(attempt).rejects.toBeInstanceOf(IllegalTransitionError);
+    const { rows } = await pool.query('SELECT status, version, deleted_at FROM ops.operators WHERE id = $1', [id]);
+    expect(rows[0]).toMatchObject({ status: 'ACTIVE', version: '0', deleted_at: null });
+    const events = await pool.query('SELECT 1 FROM ops.event_outbox WHERE operator_id = $1', [id]);
+    expect(events.rowCount).toBe(0);
   });
 
   it('moves updated_at on every update (trigger), whatever the statement sets', async () => {

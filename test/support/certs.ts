@@ -5,6 +5,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import type { Config } from '../../src/platform/config';
 
 /**
  * Certificates made in the test with the `openssl` CLI (EC P-256: fast to generate). Leaf
@@ -180,4 +181,15 @@ export async function failureOf(answer: Promise<TlsAnswer>): Promise<string> {
     (a) => `no error: HTTP ${a.status}`,
     (err: NodeJS.ErrnoException) => err.code ?? err.message,
   );
+}
+
+/** The internal listener's TLS settings for a PKI of standardPki(): its server certificate, its CA, `allowed` callers. */
+export function internalTls(pki: StandardPki, allowedClients: string[]): Config['internalTls'] {
+  return {
+    enabled: true,
+    certPath: pki.server.certPath,
+    keyPath: pki.server.keyPath,
+    caPath: pki.ca.certPath,
+    allowedClients,
+  };
 }
