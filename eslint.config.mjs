@@ -22,7 +22,7 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', ignoreRestSiblings: true }],
       // A shutdown handler is registered before the servers it closes exist.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },

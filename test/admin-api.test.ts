@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { EventWatcher } from './support/events';
+import { expectInvalid, expectProblem, type ProblemBody } from './support/problems';
 import { adminToken, newOperatorRequest, startHarness, type Harness } from './support/harness';
 import { expectNoSecret } from './support/secrets';
 
@@ -24,14 +25,6 @@ interface Operator {
 interface Accepted {
   operator: Operator;
   workflowId: string;
-}
-interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail?: string;
-  errors?: { field: string; message: string }[];
-  existingOperatorId?: string | null;
 }
 interface Page {
   items: Operator[];
@@ -98,22 +91,6 @@ describe('admin API', () => {
     return { operator: current, etag: res.headers.get('etag') ?? '' };
   }
 
-  async function expectProblem(res: Response, status: number): Promise<{ body: ProblemBody; text: string }> {
-    expect(res.status).toBe(status);
-    expect(res.headers.get('content-type')).toContain('application/problem+json');
-    const text = await res.text();
-    const body = JSON.parse(text) as ProblemBody;
-    expect(body).toMatchObject({ status, type: expect.any(String), title: expect.any(String) });
-    return { body, text };
-  }
-
-  /** A 400 whose `errors` name every one of `fields`. */
-  async function expectInvalid(res: Response, fields: string[]): Promise<{ body: ProblemBody; text: string }> {
-    const problem = await expectProblem(res, 400);
-    const named = (problem.body.errors ?? []).map((e) => e.field);
-    expect(named).toEqual(expect.arrayContaining(fields));
-    return problem;
-  }
 
   const rowsWithHost = async (host: unknown) =>
     (await h.resources.db.query('SELECT id FROM ops.operators WHERE host = $1', [host])).rowCount;
@@ -337,8 +314,12 @@ describe('admin API', () => {
         version: operator.version + 1,
       });
       expect(after.headers.get('etag')).toBe(`"${operator.version + 1}"`);
-      // The harness relay polls every 200 ms; give a wrongly written event time to leave.
-      await sleep(1500);
+      // Every event leaves through the outbox: the refused PATCH wrote none there.
+      const outbox = await h.resources.db.query(
+        `SELECT 1 FROM ops.event_outbox WHERE operator_id = $1 AND subject = 'operator.config.updated'`,
+        [operator.id],
+      );
+      expect(outbox.rowCount).toBe(1);
       expect(updatedEvents(operator.id)).toHaveLength(1);
     });
 

@@ -15,8 +15,15 @@ const config = loadConfig();
 const log = createLogger('silent');
 
 async function append(db: Db, operatorId: string, version: number, blob?: string) {
-  // `prefix_table_updated` has no fixed data yet, so a test may put anything in it.
-  const data = (blob ? { blob } : {}) as Record<string, never>;
+  // Extra fields ride along (consumers ignore them): a blob makes the event as large as a test needs.
+  const change = {
+    prefixTableId: operatorId,
+    tableVersion: 1,
+    entryCount: 0,
+    contentHash: '',
+    replaced: true as const,
+  };
+  const data = blob ? { ...change, blob } : change;
   return inTransaction(db, (tx) =>
     appendConfigEvent(tx, { change: 'prefix_table_updated', operatorId, version, actor: 'test-outbox', data }),
   );

@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import type { KvStore } from '../clients/vault';
-import { commitChange, findByEndpoint, insertDraft, listRoutingRules } from '../db/operators';
+import { commitChange, findByEndpoint, insertDraft } from '../db/operators';
+import { listRoutingRules } from '../db/routing-rules';
 import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
 import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR } from '../domain/failures';
 import { canTransition } from '../domain/lifecycle';

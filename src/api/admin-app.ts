@@ -9,8 +9,11 @@ import { createDrainRouter, documentDrain } from './drain';
 import { createHealthAdminRouter, documentHealth } from './health';
 import { createOnboardingRouter, documentOnboarding } from './onboarding';
 import { createOperatorsRouter, documentOperators } from './operators';
+import { createPrefixTablesRouter, documentPrefixTables } from './prefix-tables';
 import { createRotationRouter, documentRotation } from './rotation';
+import { createRoutingRulesRouter, documentRoutingRules } from './routing-rules';
 import { createAdminAuth, type AuthState } from './shared/auth';
+import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
 import { idempotency } from './shared/idempotency';
 import { buildOpenApi } from './shared/openapi';
 import { problemMiddleware } from './shared/problem';
@@ -27,13 +30,16 @@ export interface AdminAppDeps extends AdminServices {
 /** Every authenticated admin route; the OpenAPI drift test reads this router's stack too. */
 export function createAdminRouter(deps: AdminAppDeps): Router<AuthState> {
   const api = new Router<AuthState>({ prefix: '/v1/admin' });
-  api.use(createAdminAuth(deps.config.jwt), idempotency(deps.db, deps.log));
+  api.use(createAdminAuth(deps.config.jwt), idempotency(deps.db, deps.log, { skip: streamsItsBody }));
   for (const routes of [
     createOperatorsRouter(deps.operators, deps.config),
     createOnboardingRouter(deps.onboarding),
     createRotationRouter(deps.rotation),
     createDrainRouter(deps.drain),
     createHealthAdminRouter(deps.health),
+    createRoutingRulesRouter(deps.routingRules),
+    createTpsLimitRouter(deps.routingRules),
+    createPrefixTablesRouter(deps.prefixTables, deps.config),
   ]) {
     api.use(routes.routes(), routes.allowedMethods());
   }
@@ -48,7 +54,18 @@ export function buildAdminOpenApi(): ReturnType<typeof buildOpenApi> {
     documentDrain(doc);
     documentRotation(doc);
     documentHealth(doc);
+    documentRoutingRules(doc);
+    documentTpsLimit(doc);
+    documentPrefixTables(doc);
   });
+}
+
+/**
+ * Prefix-table entries stream their body (a million lines) straight into PostgreSQL: no JSON
+ * parser before them, and no Idempotency-Key (adding or replacing entries is idempotent itself).
+ */
+function streamsItsBody(ctx: { path: string }): boolean {
+  return /^\/v1\/admin\/prefix-tables\/[^/]+\/entries$/.test(ctx.path);
 }
 
 /** Only the OpenAPI document is public; everything else needs an admin token. */
@@ -57,7 +74,8 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   app.proxy = true;
   app.use(requestLog(deps.log));
   app.use(problemMiddleware(deps.log));
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' }));
+  const json = bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' });
+  app.use((ctx, next) => (streamsItsBody(ctx) ? next() : json(ctx, next)));
 
   const openapi = buildAdminOpenApi();
   const docs = new Router({ prefix: '/v1/admin' });

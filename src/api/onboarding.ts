@@ -3,6 +3,7 @@ import { DEFAULT_TPS_LIMIT, SMPP_LIMITS } from '../domain/operator';
 import { TpsLimit } from '../domain/schemas';
 import type { OnboardingService } from '../services/onboarding';
 import { metadataFields } from './operators';
+import { RoutingRuleInput } from './routing-rules';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
 import { z } from './shared/http';
@@ -10,24 +11,6 @@ import { commonErrors, idempotencyKey, json, location, problem, type AdminDoc } 
 import { parse } from './shared/validate';
 
 /** POST /operators: onboarding, a workflow that ends with the operator ACTIVE or ONBOARDING_FAILED. */
-
-const digits = z.string().regex(/^[0-9]{1,15}$/, 'E.164 digits only, 1 to 15 of them');
-
-export const RoutingRuleInput = z
-  .strictObject({
-    prefixTableId: z.uuid().optional(),
-    prefixes: z.array(digits).min(1).max(1000).optional(),
-    priority: z.number().int().min(0).max(10_000),
-    weight: z.number().int().min(0).max(1000),
-    costPerSegment: z.string().regex(/^[0-9]{1,8}(\.[0-9]{1,6})?$/, 'a decimal amount such as "0.0125"'),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as "EUR"'),
-    enabled: z.boolean().default(true),
-  })
-  .refine((r) => (r.prefixTableId === undefined) !== (r.prefixes === undefined), {
-    message: 'give exactly one of prefixTableId and prefixes',
-    path: ['prefixes'],
-  })
-  .openapi('RoutingRuleInput');
 
 /** The SMPP password: written to Vault only, never echoed, logged or kept. */
 export const SmppPassword = z

@@ -1,10 +1,11 @@
 import type { Pool, PoolClient } from 'pg';
 import { assertTransition } from '../domain/lifecycle';
-import type { Operator, OperatorDraft, OperatorMetadata, OperatorStatus, RoutingRule } from '../domain/operator';
+import type { Operator, OperatorDraft, OperatorMetadata, OperatorStatus } from '../domain/operator';
+import { insertRoutingRules } from './routing-rules';
+import { replaceTpsLimit } from './tps-limits';
 import { appendConfigEvent } from '../events/outbox';
 import type { ConfigChange } from '../events/envelope';
 import type { ConfigEventData } from '../events/catalog';
-import { randomUUID } from 'node:crypto';
 
 /** SQL for operators and what hangs off them. Every read excludes soft-deleted rows. */
 
@@ -122,32 +123,6 @@ export async function listOperators(db: Queryable, q: ListQuery): Promise<Operat
   return rows.map(toOperator);
 }
 
-export async function listRoutingRules(db: Queryable, operatorId: string): Promise<RoutingRule[]> {
-  const { rows } = await db.query<{
-    id: string;
-    prefix_table_id: string | null;
-    prefixes: string[] | null;
-    priority: number;
-    weight: number;
-    cost_per_segment: string;
-    currency: string;
-    enabled: boolean;
-  }>(
-    `SELECT id, prefix_table_id, prefixes, priority, weight, cost_per_segment::text, currency, enabled
-       FROM ops.routing_rules WHERE operator_id = $1 AND deleted_at IS NULL ORDER BY priority, id`,
-    [operatorId],
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    ...(r.prefix_table_id ? { prefixTableId: r.prefix_table_id } : { prefixes: r.prefixes ?? [] }),
-    priority: r.priority,
-    weight: r.weight,
-    costPerSegment: r.cost_per_segment,
-    currency: r.currency,
-    enabled: r.enabled,
-  }));
-}
-
 /**
  * Inserts the operator (ONBOARDING, version 0: not yet announced) with its TPS limit and rules.
  * Idempotent on the operator id, so an activity retry after a lost reply is harmless.
@@ -175,31 +150,8 @@ export async function insertDraft(tx: PoolClient, draft: OperatorDraft, actor: s
     ],
   );
   if (inserted.rowCount === 1) {
-    const t = draft.tpsLimit;
-    await tx.query(
-      `INSERT INTO ops.tps_limits (id, operator_id, tps_cap, burst_window_ms, enforcement_mode, created_by, updated_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $6)`,
-      [randomUUID(), draft.id, t.tpsCap, t.burstWindowMs, t.enforcementMode, actor],
-    );
-    for (const rule of draft.routingRules) {
-      await tx.query(
-        `INSERT INTO ops.routing_rules (id, operator_id, prefix_table_id, prefixes, priority, weight,
-                                        cost_per_segment, currency, enabled, created_by, updated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
-        [
-          randomUUID(),
-          draft.id,
-          rule.prefixTableId ?? null,
-          rule.prefixes ?? null,
-          rule.priority,
-          rule.weight,
-          rule.costPerSegment,
-          rule.currency,
-          rule.enabled,
-          actor,
-        ],
-      );
-    }
+    await replaceTpsLimit(tx, draft.id, draft.tpsLimit, actor);
+    await insertRoutingRules(tx, draft.id, draft.routingRules, actor);
   }
   const operator = await findOperator(tx, draft.id);
   if (!operator) throw new Error(`operator ${draft.id} vanished after insert`);

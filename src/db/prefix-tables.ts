@@ -1,13 +1,326 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { PrefixTable, PrefixTableChange } from '../domain/routing';
+import { appendConfigEvents } from '../events/outbox';
 
-/** SQL for prefix tables. Every read excludes soft-deleted rows. */
+/** SQL for prefix tables and their entries. Every read excludes soft-deleted rows. */
+
+type Queryable = Pool | PoolClient;
+
+interface PrefixTableRow {
+  id: string;
+  name: string;
+  description: string;
+  version: string;
+  entry_count: number;
+  content_hash: string;
+  created_at: Date;
+  created_by: string;
+  updated_at: Date;
+  updated_by: string;
+}
+
+const COLUMNS = `id, name, description, version, entry_count, content_hash, created_at, created_by, updated_at, updated_by`;
+
+function toTable(r: PrefixTableRow): PrefixTable {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    version: Number(r.version),
+    entryCount: r.entry_count,
+    contentHash: r.content_hash,
+    createdAt: r.created_at.toISOString(),
+    createdBy: r.created_by,
+    updatedAt: r.updated_at.toISOString(),
+    updatedBy: r.updated_by,
+  };
+}
+
+/** SHA-256 of nothing: the content hash of an empty table. */
+export const EMPTY_CONTENT_HASH = createHash('sha256').digest('hex');
 
 /** The ids among `ids` that name a live prefix table. */
-export async function findLivePrefixTableIds(db: Pool | PoolClient, ids: readonly string[]): Promise<Set<string>> {
+export async function findLivePrefixTableIds(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<{ id: string }>(
     'SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL',
     [ids],
   );
   return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * The live table; `lock` takes the row for a change. NO KEY UPDATE, not UPDATE: a rule insert's
+ * foreign-key check (KEY SHARE) must not wait for an import, or the two could deadlock.
+ */
+export async function findPrefixTable(db: Queryable, id: string, lock = false): Promise<PrefixTable | undefined> {
+  const { rows } = await db.query<PrefixTableRow>(
+    `SELECT ${COLUMNS} FROM ops.prefix_tables WHERE id = $1 AND deleted_at IS NULL ${lock ? 'FOR NO KEY UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0] && toTable(rows[0]);
+}
+
+export async function listPrefixTables(
+  db: Queryable,
+  q: { after?: { createdAt: string; id: string }; limit: number },
+): Promise<PrefixTable[]> {
+  const params: unknown[] = [q.limit];
+  let after = '';
+  if (q.after) {
+    params.push(q.after.createdAt, q.after.id);
+    after = `AND (date_trunc('milliseconds', created_at), id) > ($2::timestamptz, $3::uuid)`;
+  }
+  const { rows } = await db.query<PrefixTableRow>(
+    `SELECT ${COLUMNS} FROM ops.prefix_tables WHERE deleted_at IS NULL ${after}
+      ORDER BY date_trunc('milliseconds', created_at), id LIMIT $1`,
+    params,
+  );
+  return rows.map(toTable);
+}
+
+export async function insertPrefixTable(
+  db: Queryable,
+  table: { id: string; name: string; description: string },
+  actor: string,
+): Promise<PrefixTable> {
+  const { rows } = await db.query<PrefixTableRow>(
+    `INSERT INTO ops.prefix_tables (id, name, description, content_hash, created_by, updated_by)
+     VALUES ($1, $2, $3, $4, $5, $5) RETURNING ${COLUMNS}`,
+    [table.id, table.name, table.description, EMPTY_CONTENT_HASH, actor],
+  );
+  return toTable(rows[0] as PrefixTableRow);
+}
+
+/** Name and description; the version goes up by one. */
+export async function updatePrefixTable(
+  tx: PoolClient,
+  id: string,
+  patch: { name?: string; description?: string },
+  actor: string,
+): Promise<PrefixTable> {
+  const { rows } = await tx.query<PrefixTableRow>(
+    `UPDATE ops.prefix_tables
+        SET name = coalesce($2, name), description = coalesce($3, description), version = version + 1, updated_by = $4
+      WHERE id = $1 AND deleted_at IS NULL RETURNING ${COLUMNS}`,
+    [id, patch.name ?? null, patch.description ?? null, actor],
+  );
+  return toTable(rows[0] as PrefixTableRow);
+}
+
+export async function softDeletePrefixTable(tx: PoolClient, id: string, actor: string): Promise<void> {
+  await tx.query(
+    'UPDATE ops.prefix_tables SET deleted_at = now(), version = version + 1, updated_by = $2 WHERE id = $1',
+    [id, actor],
+  );
+}
+
+/** The live rules of live operators that use the table: what keeps it from being deleted. */
+export async function findRulesUsingTable(
+  db: Queryable,
+  id: string,
+): Promise<Array<{ ruleId: string; operatorId: string }>> {
+  const { rows } = await db.query<{ rule_id: string; operator_id: string }>(
+    `SELECT r.id AS rule_id, r.operator_id
+       FROM ops.routing_rules r JOIN ops.operators o ON o.id = r.operator_id
+      WHERE r.prefix_table_id = $1 AND r.deleted_at IS NULL AND o.deleted_at IS NULL
+        AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
+      ORDER BY r.operator_id, r.id`,
+    [id],
+  );
+  return rows.map((r) => ({ ruleId: r.rule_id, operatorId: r.operator_id }));
+}
+
+const EXPORT_PAGE = 10_000;
+
+/**
+ * The table and its live prefixes in order, as one snapshot (REPEATABLE READ): the pages never
+ * mix two versions, and memory holds one page. The connection is released when the pages end
+ * or the caller stops reading them.
+ */
+export async function openEntriesSnapshot(
+  pool: Pool,
+  id: string,
+): Promise<{ table: PrefixTable; pages: AsyncGenerator<string[]> } | undefined> {
+  const client = await pool.connect();
+  let handedOver = false;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const table = await findPrefixTable(client, id);
+    if (!table) return undefined;
+    handedOver = true;
+    return { table, pages: pages(client, id) };
+  } finally {
+    if (!handedOver) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  }
+}
+
+async function* pages(client: PoolClient, id: string): AsyncGenerator<string[]> {
+  try {
+    let after = '';
+    for (;;) {
+      const { rows } = await client.query<{ prefix: string }>({
+        name: 'prefix-page',
+        text: `SELECT prefix FROM ops.prefix_table_entries
+                WHERE prefix_table_id = $1 AND deleted_at IS NULL AND prefix > $2
+                ORDER BY prefix LIMIT $3`,
+        values: [id, after, EXPORT_PAGE],
+      });
+      if (rows.length > 0) yield rows.map((r) => r.prefix);
+      if (rows.length < EXPORT_PAGE) return;
+      after = rows[rows.length - 1]?.prefix ?? after;
+    }
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+}
+
+/** How many added and removed prefixes an event lists; a larger change says only "replaced". */
+export const DIFF_MAX = 1000;
+
+const COPY_CHUNK_BYTES = 64 * 1024;
+
+/** Lines for COPY, batched: one write per prefix would cost more than the copy itself. */
+async function* copyLines(prefixes: AsyncIterable<string>): AsyncGenerator<string> {
+  let chunk = '';
+  for await (const prefix of prefixes) {
+    chunk += `${prefix}\n`;
+    if (chunk.length >= COPY_CHUNK_BYTES) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk) yield chunk;
+}
+
+interface SetChange {
+  n: string;
+  sample: string[] | null;
+}
+
+/**
+ * Writes a table's entries from a stream of valid prefixes, in the caller's transaction:
+ * `replace` makes them the table's whole content, `add` adds those not yet present. The
+ * prefixes go through COPY into a temporary table (no WAL, no index), then one set operation
+ * each way touches only what differs, so memory stays flat whatever the size. A failing source
+ * (a bad line) aborts the COPY and the caller rolls back: nothing is written.
+ */
+export async function writeEntries(
+  tx: PoolClient,
+  tableId: string,
+  prefixes: AsyncIterable<string>,
+  mode: 'replace' | 'add',
+  actor: string,
+  /** The table has no live entry: nothing to compare with, so the comparisons are skipped. */
+  empty: boolean,
+): Promise<{ received: number; added: SetChange; removed: SetChange; unchanged: number }> {
+  await tx.query('CREATE TEMP TABLE prefix_import (prefix text NOT NULL) ON COMMIT DROP');
+  const copy = tx.query(copyFrom('COPY prefix_import (prefix) FROM STDIN'));
+  await pipeline(Readable.from(copyLines(prefixes)), copy);
+  const received = copy.rowCount;
+  // Without statistics the planner would compare a million rows pairwise instead of hashing them.
+  await tx.query('ANALYZE prefix_import');
+  // Distinct prefixes of the body already in the table, counted before the insert changes that.
+  const unchanged = empty
+    ? 0
+    : Number(
+        (
+          await tx.query<{ n: string }>(
+            `SELECT count(DISTINCT i.prefix) AS n FROM prefix_import i
+          WHERE EXISTS (SELECT 1 FROM ops.prefix_table_entries e
+                         WHERE e.prefix_table_id = $1 AND e.deleted_at IS NULL AND e.prefix = i.prefix)`,
+            [tableId],
+          )
+        ).rows[0]?.n ?? 0,
+      );
+  // One sample past DIFF_MAX tells the caller the change is too large to list.
+  const removed =
+    mode === 'add' || empty
+      ? { n: '0', sample: [] }
+      : (
+          await tx.query<SetChange>(
+            `WITH removed AS (
+               UPDATE ops.prefix_table_entries e SET deleted_at = now(), updated_by = $2
+                WHERE e.prefix_table_id = $1 AND e.deleted_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM prefix_import i WHERE i.prefix = e.prefix)
+               RETURNING e.prefix)
+             SELECT count(*) AS n, (SELECT array_agg(prefix) FROM (SELECT prefix FROM removed LIMIT $3) s) AS sample
+               FROM removed`,
+            [tableId, actor, DIFF_MAX + 1],
+          )
+        ).rows[0]!;
+  const added = (
+    await tx.query<SetChange>(
+      `WITH added AS (
+         INSERT INTO ops.prefix_table_entries (prefix_table_id, prefix, created_by, updated_by)
+         SELECT $1::uuid, i.prefix, $2, $2 FROM prefix_import i
+         -- Skips what is there and a repeat within the body alike, without sorting a million rows.
+         ON CONFLICT (prefix_table_id, prefix) WHERE deleted_at IS NULL DO NOTHING
+         RETURNING prefix)
+       SELECT count(*) AS n, (SELECT array_agg(prefix) FROM (SELECT prefix FROM added LIMIT $3) s) AS sample
+         FROM added`,
+      [tableId, actor, DIFF_MAX + 1],
+    )
+  ).rows[0]!;
+  await tx.query('DROP TABLE prefix_import');
+  return { received, added, removed, unchanged };
+}
+
+/** A new version with the live entries' count and hash (SHA-256 of the sorted prefixes joined by `\n`). */
+export async function bumpTableContent(tx: PoolClient, id: string, actor: string): Promise<PrefixTable> {
+  const { rows } = await tx.query<PrefixTableRow>(
+    `WITH content AS (
+       SELECT count(*)::int AS n,
+              coalesce(encode(sha256(convert_to(string_agg(prefix, E'\\n' ORDER BY prefix), 'UTF8')), 'hex'), $3) AS hash
+         FROM ops.prefix_table_entries WHERE prefix_table_id = $1 AND deleted_at IS NULL)
+     UPDATE ops.prefix_tables t
+        SET version = t.version + 1, entry_count = content.n, content_hash = content.hash, updated_by = $2
+       FROM content WHERE t.id = $1 RETURNING ${COLUMNS.split(', ')
+         .map((c) => `t.${c}`)
+         .join(', ')}`,
+    [id, actor, EMPTY_CONTENT_HASH],
+  );
+  return toTable(rows[0] as PrefixTableRow);
+}
+
+/**
+ * `operator.config.prefix_table_updated` for every announced, live operator whose live rules use
+ * the table, each with that operator's next version: one UPDATE and one INSERT whatever their
+ * number. Operators still at version 0 (their `created` not out yet) will carry the table then.
+ */
+export async function fanOutTableChange(
+  tx: PoolClient,
+  change: PrefixTableChange,
+  actor: string,
+): Promise<Array<{ operatorId: string; version: number }>> {
+  const { rows } = await tx.query<{ id: string; version: string }>(
+    `UPDATE ops.operators o SET version = o.version + 1, updated_by = $2
+      WHERE o.id IN (SELECT r.operator_id FROM ops.routing_rules r
+                      WHERE r.prefix_table_id = $1 AND r.deleted_at IS NULL)
+        AND o.deleted_at IS NULL AND o.version > 0 AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
+      RETURNING o.id, o.version`,
+    [change.prefixTableId, actor],
+  );
+  const bumped = rows
+    .map((r) => ({ operatorId: r.id, version: Number(r.version) }))
+    .sort((a, b) => a.operatorId.localeCompare(b.operatorId));
+  await appendConfigEvents(
+    tx,
+    bumped.map(({ operatorId, version }) => ({
+      change: 'prefix_table_updated' as const,
+      operatorId,
+      version,
+      actor,
+      data: change,
+    })),
+  );
+  return bumped;
 }

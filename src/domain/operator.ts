@@ -1,3 +1,5 @@
+import type { WeeklySchedule } from './routing';
+
 /** The operator model shared by the API, the database layer, activities and workflows. */
 
 export const OPERATOR_STATUSES = ['ONBOARDING', 'ACTIVE', 'ONBOARDING_FAILED', 'DRAINING', 'DELETED'] as const;
@@ -43,10 +45,16 @@ export interface RoutingRuleInput {
   costPerSegment: string;
   currency: string;
   enabled: boolean;
+  validFrom?: string | null;
+  validUntil?: string | null;
+  weekly?: WeeklySchedule | null;
 }
 
 export interface RoutingRule extends RoutingRuleInput {
   id: string;
+  validFrom: string | null;
+  validUntil: string | null;
+  weekly: WeeklySchedule | null;
 }
 
 export interface Audit {

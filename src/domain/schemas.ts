@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BIND_TYPES, ENFORCEMENT_MODES, OPERATOR_STATUSES } from './operator';
+import { WEEKDAYS } from './routing';
 
 /**
  * The operator as its peers see it, shared by the admin API's answers and the event catalog, so
@@ -40,13 +41,47 @@ export const Operator = z
   })
   .meta({ id: 'Operator' });
 
-export const RoutingRule = z.object({
-  id: z.uuid(),
-  prefixTableId: z.uuid().optional(),
-  prefixes: z.array(z.string()).optional(),
-  priority: z.number().int(),
-  weight: z.number().int(),
-  costPerSegment: z.string(),
-  currency: z.string(),
-  enabled: z.boolean(),
-});
+export const WeeklySchedule = z
+  .object({
+    timeZone: z.string(),
+    windows: z.array(z.object({ days: z.array(z.enum(WEEKDAYS)), start: z.string(), end: z.string() })),
+  })
+  .meta({ id: 'WeeklySchedule' });
+
+/** A rule as stored: exactly one of `prefixTableId` and `prefixes`; schedule fields null when unset. */
+export const RoutingRule = z
+  .object({
+    id: z.uuid(),
+    prefixTableId: z.uuid().optional(),
+    prefixes: z.array(z.string()).optional(),
+    priority: z.number().int(),
+    weight: z.number().int(),
+    costPerSegment: z.string(),
+    currency: z.string(),
+    enabled: z.boolean(),
+    validFrom: z.iso.datetime({ offset: true }).nullable(),
+    validUntil: z.iso.datetime({ offset: true }).nullable(),
+    weekly: WeeklySchedule.nullable(),
+  })
+  .meta({ id: 'RoutingRule' });
+
+export const PrefixTableChange = z
+  .discriminatedUnion('replaced', [
+    z.object({
+      prefixTableId: z.uuid(),
+      tableVersion: z.number().int(),
+      entryCount: z.number().int(),
+      contentHash: z.string(),
+      replaced: z.literal(false),
+      added: z.array(z.string()),
+      removed: z.array(z.string()),
+    }),
+    z.object({
+      prefixTableId: z.uuid(),
+      tableVersion: z.number().int(),
+      entryCount: z.number().int(),
+      contentHash: z.string(),
+      replaced: z.literal(true),
+    }),
+  ])
+  .meta({ id: 'PrefixTableChange' });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Operator, RoutingRule } from '../domain/schemas';
+import { Operator, PrefixTableChange, RoutingRule, TpsLimit } from '../domain/schemas';
 import { HEALTH_STATUSES } from '../domain/operator';
 import { HealthReportSchema } from '../health/report';
 import { CONFIG_CHANGES, configSubject, HEALTH_SUBJECT, type ConfigChange } from './envelope';
@@ -12,16 +12,13 @@ import { CONFIG_CHANGES, configSubject, HEALTH_SUBJECT, type ConfigChange } from
 
 const OperatorData = z.object({ operator: Operator });
 
-/** Reserved subjects whose feature is not built yet: their `data` is fixed when it is. */
-const Planned = z.object({});
-
 export const configEventData = {
   created: z.object({ operator: Operator, routingRules: z.array(RoutingRule) }),
   updated: z.object({ operator: Operator, changed: z.array(z.string()) }),
   activated: OperatorData,
   onboarding_failed: z.object({ operator: Operator, reason: z.string() }),
-  routing_updated: Planned,
-  tps_updated: Planned,
+  routing_updated: z.object({ routingRules: z.array(RoutingRule) }),
+  tps_updated: z.object({ tpsLimit: TpsLimit }),
   credentials_rotated: z.object({
     credentialsVersion: z.number().int(),
     // Typed nullable like the operator's column; an operator that rotates always has a version.
@@ -36,7 +33,7 @@ export const configEventData = {
   draining: OperatorData,
   drain_cancelled: OperatorData,
   deleted: z.object({ operator: Operator, reason: z.enum(['drained', 'timeout']) }),
-  prefix_table_updated: Planned,
+  prefix_table_updated: PrefixTableChange,
 } satisfies Record<ConfigChange, z.ZodType>;
 
 export type ConfigEventData<C extends ConfigChange> = z.infer<(typeof configEventData)[C]>;

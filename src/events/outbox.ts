@@ -27,21 +27,43 @@ export async function appendConfigEvent<C extends ConfigChange>(
   tx: PoolClient,
   event: NewConfigEvent<C>,
 ): Promise<EventEnvelope> {
-  const envelope: EventEnvelope = {
+  const [envelope] = await appendConfigEvents(tx, [event]);
+  return envelope as EventEnvelope;
+}
+
+/** Many events in one statement, in the order given (a prefix table's fan-out to its operators). */
+export async function appendConfigEvents<C extends ConfigChange>(
+  tx: PoolClient,
+  events: ReadonlyArray<NewConfigEvent<C>>,
+): Promise<EventEnvelope[]> {
+  const occurredAt = new Date().toISOString();
+  const envelopes: EventEnvelope[] = events.map((event) => ({
     eventId: randomUUID(),
     type: configSubject(event.change),
     operatorId: event.operatorId,
     version: event.version,
-    occurredAt: new Date().toISOString(),
+    occurredAt,
     actor: event.actor,
     data: event.data,
-  };
+  }));
+  if (envelopes.length === 0) return envelopes;
+  // WITH ORDINALITY keeps the ids (the relay's order) in the order of `events`.
   await tx.query(
     `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $6)`,
-    [envelope.eventId, envelope.type, envelope.operatorId, envelope.version, envelope, event.actor],
+     SELECT e.event_id, e.subject, e.operator_id, e.version, e.payload, e.actor, e.actor
+       FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::jsonb[], $6::text[])
+            WITH ORDINALITY AS e(event_id, subject, operator_id, version, payload, actor, n)
+      ORDER BY e.n`,
+    [
+      envelopes.map((e) => e.eventId),
+      envelopes.map((e) => e.type),
+      envelopes.map((e) => e.operatorId),
+      envelopes.map((e) => e.version),
+      envelopes.map((e) => JSON.stringify(e)),
+      envelopes.map((e) => e.actor),
+    ],
   );
-  return envelope;
+  return envelopes;
 }
 
 // Any fixed 64-bit key: serialises relays across replicas so per-operator order holds.

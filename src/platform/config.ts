@@ -76,6 +76,7 @@ const envSchema = z.object({
   OUTBOX_POLL_MS: positiveInt.default(2000),
   OUTBOX_ALERT_AGE_S: positiveInt.default(60),
   PAGE_SIZE_MAX: positiveInt.default(100),
+  PREFIX_IMPORT_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
   HEALTH_LOG_RETENTION_DAYS: positiveInt.default(30),
   HOUSEKEEPING_INTERVAL_S: positiveInt.default(3600),
 
@@ -112,6 +113,8 @@ export interface Config {
     internalPort: number;
     opsPort: number;
     pageSizeMax: number;
+    /** The largest prefix-table entries body (CSV or JSON); 1,000,000 prefixes take about 14 MB. */
+    prefixImportMaxBytes: number;
     /** How often the internal listener re-reads its certificate, key and CA files. */
     internalTlsReloadMs: number;
   };
@@ -217,6 +220,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       internalPort: e.INTERNAL_PORT,
       opsPort: e.OPS_PORT,
       pageSizeMax: e.PAGE_SIZE_MAX,
+      prefixImportMaxBytes: e.PREFIX_IMPORT_MAX_BYTES,
       internalTlsReloadMs: e.INTERNAL_TLS_RELOAD_MS,
     },
     postgres: {

@@ -9,7 +9,9 @@ import { DrainService } from './drain';
 import { HealthService } from './health';
 import { OnboardingService } from './onboarding';
 import { OperatorService } from './operators';
+import { PrefixTableService } from './prefix-tables';
 import { RotationService } from './rotation';
+import { RoutingRuleService } from './routing-rules';
 
 /** The services behind the admin API, one per capability. */
 export interface AdminServices {
@@ -18,6 +20,8 @@ export interface AdminServices {
   rotation: RotationService;
   drain: DrainService;
   health: HealthService;
+  routingRules: RoutingRuleService;
+  prefixTables: PrefixTableService;
 }
 
 export function createAdminServices(
@@ -33,5 +37,7 @@ export function createAdminServices(
     rotation: new RotationService(deps),
     drain: new DrainService({ ...deps, operators }),
     health: new HealthService({ db: clients.db, cache: new HealthCache(clients.redis) }),
+    routingRules: new RoutingRuleService(deps),
+    prefixTables: new PrefixTableService(deps),
   };
 }

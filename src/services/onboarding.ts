@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { findByEndpoint } from '../db/operators';
-import { findLivePrefixTableIds } from '../db/prefix-tables';
 import type { OperatorMetadata, RoutingRuleInput, TpsLimit } from '../domain/operator';
 import { workflowIds } from '../domain/workflow-ids';
 import type { onboardOperator } from '../workflows/onboarding';
 import { stagePassword } from './credentials-staging';
-import { duplicateOperator, validationFailed, type FieldError } from './shared/errors';
+import { checkPrefixTables } from './routing-rules';
+import { duplicateOperator } from './shared/errors';
 import { startWorkflow, type WorkflowServiceDeps, type WorkflowStarted } from './shared/workflow-start';
 
 export interface NewOperator {
@@ -27,7 +27,7 @@ export class OnboardingService {
     const { db, kv, config, log } = this.deps;
     const holder = await findByEndpoint(db, input.metadata);
     if (holder) throw duplicateOperator(holder.id);
-    await this.checkPrefixTables(input.routingRules);
+    await checkPrefixTables(db, input.routingRules, (i) => `routingRules[${i}]`);
 
     const id = randomUUID();
     const staged = await stagePassword(kv, log, 'onboarding', id, {
@@ -51,17 +51,5 @@ export class OnboardingService {
       whenNoWorker: 'cancel',
       discard: staged.discard,
     });
-  }
-
-  private async checkPrefixTables(rules: RoutingRuleInput[]): Promise<void> {
-    const ids = [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
-    const known = await findLivePrefixTableIds(this.deps.db, ids);
-    const errors: FieldError[] = [];
-    rules.forEach((r, i) => {
-      if (r.prefixTableId && !known.has(r.prefixTableId)) {
-        errors.push({ field: `routingRules[${i}].prefixTableId`, message: 'no such prefix table' });
-      }
-    });
-    if (errors.length > 0) throw validationFailed(errors);
   }
 }

@@ -1,13 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
-import {
-  commitChange,
-  findByEndpoint,
-  findOperator,
-  listOperators,
-  listRoutingRules,
-  type ListQuery,
-} from '../db/operators';
+import { commitChange, findByEndpoint, findOperator, listOperators, type ListQuery } from '../db/operators';
+import { listRoutingRules } from '../db/routing-rules';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
 import type { Operator, OperatorMetadata, RoutingRule } from '../domain/operator';
 import type { Config } from '../platform/config';

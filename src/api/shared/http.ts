@@ -1,6 +1,6 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { validationFailed } from '../../services/shared/errors';
+import { preconditionRequired, validationFailed, type ExpectedVersion } from '../../services/shared/errors';
 
 extendZodWithOpenApi(z);
 
@@ -17,6 +17,12 @@ export function ifMatchVersion(header: string): number | undefined {
   const m = /^(?:W\/)?"(\d+)"$/.exec(header.trim());
   if (!m) throw validationFailed([{ field: 'If-Match', message: 'an ETag such as "3", as GET returned' }]);
   return Number(m[1]);
+}
+
+/** For writes that must name the version they change: `*` (any) or a version; absent is 428. */
+export function requiredIfMatch(header: string): ExpectedVersion {
+  if (!header) throw preconditionRequired();
+  return ifMatchVersion(header) ?? 'any';
 }
 
 export function encodeCursor(after: { createdAt: string; id: string }): string {

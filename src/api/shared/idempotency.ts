@@ -30,10 +30,14 @@ function withoutSecrets(value: unknown): unknown {
   return value;
 }
 
-export function idempotency(db: Db, log: Logger): Middleware<AuthState> {
+export function idempotency(
+  db: Db,
+  log: Logger,
+  options: { skip?: (ctx: { path: string }) => boolean } = {},
+): Middleware<AuthState> {
   return async (ctx, next) => {
     const key = ctx.get('Idempotency-Key');
-    if (ctx.method !== 'POST' || !key) return next();
+    if (ctx.method !== 'POST' || !key || options.skip?.(ctx)) return next();
     if (key.length > 200)
       throw new HttpProblem(400, 'Invalid request', 'Idempotency-Key is longer than 200 characters.', {
         errors: [{ field: 'Idempotency-Key', message: 'at most 200 characters' }],

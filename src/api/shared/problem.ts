@@ -39,6 +39,9 @@ function slug(title: string): string {
 }
 
 export function sendProblem(ctx: Context, problem: Problem): void {
+  // Refused before the body was read (a bad line early in a large import): the rest of it would
+  // sit in the connection ahead of the client's next request, so this connection ends here.
+  if (!ctx.req.complete) ctx.set('Connection', 'close');
   ctx.status = problem.status;
   ctx.type = 'application/problem+json';
   ctx.body = { ...problem, instance: ctx.path };

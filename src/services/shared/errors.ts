@@ -33,3 +33,13 @@ export const duplicateOperator = (existingOperatorId: string | null) =>
     `An operator with this host, port and systemId already exists${existingOperatorId ? `: ${existingOperatorId}` : ''}.`,
     { existingOperatorId },
   );
+/** The version a write expects to change (If-Match), or `any` (`If-Match: *`). */
+export type ExpectedVersion = number | 'any';
+
+/** Throws 412 unless the version is the expected one. */
+export function checkVersion(expected: ExpectedVersion, current: number): void {
+  if (expected !== 'any' && expected !== current) throw staleVersion(current);
+}
+
+export const preconditionRequired = () =>
+  new ServiceError('precondition_required', 'This write needs If-Match with the version (ETag) it changes.');

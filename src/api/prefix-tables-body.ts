@@ -1,0 +1,114 @@
+import type { IncomingMessage } from 'node:http';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
+import { CsvError, parse as parseCsv } from 'csv-parse';
+import { parser as jsonTokens } from 'stream-json';
+import { normalizePrefix } from '../domain/routing';
+import { validationFailed } from '../services/shared/errors';
+import { HttpProblem } from './shared/problem';
+
+/**
+ * A prefix table's entries as the request sends them, streamed: `text/csv` (one prefix a line,
+ * an optional `prefix` header, LF or CRLF, a UTF-8 BOM tolerated) or JSON `{"prefixes": [...]}`.
+ * Nothing is held but the line in hand. The first bad line ends the stream with a 400 naming its
+ * line (CSV) or index (JSON) and value; a body past `maxBytes` ends it with a 413.
+ */
+
+export const ENTRY_TYPES = ['text/csv', 'application/json'] as const;
+
+export function readPrefixes(req: IncomingMessage, maxBytes: number): AsyncIterable<string> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type === 'text/csv') {
+    const csv = parseCsv({
+      bom: true,
+      record_delimiter: ['\r\n', '\n'],
+      relax_column_count: true,
+      skip_empty_lines: false,
+    });
+    // pipeline, not pipe: a 413 from the limit must end the parser's iteration too.
+    return csvPrefixes(pipeline(req, limit(req, maxBytes), csv, () => undefined));
+  }
+  if (type === 'application/json') {
+    const json = jsonTokens({ packValues: true, streamValues: false, streamKeys: false });
+    return jsonPrefixes(pipeline(req, limit(req, maxBytes), json, () => undefined));
+  }
+  throw new HttpProblem(415, 'Unsupported media type', `Send the prefixes as ${ENTRY_TYPES.join(' or ')}.`);
+}
+
+function badEntry(field: string, value: string, message: string) {
+  // A line is shown as it came, cut short: a pasted file must not flood the answer.
+  const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+  return validationFailed([{ field, message: `${message}: ${JSON.stringify(shown)}` }]);
+}
+
+const NOT_A_PREFIX = 'not an E.164 prefix (1 to 15 digits, an optional leading +)';
+
+/** Records, not lines: `relax_column_count` lets a line with a comma through, to be named here. */
+async function* csvPrefixes(records: AsyncIterable<string[]>): AsyncGenerator<string> {
+  let line = 0;
+  try {
+    for await (const record of records) {
+      line++;
+      const value = record.length === 1 ? (record[0] ?? '') : record.join(',');
+      if (line === 1 && value.trim().toLowerCase() === 'prefix') continue;
+      const prefix = record.length === 1 ? normalizePrefix(value.trim()) : undefined;
+      if (prefix === undefined) throw badEntry(`line ${line}`, value, NOT_A_PREFIX);
+      yield prefix;
+    }
+  } catch (err) {
+    // A quote left open, say: csv-parse knows where.
+    if (err instanceof CsvError) throw badEntry(`line ${line + 1}`, '', 'not a CSV line');
+    throw err;
+  }
+}
+
+async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unknown }>): AsyncGenerator<string> {
+  const shape = () => validationFailed([{ field: 'body', message: 'a JSON object {"prefixes": [...]}' }]);
+  // The one shape accepted: startObject, key "prefixes", startArray, strings, endArray, endObject.
+  let state: 'start' | 'key' | 'array' | 'items' | 'end' | 'done' = 'start';
+  let index = 0;
+  try {
+    for await (const token of tokens) {
+      if (state === 'start' && token.name === 'startObject') state = 'key';
+      else if ((state === 'key' || state === 'end') && token.name === 'keyValue') {
+        if (token.value !== 'prefixes') {
+          throw validationFailed([{ field: String(token.value), message: 'unknown field' }]);
+        }
+        state = 'array';
+      } else if (state === 'array' && token.name === 'startArray') state = 'items';
+      else if (state === 'items' && token.name === 'stringValue') {
+        const prefix = normalizePrefix(String(token.value));
+        if (prefix === undefined) throw badEntry(`prefixes[${index}]`, String(token.value), NOT_A_PREFIX);
+        index++;
+        yield prefix;
+      } else if (state === 'items' && token.name === 'endArray') state = 'end';
+      else if (state === 'end' && token.name === 'endObject') state = 'done';
+      else if (state === 'items') {
+        throw validationFailed([{ field: `prefixes[${index}]`, message: 'a string of digits' }]);
+      } else throw shape();
+    }
+  } catch (err) {
+    if (err instanceof Error && !('kind' in err) && !(err instanceof HttpProblem)) {
+      throw new HttpProblem(400, 'Bad request', 'The request body is not valid JSON.');
+    }
+    throw err;
+  }
+  if (state !== 'done') throw shape();
+}
+
+/** Passes the body on, failing with a 413 once more than maxBytes have come (or are announced). */
+function limit(req: IncomingMessage, maxBytes: number): Transform {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done: TransformCallback) {
+      seen += chunk.length;
+      if (seen > maxBytes) done(tooLarge(maxBytes));
+      else done(null, chunk);
+    },
+  });
+}
+
+function tooLarge(maxBytes: number): HttpProblem {
+  return new HttpProblem(413, 'Payload too large', `A prefix import is at most ${maxBytes} bytes.`);
+}

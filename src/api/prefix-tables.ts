@@ -1,0 +1,277 @@
+import { Readable } from 'node:stream';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Config } from '../platform/config';
+import type { PrefixTableService } from '../services/prefix-tables';
+import { validationFailed } from '../services/shared/errors';
+import { ENTRY_TYPES, readPrefixes } from './prefix-tables-body';
+import type { AuthState } from './shared/auth';
+import { decodeCursor, encodeCursor, etagOf, requiredIfMatch, z } from './shared/http';
+import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
+import { parse } from './shared/validate';
+
+/** /prefix-tables: destination prefix tables and their entries (CSV or JSON, a million in one request). */
+
+const TableParams = z.object({ id: z.uuid().transform((id) => id.toLowerCase()) });
+
+const PrefixTable = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    description: z.string(),
+    version: z.number().int().openapi({ description: 'Bumped by every change; the ETag of table writes' }),
+    entryCount: z.number().int(),
+    contentHash: z.string().openapi({ description: 'SHA-256 (hex) of the sorted prefixes joined by "\\n"' }),
+    createdAt: z.iso.datetime(),
+    createdBy: z.string(),
+    updatedAt: z.iso.datetime(),
+    updatedBy: z.string(),
+  })
+  .openapi('PrefixTable');
+
+const name = z.string().trim().min(1).max(200);
+const description = z.string().max(2000);
+
+const CreatePrefixTableRequest = z
+  .strictObject({ name, description: description.default('') })
+  .openapi('CreatePrefixTableRequest');
+
+const PatchPrefixTableRequest = z
+  .strictObject({ name: name.optional(), description: description.optional() })
+  .refine((p) => p.name !== undefined || p.description !== undefined, 'give at least one field to change')
+  .openapi('PatchPrefixTableRequest');
+
+const ListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).optional(),
+  cursor: z.string().max(200).optional(),
+});
+
+const PrefixTablePage = z
+  .object({ items: z.array(PrefixTable), nextCursor: z.string().nullable() })
+  .openapi('PrefixTablePage');
+
+const EntriesWritten = z
+  .object({
+    table: PrefixTable,
+    received: z.number().int().openapi({ description: 'Prefixes in the body' }),
+    added: z.number().int(),
+    removed: z.number().int(),
+    unchanged: z.number().int().openapi({ description: 'Distinct prefixes of the body already in the table' }),
+    operators: z
+      .array(z.object({ operatorId: z.uuid(), version: z.number().int() }))
+      .openapi({ description: 'Operators told by operator.config.prefix_table_updated, at their new versions' }),
+  })
+  .openapi('EntriesWritten');
+
+const PrefixesJson = z.strictObject({ prefixes: z.array(z.string().regex(/^\+?[0-9]{1,15}$/)) }).openapi('Prefixes');
+
+export function createPrefixTablesRouter(tables: PrefixTableService, config: Config): Router<AuthState> {
+  const router = new Router<AuthState>();
+  const url = (id: string) => `/v1/admin/prefix-tables/${id}`;
+
+  router.post('/prefix-tables', async (ctx) => {
+    const body = parse(CreatePrefixTableRequest, ctx.request.body, 'body');
+    const table = await tables.create(body, ctx.state.actor);
+    ctx.status = 201;
+    ctx.set('Location', url(table.id));
+    ctx.set('ETag', etagOf(table.version));
+    ctx.body = table;
+  });
+
+  router.get('/prefix-tables', async (ctx) => {
+    const q = parse(ListQuery, ctx.query, 'query');
+    const max = config.http.pageSizeMax;
+    if (q.limit !== undefined && q.limit > max) throw validationFailed([{ field: 'limit', message: `at most ${max}` }]);
+    const limit = q.limit ?? Math.min(50, max);
+    const rows = await tables.list({ after: q.cursor ? decodeCursor(q.cursor) : undefined, limit: limit + 1 });
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    ctx.body = { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+  });
+
+  router.get('/prefix-tables/:id', async (ctx) => {
+    const { id } = parse(TableParams, ctx.params, 'path');
+    const table = await tables.get(id);
+    ctx.set('ETag', etagOf(table.version));
+    ctx.body = table;
+  });
+
+  router.patch('/prefix-tables/:id', async (ctx) => {
+    const { id } = parse(TableParams, ctx.params, 'path');
+    const patch = parse(PatchPrefixTableRequest, ctx.request.body, 'body');
+    const table = await tables.update(id, patch, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
+    ctx.set('ETag', etagOf(table.version));
+    ctx.body = table;
+  });
+
+  router.delete('/prefix-tables/:id', async (ctx) => {
+    const { id } = parse(TableParams, ctx.params, 'path');
+    await tables.remove(id, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
+    ctx.status = 204;
+  });
+
+  const writeEntries = (mode: 'replace' | 'add') => async (ctx: Context & { state: AuthState }) => {
+    const { id } = parse(TableParams, ctx.params, 'path');
+    const expected = requiredIfMatch(ctx.get('If-Match'));
+    const prefixes = readPrefixes(ctx.req, config.http.prefixImportMaxBytes);
+    const written = await tables.writeEntries(id, prefixes, mode, expected, ctx.state.actor);
+    ctx.set('ETag', etagOf(written.table.version));
+    ctx.body = written;
+  };
+  router.put('/prefix-tables/:id/entries', writeEntries('replace'));
+  router.post('/prefix-tables/:id/entries', writeEntries('add'));
+
+  router.get('/prefix-tables/:id/entries', async (ctx) => {
+    const { id } = parse(TableParams, ctx.params, 'path');
+    const asCsv = ctx.accepts('application/json', 'text/csv') === 'text/csv';
+    const { table, pages } = await tables.entries(id);
+    ctx.set('ETag', etagOf(table.version));
+    ctx.type = asCsv ? 'text/csv' : 'application/json';
+    ctx.body = Readable.from(asCsv ? csvLines(pages) : jsonChunks(table.id, table.version, pages));
+  });
+
+  return router;
+}
+
+async function* csvLines(pages: AsyncIterable<string[]>): AsyncGenerator<string> {
+  yield 'prefix\n';
+  for await (const page of pages) yield `${page.join('\n')}\n`;
+}
+
+/** `{"prefixTableId", "version", "prefixes": [...]}`, a page at a time. */
+async function* jsonChunks(id: string, version: number, pages: AsyncIterable<string[]>): AsyncGenerator<string> {
+  yield `{"prefixTableId":${JSON.stringify(id)},"version":${version},"prefixes":[`;
+  let first = true;
+  for await (const page of pages) {
+    yield `${first ? '' : ','}${page.map((p) => `"${p}"`).join(',')}`;
+    first = false;
+  }
+  yield ']}';
+}
+
+export function documentPrefixTables({ registry, security }: AdminDoc): void {
+  const table = { ...json('The prefix table', PrefixTable), headers: etagHeader };
+  const writeErrors = {
+    404: problem('No such prefix table'),
+    412: problem('If-Match does not match the table version'),
+    428: problem('If-Match is missing'),
+  };
+  const entriesBody = {
+    content: {
+      'text/csv': {
+        schema: z.string().openapi({
+          description:
+            'One prefix a line (1–15 digits, an optional leading +); optional header line `prefix`; LF or CRLF; a UTF-8 BOM is dropped',
+          example: 'prefix\n2547\n+2541\n',
+        }),
+      },
+      'application/json': { schema: PrefixesJson },
+    },
+  };
+  registry.registerPath({
+    method: 'post',
+    path: '/prefix-tables',
+    summary: 'Create a prefix table (empty, version 1)',
+    security,
+    request: { body: { content: { 'application/json': { schema: CreatePrefixTableRequest } } } },
+    responses: {
+      201: { ...json('The new table', PrefixTable), headers: { ...etagHeader, ...location } },
+      ...commonErrors,
+      409: problem('A live table has that name'),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/prefix-tables',
+    summary: 'List prefix tables',
+    security,
+    request: { query: ListQuery },
+    responses: { 200: json('A page of tables', PrefixTablePage), ...commonErrors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/prefix-tables/{id}',
+    summary: 'Get a prefix table',
+    security,
+    request: { params: TableParams },
+    responses: { 200: table, ...commonErrors, 404: problem('No such prefix table') },
+  });
+  registry.registerPath({
+    method: 'patch',
+    path: '/prefix-tables/{id}',
+    summary: "Change a table's name or description",
+    description: 'Bumps the table version; no event (routing does not change).',
+    security,
+    request: {
+      params: TableParams,
+      headers: ifMatch,
+      body: { content: { 'application/json': { schema: PatchPrefixTableRequest } } },
+    },
+    responses: { 200: table, ...commonErrors, ...writeErrors, 409: problem('A live table has that name') },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/prefix-tables/{id}',
+    summary: 'Delete a prefix table (soft delete)',
+    security,
+    request: { params: TableParams, headers: ifMatch },
+    responses: {
+      204: { description: 'Deleted' },
+      ...commonErrors,
+      ...writeErrors,
+      409: problem('Live routing rules use the table; `rules` names them ({ruleId, operatorId})'),
+    },
+  });
+  const entriesWritten = { ...json('What changed', EntriesWritten), headers: etagHeader };
+  const entriesErrors = {
+    ...writeErrors,
+    400: problem(
+      'A bad line: `errors` names it ("line 12" for CSV, "prefixes[11]" for JSON) with its value; nothing is written',
+    ),
+    413: problem('The body is larger than PREFIX_IMPORT_MAX_BYTES; nothing is written'),
+    415: problem(`The body is not ${ENTRY_TYPES.join(' or ')}`),
+  };
+  const entriesDescription =
+    "Streamed into PostgreSQL; one transaction with the table's new version, count and hash and one operator.config.prefix_table_updated for each announced live operator whose rules use the table (added and removed prefixes when at most 1000 changed, else `replaced`). Nothing changes (no new version, no event) when the body changes nothing.";
+  registry.registerPath({
+    method: 'put',
+    path: '/prefix-tables/{id}/entries',
+    summary: "Replace a table's entries",
+    description: `The body becomes the table's whole content (repeats count once). ${entriesDescription}`,
+    security,
+    request: { params: TableParams, headers: ifMatch, body: entriesBody },
+    responses: { 200: entriesWritten, ...commonErrors, ...entriesErrors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/prefix-tables/{id}/entries',
+    summary: 'Add entries to a table',
+    description: `Prefixes already present count as unchanged, not as an error. ${entriesDescription}`,
+    security,
+    request: { params: TableParams, headers: ifMatch, body: entriesBody },
+    responses: { 200: entriesWritten, ...commonErrors, ...entriesErrors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/prefix-tables/{id}/entries',
+    summary: "Export a table's entries (CSV or JSON by Accept), streamed in prefix order",
+    security,
+    request: { params: TableParams },
+    responses: {
+      200: {
+        description: 'The prefixes; ETag is the table version',
+        headers: etagHeader,
+        content: {
+          'text/csv': { schema: z.string().openapi({ example: 'prefix\n2541\n2547\n' }) },
+          'application/json': {
+            schema: z
+              .object({ prefixTableId: z.uuid(), version: z.number().int(), prefixes: z.array(z.string()) })
+              .openapi('PrefixTableEntries'),
+          },
+        },
+      },
+      ...commonErrors,
+      404: problem('No such prefix table'),
+    },
+  });
+}

@@ -1,0 +1,277 @@
+import Router from '@koa/router';
+import type { RoutingRule, RoutingRuleInput as RuleInput } from '../domain/operator';
+import {
+  COST_INTEGER_DIGITS,
+  COST_PATTERN,
+  COST_SCALE,
+  INLINE_PREFIXES_MAX,
+  isCurrency,
+  isTimeZone,
+  minutesOf,
+  normalizePrefix,
+  PRIORITY_RANGE,
+  TIME_OF_DAY_PATTERN,
+  WEEKDAYS,
+  WEIGHT_RANGE,
+} from '../domain/routing';
+import { RoutingRule as RoutingRuleSchema } from '../domain/schemas';
+import type { RoutingRuleService } from '../services/routing-rules';
+import type { AuthState } from './shared/auth';
+import { etagOf, OperatorIdParams, requiredIfMatch, z } from './shared/http';
+import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
+import { parse } from './shared/validate';
+
+/** /operators/{id}/routing-rules: the operator's rule set, one rule, or all at once. */
+
+/** An E.164 prefix as given: 1–15 digits, a leading `+` dropped. */
+export const PrefixInput = z
+  .string()
+  .regex(/^\+?[0-9]{1,15}$/, 'E.164 digits only, 1 to 15 of them (a leading + is dropped)')
+  .transform((p) => normalizePrefix(p) as string);
+
+const TimeOfDay = z.string().regex(TIME_OF_DAY_PATTERN, 'a time of day HH:MM, 00:00 to 24:00');
+
+const WeeklyInput = z.strictObject({
+  timeZone: z.string().refine(isTimeZone, 'an IANA time zone such as "Europe/Berlin"'),
+  windows: z
+    .array(
+      z
+        .strictObject({
+          days: z
+            .array(z.enum(WEEKDAYS))
+            .min(1)
+            .max(7)
+            .refine((d) => new Set(d).size === d.length, 'each day once'),
+          start: TimeOfDay,
+          end: TimeOfDay,
+        })
+        .refine((w) => minutesOf(w.start) < minutesOf(w.end), {
+          message: 'end must be after start (a window past midnight is two windows)',
+          path: ['end'],
+        }),
+    )
+    .min(1)
+    .max(50),
+});
+
+const ruleFields = {
+  prefixTableId: z.uuid().transform((id) => id.toLowerCase()),
+  prefixes: z
+    .array(PrefixInput)
+    .min(1)
+    .max(INLINE_PREFIXES_MAX)
+    .refine((p) => new Set(p).size === p.length, 'each prefix once'),
+  priority: z
+    .number()
+    .int()
+    .min(PRIORITY_RANGE.min)
+    .max(PRIORITY_RANGE.max)
+    .openapi({ description: '0 is the most preferred' }),
+  weight: z
+    .number()
+    .int()
+    .min(WEIGHT_RANGE.min)
+    .max(WEIGHT_RANGE.max)
+    .openapi({ description: 'Share of traffic within a group of equal rank (weight / sum of the group)' }),
+  costPerSegment: z
+    .string()
+    .regex(
+      COST_PATTERN,
+      `a decimal amount such as "0.0125": up to ${COST_INTEGER_DIGITS} digits and ${COST_SCALE} decimals`,
+    ),
+  currency: z.string().refine(isCurrency, 'an ISO 4217 currency code such as "EUR"'),
+  enabled: z.boolean(),
+  validFrom: z.iso.datetime({ offset: true }).nullable(),
+  validUntil: z.iso.datetime({ offset: true }).nullable(),
+  weekly: WeeklyInput.nullable(),
+};
+
+function checkRule(rule: Partial<RuleInput>, ctx: z.RefinementCtx): void {
+  if ((rule.prefixTableId === undefined) === (rule.prefixes === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'give exactly one of prefixTableId and prefixes', path: ['prefixes'] });
+  }
+  if (rule.validFrom && rule.validUntil && Date.parse(rule.validFrom) >= Date.parse(rule.validUntil)) {
+    ctx.addIssue({ code: 'custom', message: 'validUntil must be after validFrom', path: ['validUntil'] });
+  }
+}
+
+/** A rule: a prefix table or inline prefixes (exactly one), rank, share, cost, and an optional schedule. */
+export const RoutingRuleInput = z
+  .strictObject({
+    prefixTableId: ruleFields.prefixTableId.optional(),
+    prefixes: ruleFields.prefixes.optional(),
+    priority: ruleFields.priority,
+    weight: ruleFields.weight,
+    costPerSegment: ruleFields.costPerSegment,
+    currency: ruleFields.currency,
+    enabled: ruleFields.enabled.default(true),
+    validFrom: ruleFields.validFrom.optional(),
+    validUntil: ruleFields.validUntil.optional(),
+    weekly: ruleFields.weekly.optional(),
+  })
+  .superRefine(checkRule)
+  .openapi('RoutingRuleInput', {
+    oneOf: [{ required: ['prefixTableId'] }, { required: ['prefixes'] }],
+  });
+
+/** The fields to change; `prefixes` and `prefixTableId` replace each other; null clears a schedule field. */
+const RoutingRulePatch = z
+  .strictObject({
+    prefixTableId: ruleFields.prefixTableId.optional(),
+    prefixes: ruleFields.prefixes.optional(),
+    priority: ruleFields.priority.optional(),
+    weight: ruleFields.weight.optional(),
+    costPerSegment: ruleFields.costPerSegment.optional(),
+    currency: ruleFields.currency.optional(),
+    enabled: ruleFields.enabled.optional(),
+    validFrom: ruleFields.validFrom.optional(),
+    validUntil: ruleFields.validUntil.optional(),
+    weekly: ruleFields.weekly.optional(),
+  })
+  .refine((p) => Object.values(p).some((v) => v !== undefined), 'give at least one field to change')
+  .refine((p) => p.prefixTableId === undefined || p.prefixes === undefined, {
+    message: 'give at most one of prefixTableId and prefixes',
+    path: ['prefixes'],
+  })
+  .openapi('RoutingRulePatch');
+
+const RoutingRuleSetInput = z
+  .strictObject({ routingRules: z.array(RoutingRuleInput).max(500) })
+  .openapi('RoutingRuleSetInput');
+
+const RoutingRuleSet = z
+  .object({ operatorId: z.uuid(), version: z.number().int(), routingRules: z.array(RoutingRuleSchema) })
+  .openapi('RoutingRuleSet');
+
+const RuleParams = OperatorIdParams.extend({ ruleId: z.uuid().transform((id) => id.toLowerCase()) });
+
+/** The rule after a patch, checked as a whole by the same rules as a new one. */
+function merged(current: RoutingRule, patch: z.output<typeof RoutingRulePatch>): RuleInput {
+  const { id, ...base } = current;
+  const target =
+    patch.prefixes !== undefined
+      ? { prefixes: patch.prefixes, prefixTableId: undefined }
+      : patch.prefixTableId !== undefined
+        ? { prefixTableId: patch.prefixTableId, prefixes: undefined }
+        : {};
+  const next = { ...base, ...patch, ...target };
+  return parse(RoutingRuleInput, JSON.parse(JSON.stringify(next)), 'body');
+}
+
+export function createRoutingRulesRouter(rules: RoutingRuleService): Router<AuthState> {
+  const router = new Router<AuthState>();
+  const base = '/operators/:id/routing-rules';
+
+  router.get(base, async (ctx) => {
+    const { id } = parse(OperatorIdParams, ctx.params, 'path');
+    const set = await rules.list(id);
+    ctx.set('ETag', etagOf(set.version));
+    ctx.body = set;
+  });
+
+  router.put(base, async (ctx) => {
+    const { id } = parse(OperatorIdParams, ctx.params, 'path');
+    const { routingRules } = parse(RoutingRuleSetInput, ctx.request.body, 'body');
+    const set = await rules.replace(id, routingRules, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
+    ctx.set('ETag', etagOf(set.version));
+    ctx.body = set;
+  });
+
+  router.post(base, async (ctx) => {
+    const { id } = parse(OperatorIdParams, ctx.params, 'path');
+    const rule = parse(RoutingRuleInput, ctx.request.body, 'body');
+    const { ruleId, ...set } = await rules.add(id, rule, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
+    ctx.status = 201;
+    ctx.set('Location', `/v1/admin/operators/${id}/routing-rules/${ruleId}`);
+    ctx.set('ETag', etagOf(set.version));
+    ctx.body = set;
+  });
+
+  router.patch(`${base}/:ruleId`, async (ctx) => {
+    const { id, ruleId } = parse(RuleParams, ctx.params, 'path');
+    const patch = parse(RoutingRulePatch, ctx.request.body, 'body');
+    const expected = requiredIfMatch(ctx.get('If-Match'));
+    const set = await rules.update(id, ruleId, (current) => merged(current, patch), expected, ctx.state.actor);
+    ctx.set('ETag', etagOf(set.version));
+    ctx.body = set;
+  });
+
+  router.delete(`${base}/:ruleId`, async (ctx) => {
+    const { id, ruleId } = parse(RuleParams, ctx.params, 'path');
+    const set = await rules.remove(id, ruleId, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
+    ctx.set('ETag', etagOf(set.version));
+    ctx.body = set;
+  });
+
+  return router;
+}
+
+const RULE_WRITE =
+  'Needs If-Match with the operator version (ETag of GET /operators/{id} or of the rule set). Bumps the version and publishes operator.config.routing_updated with the whole rule set after the change. Answers with the rule set.';
+const writeErrors = {
+  404: problem('No such operator (or rule)'),
+  409: problem('The operator is still being created or can no longer change'),
+  412: problem('If-Match does not match the current version'),
+  428: problem('If-Match is missing'),
+};
+
+export function documentRoutingRules({ registry, security }: AdminDoc): void {
+  const path = '/operators/{id}/routing-rules';
+  const set = { ...json('The rule set', RoutingRuleSet), headers: etagHeader };
+  registry.registerPath({
+    method: 'get',
+    path,
+    summary: "The operator's routing rules",
+    security,
+    request: { params: OperatorIdParams },
+    responses: { 200: set, ...commonErrors, 404: problem('No such operator') },
+  });
+  registry.registerPath({
+    method: 'put',
+    path,
+    summary: "Replace the operator's whole rule set atomically",
+    description: `A bad rule writes none; \`errors\` names it by index (routingRules[i].field). ${RULE_WRITE}`,
+    security,
+    request: {
+      params: OperatorIdParams,
+      headers: ifMatch,
+      body: { content: { 'application/json': { schema: RoutingRuleSetInput } } },
+    },
+    responses: { 200: set, ...commonErrors, ...writeErrors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path,
+    summary: 'Add a routing rule',
+    description: `${RULE_WRITE} Location names the new rule.`,
+    security,
+    request: {
+      params: OperatorIdParams,
+      headers: ifMatch,
+      body: { content: { 'application/json': { schema: RoutingRuleInput } } },
+    },
+    responses: { 201: { ...set, headers: { ...etagHeader, ...location } }, ...commonErrors, ...writeErrors },
+  });
+  registry.registerPath({
+    method: 'patch',
+    path: `${path}/{ruleId}`,
+    summary: 'Change a routing rule',
+    description: `The fields given replace the rule's; the result is checked as a new rule is. ${RULE_WRITE}`,
+    security,
+    request: {
+      params: RuleParams,
+      headers: ifMatch,
+      body: { content: { 'application/json': { schema: RoutingRulePatch } } },
+    },
+    responses: { 200: set, ...commonErrors, ...writeErrors },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: `${path}/{ruleId}`,
+    summary: 'Delete a routing rule (soft delete)',
+    description: RULE_WRITE,
+    security,
+    request: { params: RuleParams, headers: ifMatch },
+    responses: { 200: set, ...commonErrors, ...writeErrors },
+  });
+}

@@ -1,0 +1,148 @@
+import type { PoolClient } from 'pg';
+import { inTransaction, type Db } from '../clients/postgres';
+import { commitChange, findOperator } from '../db/operators';
+import { findLivePrefixTableIds } from '../db/prefix-tables';
+import { insertRoutingRules, listRoutingRules, softDeleteRoutingRules, updateRoutingRule } from '../db/routing-rules';
+import { replaceTpsLimit } from '../db/tps-limits';
+import { acceptsChanges, refusal } from '../domain/lifecycle';
+import type { Operator, RoutingRule, RoutingRuleInput, TpsLimit } from '../domain/operator';
+import {
+  checkVersion,
+  conflict,
+  notFound,
+  validationFailed,
+  type ExpectedVersion,
+  type FieldError,
+} from './shared/errors';
+
+/**
+ * An operator's routing rules and TPS limit: every write is one transaction that checks the
+ * operator's version (If-Match), changes the rows, bumps the version and commits
+ * `operator.config.routing_updated` (the whole rule set after the change) or `tps_updated`.
+ */
+
+export interface RoutingRuleSet {
+  operatorId: string;
+  version: number;
+  routingRules: RoutingRule[];
+}
+
+export interface OperatorTpsLimit {
+  operatorId: string;
+  version: number;
+  tpsLimit: TpsLimit | null;
+}
+
+/** A rule change: the fields given replace the rule's; `prefixes` and `prefixTableId` replace each other. */
+export type RoutingRulePatch = Partial<RoutingRuleInput>;
+
+/** Refuses rules naming a prefix table that does not exist (or is deleted), naming each field. */
+export async function checkPrefixTables(
+  db: Db | PoolClient,
+  rules: readonly RoutingRuleInput[],
+  field: (index: number) => string,
+): Promise<void> {
+  const ids = [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
+  const known = await findLivePrefixTableIds(db, ids);
+  const errors: FieldError[] = [];
+  rules.forEach((r, i) => {
+    if (r.prefixTableId && !known.has(r.prefixTableId)) {
+      errors.push({ field: `${field(i)}.prefixTableId`, message: 'no such prefix table' });
+    }
+  });
+  if (errors.length > 0) throw validationFailed(errors);
+}
+
+export class RoutingRuleService {
+  constructor(private readonly deps: { db: Db }) {}
+
+  async list(operatorId: string): Promise<RoutingRuleSet> {
+    const op = await findOperator(this.deps.db, operatorId);
+    if (!op) throw notFound(`Operator ${operatorId}`);
+    return { operatorId, version: op.version, routingRules: await listRoutingRules(this.deps.db, operatorId) };
+  }
+
+  /** The whole set at once: a bad rule writes none. */
+  async replace(operatorId: string, rules: RoutingRuleInput[], expected: ExpectedVersion, actor: string) {
+    return this.change(operatorId, expected, actor, async (tx) => {
+      await checkPrefixTables(tx, rules, (i) => `routingRules[${i}]`);
+      await softDeleteRoutingRules(tx, operatorId, actor);
+      await insertRoutingRules(tx, operatorId, rules, actor);
+    });
+  }
+
+  async add(operatorId: string, rule: RoutingRuleInput, expected: ExpectedVersion, actor: string) {
+    let ruleId = '';
+    const set = await this.change(operatorId, expected, actor, async (tx) => {
+      await checkPrefixTables(tx, [rule], () => 'body');
+      [ruleId = ''] = await insertRoutingRules(tx, operatorId, [rule], actor);
+    });
+    return { ...set, ruleId };
+  }
+
+  /** Merges the patch into the rule; `validate` checks the merged rule as a whole (the API's schema). */
+  async update(
+    operatorId: string,
+    ruleId: string,
+    merge: (current: RoutingRule) => RoutingRuleInput,
+    expected: ExpectedVersion,
+    actor: string,
+  ) {
+    return this.change(operatorId, expected, actor, async (tx) => {
+      const current = (await listRoutingRules(tx, operatorId)).find((r) => r.id === ruleId);
+      if (!current) throw notFound(`Routing rule ${ruleId} of operator ${operatorId}`);
+      const next = merge(current);
+      await checkPrefixTables(tx, [next], () => 'body');
+      await updateRoutingRule(tx, operatorId, ruleId, next, actor);
+    });
+  }
+
+  async remove(operatorId: string, ruleId: string, expected: ExpectedVersion, actor: string) {
+    return this.change(operatorId, expected, actor, async (tx) => {
+      if ((await softDeleteRoutingRules(tx, operatorId, actor, ruleId)) === 0) {
+        throw notFound(`Routing rule ${ruleId} of operator ${operatorId}`);
+      }
+    });
+  }
+
+  async getTpsLimit(operatorId: string): Promise<OperatorTpsLimit> {
+    const op = await findOperator(this.deps.db, operatorId);
+    if (!op) throw notFound(`Operator ${operatorId}`);
+    return { operatorId, version: op.version, tpsLimit: op.tpsLimit };
+  }
+
+  async replaceTpsLimit(operatorId: string, limit: TpsLimit, expected: ExpectedVersion, actor: string) {
+    return inTransaction(this.deps.db, async (tx) => {
+      const op = await this.lockForChange(tx, operatorId, expected);
+      await replaceTpsLimit(tx, operatorId, limit, actor);
+      const next = await commitChange(tx, op, 'tps_updated', {}, actor, () => ({ tpsLimit: limit }));
+      return { operatorId, version: next.version, tpsLimit: next.tpsLimit } satisfies OperatorTpsLimit;
+    });
+  }
+
+  private async change(
+    operatorId: string,
+    expected: ExpectedVersion,
+    actor: string,
+    write: (tx: PoolClient) => Promise<void>,
+  ): Promise<RoutingRuleSet> {
+    return inTransaction(this.deps.db, async (tx) => {
+      const op = await this.lockForChange(tx, operatorId, expected);
+      await write(tx);
+      const routingRules = await listRoutingRules(tx, operatorId);
+      const next = await commitChange(tx, op, 'routing_updated', {}, actor, () => ({ routingRules }));
+      return { operatorId, version: next.version, routingRules };
+    });
+  }
+
+  /** The live operator, locked, at the version If-Match names, and able to change now. */
+  private async lockForChange(tx: PoolClient, operatorId: string, expected: ExpectedVersion): Promise<Operator> {
+    const op = await findOperator(tx, operatorId, true);
+    if (!op) throw notFound(`Operator ${operatorId}`);
+    checkVersion(expected, op.version);
+    // Before `created` is out (version 0) a change would overtake it on the stream.
+    if (op.version === 0) throw conflict(`Operator ${operatorId} is still being created; retry shortly.`);
+    if (!acceptsChanges(op.status)) throw conflict(refusal(operatorId, op.status, 'its routing can no longer change'));
+    return op;
+  }
+}

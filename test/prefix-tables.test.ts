@@ -1,0 +1,237 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { EventEnvelope } from '../src/events/envelope';
+import { EventWatcher } from './support/events';
+import { startHarness, type Harness } from './support/harness';
+import { expectInvalid, expectProblem } from './support/problems';
+import { onboardActive } from './support/rotation';
+
+/** Prefix tables and their entries against the real stack: versions, imports, exports, fan-out. */
+
+interface Table {
+  id: string;
+  name: string;
+  version: number;
+  entryCount: number;
+  contentHash: string;
+}
+interface Written {
+  table: Table;
+  received: number;
+  added: number;
+  removed: number;
+  unchanged: number;
+  operators: Array<{ operatorId: string; version: number }>;
+}
+
+const hashOf = (prefixes: string[]) =>
+  createHash('sha256')
+    .update([...prefixes].sort().join('\n'))
+    .digest('hex');
+
+describe('prefix tables', () => {
+  let h: Harness;
+  let events: EventWatcher;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    events = await EventWatcher.start(h.resources.nats, h.config.nats.stream);
+  });
+  afterAll(async () => {
+    await events.stop();
+    await h.stop();
+  });
+
+  async function newTable(): Promise<Table> {
+    const res = await h.api('/prefix-tables', { method: 'POST', json: { name: `table ${randomUUID()}` } });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('etag')).toBe('"1"');
+    return (await res.json()) as Table;
+  }
+
+  function writeEntries(table: Pick<Table, 'id' | 'version'>, method: 'PUT' | 'POST', body: string, type = 'text/csv') {
+    return h.api(`/prefix-tables/${table.id}/entries`, {
+      method,
+      body,
+      headers: { 'content-type': type, 'If-Match': `"${table.version}"` },
+    });
+  }
+
+  it('creates, reads, lists, renames under If-Match and deletes a table', async () => {
+    const table = await newTable();
+    expect(table).toMatchObject({ version: 1, entryCount: 0, contentHash: hashOf([]) });
+    expect((await h.api(`/prefix-tables/${table.id}`)).status).toBe(200);
+
+    const renamed = await h.api(`/prefix-tables/${table.id}`, {
+      method: 'PATCH',
+      json: { description: 'Kenya mobile' },
+      headers: { 'If-Match': '"1"' },
+    });
+    expect(renamed.status).toBe(200);
+    expect(await renamed.json()).toMatchObject({ version: 2, description: 'Kenya mobile' });
+    await expectProblem(
+      await h.api(`/prefix-tables/${table.id}`, {
+        method: 'PATCH',
+        json: { name: 'x' },
+        headers: { 'If-Match': '"1"' },
+      }),
+      412,
+    );
+    await expectProblem(await h.api(`/prefix-tables/${table.id}`, { method: 'PATCH', json: { name: 'x' } }), 428);
+    await expectProblem(await h.api('/prefix-tables', { method: 'POST', json: { name: table.name } }), 409);
+
+    const listed: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = (await (await h.api(`/prefix-tables?limit=2${cursor ? `&cursor=${cursor}` : ''}`)).json()) as {
+        items: Table[];
+        nextCursor: string | null;
+      };
+      listed.push(...page.items.map((t) => t.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(listed).toContain(table.id);
+    expect(new Set(listed).size).toBe(listed.length);
+
+    const deleted = await h.api(`/prefix-tables/${table.id}`, { method: 'DELETE', headers: { 'If-Match': '"2"' } });
+    expect(deleted.status).toBe(204);
+    await expectProblem(await h.api(`/prefix-tables/${table.id}`), 404);
+  });
+
+  it('replaces entries from CSV (BOM, CRLF, header, +), adds with unchanged counted, and exports both ways', async () => {
+    const table = await newTable();
+    const put = await writeEntries(table, 'PUT', '\uFEFFprefix\r\n2547\r\n+2541\r\n2547\r\n');
+    expect(put.status).toBe(200);
+    const replaced = (await put.json()) as Written;
+    expect(replaced).toMatchObject({ received: 3, added: 2, removed: 0, unchanged: 0 });
+    expect(replaced.table).toMatchObject({ version: 2, entryCount: 2, contentHash: hashOf(['2541', '2547']) });
+    expect(put.headers.get('etag')).toBe('"2"');
+
+    const post = await writeEntries(
+      replaced.table,
+      'POST',
+      JSON.stringify({ prefixes: ['2547', '+25470', '2549'] }),
+      'application/json',
+    );
+    const added = (await post.json()) as Written;
+    expect(added).toMatchObject({ added: 2, removed: 0, unchanged: 1 });
+    expect(added.table).toMatchObject({ version: 3, entryCount: 4 });
+
+    const same = await writeEntries(added.table, 'PUT', '2541\n2547\n25470\n2549\n');
+    expect((await same.json()) as Written).toMatchObject({ added: 0, removed: 0, unchanged: 4, table: { version: 3 } });
+
+    const csv = await h.api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'text/csv' } });
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    expect(await csv.text()).toBe('prefix\n2541\n2547\n25470\n2549\n');
+    const asJson = await h.api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'application/json' } });
+    expect(await asJson.json()).toEqual({
+      prefixTableId: table.id,
+      version: 3,
+      prefixes: ['2541', '2547', '25470', '2549'],
+    });
+
+    const shrunk = await writeEntries(added.table, 'PUT', '2549\n');
+    expect((await shrunk.json()) as Written).toMatchObject({
+      added: 0,
+      removed: 3,
+      unchanged: 1,
+      table: { version: 4, entryCount: 1 },
+    });
+  });
+
+  it('refuses a bad line, naming it, and writes nothing', async () => {
+    const table = await newTable();
+    const lines = Array.from({ length: 100_000 }, (_, i) => String(250_000_000 + i));
+    lines[76_542] = '25x7';
+    const res = await writeEntries(table, 'PUT', `${lines.join('\n')}\n`);
+    const { body } = await expectInvalid(res, ['line 76543']);
+    expect(body.errors?.[0]?.message).toContain('"25x7"');
+    expect(await (await h.api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 1, entryCount: 0 });
+    const { rows } = await h.resources.db.query(
+      'SELECT count(*)::int AS n FROM ops.prefix_table_entries WHERE prefix_table_id = $1',
+      [table.id],
+    );
+    expect(rows[0]).toEqual({ n: 0 });
+  });
+
+  it.each([
+    ['16 digits', '1234567890123456\n', 'line 1'],
+    ['an empty line', '2547\n\n2541\n', 'line 2'],
+    ['two columns', '2547,KE\n', 'line 1'],
+    ['a letter', 'abc\n', 'line 1'],
+  ])('refuses %s in CSV', async (_what, csv, field) => {
+    const table = await newTable();
+    await expectInvalid(await writeEntries(table, 'PUT', csv), [field]);
+  });
+
+  it.each([
+    ['a number', '{"prefixes":[2547]}', 'prefixes[0]'],
+    ['an unknown field', '{"prefixes":["2547"],"other":1}', 'other'],
+    ['a bad prefix', '{"prefixes":["2547","12-3"]}', 'prefixes[1]'],
+    ['not an object', '["2547"]', 'body'],
+  ])('refuses %s in JSON', async (_what, json, field) => {
+    const table = await newTable();
+    await expectInvalid(await writeEntries(table, 'PUT', json, 'application/json'), [field]);
+  });
+
+  it('answers 415 to another content type, 413 past the import limit, 412 and 428 without the right If-Match', async () => {
+    const table = await newTable();
+    await expectProblem(await writeEntries(table, 'PUT', '2547', 'text/plain'), 415);
+    const big = '2547\n'.repeat(Math.ceil((h.config.http.prefixImportMaxBytes + 10) / 5));
+    await expectProblem(await writeEntries(table, 'PUT', big), 413);
+    await expectProblem(await writeEntries({ id: table.id, version: 7 }, 'PUT', '2547\n'), 412);
+    await expectProblem(
+      await h.api(`/prefix-tables/${table.id}/entries`, {
+        method: 'PUT',
+        body: '2547\n',
+        headers: { 'content-type': 'text/csv' },
+      }),
+      428,
+    );
+    expect(await (await h.api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 1, entryCount: 0 });
+  });
+
+  it('tells each of three operators using a table once, each one version higher, and refuses to delete it', async () => {
+    const table = await newTable();
+    const operators = await Promise.all([onboardActive(h), onboardActive(h), onboardActive(h)]);
+    const versions: number[] = [];
+    for (const { id } of operators) {
+      const current = await h.api(`/operators/${id}`);
+      const rule = { prefixTableId: table.id, priority: 1, weight: 10, costPerSegment: '0.01', currency: 'EUR' };
+      const res = await h.api(`/operators/${id}/routing-rules`, {
+        method: 'POST',
+        json: rule,
+        headers: { 'If-Match': current.headers.get('etag') ?? '' },
+      });
+      expect(res.status).toBe(201);
+      versions.push(((await res.json()) as { version: number }).version);
+    }
+
+    const put = await writeEntries(table, 'PUT', '2547\n2541\n');
+    const written = (await put.json()) as Written;
+    expect(written.operators.map((o) => o.operatorId).sort()).toEqual(operators.map((o) => o.id).sort());
+
+    for (const [i, { id }] of operators.entries()) {
+      const seen = await events.waitFor(id, (e) => e.some((x) => x.type === 'operator.config.prefix_table_updated'));
+      const updates = seen.filter((e) => e.type === 'operator.config.prefix_table_updated');
+      expect(updates).toHaveLength(1);
+      const update = updates[0] as EventEnvelope;
+      expect(update.version).toBe((versions[i] ?? 0) + 1);
+      expect(update.data).toEqual({
+        prefixTableId: table.id,
+        tableVersion: 2,
+        entryCount: 2,
+        contentHash: hashOf(['2541', '2547']),
+        replaced: false,
+        added: expect.arrayContaining(['2541', '2547']),
+        removed: [],
+      });
+      expect(await (await h.api(`/operators/${id}`)).json()).toMatchObject({ version: (versions[i] ?? 0) + 1 });
+    }
+
+    const refused = await h.api(`/prefix-tables/${table.id}`, { method: 'DELETE', headers: { 'If-Match': '"2"' } });
+    const { body } = await expectProblem(refused, 409);
+    expect((body.rules as Array<{ operatorId: string }>).map((r) => r.operatorId).sort()).toEqual(
+      operators.map((o) => o.id).sort(),
+    );
+  });
+});
