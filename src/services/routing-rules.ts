@@ -47,7 +47,8 @@ export async function checkPrefixTables(
   const errors: FieldError[] = [];
   rules.forEach((r, i) => {
     if (r.prefixTableId && !known.has(r.prefixTableId)) {
-      errors.push({ field: `${field(i)}.prefixTableId`, message: 'no such prefix table' });
+      const at = field(i);
+      errors.push({ field: at ? `${at}.prefixTableId` : 'prefixTableId', message: 'no such prefix table' });
     }
   });
   if (errors.length > 0) throw validationFailed(errors);
@@ -74,7 +75,7 @@ export class RoutingRuleService {
   async add(operatorId: string, rule: RoutingRuleInput, expected: ExpectedVersion, actor: string) {
     let ruleId = '';
     const set = await this.change(operatorId, expected, actor, async (tx) => {
-      await checkPrefixTables(tx, [rule], () => 'body');
+      await checkPrefixTables(tx, [rule], () => '');
       [ruleId = ''] = await insertRoutingRules(tx, operatorId, [rule], actor);
     });
     return { ...set, ruleId };
@@ -92,7 +93,7 @@ export class RoutingRuleService {
       const current = (await listRoutingRules(tx, operatorId)).find((r) => r.id === ruleId);
       if (!current) throw notFound(`Routing rule ${ruleId} of operator ${operatorId}`);
       const next = merge(current);
-      await checkPrefixTables(tx, [next], () => 'body');
+      await checkPrefixTables(tx, [next], () => '');
       await updateRoutingRule(tx, operatorId, ruleId, next, actor);
     });
   }

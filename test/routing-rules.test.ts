@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { EventEnvelope } from '../src/events/envelope';
+import { EventWatcher } from './support/events';
+import { startHarness, type Harness } from './support/harness';
+import { expectInvalid, expectProblem } from './support/problems';
+import { onboardActive } from './support/rotation';
+
+/** Routing rules and TPS limits against the real stack: If-Match, atomic sets, events once each, in order. */
+
+interface RuleSet {
+  operatorId: string;
+  version: number;
+  routingRules: Array<Record<string, unknown> & { id: string }>;
+}
+
+const rule = (overrides: Record<string, unknown> = {}) => ({
+  prefixes: ['2547'],
+  priority: 1,
+  weight: 100,
+  costPerSegment: '0.0125',
+  currency: 'EUR',
+  ...overrides,
+});
+
+describe('routing rules and TPS limits', () => {
+  let h: Harness;
+  let events: EventWatcher;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    events = await EventWatcher.start(h.resources.nats, h.config.nats.stream);
+  });
+  afterAll(async () => {
+    await events.stop();
+    await h.stop();
+  });
+
+  async function versionOf(id: string): Promise<number> {
+    return ((await (await h.api(`/operators/${id}`)).json()) as { version: number }).version;
+  }
+  const write = (id: string, path: string, method: string, json: unknown, version: number | string) =>
+    h.api(`/operators/${id}${path}`, {
+      method,
+      json,
+      headers: { 'If-Match': typeof version === 'number' ? `"${version}"` : version },
+    });
+
+  it('adds, changes and deletes rules under If-Match, each one routing_updated with the whole set', async () => {
+    const { id } = await onboardActive(h);
+    const v0 = await versionOf(id);
+
+    const added = await write(id, '/routing-rules', 'POST', rule({ prefixes: ['+2541'], priority: 2 }), v0);
+    expect(added.status).toBe(201);
+    const afterAdd = (await added.json()) as RuleSet;
+    expect(afterAdd.version).toBe(v0 + 1);
+    expect(afterAdd.routingRules).toHaveLength(2);
+    const newId = added.headers.get('location')?.split('/').pop() ?? '';
+    expect(afterAdd.routingRules.find((r) => r.id === newId)).toMatchObject({ prefixes: ['2541'], priority: 2 });
+
+    await expectProblem(await write(id, `/routing-rules/${newId}`, 'PATCH', { weight: 5 }, v0), 412);
+    await expectProblem(
+      await h.api(`/operators/${id}/routing-rules/${newId}`, { method: 'PATCH', json: { weight: 5 } }),
+      428,
+    );
+
+    const schedule = {
+      validFrom: '2026-01-01T00:00:00Z',
+      validUntil: '2027-01-01T00:00:00+02:00',
+      weekly: { timeZone: 'Africa/Nairobi', windows: [{ days: ['mon', 'tue'], start: '08:00', end: '18:30' }] },
+    };
+    const patched = await write(id, `/routing-rules/${newId}`, 'PATCH', { weight: 5, ...schedule }, v0 + 1);
+    expect(patched.status).toBe(200);
+    const afterPatch = (await patched.json()) as RuleSet;
+    expect(afterPatch.routingRules.find((r) => r.id === newId)).toMatchObject({
+      weight: 5,
+      validFrom: '2026-01-01T00:00:00.000Z',
+      validUntil: '2026-12-31T22:00:00.000Z',
+      weekly: schedule.weekly,
+    });
+
+    const switched = await write(id, `/routing-rules/${newId}`, 'PATCH', { prefixTableId: randomUUID() }, v0 + 2);
+    await expectInvalid(switched, ['prefixTableId']);
+
+    const deleted = await write(id, `/routing-rules/${newId}`, 'DELETE', undefined, v0 + 2);
+    expect(deleted.status).toBe(200);
+    expect(((await deleted.json()) as RuleSet).routingRules).toHaveLength(1);
+    await expectProblem(await write(id, `/routing-rules/${newId}`, 'DELETE', undefined, v0 + 3), 404);
+
+    const seen = await events.waitFor(
+      id,
+      (e) => e.filter((x) => x.type === 'operator.config.routing_updated').length >= 3,
+    );
+    const updates = seen.filter((e) => e.type === 'operator.config.routing_updated');
+    expect(updates.map((e) => e.version)).toEqual([v0 + 1, v0 + 2, v0 + 3]);
+    expect((updates[2] as EventEnvelope).data).toEqual({
+      routingRules: afterAdd.routingRules.filter((r) => r.id !== newId),
+    });
+  });
+
+  it('replaces the whole set atomically: one bad rule among fifty writes none, publishes nothing, keeps the version', async () => {
+    const { id } = await onboardActive(h);
+    const v0 = await versionOf(id);
+    const fifty = Array.from({ length: 50 }, (_, i) => rule({ prefixes: [String(2540 + i)], priority: i }));
+    fifty[37] = rule({ currency: 'XYZ' });
+    await expectInvalid(await write(id, '/routing-rules', 'PUT', { routingRules: fifty }, v0), [
+      'routingRules[37].currency',
+    ]);
+    fifty[37] = rule({ prefixTableId: randomUUID(), prefixes: undefined });
+    await expectInvalid(await write(id, '/routing-rules', 'PUT', { routingRules: fifty }, v0), [
+      'routingRules[37].prefixTableId',
+    ]);
+    expect(await versionOf(id)).toBe(v0);
+    const { rows } = await h.resources.db.query(
+      `SELECT count(*)::int AS n FROM ops.event_outbox WHERE operator_id = $1 AND subject = 'operator.config.routing_updated'`,
+      [id],
+    );
+    expect(rows[0]).toEqual({ n: 0 });
+
+    fifty[37] = rule({ prefixes: ['2599'] });
+    const put = await write(id, '/routing-rules', 'PUT', { routingRules: fifty }, v0);
+    expect(put.status).toBe(200);
+    expect(put.headers.get('etag')).toBe(`"${v0 + 1}"`);
+    const set = (await put.json()) as RuleSet;
+    expect(set.routingRules).toHaveLength(50);
+    const [event] = (
+      await events.waitFor(id, (e) => e.some((x) => x.type === 'operator.config.routing_updated'))
+    ).filter((e) => e.type === 'operator.config.routing_updated');
+    expect(event).toMatchObject({ version: v0 + 1, data: { routingRules: set.routingRules } });
+    expect(await (await h.api(`/operators/${id}/routing-rules`)).json()).toEqual(set);
+  });
+
+  it('reads and replaces the TPS limit under If-Match with tps_updated', async () => {
+    const { id } = await onboardActive(h);
+    const v0 = await versionOf(id);
+    const got = await h.api(`/operators/${id}/tps-limit`);
+    expect(got.headers.get('etag')).toBe(`"${v0}"`);
+    expect(await got.json()).toMatchObject({ operatorId: id, version: v0, tpsLimit: { tpsCap: 100 } });
+
+    const limit = { tpsCap: 250, burstWindowMs: 2000, enforcementMode: 'monitor' };
+    await expectProblem(await write(id, '/tps-limit', 'PUT', limit, v0 - 1), 412);
+    const put = await write(id, '/tps-limit', 'PUT', limit, '*');
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual({ operatorId: id, version: v0 + 1, tpsLimit: limit });
+    expect(await (await h.api(`/operators/${id}`)).json()).toMatchObject({ tpsLimit: limit, version: v0 + 1 });
+    const [event] = (await events.waitFor(id, (e) => e.some((x) => x.type === 'operator.config.tps_updated'))).filter(
+      (e) => e.type === 'operator.config.tps_updated',
+    );
+    expect(event).toMatchObject({ version: v0 + 1, data: { tpsLimit: limit } });
+  });
+
+  describe('refuses bad input with a 4xx naming the field, writing nothing', () => {
+    let id: string;
+    let version: number;
+    beforeAll(async () => {
+      ({ id } = await onboardActive(h));
+      version = await versionOf(id);
+    });
+    afterEach(async () => {
+      expect(await versionOf(id)).toBe(version);
+    });
+
+    it.each<[string, Record<string, unknown>, string]>([
+      ['a non-digit prefix', { prefixes: ['25a7'] }, 'prefixes[0]'],
+      ['an empty prefix', { prefixes: [''] }, 'prefixes[0]'],
+      ['an empty prefix list', { prefixes: [] }, 'prefixes'],
+      ['16 digits', { prefixes: ['1234567890123456'] }, 'prefixes[0]'],
+      ['a negative cost', { costPerSegment: '-0.01' }, 'costPerSegment'],
+      ['a non-numeric cost', { costPerSegment: 'cheap' }, 'costPerSegment'],
+      ['a JSON number as cost', { costPerSegment: 0.01 }, 'costPerSegment'],
+      ['more decimals than stored', { costPerSegment: '0.0000001' }, 'costPerSegment'],
+      ['an unknown currency', { currency: 'EUX' }, 'currency'],
+      ['a weight out of range', { weight: 1001 }, 'weight'],
+      ['a negative priority', { priority: -1 }, 'priority'],
+      ['a priority out of range', { priority: 10_001 }, 'priority'],
+      ['both a table and prefixes', { prefixTableId: randomUUID() }, 'prefixes'],
+      [
+        'an unknown time zone',
+        { weekly: { timeZone: 'Mars/Olympus', windows: [{ days: ['mon'], start: '08:00', end: '09:00' }] } },
+        'weekly.timeZone',
+      ],
+      [
+        'a window ending before it starts',
+        { weekly: { timeZone: 'UTC', windows: [{ days: ['mon'], start: '18:00', end: '08:00' }] } },
+        'weekly.windows[0].end',
+      ],
+      [
+        'validUntil before validFrom',
+        { validFrom: '2027-01-01T00:00:00Z', validUntil: '2026-01-01T00:00:00Z' },
+        'validUntil',
+      ],
+    ])('%s', async (_what, overrides, field) => {
+      await expectInvalid(await write(id, '/routing-rules', 'POST', rule(overrides), version), [field]);
+    });
+
+    it.each<[string, Record<string, unknown>, string]>([
+      ['tpsCap 0', { tpsCap: 0, burstWindowMs: 1000, enforcementMode: 'hard' }, 'tpsCap'],
+      ['a bad enforcementMode', { tpsCap: 10, burstWindowMs: 1000, enforcementMode: 'drop' }, 'enforcementMode'],
+    ])('TPS: %s', async (_what, body, field) => {
+      await expectInvalid(await write(id, '/tps-limit', 'PUT', body, version), [field]);
+    });
+  });
+});
