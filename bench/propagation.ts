@@ -13,47 +13,19 @@
  * failure and on SIGINT/SIGTERM too). Their events go to the local OPERATOR_EVENTS stream, as
  * the tests' events do: they concern operators that exist nowhere else.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import jwt from 'jsonwebtoken';
 import Koa from 'koa';
 import { connectNats } from '../src/clients/nats';
-import { inTransaction } from '../src/clients/postgres';
-import { createAdminApp } from '../src/api/admin-app';
-import { loadConfig, type Config } from '../src/platform/config';
+import { inTransaction, type Db } from '../src/clients/postgres';
 import type { EventEnvelope } from '../src/events/envelope';
-import { createLogger } from '../src/platform/logger';
-import { openResources } from '../src/platform/resources';
-import { createAdminServices } from '../src/services';
-import { createBenchDatabase } from './bench-database';
+import type { Config } from '../src/platform/config';
+import { insertActiveOperators, intEnv, listen, percentile, startBenchService, urlOf } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
-const ACTOR = 'system:bench';
 const RECEIPT_TIMEOUT_MS = 30_000;
 
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name] ?? String(fallback);
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function listen(app: Koa | ReturnType<typeof createAdminApp>): Promise<Server> {
-  return new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-}
-
-const urlOf = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
 interface Phase {
   name: string;
@@ -76,39 +48,9 @@ async function main(cleanup: Cleanup): Promise<void> {
   const rate = intEnv('BENCH_RATE', 100);
   const concurrency = intEnv('BENCH_BURST_CONCURRENCY', 50);
   const operatorCount = intEnv('BENCH_OPERATORS', 50);
-  const id = randomBytes(4).toString('hex');
-  const base = loadConfig();
-  const secret = base.jwt.secret;
-  if (!secret) throw new Error('the bench signs its admin token with JWT_SECRET: set it (or unset JWT_JWKS_URI)');
-  const log = createLogger('warn', 'bench');
-
-  const benchUrl = await createBenchDatabase(base, cleanup, `operator_mgmt_bench_${id}`);
-  const config: Config = { ...base, postgres: { ...base.postgres, url: benchUrl } };
-  const resources = await openResources(config, log);
-  cleanup.add('close the service clients', () => resources.close());
-  resources.relay.start(config.nats.outboxPollMs);
-  const app = createAdminApp({
-    config,
-    db: resources.db,
-    log,
-    ...createAdminServices(resources, config.temporal, log),
-  });
-  const server = await listen(app);
-  cleanup.add('close the admin API', () => new Promise((r) => server.close(r)));
-  const adminUrl = `${urlOf(server)}/v1/admin`;
-  const token = jwt.sign({ sub: ACTOR, scope: 'admin' }, secret, { expiresIn: '1h' });
-
-  const ids: string[] = [];
-  for (let i = 0; i < operatorCount; i++) {
-    const opId = randomUUID();
-    ids.push(opId);
-    await resources.db.query(
-      `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
-                                  status, version, credentials_version, created_by, updated_by)
-       VALUES ($1, 'Bench carrier', $2, 2775, 'bench', 'transceiver', 10, 30, 'ACTIVE', 1, 1, $3, $3)`,
-      [opId, `bench-${opId}.example.net`, ACTOR],
-    );
-  }
+  const { id, config, resources, adminUrl, auth } = await startBenchService(cleanup);
+  const ids = Array.from({ length: operatorCount }, () => randomUUID());
+  await insertActiveOperators(resources, ids);
 
   // The subscriber: a plain core subscription, as fast as a peer can hear of a change.
   const sub = await connectNats(config.nats, 'operator-management-bench-subscriber');
@@ -133,7 +75,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     const start = performance.now();
     const res = await fetch(`${adminUrl}/operators/${operatorId}`, {
       method: 'PATCH',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ name: key }),
     });
     if (res.status !== 200) throw new Error(`PATCH answered ${res.status}: ${await res.text()}`);
@@ -206,13 +148,7 @@ async function main(cleanup: Cleanup): Promise<void> {
 }
 
 /** The same run's floor, each part measured alone, sequentially, n times. */
-async function measureFloor(
-  config: Config,
-  db: Awaited<ReturnType<typeof openResources>>['db'],
-  n: number,
-  cleanup: Cleanup,
-  id: string,
-): Promise<Floor> {
+async function measureFloor(config: Config, db: Db, n: number, cleanup: Cleanup, id: string): Promise<Floor> {
   const bare = new Koa();
   bare.use((ctx) => {
     ctx.body = { ok: true };

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import jwt from 'jsonwebtoken';
+import type Koa from 'koa';
+import { createAdminApp } from '../src/api/admin-app';
+import { loadConfig, type Config } from '../src/platform/config';
+import { createLogger } from '../src/platform/logger';
+import { openResources, type Resources } from '../src/platform/resources';
+import { createAdminServices } from '../src/services';
+import { createBenchDatabase } from './bench-database';
+import type { Cleanup } from './cleanup';
+
+/** What every admin-API benchmark starts from: a throwaway database and the admin API on it, in this process. */
+
+export const ACTOR = 'system:bench';
+
+export interface BenchService {
+  id: string;
+  config: Config;
+  resources: Resources;
+  adminUrl: string;
+  /** Headers of an admin request: the bearer token. */
+  auth: Record<string, string>;
+}
+
+export async function startBenchService(cleanup: Cleanup): Promise<BenchService> {
+  const id = randomBytes(4).toString('hex');
+  const base = loadConfig();
+  const secret = base.jwt.secret;
+  if (!secret) throw new Error('the bench signs its admin token with JWT_SECRET: set it (or unset JWT_JWKS_URI)');
+  const log = createLogger('warn', 'bench');
+  const benchUrl = await createBenchDatabase(base, cleanup, `operator_mgmt_bench_${id}`);
+  const config: Config = { ...base, postgres: { ...base.postgres, url: benchUrl } };
+  const resources = await openResources(config, log);
+  cleanup.add('close the service clients', () => resources.close());
+  resources.relay.start(config.nats.outboxPollMs);
+  const app = createAdminApp({
+    config,
+    db: resources.db,
+    log,
+    ...createAdminServices(resources, config.temporal, log),
+  });
+  const server = await listen(app);
+  cleanup.add('close the admin API', () => new Promise((r) => server.close(r)));
+  const token = jwt.sign({ sub: ACTOR, scope: 'admin' }, secret, { expiresIn: '1h' });
+  return { id, config, resources, adminUrl: `${urlOf(server)}/v1/admin`, auth: { authorization: `Bearer ${token}` } };
+}
+
+export function listen(app: Koa | ReturnType<typeof createAdminApp>): Promise<Server> {
+  return new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
+export const urlOf = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+export function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name] ?? String(fallback);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+export function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/** ACTIVE operators at version 1, written straight into the bench database (no workflow needed). */
+export async function insertActiveOperators(resources: Resources, ids: readonly string[]): Promise<void> {
+  await resources.db.query(
+    `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
+                                status, version, credentials_version, created_by, updated_by)
+     SELECT id, 'Bench carrier', 'bench-' || id || '.example.net', 2775, 'bench', 'transceiver', 10, 30,
+            'ACTIVE', 1, 1, $2, $2
+       FROM unnest($1::uuid[]) AS id`,
+    [ids, ACTOR],
+  );
+}
