@@ -99,10 +99,10 @@ describe('prefix tables', () => {
 
   it('replaces entries from CSV (BOM, CRLF, header, +), adds with unchanged counted, and exports both ways', async () => {
     const table = await newTable();
-    const put = await writeEntries(table, 'PUT', '\uFEFFprefix\r\n2547\r\n+2541\r\n2547\r\n');
+    const put = await writeEntries(table, 'PUT', '\uFEFFprefix\r\n2547\r\n+2541\r\n');
     expect(put.status).toBe(200);
     const replaced = (await put.json()) as Written;
-    expect(replaced).toMatchObject({ received: 3, added: 2, removed: 0, unchanged: 0 });
+    expect(replaced).toMatchObject({ received: 2, added: 2, removed: 0, unchanged: 0 });
     expect(replaced.table).toMatchObject({ version: 2, entryCount: 2, contentHash: hashOf(['2541', '2547']) });
     expect(put.headers.get('etag')).toBe('"2"');
 
@@ -151,6 +151,18 @@ describe('prefix tables', () => {
       [table.id],
     );
     expect(rows[0]).toEqual({ n: 0 });
+  });
+
+  it('refuses a prefix given twice, naming both lines once the table has entries', async () => {
+    const table = await newTable();
+    const empty = await expectInvalid(await writeEntries(table, 'PUT', '2547\n2541\n+2547\n'), ['body']);
+    expect(empty.body.errors?.[0]?.message).toContain('"2547"');
+    const filled = (await (await writeEntries(table, 'PUT', '2547\n')).json()) as Written;
+    const again = await expectInvalid(await writeEntries(filled.table, 'PUT', '2541\n2549\n2541\n'), ['line 3']);
+    expect(again.body.errors?.[0]?.message).toBe('prefix "2541" repeats line 1');
+    const json = JSON.stringify({ prefixes: ['2541', '2541'] });
+    await expectInvalid(await writeEntries(filled.table, 'POST', json, 'application/json'), ['prefixes[1]']);
+    expect(await (await h.api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 2, entryCount: 1 });
   });
 
   it.each([

@@ -3,6 +3,7 @@ import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { CsvError, parse as parseCsv } from 'csv-parse';
 import { parser as jsonTokens } from 'stream-json';
 import { normalizePrefix } from '../domain/routing';
+import type { PrefixEntry, PrefixSource } from '../services/prefix-tables';
 import { validationFailed } from '../services/shared/errors';
 import { HttpProblem } from './shared/problem';
 
@@ -15,7 +16,7 @@ import { HttpProblem } from './shared/problem';
 
 export const ENTRY_TYPES = ['text/csv', 'application/json'] as const;
 
-export function readPrefixes(req: IncomingMessage, maxBytes: number): AsyncIterable<string> {
+export function readPrefixes(req: IncomingMessage, maxBytes: number): PrefixSource {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (type === 'text/csv') {
     const csv = parseCsv({
@@ -25,11 +26,17 @@ export function readPrefixes(req: IncomingMessage, maxBytes: number): AsyncItera
       skip_empty_lines: false,
     });
     // pipeline, not pipe: a 413 from the limit must end the parser's iteration too.
-    return csvPrefixes(pipeline(req, limit(req, maxBytes), csv, () => undefined));
+    return {
+      entries: csvPrefixes(pipeline(req, limit(req, maxBytes), csv, () => undefined)),
+      where: (at) => `line ${at}`,
+    };
   }
   if (type === 'application/json') {
     const json = jsonTokens({ packValues: true, streamValues: false, streamKeys: false });
-    return jsonPrefixes(pipeline(req, limit(req, maxBytes), json, () => undefined));
+    return {
+      entries: jsonPrefixes(pipeline(req, limit(req, maxBytes), json, () => undefined)),
+      where: (at) => `prefixes[${at}]`,
+    };
   }
   throw new HttpProblem(415, 'Unsupported media type', `Send the prefixes as ${ENTRY_TYPES.join(' or ')}.`);
 }
@@ -43,7 +50,7 @@ function badEntry(field: string, value: string, message: string) {
 const NOT_A_PREFIX = 'not an E.164 prefix (1 to 15 digits, an optional leading +)';
 
 /** Records, not lines: `relax_column_count` lets a line with a comma through, to be named here. */
-async function* csvPrefixes(records: AsyncIterable<string[]>): AsyncGenerator<string> {
+async function* csvPrefixes(records: AsyncIterable<string[]>): AsyncGenerator<PrefixEntry> {
   let line = 0;
   try {
     for await (const record of records) {
@@ -52,7 +59,7 @@ async function* csvPrefixes(records: AsyncIterable<string[]>): AsyncGenerator<st
       if (line === 1 && value.trim().toLowerCase() === 'prefix') continue;
       const prefix = record.length === 1 ? normalizePrefix(value.trim()) : undefined;
       if (prefix === undefined) throw badEntry(`line ${line}`, value, NOT_A_PREFIX);
-      yield prefix;
+      yield { prefix, at: line };
     }
   } catch (err) {
     // A quote left open, say: csv-parse knows where.
@@ -61,7 +68,7 @@ async function* csvPrefixes(records: AsyncIterable<string[]>): AsyncGenerator<st
   }
 }
 
-async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unknown }>): AsyncGenerator<string> {
+async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unknown }>): AsyncGenerator<PrefixEntry> {
   const shape = () => validationFailed([{ field: 'body', message: 'a JSON object {"prefixes": [...]}' }]);
   // The one shape accepted: startObject, key "prefixes", startArray, strings, endArray, endObject.
   let state: 'start' | 'key' | 'array' | 'items' | 'end' | 'done' = 'start';
@@ -78,8 +85,8 @@ async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unkno
       else if (state === 'items' && token.name === 'stringValue') {
         const prefix = normalizePrefix(String(token.value));
         if (prefix === undefined) throw badEntry(`prefixes[${index}]`, String(token.value), NOT_A_PREFIX);
+        yield { prefix, at: index };
         index++;
-        yield prefix;
       } else if (state === 'items' && token.name === 'endArray') state = 'end';
       else if (state === 'end' && token.name === 'endObject') state = 'done';
       else if (state === 'items') {

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PrefixTable, PrefixTableChange } from '../domain/routing';
+import { isUniqueViolation } from '../clients/postgres';
 import { appendConfigEvents } from '../events/outbox';
 
 /** SQL for prefix tables and their entries. Every read excludes soft-deleted rows. */
@@ -188,11 +189,17 @@ export const DIFF_MAX = 1000;
 
 const COPY_CHUNK_BYTES = 64 * 1024;
 
-/** Lines for COPY, batched: one write per prefix would cost more than the copy itself. */
-async function* copyLines(prefixes: AsyncIterable<string>): AsyncGenerator<string> {
+/** One prefix of a request body and where it was: a CSV line number or a JSON array index. */
+export interface PrefixEntry {
+  prefix: string;
+  at: number;
+}
+
+/** COPY text, batched: one write per prefix would cost more than the copy itself. */
+async function* copyRows(entries: AsyncIterable<PrefixEntry>, row: (e: PrefixEntry) => string): AsyncGenerator<string> {
   let chunk = '';
-  for await (const prefix of prefixes) {
-    chunk += `${prefix}\n`;
+  for await (const entry of entries) {
+    chunk += row(entry);
     if (chunk.length >= COPY_CHUNK_BYTES) {
       yield chunk;
       chunk = '';
@@ -206,44 +213,112 @@ interface SetChange {
   sample: string[] | null;
 }
 
+/** The body named the same prefix twice; `first` is unknown when the rows went straight in. */
+export class RepeatedPrefixError extends Error {
+  constructor(
+    readonly prefix: string,
+    readonly at: number | undefined,
+    readonly first: number | undefined,
+  ) {
+    super(`prefix ${prefix} is given more than once`);
+  }
+}
+
+export interface EntriesChange {
+  received: number;
+  added: SetChange;
+  removed: SetChange;
+  /** Prefixes of the body the table already had. */
+  unchanged: number;
+}
+
 /**
  * Writes a table's entries from a stream of valid prefixes, in the caller's transaction:
- * `replace` makes them the table's whole content, `add` adds those not yet present. The
- * prefixes go through COPY into a temporary table (no WAL, no index), then one set operation
- * each way touches only what differs, so memory stays flat whatever the size. A failing source
- * (a bad line) aborts the COPY and the caller rolls back: nothing is written.
+ * `replace` makes them the table's whole content, `add` adds those not yet present. Memory stays
+ * flat whatever the size. A failing source (a bad line) aborts the COPY and the caller rolls
+ * back: nothing is written. A prefix given twice is a RepeatedPrefixError.
+ *
+ * An empty table takes the rows straight from COPY (one pass, the unique index catching a
+ * repeat); otherwise they go through a temporary table (no WAL, no index) and one set operation
+ * each way touches only what differs.
  */
 export async function writeEntries(
   tx: PoolClient,
   tableId: string,
-  prefixes: AsyncIterable<string>,
+  entries: AsyncIterable<PrefixEntry>,
   mode: 'replace' | 'add',
   actor: string,
-  /** The table has no live entry: nothing to compare with, so the comparisons are skipped. */
   empty: boolean,
-): Promise<{ received: number; added: SetChange; removed: SetChange; unchanged: number }> {
-  await tx.query('CREATE TEMP TABLE prefix_import (prefix text NOT NULL) ON COMMIT DROP');
-  const copy = tx.query(copyFrom('COPY prefix_import (prefix) FROM STDIN'));
-  await pipeline(Readable.from(copyLines(prefixes)), copy);
+): Promise<EntriesChange> {
+  return empty ? copyIntoEmpty(tx, tableId, entries, actor) : mergeThroughStaging(tx, tableId, entries, mode, actor);
+}
+
+async function copyIntoEmpty(
+  tx: PoolClient,
+  tableId: string,
+  entries: AsyncIterable<PrefixEntry>,
+  actor: string,
+): Promise<EntriesChange> {
+  const copy = tx.query(
+    copyFrom('COPY ops.prefix_table_entries (prefix_table_id, prefix, created_by, updated_by) FROM STDIN'),
+  );
+  const fixed = `\t${actor}\t${actor}\n`;
+  try {
+    await pipeline(Readable.from(copyRows(entries, (e) => `${tableId}\t${e.prefix}${fixed}`)), copy);
+  } catch (err) {
+    const repeated = /\(prefix_table_id, prefix\)=\([^,]+, ([0-9]+)\)/.exec(
+      String((err as { detail?: unknown }).detail),
+    );
+    if (isUniqueViolation(err, 'prefix_table_entries_live_key') && repeated?.[1]) {
+      throw new RepeatedPrefixError(repeated[1], undefined, undefined);
+    }
+    throw err;
+  }
+  const n = String(copy.rowCount);
+  const sample =
+    copy.rowCount <= DIFF_MAX
+      ? (
+          await tx.query<{ prefix: string }>(
+            'SELECT prefix FROM ops.prefix_table_entries WHERE prefix_table_id = $1 AND deleted_at IS NULL',
+            [tableId],
+          )
+        ).rows.map((r) => r.prefix)
+      : null;
+  return { received: copy.rowCount, added: { n, sample }, removed: { n: '0', sample: [] }, unchanged: 0 };
+}
+
+async function mergeThroughStaging(
+  tx: PoolClient,
+  tableId: string,
+  entries: AsyncIterable<PrefixEntry>,
+  mode: 'replace' | 'add',
+  actor: string,
+): Promise<EntriesChange> {
+  await tx.query('CREATE TEMP TABLE prefix_import (prefix text NOT NULL, at integer NOT NULL) ON COMMIT DROP');
+  const copy = tx.query(copyFrom('COPY prefix_import (prefix, at) FROM STDIN'));
+  await pipeline(Readable.from(copyRows(entries, (e) => `${e.prefix}\t${e.at}\n`)), copy);
   const received = copy.rowCount;
   // Without statistics the planner would compare a million rows pairwise instead of hashing them.
   await tx.query('ANALYZE prefix_import');
-  // Distinct prefixes of the body already in the table, counted before the insert changes that.
-  const unchanged = empty
-    ? 0
-    : Number(
-        (
-          await tx.query<{ n: string }>(
-            `SELECT count(DISTINCT i.prefix) AS n FROM prefix_import i
-          WHERE EXISTS (SELECT 1 FROM ops.prefix_table_entries e
-                         WHERE e.prefix_table_id = $1 AND e.deleted_at IS NULL AND e.prefix = i.prefix)`,
-            [tableId],
-          )
-        ).rows[0]?.n ?? 0,
-      );
+  const { rows: repeats } = await tx.query<{ prefix: string; first: number; at: number }>(
+    `SELECT prefix, min(at) AS first, max(at) AS at FROM prefix_import GROUP BY prefix HAVING count(*) > 1
+      ORDER BY max(at) LIMIT 1`,
+  );
+  const repeat = repeats[0];
+  if (repeat) throw new RepeatedPrefixError(repeat.prefix, repeat.at, repeat.first);
+
+  const unchanged = Number(
+    (
+      await tx.query<{ n: string }>(
+        `SELECT count(*) AS n FROM prefix_import i JOIN ops.prefix_table_entries e
+            ON e.prefix_table_id = $1 AND e.deleted_at IS NULL AND e.prefix = i.prefix`,
+        [tableId],
+      )
+    ).rows[0]?.n ?? 0,
+  );
   // One sample past DIFF_MAX tells the caller the change is too large to list.
   const removed =
-    mode === 'add' || empty
+    mode === 'add'
       ? { n: '0', sample: [] }
       : (
           await tx.query<SetChange>(
@@ -262,8 +337,8 @@ export async function writeEntries(
       `WITH added AS (
          INSERT INTO ops.prefix_table_entries (prefix_table_id, prefix, created_by, updated_by)
          SELECT $1::uuid, i.prefix, $2, $2 FROM prefix_import i
-         -- Skips what is there and a repeat within the body alike, without sorting a million rows.
-         ON CONFLICT (prefix_table_id, prefix) WHERE deleted_at IS NULL DO NOTHING
+          WHERE NOT EXISTS (SELECT 1 FROM ops.prefix_table_entries e
+                             WHERE e.prefix_table_id = $1 AND e.deleted_at IS NULL AND e.prefix = i.prefix)
          RETURNING prefix)
        SELECT count(*) AS n, (SELECT array_agg(prefix) FROM (SELECT prefix FROM added LIMIT $3) s) AS sample
          FROM added`,

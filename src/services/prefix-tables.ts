@@ -12,15 +12,25 @@ import {
   softDeletePrefixTable,
   updatePrefixTable,
   writeEntries,
+  RepeatedPrefixError,
+  type PrefixEntry,
 } from '../db/prefix-tables';
 import type { PrefixTable, PrefixTableChange } from '../domain/routing';
-import { checkVersion, conflict, notFound, type ExpectedVersion } from './shared/errors';
+import { checkVersion, conflict, notFound, validationFailed, type ExpectedVersion } from './shared/errors';
 
 /**
  * Destination prefix tables: the table (name, description, version) and its entries. An entries
  * change is one transaction: the entries, the table's new version, count and hash, and one
  * `operator.config.prefix_table_updated` for every operator whose rules use the table.
  */
+
+export type { PrefixEntry };
+
+/** A request body's prefixes, and how to name the place of one (a CSV line, a JSON index). */
+export interface PrefixSource {
+  entries: AsyncIterable<PrefixEntry>;
+  where(at: number): string;
+}
 
 export interface EntriesWritten {
   table: PrefixTable;
@@ -97,7 +107,7 @@ export class PrefixTableService {
    */
   async writeEntries(
     id: string,
-    prefixes: AsyncIterable<string>,
+    source: PrefixSource,
     mode: 'replace' | 'add',
     expected: ExpectedVersion,
     actor: string,
@@ -109,11 +119,16 @@ export class PrefixTableService {
       const { received, added, removed, unchanged } = await writeEntries(
         tx,
         id,
-        prefixes,
+        source.entries,
         mode,
         actor,
         before.entryCount === 0,
-      );
+      ).catch((err: unknown) => {
+        if (!(err instanceof RepeatedPrefixError)) throw err;
+        const first = err.first === undefined ? 'an earlier one' : source.where(err.first);
+        const field = err.at === undefined ? 'body' : source.where(err.at);
+        throw validationFailed([{ field, message: `prefix "${err.prefix}" repeats ${first}` }]);
+      });
       const nAdded = Number(added.n);
       const nRemoved = Number(removed.n);
       if (nAdded === 0 && nRemoved === 0) {
