@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { EventWatcher } from './support/events';
-import { expectInvalid, expectProblem, type ProblemBody } from './support/problems';
+import { expectInvalid, expectProblem } from './support/problems';
 import { adminToken, newOperatorRequest, startHarness, type Harness } from './support/harness';
 import { expectNoSecret } from './support/secrets';
 
@@ -90,7 +90,6 @@ describe('admin API', () => {
     expect(current.version).toBe(1);
     return { operator: current, etag: res.headers.get('etag') ?? '' };
   }
-
 
   const rowsWithHost = async (host: unknown) =>
     (await h.resources.db.query('SELECT id FROM ops.operators WHERE host = $1', [host])).rowCount;

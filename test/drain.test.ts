@@ -116,16 +116,7 @@ describe('drain (soft delete)', () => {
     expect((await h.api(`/operators/${op.id}/drain/cancel`, { method: 'POST' })).status).toBe(200);
   });
 
-  it('treats a Temporal cancel by ops as a cancelled drain', async () => {
-    const op = await onboardActive(h);
-    expect((await drain(h, op.id)).status).toBe(202);
-    const handle = h.resources.temporal.workflow.getHandle(`drain-${op.id}`);
-    await handle.cancel();
-    await expect(handle.result()).rejects.toThrow();
-    const got = (await (await h.api(`/operators/${op.id}`)).json()) as Operator;
-    expect(got).toMatchObject({ status: 'ACTIVE', version: 4 });
-  });
-
+  // A Temporal cancel, the drain timeout and the update validators: test/workflows/drain.test.ts.
   it('refuses what it cannot drain, writing nothing', async () => {
     expect((await drain(h, '6f1c2f9e-0000-4000-8000-000000000000')).status).toBe(404);
     expect((await drain(h, 'not-a-uuid')).status).toBe(400);
@@ -145,29 +136,5 @@ describe('drain (soft delete)', () => {
       [operator.id],
     );
     expect(rows[0]?.status).toBe('ONBOARDING');
-  });
-});
-
-describe('drain timeout', () => {
-  let h: Harness;
-
-  beforeAll(async () => {
-    h = await startHarness({ drainTimeoutS: 2 });
-  });
-  afterAll(() => h.stop());
-
-  it('soft-deletes when the connector never reports an empty window', async () => {
-    const op = await onboardActive(h);
-    expect((await drain(h, op.id)).status).toBe(202);
-    const handle = h.resources.temporal.workflow.getHandle(`drain-${op.id}`);
-    await expect(handle.result()).resolves.toMatchObject({ outcome: 'DELETED', reason: 'timeout' });
-    const { rows } = await h.resources.db.query<{ status_reason: string }>(
-      'SELECT status_reason FROM ops.operators WHERE id = $1',
-      [op.id],
-    );
-    expect(rows[0]?.status_reason).toBe('drain timeout');
-
-    // Past the soft delete nothing can cancel it: the operator is gone.
-    expect((await h.api(`/operators/${op.id}/drain/cancel`, { method: 'POST' })).status).toBe(404);
   });
 });

@@ -111,32 +111,8 @@ describe('onboarding', () => {
     expectNoSecret(elsewhere, body.password);
   });
 
-  it('fails after the bind timeout, leaves no secret, and frees the endpoint', async () => {
-    const body = newOperatorRequest();
-    const first = await onboard(h, body);
-    const id = first.operator.id;
-    const handle = h.resources.temporal.workflow.getHandle(first.workflowId);
-    finished.push(first.workflowId);
-    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
-
-    const operator = (await (await h.api(`/operators/${id}`)).json()) as Record<string, unknown>;
-    expect(operator.status).toBe('ONBOARDING_FAILED');
-    expect(operator.statusReason).toMatch(/did not bind within 3s/);
-    expect(await h.resources.kv.currentVersion(credentialsPath(id))).toBeUndefined();
-    expect(await h.resources.kv.currentVersion(stagedCredentialsPath(id))).toBeUndefined();
-
-    const published = await events.waitFor(id, (e) => e.length >= 2);
-    expect(published.map((e) => [e.type, e.version])).toEqual([
-      ['operator.config.created', 1],
-      ['operator.config.onboarding_failed', 2],
-    ]);
-
-    const again = await onboard(h, body);
-    expect(again.operator.id).not.toBe(id);
-    expect(again.operator.status).toBe('ONBOARDING');
-  });
-
-  it('compensates when ops cancel an onboarding that waits for its bind', async () => {
+  // Every other branch (bind timeout, AUTH_FAILED, a refused step) is in test/workflows/onboarding.test.ts.
+  it('compensates when ops cancel an onboarding that waits for its bind, and frees the endpoint', async () => {
     const body = newOperatorRequest();
     const accepted = await onboard(h, body);
     const id = accepted.operator.id;
@@ -150,8 +126,16 @@ describe('onboarding', () => {
     const operator = (await (await h.api(`/operators/${id}`)).json()) as Record<string, unknown>;
     expect(operator).toMatchObject({ status: 'ONBOARDING_FAILED', statusReason: 'cancelled', version: 2 });
     expect(await h.resources.kv.currentVersion(credentialsPath(id))).toBeUndefined();
+    expect(await h.resources.kv.currentVersion(stagedCredentialsPath(id))).toBeUndefined();
     const published = await events.waitFor(id, (e) => e.length >= 2);
-    expect(published.map((e) => e.type)).toEqual(['operator.config.created', 'operator.config.onboarding_failed']);
+    expect(published.map((e) => [e.type, e.version])).toEqual([
+      ['operator.config.created', 1],
+      ['operator.config.onboarding_failed', 2],
+    ]);
+
+    const again = await onboard(h, body);
+    expect(again.operator.id).not.toBe(id);
+    expect(again.operator.status).toBe('ONBOARDING');
   });
 
   it('answers one 202 and one 409 naming the winner to two concurrent onboardings of one endpoint', async () => {

@@ -1,5 +1,5 @@
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
-import { ONBOARDING_FAILED } from '../domain/failures';
+import { DUPLICATE_OPERATOR, ONBOARDING_FAILED } from '../domain/failures';
 import type { OperatorDraft } from '../domain/operator';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
@@ -98,7 +98,9 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
     at(saved ? 'failed' : 'rejected', reason);
     await handlersDone();
     if (isCancellation(err)) throw err;
-    throw ApplicationFailure.nonRetryable(reason, (!saved && acceptance.refusal?.type) || ONBOARDING_FAILED);
+    // A duplicate endpoint is the one refusal callers tell apart; anything else is a failed onboarding.
+    const duplicate = !saved && acceptance.refusal?.type === DUPLICATE_OPERATOR;
+    throw ApplicationFailure.nonRetryable(reason, duplicate ? DUPLICATE_OPERATOR : ONBOARDING_FAILED);
   }
 }
 

@@ -30,6 +30,7 @@ export const rotationSteps = defineSteps({
   rotated: 'done: new credentials version current',
   rollingBack: 'rolling back',
   rolledBack: 'done: rolled back to the previous credentials version',
+  rejected: 'rejected: the operator cannot rotate now',
 });
 export type RotationStep = StepOf<typeof rotationSteps>;
 
@@ -96,6 +97,11 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
     } catch (err) {
       const reason = failureReason(err);
       acceptance.refuse(err, CREDENTIALS_ROLLED_BACK);
+      if (previousVersion === undefined && !isCancellation(err)) {
+        // Refused by the check before anything was written or announced: nothing to roll back.
+        at('rejected', reason);
+        throw ApplicationFailure.nonRetryable(reason, acceptance.refusal?.type ?? CREDENTIALS_ROLLED_BACK);
+      }
       at('rollingBack', reason);
       const current = await CancellationScope.nonCancellable(() => rollback(operatorId, reason, actor, baseVersion));
       if (newVersion !== undefined && current === newVersion) {

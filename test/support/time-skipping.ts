@@ -1,13 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import {
+  WithStartWorkflowOperation,
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateStage,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { ApplicationFailure, type QueryDefinition } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker, type LogEntry } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
 import type { Operator, OperatorDraft } from '../../src/domain/operator';
-import type { ConnectorHealth, StepState } from '../../src/workflows/messages';
+import { acceptedUpdate, type ConnectorHealth, type StepState } from '../../src/workflows/messages';
 
 /**
  * Workflow tests without the stack: the time-skipping test server, a worker on the bundle
@@ -69,6 +75,9 @@ export async function withWorker<R>(
     taskQueue,
     workflowBundle: { codePath },
     activities,
+    // Workflows in this thread: a worker thread loading the bundle costs ~200 ms per test. The
+    // deadlock detector goes with it; the test files' short jest timeout stands in.
+    debugMode: true,
   });
   return worker.runUntil(() => fn(taskQueue));
 }
@@ -311,4 +320,31 @@ export async function updateFailure(update: Promise<unknown>): Promise<Error | u
     throw err;
   }
   throw new Error('the update was accepted instead of refused');
+}
+
+/**
+ * Starts a workflow as the API does, with update-with-start of its `accepted` update; the
+ * update answers once the first step has committed.
+ */
+export async function startAccepted<I, R>(
+  env: TestWorkflowEnvironment,
+  workflow: (input: I) => Promise<R>,
+  taskQueue: string,
+  input: I,
+): Promise<{ handle: WorkflowHandle<(input: I) => Promise<R>>; accepted: Promise<Operator> }> {
+  const startWorkflowOperation = new WithStartWorkflowOperation(workflow, {
+    workflowId: `${workflow.name}-${randomUUID()}`,
+    taskQueue,
+    workflowIdConflictPolicy: 'FAIL',
+    args: [input],
+  });
+  // Waiting only for the update to be accepted, as the API does: a test may hold the first step.
+  const update = await env.client.workflow.startUpdateWithStart(acceptedUpdate, {
+    startWorkflowOperation,
+    waitForStage: WorkflowUpdateStage.ACCEPTED,
+  });
+  const accepted = update.result();
+  // A refusal is the test's to assert; until then it must not count as an unhandled rejection.
+  accepted.catch(() => undefined);
+  return { handle: await startWorkflowOperation.workflowHandle(), accepted };
 }

@@ -1,0 +1,281 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { CONFLICT } from '../../src/domain/failures';
+import type { Operator } from '../../src/domain/operator';
+import {
+  cancelDrainUpdate,
+  drainOperator,
+  drainSteps,
+  type DrainInput,
+  type DrainStep,
+} from '../../src/workflows/drain';
+import { connectorHealthSignal } from '../../src/workflows/messages';
+import {
+  OPERATOR_ID,
+  blocking,
+  createTimeSkippingEnv,
+  deferred,
+  failing,
+  fakeOperator,
+  report,
+  startAccepted,
+  stubActivities,
+  uniqueTaskQueue,
+  updateFailure,
+  waitForStep,
+  withWorker,
+  workflowFailure,
+} from '../support/time-skipping';
+
+const DRAIN_TIMEOUT_S = 600;
+const ACTOR = 'test-admin';
+const inflight = (count: number) => report('UP', 1, count);
+
+const input = (): DrainInput => ({ operatorId: OPERATOR_ID, actor: ACTOR, drainTimeoutS: DRAIN_TIMEOUT_S });
+
+// Time skipping keeps every test under a second or so: a branch that hangs should fail fast.
+jest.setTimeout(10_000);
+
+describe('drainOperator', () => {
+  let env: TestWorkflowEnvironment;
+
+  beforeAll(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  const startDrain = (taskQueue: string) => startAccepted(env, drainOperator, taskQueue, input());
+  const stepOf = async (handle: WorkflowHandle): Promise<DrainStep> => (await handle.query(drainSteps.query)).step;
+  const cancelDrain = (handle: WorkflowHandle, actor = 'ops-admin'): Promise<Operator> =>
+    handle.executeUpdate(cancelDrainUpdate, { args: [{ actor }] });
+
+  it('soft-deletes once the connector reports nothing in flight', async () => {
+    const stubs = stubActivities();
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      expect(await accepted).toMatchObject({ id: OPERATOR_ID, status: 'DRAINING' });
+
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, inflight(7));
+      await handle.signal(connectorHealthSignal, inflight(0));
+
+      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'DELETED', reason: 'drained' });
+      expect(await stepOf(handle)).toBe('deleted');
+    });
+    expect(stubs.names()).toEqual([
+      'beginDrain',
+      'publishPendingEvents',
+      'finishDrain',
+      'forgetHealth',
+      'publishPendingEvents',
+    ]);
+    expect(stubs.argsOf('finishDrain')).toEqual([[OPERATOR_ID, ACTOR, 'drained']]);
+  });
+
+  it('soft-deletes when the drain timeout runs out with messages still in flight', async () => {
+    const stubs = stubActivities();
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, inflight(5));
+
+      const before = await env.currentTimeMs();
+      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'DELETED', reason: 'timeout' });
+      expect((await env.currentTimeMs()) - before).toBeGreaterThanOrEqual(DRAIN_TIMEOUT_S * 1000);
+      expect(await stepOf(handle)).toBe('deleted');
+    });
+    expect(stubs.argsOf('finishDrain')).toEqual([[OPERATOR_ID, ACTOR, 'timeout']]);
+    expect(stubs.names()).toContain('forgetHealth');
+  });
+
+  it('puts the operator back to ACTIVE on a cancelDrain update before the soft delete', async () => {
+    const stubs = stubActivities();
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+
+      expect(await cancelDrain(handle)).toMatchObject({ id: OPERATOR_ID, status: 'ACTIVE', updatedBy: 'ops-admin' });
+      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'CANCELLED', reason: 'cancelled' });
+      expect(await stepOf(handle)).toBe('cancelled');
+    });
+    expect(stubs.names()).toEqual(['beginDrain', 'publishPendingEvents', 'cancelDrain', 'publishPendingEvents']);
+    expect(stubs.argsOf('cancelDrain')).toEqual([[OPERATOR_ID, 'ops-admin']]);
+  });
+
+  it('cancels right after marking DRAINING when the cancelDrain update comes first', async () => {
+    const marking = blocking(fakeOperator({ status: 'DRAINING' }));
+    const stubs = stubActivities({ beginDrain: marking.activity });
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle } = await startDrain(taskQueue);
+      await marking.entered;
+      const update = await handle.startUpdate(cancelDrainUpdate, {
+        args: [{ actor: 'ops-admin' }],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      });
+      marking.release();
+
+      expect(await update.result()).toMatchObject({ status: 'ACTIVE' });
+      expect(await handle.result()).toMatchObject({ outcome: 'CANCELLED' });
+    });
+    expect(stubs.names()).toEqual(['beginDrain', 'publishPendingEvents', 'cancelDrain', 'publishPendingEvents']);
+  });
+
+  it('puts the operator back to ACTIVE and ends cancelled on a Temporal cancel before the soft delete', async () => {
+    const stubs = stubActivities();
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.cancel();
+
+      expect(await workflowFailure(handle)).toBeInstanceOf(CancelledFailure);
+      expect(await stepOf(handle)).toBe('cancelled');
+    });
+    expect(stubs.names()).not.toContain('finishDrain');
+    expect(stubs.argsOf('cancelDrain')).toEqual([[OPERATOR_ID, 'system:temporal-cancel']]);
+    expect(stubs.names().slice(-2)).toEqual(['cancelDrain', 'publishPendingEvents']);
+  });
+
+  it('puts the operator back to ACTIVE when cancelled before a worker picks it up', async () => {
+    // The API's answer to "no worker took the drain in time". beginDrain is never run, but the
+    // workflow cannot know whether an earlier attempt committed: cancelDrain is a no-op if not.
+    const taskQueue = uniqueTaskQueue();
+    const handle = await env.client.workflow.start(drainOperator, {
+      workflowId: `drain-${randomUUID()}`,
+      taskQueue,
+      args: [input()],
+    });
+    await handle.cancel();
+
+    const stubs = stubActivities();
+    await withWorker(
+      env,
+      stubs.activities,
+      async () => {
+        expect(await workflowFailure(handle)).toBeInstanceOf(CancelledFailure);
+        expect(await stepOf(handle)).toBe('cancelled');
+      },
+      taskQueue,
+    );
+    expect(stubs.names()).toEqual(['cancelDrain', 'publishPendingEvents']);
+    expect(stubs.argsOf('cancelDrain')).toEqual([[OPERATOR_ID, 'system:temporal-cancel']]);
+  });
+
+  it('refuses the accepted update when the operator cannot drain', async () => {
+    const stubs = stubActivities({ beginDrain: failing(CONFLICT) });
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+
+      const refusal = await updateFailure(accepted);
+      expect(refusal).toBeInstanceOf(ApplicationFailure);
+      expect(refusal).toMatchObject({ type: CONFLICT });
+      const failure = await workflowFailure(handle);
+      expect(failure).toBeInstanceOf(ActivityFailure);
+      expect(failure?.cause).toMatchObject({ type: CONFLICT });
+      expect(await stepOf(handle)).toBe('failed');
+    });
+    expect(stubs.names()).toEqual(['beginDrain']);
+  });
+
+  it('answers a cancelDrain update waiting on a refused beginDrain with the refusal', async () => {
+    const entered = deferred();
+    const marking = deferred();
+    const stubs = stubActivities({
+      beginDrain: async () => {
+        entered.resolve();
+        await marking.promise;
+        throw ApplicationFailure.nonRetryable('a credential rotation is pending', CONFLICT);
+      },
+    });
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle } = await startDrain(taskQueue);
+      await entered.promise;
+      const update = await handle.startUpdate(cancelDrainUpdate, {
+        args: [{ actor: 'ops-admin' }],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      });
+      marking.resolve();
+
+      expect(await updateFailure(update.result())).toMatchObject({ type: CONFLICT });
+      expect(await workflowFailure(handle)).toBeInstanceOf(ActivityFailure);
+    });
+    expect(stubs.names()).not.toContain('cancelDrain');
+  });
+
+  it('refuses a cancelDrain update that names no actor', async () => {
+    const stubs = stubActivities();
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+
+      expect(await updateFailure(cancelDrain(handle, ''))).toBeInstanceOf(ApplicationFailure);
+      // Refused by the validator: the drain goes on as if it never came.
+      await handle.signal(connectorHealthSignal, inflight(0));
+      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'drained' });
+    });
+    expect(stubs.names()).not.toContain('cancelDrain');
+  });
+
+  it('refuses a cancelDrain update with Conflict once the soft delete has begun', async () => {
+    const deleting = blocking(undefined);
+    const stubs = stubActivities({ finishDrain: deleting.activity });
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, inflight(0));
+      await deleting.entered;
+      expect(await stepOf(handle)).toBe('softDeleting');
+
+      const refusal = await updateFailure(cancelDrain(handle));
+      expect(refusal).toBeInstanceOf(ApplicationFailure);
+      expect(refusal).toMatchObject({ type: CONFLICT });
+      deleting.release();
+      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'drained' });
+    });
+    expect(stubs.names()).not.toContain('cancelDrain');
+  });
+
+  it('finishes the soft delete when cancelled after it has begun', async () => {
+    const deleting = blocking(undefined);
+    const stubs = stubActivities({ finishDrain: deleting.activity });
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, inflight(0));
+      await deleting.entered;
+      await handle.cancel();
+      deleting.release();
+
+      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'DELETED', reason: 'drained' });
+      expect(await stepOf(handle)).toBe('deleted');
+    });
+    expect(stubs.names()).not.toContain('cancelDrain');
+    expect(stubs.names().slice(-3)).toEqual(['finishDrain', 'forgetHealth', 'publishPendingEvents']);
+  });
+
+  it('fails without restoring the operator when the soft delete is refused', async () => {
+    const stubs = stubActivities({ finishDrain: failing(CONFLICT) });
+    await withWorker(env, stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, inflight(0));
+
+      const failure = await workflowFailure(handle);
+      expect(failure).toBeInstanceOf(ActivityFailure);
+      expect(failure?.cause).toMatchObject({ type: CONFLICT });
+      expect(await stepOf(handle)).toBe('failed');
+    });
+    expect(stubs.names()).not.toContain('forgetHealth');
+    expect(stubs.names()).not.toContain('cancelDrain');
+  });
+});
