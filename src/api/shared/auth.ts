@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { JwksClient } from 'jwks-rsa';
 import type { Middleware } from 'koa';
@@ -38,7 +39,8 @@ export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
           (err: Error) => done(err),
         );
       }
-    : (config.secret ?? '');
+    : // A KeyObject made once: given a string, jsonwebtoken tries to parse it as a PEM key on every request.
+      createSecretKey(Buffer.from(config.secret ?? ''));
   const options: jwt.VerifyOptions = {
     algorithms: jwks ? ['RS256', 'ES256'] : ['HS256'],
     issuer: config.issuer,
