@@ -3,7 +3,7 @@ import { Operator } from '../domain/schemas';
 import type { DrainService } from '../services/drain';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
-import { etagOf, OperatorIdParams } from './shared/http';
+import { OperatorIdParams, sendVersioned } from './shared/http';
 import { commonErrors, etagHeader, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
@@ -20,8 +20,7 @@ export function createDrainRouter(drain: DrainService): Router<AuthState> {
   router.post('/operators/:id/drain/cancel', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const operator = await drain.cancel(id, ctx.state.actor);
-    ctx.set('ETag', etagOf(operator.version));
-    ctx.body = operator;
+    sendVersioned(ctx, operator);
   });
 
   return router;

@@ -3,9 +3,8 @@ import { BIND_TYPES, OPERATOR_STATUSES, SMPP_LIMITS } from '../domain/operator';
 import { Operator, RoutingRule } from '../domain/schemas';
 import type { Config } from '../platform/config';
 import type { OperatorService } from '../services/operators';
-import { validationFailed } from '../services/shared/errors';
 import type { AuthState } from './shared/auth';
-import { decodeCursor, encodeCursor, etagOf, ifMatchVersion, OperatorIdParams, z } from './shared/http';
+import { decodeCursor, ifMatchVersion, OperatorIdParams, pageLimit, sendVersioned, toPage, z } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
 import { commonErrors, etagHeader, ifMatch, json, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
@@ -87,26 +86,15 @@ export function createOperatorsRouter(service: OperatorService, config: Config):
 
   router.get('/operators', async (ctx) => {
     const q = parse(ListOperatorsQuery, ctx.query, 'query');
-    const max = config.http.pageSizeMax;
-    if (q.limit !== undefined && q.limit > max) {
-      throw validationFailed([{ field: 'limit', message: `at most ${max}` }]);
-    }
-    const limit = q.limit ?? Math.min(50, max);
-    const rows = await service.list({
-      status: q.status,
-      after: q.cursor ? decodeCursor(q.cursor) : undefined,
-      limit: limit + 1,
-    });
-    const items = rows.slice(0, limit);
-    const last = items[items.length - 1];
-    ctx.body = { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+    const limit = pageLimit(q.limit, config.http.pageSizeMax);
+    const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+    ctx.body = toPage(await service.list({ status: q.status, after, limit: limit + 1 }), limit);
   });
 
   router.get('/operators/:id', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const operator = await service.get(id);
-    ctx.set('ETag', etagOf(operator.version));
-    ctx.body = operator;
+    sendVersioned(ctx, operator);
   });
 
   router.patch('/operators/:id', async (ctx) => {
@@ -114,8 +102,7 @@ export function createOperatorsRouter(service: OperatorService, config: Config):
     const patch = parse(PatchOperatorRequest, ctx.request.body, 'body');
     const expected = ifMatchVersion(ctx.get('If-Match'));
     const operator = await service.updateMetadata(id, patch, expected, ctx.state.actor);
-    ctx.set('ETag', etagOf(operator.version));
-    ctx.body = operator;
+    sendVersioned(ctx, operator);
   });
 
   router.get('/operators/:id/workflows', async (ctx) => {

@@ -3,10 +3,9 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Config } from '../platform/config';
 import type { PrefixTableService } from '../services/prefix-tables';
-import { validationFailed } from '../services/shared/errors';
 import { ENTRY_TYPES, readPrefixes } from './prefix-tables-body';
 import type { AuthState } from './shared/auth';
-import { decodeCursor, encodeCursor, etagOf, requiredIfMatch, z } from './shared/http';
+import { decodeCursor, etagOf, pageLimit, requiredIfMatch, sendVersioned, toPage, z } from './shared/http';
 import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
@@ -74,34 +73,27 @@ export function createPrefixTablesRouter(tables: PrefixTableService, config: Con
     const table = await tables.create(body, ctx.state.actor);
     ctx.status = 201;
     ctx.set('Location', url(table.id));
-    ctx.set('ETag', etagOf(table.version));
-    ctx.body = table;
+    sendVersioned(ctx, table);
   });
 
   router.get('/prefix-tables', async (ctx) => {
     const q = parse(ListQuery, ctx.query, 'query');
-    const max = config.http.pageSizeMax;
-    if (q.limit !== undefined && q.limit > max) throw validationFailed([{ field: 'limit', message: `at most ${max}` }]);
-    const limit = q.limit ?? Math.min(50, max);
+    const limit = pageLimit(q.limit, config.http.pageSizeMax);
     const rows = await tables.list({ after: q.cursor ? decodeCursor(q.cursor) : undefined, limit: limit + 1 });
-    const items = rows.slice(0, limit);
-    const last = items[items.length - 1];
-    ctx.body = { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+    ctx.body = toPage(rows, limit);
   });
 
   router.get('/prefix-tables/:id', async (ctx) => {
     const { id } = parse(TableParams, ctx.params, 'path');
     const table = await tables.get(id);
-    ctx.set('ETag', etagOf(table.version));
-    ctx.body = table;
+    sendVersioned(ctx, table);
   });
 
   router.patch('/prefix-tables/:id', async (ctx) => {
     const { id } = parse(TableParams, ctx.params, 'path');
     const patch = parse(PatchPrefixTableRequest, ctx.request.body, 'body');
     const table = await tables.update(id, patch, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
-    ctx.set('ETag', etagOf(table.version));
-    ctx.body = table;
+    sendVersioned(ctx, table);
   });
 
   router.delete('/prefix-tables/:id', async (ctx) => {

@@ -17,7 +17,7 @@ import {
 import { RoutingRule as RoutingRuleSchema } from '../domain/schemas';
 import type { RoutingRuleService } from '../services/routing-rules';
 import type { AuthState } from './shared/auth';
-import { etagOf, OperatorIdParams, requiredIfMatch, z } from './shared/http';
+import { OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
 import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
@@ -165,16 +165,14 @@ export function createRoutingRulesRouter(rules: RoutingRuleService): Router<Auth
   router.get(base, async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const set = await rules.list(id);
-    ctx.set('ETag', etagOf(set.version));
-    ctx.body = set;
+    sendVersioned(ctx, set);
   });
 
   router.put(base, async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const { routingRules } = parse(RoutingRuleSetInput, ctx.request.body, 'body');
     const set = await rules.replace(id, routingRules, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
-    ctx.set('ETag', etagOf(set.version));
-    ctx.body = set;
+    sendVersioned(ctx, set);
   });
 
   router.post(base, async (ctx) => {
@@ -183,8 +181,7 @@ export function createRoutingRulesRouter(rules: RoutingRuleService): Router<Auth
     const { ruleId, ...set } = await rules.add(id, rule, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
     ctx.status = 201;
     ctx.set('Location', `/v1/admin/operators/${id}/routing-rules/${ruleId}`);
-    ctx.set('ETag', etagOf(set.version));
-    ctx.body = set;
+    sendVersioned(ctx, set);
   });
 
   router.patch(`${base}/:ruleId`, async (ctx) => {
@@ -192,15 +189,13 @@ export function createRoutingRulesRouter(rules: RoutingRuleService): Router<Auth
     const patch = parse(RoutingRulePatch, ctx.request.body, 'body');
     const expected = requiredIfMatch(ctx.get('If-Match'));
     const set = await rules.update(id, ruleId, (current) => merged(current, patch), expected, ctx.state.actor);
-    ctx.set('ETag', etagOf(set.version));
-    ctx.body = set;
+    sendVersioned(ctx, set);
   });
 
   router.delete(`${base}/:ruleId`, async (ctx) => {
     const { id, ruleId } = parse(RuleParams, ctx.params, 'path');
     const set = await rules.remove(id, ruleId, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
-    ctx.set('ETag', etagOf(set.version));
-    ctx.body = set;
+    sendVersioned(ctx, set);
   });
 
   return router;

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { TpsLimit } from '../domain/schemas';
 import type { RoutingRuleService } from '../services/routing-rules';
 import type { AuthState } from './shared/auth';
-import { etagOf, OperatorIdParams, requiredIfMatch, z } from './shared/http';
+import { OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
 import { commonErrors, etagHeader, ifMatch, json, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
@@ -24,15 +24,13 @@ export function createTpsLimitRouter(service: RoutingRuleService): Router<AuthSt
   router.get('/operators/:id/tps-limit', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const limit = await service.getTpsLimit(id);
-    ctx.set('ETag', etagOf(limit.version));
-    ctx.body = limit;
+    sendVersioned(ctx, limit);
   });
   router.put('/operators/:id/tps-limit', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const body = parse(TpsLimit, ctx.request.body, 'body');
     const limit = await service.replaceTpsLimit(id, body, requiredIfMatch(ctx.get('If-Match')), ctx.state.actor);
-    ctx.set('ETag', etagOf(limit.version));
-    ctx.body = limit;
+    sendVersioned(ctx, limit);
   });
   return router;
 }

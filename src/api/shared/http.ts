@@ -11,6 +11,28 @@ export const OperatorIdParams = z.object({ id: z.uuid().transform((id) => id.toL
 
 export const etagOf = (version: number) => `"${version}"`;
 
+/** A versioned answer: its version is the ETag the next write names in If-Match. */
+export function sendVersioned(
+  ctx: { set(name: string, value: string): void; body: unknown },
+  value: { version: number },
+) {
+  ctx.set('ETag', etagOf(value.version));
+  ctx.body = value;
+}
+
+/** The page size a list asks for: `limit` up to PAGE_SIZE_MAX (400 beyond), 50 by default. */
+export function pageLimit(limit: number | undefined, max: number): number {
+  if (limit !== undefined && limit > max) throw validationFailed([{ field: 'limit', message: `at most ${max}` }]);
+  return limit ?? Math.min(50, max);
+}
+
+/** A page from `limit + 1` rows: the extra row says there is a next page, whose cursor is the last row shown. */
+export function toPage<T extends { createdAt: string; id: string }>(rows: T[], limit: number) {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+}
+
 /** `If-Match: "7"` (or W/"7") → 7; `*` or absent → undefined. */
 export function ifMatchVersion(header: string): number | undefined {
   if (!header || header.trim() === '*') return undefined;
