@@ -11,6 +11,7 @@ import { createOnboardingRouter, documentOnboarding } from './onboarding';
 import { createOperatorsRouter, documentOperators } from './operators';
 import { createPrefixTablesRouter, documentPrefixTables } from './prefix-tables';
 import { createRotationRouter, documentRotation } from './rotation';
+import { createRoutingRouter, documentRouting } from './routing';
 import { createRoutingRulesRouter, documentRoutingRules } from './routing-rules';
 import { createAdminAuth, type AuthState } from './shared/auth';
 import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
@@ -40,6 +41,7 @@ export function createAdminRouter(deps: AdminAppDeps): Router<AuthState> {
     createRoutingRulesRouter(deps.routingRules),
     createTpsLimitRouter(deps.routingRules),
     createPrefixTablesRouter(deps.prefixTables, deps.config),
+    createRoutingRouter(deps.routingExplain),
   ]) {
     api.use(routes.routes(), routes.allowedMethods());
   }
@@ -57,6 +59,7 @@ export function buildAdminOpenApi(): ReturnType<typeof buildOpenApi> {
     documentRoutingRules(doc);
     documentTpsLimit(doc);
     documentPrefixTables(doc);
+    documentRouting(doc);
   });
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { RoutingRule, RoutingRuleInput } from '../domain/operator';
 import type { WeeklySchedule } from '../domain/routing';
+import { trimCost } from './routing-explain';
 
 /** SQL for an operator's routing rules. Every read excludes soft-deleted rows. */
 
@@ -30,8 +31,7 @@ function toRule(r: RuleRow): RoutingRule {
     ...(r.prefix_table_id ? { prefixTableId: r.prefix_table_id } : { prefixes: r.prefixes ?? [] }),
     priority: r.priority,
     weight: r.weight,
-    // numeric(14, 6) prints six decimals; the rule keeps the amount as it was given, minus trailing zeros.
-    costPerSegment: r.cost_per_segment.includes('.') ? r.cost_per_segment.replace(/\.?0+$/, '') : r.cost_per_segment,
+    costPerSegment: trimCost(r.cost_per_segment),
     currency: r.currency,
     enabled: r.enabled,
     validFrom: r.valid_from?.toISOString() ?? null,

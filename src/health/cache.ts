@@ -117,4 +117,15 @@ export class HealthCache {
     if (typeof raw !== 'string') return undefined;
     return { health: JSON.parse(raw) as CachedHealth, ttlS: Number(ttl) };
   }
+
+  /** The cached status of each operator, as the routing engine would read it now; absent means unknown. */
+  async statuses(operatorIds: readonly string[]): Promise<Map<string, HealthStatus>> {
+    if (operatorIds.length === 0) return new Map();
+    const raw = await this.redis.mget(operatorIds.map(healthKey));
+    const statuses = new Map<string, HealthStatus>();
+    raw.forEach((value, i) => {
+      if (typeof value === 'string') statuses.set(operatorIds[i] as string, (JSON.parse(value) as CachedHealth).status);
+    });
+    return statuses;
+  }
 }

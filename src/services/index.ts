@@ -11,6 +11,7 @@ import { OnboardingService } from './onboarding';
 import { OperatorService } from './operators';
 import { PrefixTableService } from './prefix-tables';
 import { RotationService } from './rotation';
+import { RoutingExplainService } from './routing-explain';
 import { RoutingRuleService } from './routing-rules';
 
 /** The services behind the admin API, one per capability. */
@@ -22,6 +23,7 @@ export interface AdminServices {
   health: HealthService;
   routingRules: RoutingRuleService;
   prefixTables: PrefixTableService;
+  routingExplain: RoutingExplainService;
 }
 
 export function createAdminServices(
@@ -31,13 +33,15 @@ export function createAdminServices(
 ): AdminServices {
   const deps = { ...clients, config, log };
   const operators = new OperatorService(deps);
+  const cache = new HealthCache(clients.redis);
   return {
     operators,
     onboarding: new OnboardingService(deps),
     rotation: new RotationService(deps),
     drain: new DrainService({ ...deps, operators }),
-    health: new HealthService({ db: clients.db, cache: new HealthCache(clients.redis) }),
+    health: new HealthService({ db: clients.db, cache }),
     routingRules: new RoutingRuleService(deps),
     prefixTables: new PrefixTableService(deps),
+    routingExplain: new RoutingExplainService({ db: clients.db, cache }),
   };
 }

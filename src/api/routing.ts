@@ -1,0 +1,111 @@
+import Router from '@koa/router';
+import { HEALTH_STATUSES, OPERATOR_STATUSES } from '../domain/operator';
+import { EXCLUSION_REASONS } from '../domain/route-order';
+import { WeeklySchedule } from '../domain/schemas';
+import type { MatchedRule, RoutingExplainService } from '../services/routing-explain';
+import { PrefixInput } from './routing-rules';
+import type { AuthState } from './shared/auth';
+import { z } from './shared/http';
+import { commonErrors, json, type AdminDoc } from './shared/openapi';
+import { parse } from './shared/validate';
+
+/** /routing: what a number would match (explain), in the route order the routing engine implements. */
+
+const ExplainQuery = z.strictObject({
+  destination: PrefixInput.openapi({ description: 'The number: E.164 digits, 1 to 15 (a leading + is dropped)' }),
+  at: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ description: 'The instant to explain (RFC 3339); now by default' }),
+});
+
+const ExplainedRule = z.object({
+  ruleId: z.uuid(),
+  operator: z.object({ id: z.uuid(), name: z.string(), status: z.enum(OPERATOR_STATUSES) }),
+  matchedPrefix: z.string().openapi({ description: "The rule's longest prefix the number starts with" }),
+  source: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('inline') }),
+    z.object({ kind: z.literal('table'), prefixTableId: z.uuid(), prefixTableName: z.string() }),
+  ]),
+  priority: z.number().int(),
+  weight: z.number().int(),
+  costPerSegment: z.string(),
+  currency: z.string(),
+  enabled: z.boolean(),
+  validFrom: z.string().nullable(),
+  validUntil: z.string().nullable(),
+  weekly: WeeklySchedule.nullable(),
+});
+
+const Explanation = z
+  .object({
+    destination: z.string(),
+    at: z.iso.datetime(),
+    ranks: z.array(
+      z.object({
+        rank: z.number().int().openapi({ description: '1 is tried first' }),
+        prefixLength: z.number().int(),
+        priority: z.number().int(),
+        groups: z
+          .array(
+            z.object({
+              currency: z.string(),
+              costPerSegment: z.string(),
+              candidates: z.array(
+                z.object({
+                  rule: ExplainedRule,
+                  share: z.number().openapi({ description: 'weight / sum of the group; even when all are 0' }),
+                  health: z.enum([...HEALTH_STATUSES, 'UNKNOWN']),
+                  skippedNow: z
+                    .boolean()
+                    .openapi({ description: 'The routing engine would move past it now: health not UP' }),
+                }),
+              ),
+            }),
+          )
+          .openapi({ description: 'More than one group only when they differ in currency (costs not comparable)' }),
+      }),
+    ),
+    excluded: z.array(z.object({ rule: ExplainedRule, reason: z.enum(EXCLUSION_REASONS) })),
+  })
+  .openapi('RouteExplanation');
+
+export function createRoutingRouter(explain: RoutingExplainService): Router<AuthState> {
+  const router = new Router<AuthState>();
+  router.get('/routing/explain', async (ctx) => {
+    const q = parse(ExplainQuery, ctx.query, 'query');
+    const answer = await explain.explain(q.destination, q.at ? new Date(q.at) : new Date());
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      ...answer,
+      ranks: answer.ranks.map((r) => ({
+        ...r,
+        groups: r.groups.map((g) => ({
+          ...g,
+          candidates: g.candidates.map((c) => ({ ...c, rule: shown(c.rule) })),
+        })),
+      })),
+      excluded: answer.excluded.map((e) => ({ rule: shown(e.rule), reason: e.reason })),
+    } satisfies z.input<typeof Explanation>;
+  });
+  return router;
+}
+
+/** The rule as the API shows it: its operator as one object. */
+function shown(rule: MatchedRule) {
+  const { operatorId, operatorName, operatorStatus, ...rest } = rule;
+  return { ...rest, operator: { id: operatorId, name: operatorName, status: operatorStatus } };
+}
+
+export function documentRouting({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/routing/explain',
+    summary: 'What a number would match: the candidates in route order, and every matching rule that is out',
+    description:
+      'The route order (the contract the routing engine implements): candidates are enabled rules of ACTIVE operators, within validFrom/validUntil and their weekly windows at `at`, with a prefix the number starts with, each counting with its longest such prefix. Ranked by longer prefix, then lower priority, then lower cost within one currency (different currencies tied on prefix and priority keep equal rank: several groups in one rank); equal candidates form a group sharing traffic by weight. Health is the cache now (UNKNOWN when none); the routing engine skips a candidate that is not UP.',
+    security,
+    request: { query: ExplainQuery },
+    responses: { 200: json('The explanation', Explanation), ...commonErrors },
+  });
+}

@@ -1,0 +1,160 @@
+import type { OperatorStatus } from './operator';
+import { minutesOf, WEEKDAYS, type WeeklySchedule, type Weekday } from './routing';
+
+/**
+ * The route order of README "Route order": which rules are candidates for a number at a time,
+ * and how they rank. The admin API's explain, the lint and the consumer helper's in-memory
+ * index (src/consumer/) all go through these functions, so they cannot disagree.
+ */
+
+/** A rule that has a prefix the number starts with, with its longest such prefix. */
+export interface MatchingRule {
+  ruleId: string;
+  operatorId: string;
+  operatorStatus: OperatorStatus;
+  /** The longest of the rule's prefixes that the number starts with. */
+  matchedPrefix: string;
+  priority: number;
+  weight: number;
+  costPerSegment: string;
+  currency: string;
+  enabled: boolean;
+  validFrom: string | null;
+  validUntil: string | null;
+  weekly: WeeklySchedule | null;
+}
+
+export const EXCLUSION_REASONS = [
+  'disabled',
+  'operator_not_active',
+  'not_yet_valid',
+  'expired',
+  'outside_weekly_window',
+] as const;
+export type ExclusionReason = (typeof EXCLUSION_REASONS)[number];
+
+/** Why a matching rule is out at `at`, or undefined when it is a candidate. */
+export function exclusionOf(rule: MatchingRule, at: Date): ExclusionReason | undefined {
+  if (!rule.enabled) return 'disabled';
+  if (rule.operatorStatus !== 'ACTIVE') return 'operator_not_active';
+  if (rule.validFrom !== null && at.getTime() < Date.parse(rule.validFrom)) return 'not_yet_valid';
+  if (rule.validUntil !== null && at.getTime() >= Date.parse(rule.validUntil)) return 'expired';
+  if (rule.weekly !== null && !inWeeklyWindow(rule.weekly, at)) return 'outside_weekly_window';
+  return undefined;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The weekday and minute of the day at `at` on the wall clocks of `timeZone` (daylight saving included). */
+export function localTime(timeZone: string, at: Date): { day: Weekday; minute: number } {
+  let format = formatters.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      weekday: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
+    formatters.set(timeZone, format);
+  }
+  const parts = Object.fromEntries(format.formatToParts(at).map((p) => [p.type, p.value]));
+  const day = WEEKDAYS.find((d) => d === String(parts.weekday).toLowerCase()) ?? 'mon';
+  return { day, minute: Number(parts.hour) * 60 + Number(parts.minute) };
+}
+
+export function inWeeklyWindow(weekly: WeeklySchedule, at: Date): boolean {
+  const { day, minute } = localTime(weekly.timeZone, at);
+  return weekly.windows.some((w) => w.days.includes(day) && minute >= minutesOf(w.start) && minute < minutesOf(w.end));
+}
+
+/** Exact comparison of two non-negative decimal strings ("0.0125" < "0.013"): money is never a float. */
+export function compareCost(a: string, b: string): number {
+  const [ai = '0', af = ''] = a.split('.');
+  const [bi = '0', bf = ''] = b.split('.');
+  const intA = ai.replace(/^0+(?=.)/, '');
+  const intB = bi.replace(/^0+(?=.)/, '');
+  if (intA.length !== intB.length) return intA.length - intB.length;
+  if (intA !== intB) return intA < intB ? -1 : 1;
+  const width = Math.max(af.length, bf.length);
+  const fracA = af.padEnd(width, '0');
+  const fracB = bf.padEnd(width, '0');
+  return fracA === fracB ? 0 : fracA < fracB ? -1 : 1;
+}
+
+/** Candidates that share traffic: equal on every key, each with its share of the group's weight. */
+export interface Group<T> {
+  currency: string;
+  costPerSegment: string;
+  members: Array<{ candidate: T; share: number }>;
+}
+
+/** One place in the order. Several groups share a rank only when they differ in currency. */
+export interface Rank<T> {
+  rank: number;
+  prefixLength: number;
+  priority: number;
+  groups: Group<T>[];
+}
+
+/**
+ * Orders candidates: longer matched prefix first, then lower priority, then lower cost within
+ * one currency. Within a (prefix length, priority) tier each currency's costs are ranked on
+ * their own: the cheapest of every currency share the tier's first rank, the next cheapest its
+ * second, and so on, since costs in two currencies cannot be compared. Candidates equal on all
+ * keys form a group that shares traffic by weight (evenly when every weight is 0).
+ */
+export function rankCandidates<
+  T extends Pick<MatchingRule, 'matchedPrefix' | 'priority' | 'costPerSegment' | 'currency' | 'weight'>,
+>(candidates: readonly T[]): Rank<T>[] {
+  const tiers = new Map<string, T[]>();
+  for (const c of candidates) {
+    const key = `${c.matchedPrefix.length}|${c.priority}`;
+    tiers.set(key, [...(tiers.get(key) ?? []), c]);
+  }
+  const ordered = [...tiers.values()].sort(
+    (a, b) => b[0]!.matchedPrefix.length - a[0]!.matchedPrefix.length || a[0]!.priority - b[0]!.priority,
+  );
+  const ranks: Rank<T>[] = [];
+  for (const tier of ordered) {
+    const byCurrency = new Map<string, Map<string, T[]>>();
+    for (const c of tier) {
+      const costs = byCurrency.get(c.currency) ?? new Map<string, T[]>();
+      const level = [...costs.keys()].find((k) => compareCost(k, c.costPerSegment) === 0) ?? c.costPerSegment;
+      costs.set(level, [...(costs.get(level) ?? []), c]);
+      byCurrency.set(c.currency, costs);
+    }
+    const levels = [...byCurrency.entries()].map(([currency, costs]) =>
+      [...costs.entries()]
+        .sort(([a], [b]) => compareCost(a, b))
+        .map(([cost, members]) => group(currency, cost, members)),
+    );
+    const depth = Math.max(...levels.map((l) => l.length));
+    for (let i = 0; i < depth; i++) {
+      ranks.push({
+        rank: ranks.length + 1,
+        prefixLength: tier[0]!.matchedPrefix.length,
+        priority: tier[0]!.priority,
+        groups: levels.flatMap((l) => l.slice(i, i + 1)).sort((a, b) => a.currency.localeCompare(b.currency)),
+      });
+    }
+  }
+  return ranks;
+}
+
+function group<T extends { weight: number }>(currency: string, costPerSegment: string, members: T[]): Group<T> {
+  const total = members.reduce((sum, m) => sum + m.weight, 0);
+  return {
+    currency,
+    costPerSegment,
+    members: members.map((candidate) => ({
+      candidate,
+      share: total === 0 ? 1 / members.length : candidate.weight / total,
+    })),
+  };
+}
+
+/** All prefixes a number can match: its first 1, 2, … 15 digits. */
+export function prefixesOf(destination: string): string[] {
+  return Array.from({ length: destination.length }, (_, i) => destination.slice(0, i + 1));
+}

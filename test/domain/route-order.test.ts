@@ -1,0 +1,98 @@
+import {
+  compareCost,
+  exclusionOf,
+  inWeeklyWindow,
+  prefixesOf,
+  rankCandidates,
+  type MatchingRule,
+} from '../../src/domain/route-order';
+
+/** The route order's pure rules: cost comparison, schedules across daylight saving, ranks and shares. */
+
+const rule = (id: string, overrides: Partial<MatchingRule> = {}): MatchingRule => ({
+  ruleId: id,
+  operatorId: `op-${id}`,
+  operatorStatus: 'ACTIVE',
+  matchedPrefix: '2547',
+  priority: 1,
+  weight: 100,
+  costPerSegment: '0.01',
+  currency: 'EUR',
+  enabled: true,
+  validFrom: null,
+  validUntil: null,
+  weekly: null,
+  ...overrides,
+});
+
+describe('route order', () => {
+  it.each([
+    ['0.0125', '0.013', -1],
+    ['0.01', '0.010000', 0],
+    ['10', '9.999999', 1],
+    ['007.5', '7.50', 0],
+    ['0', '0.000001', -1],
+  ])('compares %s and %s exactly', (a, b, sign) => {
+    expect(Math.sign(compareCost(a, b))).toBe(sign);
+  });
+
+  it('lists the prefixes a number can match', () => {
+    expect(prefixesOf('2547')).toEqual(['2', '25', '254', '2547']);
+  });
+
+  it('follows daylight saving in the window time zone', () => {
+    const weekly = {
+      timeZone: 'America/New_York',
+      windows: [{ days: ['mon' as const, 'sat' as const], start: '09:00', end: '17:00' }],
+    };
+    // Saturday 2026-03-07 13:30Z is 08:30 EST; Monday 2026-03-09 13:30Z is 09:30 EDT (clocks moved on the 8th).
+    expect(inWeeklyWindow(weekly, new Date('2026-03-07T13:30:00Z'))).toBe(false);
+    expect(inWeeklyWindow(weekly, new Date('2026-03-09T13:30:00Z'))).toBe(true);
+    expect(inWeeklyWindow(weekly, new Date('2026-03-09T21:00:00Z'))).toBe(false); // 17:00 EDT: end is exclusive
+    expect(
+      inWeeklyWindow(
+        { timeZone: 'UTC', windows: [{ days: ['sun'], start: '00:00', end: '24:00' }] },
+        new Date('2026-03-08T23:59:00Z'),
+      ),
+    ).toBe(true);
+  });
+
+  it('says why a matching rule is out, in order of the checks', () => {
+    const at = new Date('2026-06-01T12:00:00Z');
+    expect(exclusionOf(rule('a', { enabled: false, operatorStatus: 'DRAINING' }), at)).toBe('disabled');
+    expect(exclusionOf(rule('a', { operatorStatus: 'DRAINING' }), at)).toBe('operator_not_active');
+    expect(exclusionOf(rule('a', { validFrom: '2026-06-01T12:00:01Z' }), at)).toBe('not_yet_valid');
+    expect(exclusionOf(rule('a', { validUntil: '2026-06-01T12:00:00Z' }), at)).toBe('expired');
+    const closed = { timeZone: 'Asia/Tokyo', windows: [{ days: ['mon' as const], start: '08:00', end: '09:00' }] };
+    expect(exclusionOf(rule('a', { weekly: closed }), at)).toBe('outside_weekly_window');
+    expect(
+      exclusionOf(rule('a', { validFrom: '2026-01-01T00:00:00Z', validUntil: '2027-01-01T00:00:00Z' }), at),
+    ).toBeUndefined();
+  });
+
+  it('ranks by prefix length, then priority, then cost within one currency, and shares a group by weight', () => {
+    const ranks = rankCandidates([
+      rule('short-best', { matchedPrefix: '254', priority: 0, costPerSegment: '0.001' }),
+      rule('long-worst', { matchedPrefix: '25471', priority: 9, costPerSegment: '0.5' }),
+      rule('eur-cheap-a', { weight: 100 }),
+      rule('eur-cheap-b', { weight: 300, costPerSegment: '0.010' }),
+      rule('eur-dear', { costPerSegment: '0.02' }),
+      rule('usd', { currency: 'USD', costPerSegment: '0.5' }),
+      rule('worse-priority', { priority: 2, costPerSegment: '0' }),
+    ]);
+    const shape = ranks.map((r) => r.groups.map((g) => g.members.map((m) => `${m.candidate.ruleId}:${m.share}`)));
+    expect(shape).toEqual([
+      [['long-worst:1']],
+      [['eur-cheap-a:0.25', 'eur-cheap-b:0.75'], ['usd:1']],
+      [['eur-dear:1']],
+      [['worse-priority:1']],
+      [['short-best:1']],
+    ]);
+    expect(ranks.map((r) => r.rank)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('shares evenly when every weight of a group is 0', () => {
+    const [first] = rankCandidates([rule('a', { weight: 0 }), rule('b', { weight: 0 })]);
+    expect(first?.groups[0]?.members.map((m) => m.share)).toEqual([0.5, 0.5]);
+  });
+});
