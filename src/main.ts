@@ -9,6 +9,7 @@ import { runProcess } from './platform/process';
 import { openResources } from './platform/resources';
 import { createAdminServices } from './services';
 import { CredentialsService } from './services/credentials';
+import { RoutingSnapshotService } from './services/routing-snapshot';
 import { sweepStagedCredentials } from './services/credentials-staging';
 import { createWorker } from './worker';
 
@@ -33,12 +34,18 @@ runProcess({
         log,
         cacheTtlMs: (config.vault.credentialsCacheTtlS ?? 0) * 1000,
       });
+      const snapshots = new RoutingSnapshotService({
+        db: resources.db,
+        nats: resources.nats,
+        stream: config.nats.stream,
+      });
       const internalApp = createInternalApp({
         config,
         log,
         operators: services.operators,
         credentials,
         health: { pipeline, metrics, log },
+        routing: { snapshots, prefixTables: services.prefixTables },
       });
       const internal = createInternalServer(internalApp, config.internalTls, {
         log,

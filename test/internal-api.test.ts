@@ -5,6 +5,8 @@ import type { Config } from '../src/platform/config';
 import { createLogger } from '../src/platform/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { OperatorService } from '../src/services/operators';
+import { PrefixTableService } from '../src/services/prefix-tables';
+import { RoutingSnapshotService } from '../src/services/routing-snapshot';
 import { internalTls, mtlsGet, standardPki, type CertFiles, type StandardPki } from './support/certs';
 import { startHarness, type Harness } from './support/harness';
 import { onboardActive } from './support/rotation';
@@ -37,7 +39,11 @@ describe('internal API (mTLS)', () => {
     const log = createLogger('silent');
     const operators = new OperatorService({ ...h.resources, config: config.temporal });
     const credentials = new CredentialsService({ db: h.resources.db, kv: h.resources.kv, log });
-    const app = createInternalApp({ config, log, operators, credentials });
+    const routing = {
+      snapshots: new RoutingSnapshotService({ db: h.resources.db, nats: h.resources.nats, stream: config.nats.stream }),
+      prefixTables: new PrefixTableService({ db: h.resources.db }),
+    };
+    const app = createInternalApp({ config, log, operators, credentials, routing });
     server = createInternalServer(app, config.internalTls, { log, reloadMs: 60_000 });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
@@ -72,6 +78,27 @@ describe('internal API (mTLS)', () => {
     expect(res.body).toMatchObject({ version: 2, operator: { id: accepted.operator.id, status: 'ACTIVE' } });
     expect(res.body.routingRules).toEqual([expect.objectContaining({ prefixes: ['2547', '2541'], currency: 'EUR' })]);
     expect(JSON.stringify(res.body)).not.toContain('password');
+  });
+
+  it("serves the routing snapshot and a table's entries to allowed callers only", async () => {
+    const table = (await (
+      await h.api('/prefix-tables', { method: 'POST', json: { name: `internal ${Date.now()}` } })
+    ).json()) as {
+      id: string;
+    };
+    for (const urlPath of ['/v1/internal/routing/snapshot', `/v1/internal/prefix-tables/${table.id}/entries`]) {
+      expect((await mtlsGet(port, urlPath, p.ca.cert, p.stranger)).status).toBe(403);
+      expect((await mtlsGet(port, urlPath, p.ca.cert, p.allowed)).status).toBe(200);
+    }
+    const snapshot = await mtlsGet(port, '/v1/internal/routing/snapshot', p.ca.cert, p.allowed);
+    const lines = snapshot.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
+    expect(lines[0]).toMatchObject({ type: 'snapshot', streamSequence: expect.any(Number) });
+    expect(lines.at(-1)).toMatchObject({ type: 'end' });
+    const entries = await mtlsGet(port, `/v1/internal/prefix-tables/${table.id}/entries`, p.ca.cert, p.allowed);
+    expect(JSON.parse(entries.text)).toEqual({ prefixTableId: table.id, version: 1, prefixes: [] });
   });
 
   it('mounts no admin route on the internal listener', async () => {

@@ -1,6 +1,9 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { healthKey } from '../src/domain/health';
+import { ndjsonRecords, RoutingState } from '../src/consumer/routing-state';
+import type { SnapshotRecord } from '../src/domain/routing-snapshot';
 import { startHarness, type Harness } from './support/harness';
+import { listenInternal, tableLoader } from './support/internal-api';
 import { expectInvalid } from './support/problems';
 import { onboardActive } from './support/rotation';
 
@@ -102,7 +105,7 @@ describe('route explain', () => {
     return (await res.json()) as Explanation;
   }
   const order = (x: Explanation) =>
-    x.ranks.map((r) => r.groups.map((g) => g.candidates.map((c) => `${nameOf(c.rule.ruleId)}:${c.share}`)));
+    x.ranks.map((r) => r.groups.map((g) => g.candidates.map((c) => `${nameOf(c.rule.ruleId)}:${c.share}`).sort()));
   const excluded = (x: Explanation) => Object.fromEntries(x.excluded.map((e) => [nameOf(e.rule.ruleId), e.reason]));
 
   it('orders the candidates and says why each excluded rule is out', async () => {
@@ -127,6 +130,27 @@ describe('route explain', () => {
     const x = await explain(afterDst);
     expect(order(x).slice(0, 2)).toEqual([[['longer-worse-priority:1']], [['new-york-office-hours:1']]]);
     expect(excluded(x)).not.toHaveProperty('new-york-office-hours');
+  });
+
+  it("gives the same order and exclusions from a routing engine's in-memory index", async () => {
+    const internal = await listenInternal(h);
+    try {
+      const state = new RoutingState(tableLoader(internal.url));
+      const res = await fetch(`${internal.url}/routing/snapshot`);
+      await state.loadSnapshot(ndjsonRecords<SnapshotRecord>(res.body as unknown as AsyncIterable<Uint8Array>));
+      for (const at of [beforeDst, afterDst]) {
+        const api = await explain(at);
+        const local = state.explain(number, new Date(at));
+        expect(
+          local.ranks.map((r) =>
+            r.groups.map((g) => g.members.map((m) => `${nameOf(m.candidate.ruleId)}:${m.share}`).sort()),
+          ),
+        ).toEqual(order(api));
+        expect(Object.fromEntries(local.excluded.map((e) => [nameOf(e.rule.ruleId), e.reason]))).toEqual(excluded(api));
+      }
+    } finally {
+      await internal.close();
+    }
   });
 
   it('refuses a destination that is not 1 to 15 digits and a time that is not RFC 3339', async () => {

@@ -6,9 +6,13 @@ import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
 import type { CredentialsService } from '../services/credentials';
 import type { OperatorService } from '../services/operators';
+import type { PrefixTableService } from '../services/prefix-tables';
+import type { RoutingSnapshotService } from '../services/routing-snapshot';
 import { createCredentialsRouter } from './credentials';
 import { createHealthReportRouter, type HealthReportRoutesDeps } from './health';
 import { createOperatorConfigRouter } from './operators';
+import { createInternalPrefixTablesRouter } from './prefix-tables';
+import { createRoutingSnapshotRouter } from './routing';
 import { allowedCaller, createMtlsServer, type InternalState, type MtlsServerOptions } from './shared/internal-tls';
 import { HttpProblem, problemMiddleware } from './shared/problem';
 import { requestLog } from './shared/request-log';
@@ -37,6 +41,8 @@ export interface InternalAppDeps {
   credentials: CredentialsService;
   /** POST /operators/{id}/health; omitted, the route does not exist. */
   health?: HealthReportRoutesDeps;
+  /** The routing snapshot and one table's entries; omitted, the routes do not exist. */
+  routing?: { snapshots: RoutingSnapshotService; prefixTables: PrefixTableService };
 }
 
 export type { InternalState };
@@ -47,6 +53,7 @@ export function createInternalApp({
   operators,
   credentials,
   health,
+  routing,
 }: InternalAppDeps): Koa<InternalState> {
   const app = new Koa<InternalState>();
   app.use(requestLog(log));
@@ -57,6 +64,10 @@ export function createInternalApp({
   router.use(createOperatorConfigRouter(operators).routes());
   router.use(createCredentialsRouter(credentials).routes());
   if (health) router.use(createHealthReportRouter(health).routes());
+  if (routing) {
+    router.use(createRoutingSnapshotRouter(routing.snapshots).routes());
+    router.use(createInternalPrefixTablesRouter(routing.prefixTables).routes());
+  }
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

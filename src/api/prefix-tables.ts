@@ -5,6 +5,7 @@ import type { Config } from '../platform/config';
 import type { PrefixTableService } from '../services/prefix-tables';
 import { ENTRY_TYPES, readPrefixes } from './prefix-tables-body';
 import type { AuthState } from './shared/auth';
+import type { InternalState } from './shared/internal-tls';
 import { decodeCursor, etagOf, pageLimit, requiredIfMatch, sendVersioned, toPage, z } from './shared/http';
 import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
@@ -113,16 +114,28 @@ export function createPrefixTablesRouter(tables: PrefixTableService, config: Con
   router.put('/prefix-tables/:id/entries', writeEntries('replace'));
   router.post('/prefix-tables/:id/entries', writeEntries('add'));
 
-  router.get('/prefix-tables/:id/entries', async (ctx) => {
+  router.get('/prefix-tables/:id/entries', sendEntries(tables));
+
+  return router;
+}
+
+/** GET /v1/internal/prefix-tables/{id}/entries: one table, for a consumer that reloads it. */
+export function createInternalPrefixTablesRouter(tables: PrefixTableService): Router<InternalState> {
+  const router = new Router<InternalState>();
+  router.get('/prefix-tables/:id/entries', sendEntries(tables));
+  return router;
+}
+
+/** A table's entries as CSV or JSON by Accept, streamed from one snapshot; ETag is the table version. */
+function sendEntries(tables: PrefixTableService) {
+  return async (ctx: Context) => {
     const { id } = parse(TableParams, ctx.params, 'path');
     const asCsv = ctx.accepts('application/json', 'text/csv') === 'text/csv';
     const { table, pages } = await tables.entries(id);
     ctx.set('ETag', etagOf(table.version));
     ctx.type = asCsv ? 'text/csv' : 'application/json';
     ctx.body = Readable.from(asCsv ? csvLines(pages) : jsonChunks(table.id, table.version, pages));
-  });
-
-  return router;
+  };
 }
 
 async function* csvLines(pages: AsyncIterable<string[]>): AsyncGenerator<string> {

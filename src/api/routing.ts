@@ -1,8 +1,11 @@
+import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import { HEALTH_STATUSES, OPERATOR_STATUSES } from '../domain/operator';
 import { EXCLUSION_REASONS } from '../domain/route-order';
 import { WeeklySchedule } from '../domain/schemas';
 import type { MatchedRule, RoutingExplainService } from '../services/routing-explain';
+import type { RoutingSnapshotService } from '../services/routing-snapshot';
+import type { InternalState } from './shared/internal-tls';
 import { PrefixInput } from './routing-rules';
 import type { AuthState } from './shared/auth';
 import { z } from './shared/http';
@@ -95,6 +98,22 @@ export function createRoutingRouter(explain: RoutingExplainService): Router<Auth
 function shown(rule: MatchedRule) {
   const { operatorId, operatorName, operatorStatus, ...rest } = rule;
   return { ...rest, operator: { id: operatorId, name: operatorName, status: operatorStatus } };
+}
+
+/** GET /v1/internal/routing/snapshot: NDJSON, one record a line, streamed from one database snapshot. */
+export function createRoutingSnapshotRouter(snapshots: RoutingSnapshotService): Router<InternalState> {
+  const router = new Router<InternalState>();
+  router.get('/routing/snapshot', async (ctx) => {
+    const records = await snapshots.open();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'application/x-ndjson';
+    ctx.body = Readable.from(ndjson(records));
+  });
+  return router;
+}
+
+async function* ndjson(records: AsyncIterable<unknown>): AsyncGenerator<string> {
+  for await (const record of records) yield `${JSON.stringify(record)}\n`;
 }
 
 export function documentRouting({ registry, security }: AdminDoc): void {

@@ -102,6 +102,14 @@ export interface ListQuery {
   limit: number;
 }
 
+/** Every live operator (neither ONBOARDING_FAILED nor DELETED), in id order: the routing snapshot's. */
+export async function listLiveOperators(db: Queryable): Promise<Operator[]> {
+  const { rows } = await db.query<OperatorRow>(
+    `${SELECT_OPERATOR} WHERE o.deleted_at IS NULL AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED') ORDER BY o.id`,
+  );
+  return rows.map(toOperator);
+}
+
 export async function listOperators(db: Queryable, q: ListQuery): Promise<Operator[]> {
   const params: unknown[] = [q.limit];
   const where = ['o.deleted_at IS NULL'];

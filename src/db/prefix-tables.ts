@@ -147,14 +147,13 @@ export async function openEntriesSnapshot(
   pool: Pool,
   id: string,
 ): Promise<{ table: PrefixTable; pages: AsyncGenerator<string[]> } | undefined> {
-  const client = await pool.connect();
+  const client = await openSnapshot(pool);
   let handedOver = false;
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const table = await findPrefixTable(client, id);
     if (!table) return undefined;
     handedOver = true;
-    return { table, pages: pages(client, id) };
+    return { table, pages: released(client, entryPages(client, id)) };
   } finally {
     if (!handedOver) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -163,21 +162,39 @@ export async function openEntriesSnapshot(
   }
 }
 
-async function* pages(client: PoolClient, id: string): AsyncGenerator<string[]> {
+/** A table's live prefixes in order, a page at a time, in the client's transaction. */
+export async function* entryPages(client: PoolClient, id: string): AsyncGenerator<string[]> {
+  let after = '';
+  for (;;) {
+    const { rows } = await client.query<{ prefix: string }>({
+      name: 'prefix-page',
+      text: `SELECT prefix FROM ops.prefix_table_entries
+              WHERE prefix_table_id = $1 AND deleted_at IS NULL AND prefix > $2
+              ORDER BY prefix LIMIT $3`,
+      values: [id, after, EXPORT_PAGE],
+    });
+    if (rows.length > 0) yield rows.map((r) => r.prefix);
+    if (rows.length < EXPORT_PAGE) return;
+    after = rows[rows.length - 1]?.prefix ?? after;
+  }
+}
+
+/** Opens a read-only snapshot on its own connection (REPEATABLE READ): every read sees one instant. */
+export async function openSnapshot(pool: Pool): Promise<PoolClient> {
+  const client = await pool.connect();
   try {
-    let after = '';
-    for (;;) {
-      const { rows } = await client.query<{ prefix: string }>({
-        name: 'prefix-page',
-        text: `SELECT prefix FROM ops.prefix_table_entries
-                WHERE prefix_table_id = $1 AND deleted_at IS NULL AND prefix > $2
-                ORDER BY prefix LIMIT $3`,
-        values: [id, after, EXPORT_PAGE],
-      });
-      if (rows.length > 0) yield rows.map((r) => r.prefix);
-      if (rows.length < EXPORT_PAGE) return;
-      after = rows[rows.length - 1]?.prefix ?? after;
-    }
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return client;
+  } catch (err) {
+    client.release();
+    throw err;
+  }
+}
+
+/** Yields what `source` yields, then ends the snapshot and releases its connection, also when the reader stops early. */
+export async function* released<T>(client: PoolClient, source: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* source;
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
     client.release();

@@ -49,6 +49,20 @@ export async function listRoutingRules(db: Queryable, operatorId: string): Promi
   return rows.map(toRule);
 }
 
+/** The live rules of every live operator, by operator, each set in the order of listRoutingRules. */
+export async function listRulesOfLiveOperators(db: Queryable): Promise<Map<string, RoutingRule[]>> {
+  const { rows } = await db.query<RuleRow & { operator_id: string }>(
+    `SELECT r.operator_id, r.id, r.prefix_table_id, r.prefixes, r.priority, r.weight, r.cost_per_segment::text,
+            r.currency, r.enabled, r.valid_from, r.valid_until, r.weekly
+       FROM ops.routing_rules r JOIN ops.operators o ON o.id = r.operator_id
+      WHERE r.deleted_at IS NULL AND o.deleted_at IS NULL AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
+      ORDER BY r.operator_id, r.priority, r.id`,
+  );
+  const byOperator = new Map<string, RoutingRule[]>();
+  for (const row of rows) byOperator.set(row.operator_id, [...(byOperator.get(row.operator_id) ?? []), toRule(row)]);
+  return byOperator;
+}
+
 /** Inserts rules for the operator in one statement; returns their ids in the order given. */
 export async function insertRoutingRules(
   tx: PoolClient,

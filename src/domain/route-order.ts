@@ -105,7 +105,7 @@ export interface Rank<T> {
  * keys form a group that shares traffic by weight (evenly when every weight is 0).
  */
 export function rankCandidates<
-  T extends Pick<MatchingRule, 'matchedPrefix' | 'priority' | 'costPerSegment' | 'currency' | 'weight'>,
+  T extends Pick<MatchingRule, 'ruleId' | 'matchedPrefix' | 'priority' | 'costPerSegment' | 'currency' | 'weight'>,
 >(candidates: readonly T[]): Rank<T>[] {
   const tiers = new Map<string, T[]>();
   for (const c of candidates) {
@@ -142,7 +142,13 @@ export function rankCandidates<
   return ranks;
 }
 
-function group<T extends { weight: number }>(currency: string, costPerSegment: string, members: T[]): Group<T> {
+function group<T extends { weight: number; ruleId: string }>(
+  currency: string,
+  costPerSegment: string,
+  members: T[],
+): Group<T> {
+  // In rule id order: every reader of the same rules lists a group the same way.
+  members = [...members].sort((a, b) => a.ruleId.localeCompare(b.ruleId));
   const total = members.reduce((sum, m) => sum + m.weight, 0);
   return {
     currency,

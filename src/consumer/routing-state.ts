@@ -1,0 +1,208 @@
+import { DeliverPolicy, type NatsConnection } from 'nats';
+import type { Operator, RoutingRule, TpsLimit } from '../domain/operator';
+import {
+  exclusionOf,
+  prefixesOf,
+  rankCandidates,
+  type ExclusionReason,
+  type MatchingRule,
+  type Rank,
+} from '../domain/route-order';
+import type { PrefixTableChange } from '../domain/routing';
+import type { SnapshotRecord } from '../domain/routing-snapshot';
+import type { EventEnvelope } from '../events/envelope';
+
+/**
+ * For a routing engine: the routing configuration in memory, loaded from
+ * GET /v1/internal/routing/snapshot and kept current from the event stream, with a
+ * longest-prefix index that answers like the admin API's explain (the same route-order
+ * functions, src/domain/route-order.ts). Copy it or import it.
+ *
+ * The guarantee it relies on: load the snapshot, follow the stream from its `streamSequence`,
+ * and apply only events whose `version` is above the operator's version held: nothing is
+ * missed, nothing applied twice.
+ */
+
+export interface OperatorRouting {
+  operator: Operator;
+  version: number;
+  routingRules: RoutingRule[];
+  tpsLimit: TpsLimit | null;
+}
+
+export interface TableState {
+  version: number;
+  prefixes: Set<string>;
+}
+
+/** Reads one table again (GET /v1/internal/prefix-tables/{id}/entries) when an event says it was replaced. */
+export type TableLoader = (prefixTableId: string) => Promise<{ version: number; prefixes: string[] }>;
+
+export class RoutingState {
+  readonly operators = new Map<string, OperatorRouting>();
+  readonly tables = new Map<string, TableState>();
+  /** Events applied, per operator, in order: what a test checks for "each change once". */
+  readonly applied = new Map<string, number[]>();
+
+  constructor(private readonly loadTable: TableLoader) {}
+
+  /** Loads a snapshot; returns the stream sequence to follow the events from. */
+  async loadSnapshot(records: AsyncIterable<SnapshotRecord>): Promise<number> {
+    let from: number | undefined;
+    let ended = false;
+    for await (const record of records) {
+      switch (record.type) {
+        case 'snapshot':
+          from = record.streamSequence;
+          break;
+        case 'prefixTable':
+          this.tables.set(record.table.id, { version: record.table.version, prefixes: new Set() });
+          break;
+        case 'prefixTableEntries':
+          for (const p of record.prefixes) this.tables.get(record.prefixTableId)?.prefixes.add(p);
+          break;
+        case 'operator':
+          this.operators.set(record.operator.id, {
+            operator: record.operator,
+            version: record.version,
+            routingRules: record.routingRules,
+            tpsLimit: record.tpsLimit,
+          });
+          break;
+        case 'end':
+          ended = true;
+      }
+    }
+    if (from === undefined || !ended) throw new Error('the snapshot was cut short: load it again');
+    return from;
+  }
+
+  /** Applies one config event unless its version is not above the one held; says whether it did. */
+  async apply(event: EventEnvelope): Promise<boolean> {
+    const held = this.operators.get(event.operatorId);
+    if (held && event.version <= held.version) return false;
+    const change = event.type.replace(/^operator\.config\./, '');
+    const data = event.data as Record<string, unknown>;
+    const next: OperatorRouting = held ?? {
+      operator: data.operator as Operator,
+      version: 0,
+      routingRules: [],
+      tpsLimit: null,
+    };
+    if (data.operator) next.operator = data.operator as Operator;
+    if (change === 'created' || change === 'routing_updated') {
+      next.routingRules = data.routingRules as RoutingRule[];
+      await this.ensureTables(next.routingRules);
+    }
+    if (change === 'created') next.tpsLimit = next.operator.tpsLimit;
+    if (change === 'tps_updated') next.tpsLimit = data.tpsLimit as TpsLimit;
+    if (change === 'prefix_table_updated') await this.applyTableChange(data as unknown as PrefixTableChange);
+    next.version = event.version;
+    if (change === 'deleted') this.operators.delete(event.operatorId);
+    else this.operators.set(event.operatorId, next);
+    this.applied.set(event.operatorId, [...(this.applied.get(event.operatorId) ?? []), event.version]);
+    return true;
+  }
+
+  /** The candidates for a number at a time, ranked, and the matching rules that are out. */
+  explain(
+    destination: string,
+    at: Date,
+  ): { ranks: Rank<MatchingRule>[]; excluded: Array<{ rule: MatchingRule; reason: ExclusionReason }> } {
+    const prefixes = prefixesOf(destination);
+    const candidates: MatchingRule[] = [];
+    const excluded: Array<{ rule: MatchingRule; reason: ExclusionReason }> = [];
+    for (const { operator, routingRules } of this.operators.values()) {
+      for (const rule of routingRules) {
+        const table = rule.prefixTableId ? this.tables.get(rule.prefixTableId)?.prefixes : undefined;
+        const has = (p: string) => (rule.prefixes ? rule.prefixes.includes(p) : (table?.has(p) ?? false));
+        // Longest first: the rule counts with its longest prefix the number starts with.
+        const matched = [...prefixes].reverse().find(has);
+        if (matched === undefined) continue;
+        const matching: MatchingRule = {
+          ruleId: rule.id,
+          operatorId: operator.id,
+          operatorStatus: operator.status,
+          matchedPrefix: matched,
+          priority: rule.priority,
+          weight: rule.weight,
+          costPerSegment: rule.costPerSegment,
+          currency: rule.currency,
+          enabled: rule.enabled,
+          validFrom: rule.validFrom,
+          validUntil: rule.validUntil,
+          weekly: rule.weekly,
+        };
+        const reason = exclusionOf(matching, at);
+        if (reason) excluded.push({ rule: matching, reason });
+        else candidates.push(matching);
+      }
+    }
+    return { ranks: rankCandidates(candidates), excluded };
+  }
+
+  private async ensureTables(rules: readonly RoutingRule[]): Promise<void> {
+    for (const id of rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : []))) {
+      if (!this.tables.has(id)) await this.reload(id);
+    }
+  }
+
+  private async applyTableChange(change: PrefixTableChange): Promise<void> {
+    const table = this.tables.get(change.prefixTableId);
+    // Several operators share a table: the first of their events brings it up to date.
+    if (table && table.version >= change.tableVersion) return;
+    if (!table || change.replaced) return this.reload(change.prefixTableId);
+    for (const p of change.removed) table.prefixes.delete(p);
+    for (const p of change.added) table.prefixes.add(p);
+    table.version = change.tableVersion;
+  }
+
+  private async reload(id: string): Promise<void> {
+    const { version, prefixes } = await this.loadTable(id);
+    this.tables.set(id, { version, prefixes: new Set(prefixes) });
+  }
+}
+
+/** Reads NDJSON records from a byte stream (a fetch body), one line at a time. */
+export async function* ndjsonRecords<T>(body: AsyncIterable<Uint8Array>): AsyncGenerator<T> {
+  const decoder = new TextDecoder();
+  let rest = '';
+  for await (const chunk of body) {
+    rest += decoder.decode(chunk, { stream: true });
+    let at: number;
+    while ((at = rest.indexOf('\n')) >= 0) {
+      const line = rest.slice(0, at);
+      rest = rest.slice(at + 1);
+      if (line) yield JSON.parse(line) as T;
+    }
+  }
+  if (rest.trim()) yield JSON.parse(rest) as T;
+}
+
+/**
+ * Follows `operator.config.>` from `streamSequence` with an ordered consumer (in order, no ack
+ * needed; its own state is the version check) and applies each event in turn.
+ */
+export async function followConfigEvents(
+  nc: NatsConnection,
+  stream: string,
+  streamSequence: number,
+  state: RoutingState,
+): Promise<{ stop(): Promise<void> }> {
+  const consumer = await nc.jetstream().consumers.get(stream, {
+    // One subject, not a list: servers before 2.10 (Debian's 2.9) know filter_subject only.
+    filterSubjects: 'operator.config.>',
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: streamSequence,
+  });
+  const messages = await consumer.consume();
+  const loop = (async () => {
+    for await (const msg of messages) await state.apply(msg.json<EventEnvelope>());
+  })();
+  return {
+    async stop() {
+      messages.stop();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,355 @@
+import type { Pool, PoolClient } from 'pg';
+
+/**
+ * SQL for the routing lint. Every read excludes soft-deleted rows; only rules of live operators
+ * (not deleted, neither ONBOARDING_FAILED nor DELETED) count.
+ *
+ * The lint runs in one REPEATABLE READ transaction that first writes a few temporary tables (the
+ * scratch), so every kind reads the same snapshot and the prefix-level work is done once:
+ *
+ * - `lint_rules`: the live rules, each with its prefix set (`set_id`: its table, or the rule
+ *   itself for inline prefixes, so a thousand rules on one table share one set);
+ * - `lint_shared`: the (set, prefix) pairs whose prefix another set may also hold: every inline
+ *   prefix, and every table entry whose prefix is in another table or an inline list;
+ * - `lint_sets`: per non-empty set its size, how many of its prefixes are shared, and the rest
+ *   ("lonely" prefixes, which no other set holds).
+ *
+ * A lonely prefix is decided by its set's own rules alone, so the queries below do per-prefix
+ * work only on shared prefixes and treat each set's lonely prefixes as one. Calling a prefix
+ * shared when no other live set holds it (a deleted or unused table has it) costs time, never
+ * correctness. Building the scratch reads every live entry of the used tables twice, in index
+ * order (a merge self-join for the shared prefixes, a count per table), whatever the number of
+ * rules: one table used by 1,000 rules is read once, not 1,000 times.
+ */
+
+/** The connection of a lint run: its scratch tables exist only inside `withLintScratch`. */
+export interface LintScratch {
+  readonly client: PoolClient;
+}
+
+/** Which rules a lint looks at: `null` for all, otherwise findings must involve one of these. */
+export type LintScope = readonly string[] | null;
+
+const SCRATCH = [
+  `CREATE TEMP TABLE lint_rules ON COMMIT DROP AS
+   SELECT r.id, r.operator_id, coalesce(r.prefix_table_id, r.id) AS set_id, r.prefix_table_id, r.prefixes,
+          r.priority, r.cost_per_segment AS cost, r.currency, r.enabled, r.valid_until,
+          o.status = 'ACTIVE' AS operator_active,
+          -- Candidates wherever they match, at any time: only such a rule surely wins over another.
+          r.enabled AND o.status = 'ACTIVE' AND r.valid_from IS NULL AND r.valid_until IS NULL AND r.weekly IS NULL
+            AS always_candidate
+     FROM ops.routing_rules r JOIN ops.operators o ON o.id = r.operator_id
+    WHERE r.deleted_at IS NULL AND o.deleted_at IS NULL AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')`,
+  `CREATE TEMP TABLE lint_inline ON COMMIT DROP AS
+   SELECT DISTINCT r.id AS set_id, p.prefix FROM lint_rules r CROSS JOIN LATERAL unnest(r.prefixes) AS p(prefix)`,
+  `CREATE TEMP TABLE lint_tables ON COMMIT DROP AS
+   SELECT DISTINCT r.prefix_table_id AS id
+     FROM lint_rules r JOIN ops.prefix_tables t ON t.id = r.prefix_table_id AND t.deleted_at IS NULL`,
+  `ANALYZE lint_rules, lint_inline, lint_tables`,
+  `CREATE TEMP TABLE lint_shared ON COMMIT DROP AS
+   SELECT set_id, prefix FROM lint_inline
+   UNION ALL
+   SELECT a.prefix_table_id, a.prefix
+     FROM ops.prefix_table_entries a
+    WHERE a.deleted_at IS NULL AND a.prefix_table_id IN (SELECT id FROM lint_tables)
+      AND a.prefix IN (SELECT prefix FROM ops.prefix_table_entries WHERE deleted_at IS NULL
+                        GROUP BY prefix HAVING count(*) > 1
+                       UNION
+                       SELECT prefix FROM lint_inline)`,
+  `CREATE INDEX ON lint_shared (set_id, prefix)`,
+  `CREATE INDEX ON lint_shared (prefix)`,
+  `ANALYZE lint_shared`,
+  `CREATE TEMP TABLE lint_sets ON COMMIT DROP AS
+   SELECT s.set_id, s.size, coalesce(h.n, 0) AS shared, s.size - coalesce(h.n, 0) AS lonely, s.example
+     FROM (SELECT t.id AS set_id, c.size, c.example
+             FROM lint_tables t
+            CROSS JOIN LATERAL (SELECT count(*) AS size, min(e.prefix) AS example FROM ops.prefix_table_entries e
+                                 WHERE e.prefix_table_id = t.id AND e.deleted_at IS NULL) c
+            WHERE c.size > 0
+           UNION ALL
+           SELECT set_id, count(*), min(prefix) FROM lint_inline GROUP BY set_id) s
+     LEFT JOIN (SELECT set_id, count(*) AS n FROM lint_shared GROUP BY set_id) h ON h.set_id = s.set_id`,
+  `ALTER TABLE lint_sets ADD PRIMARY KEY (set_id)`,
+  `ANALYZE lint_sets`,
+];
+
+/**
+ * Runs `fn` on one snapshot with the scratch built. Nothing is written outside the temporary
+ * tables, which the closing ROLLBACK discards.
+ */
+export async function withLintScratch<T>(pool: Pool, fn: (scratch: LintScratch) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    for (const statement of SCRATCH) await client.query(statement);
+    return await fn({ client });
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+}
+
+export interface ShadowedRule {
+  ruleId: string;
+  operatorId: string;
+  /** One of the rule's prefixes, and a rule that always wins it. */
+  prefix: string;
+  byRuleId: string;
+}
+
+/**
+ * Rules every prefix of which an always-candidate rule holding the same prefix outranks (a lower
+ * priority, or the same priority and currency and a lower cost).
+ *
+ * At a prefix P, a rule of currency c with (priority, cost) = (p, x) is outranked exactly when
+ * (p, x) is above bar(P, c) = least((the lowest priority there, ∞), the least (priority, cost) in
+ * c there), pairs compared in order (numeric[] does). So a rule is shadowed when its
+ * (priority, cost) is above the highest bar over its set's prefixes: a max per (set, currency).
+ * Only each set's best always-candidate rules (its `front`) can set a bar.
+ */
+export async function findShadowedRules(s: LintScratch, scope: LintScope): Promise<ShadowedRule[]> {
+  const { rows } = await s.client.query<{ rule_id: string; operator_id: string; prefix: string; by_rule_id: string }>(
+    `WITH front AS MATERIALIZED (
+       SELECT DISTINCT ON (set_id, currency) set_id, priority, currency, cost, id AS rule_id
+         FROM (SELECT r.*, min(r.priority) OVER (PARTITION BY r.set_id) AS set_priority
+                 FROM lint_rules r WHERE r.always_candidate) r
+        WHERE priority = set_priority
+        ORDER BY set_id, currency, cost, id
+     ),
+     lowest AS (
+       SELECT x.prefix, min(f.priority)::numeric AS priority
+         FROM lint_shared x JOIN front f ON f.set_id = x.set_id GROUP BY x.prefix
+     ),
+     best AS (
+       SELECT x.prefix, f.currency, min(ARRAY[f.priority, f.cost]) AS rank
+         FROM lint_shared x JOIN front f ON f.set_id = x.set_id GROUP BY x.prefix, f.currency
+     ),
+     targets AS MATERIALIZED (
+       SELECT DISTINCT set_id, currency FROM lint_rules WHERE $1::uuid[] IS NULL OR id = ANY($1)
+     ),
+     bars AS (
+       SELECT t.set_id, t.currency,
+              CASE WHEN l.priority IS NULL THEN '{Infinity,Infinity}'
+                   ELSE least(ARRAY[l.priority, 'Infinity'], b.rank) END AS bar
+         FROM targets t
+         JOIN lint_shared x ON x.set_id = t.set_id
+         LEFT JOIN lowest l ON l.prefix = x.prefix
+         LEFT JOIN best b ON b.prefix = x.prefix AND b.currency = t.currency
+       UNION ALL
+       SELECT t.set_id, t.currency,
+              CASE WHEN m.priority IS NULL THEN '{Infinity,Infinity}'
+                   ELSE least(ARRAY[m.priority, 'Infinity'], ARRAY[f.priority, f.cost]) END
+         FROM targets t
+         JOIN lint_sets s ON s.set_id = t.set_id AND s.lonely > 0
+         LEFT JOIN (SELECT set_id, min(priority)::numeric AS priority FROM front GROUP BY set_id) m
+                ON m.set_id = t.set_id
+         LEFT JOIN front f ON f.set_id = t.set_id AND f.currency = t.currency
+     ),
+     shadowed AS MATERIALIZED (
+       SELECT r.id, r.operator_id, r.set_id, r.priority, r.currency, r.cost, s.example
+         FROM lint_rules r
+         JOIN (SELECT set_id, currency, max(bar) AS bar FROM bars GROUP BY set_id, currency) w
+           ON w.set_id = r.set_id AND w.currency = r.currency
+         JOIN lint_sets s ON s.set_id = r.set_id
+        WHERE ($1::uuid[] IS NULL OR r.id = ANY($1)) AND w.bar < ARRAY[r.priority, r.cost]
+     ),
+     -- The sets holding each shadowed rule's example prefix: one of their fronts wins it.
+     holders AS (
+       SELECT id, set_id FROM shadowed
+       UNION
+       SELECT s.id, x.set_id FROM shadowed s JOIN lint_shared x ON x.prefix = s.example
+     )
+     SELECT DISTINCT ON (s.id) s.id AS rule_id, s.operator_id, s.example AS prefix, f.rule_id AS by_rule_id
+       FROM shadowed s
+       JOIN holders h ON h.id = s.id
+       JOIN front f ON f.set_id = h.set_id
+      WHERE f.priority < s.priority OR (f.priority = s.priority AND f.currency = s.currency AND f.cost < s.cost)
+      ORDER BY s.id, f.priority, f.cost, f.rule_id`,
+    [scope],
+  );
+  return rows.map((r) => ({ ruleId: r.rule_id, operatorId: r.operator_id, prefix: r.prefix, byRuleId: r.by_rule_id }));
+}
+
+export interface DuplicatePrefixPriority {
+  /** The two rules, sorted. */
+  ruleIds: [string, string];
+  operatorId: string;
+  priority: number;
+  /** The first prefix they share. */
+  prefix: string;
+}
+
+/**
+ * Pairs of one operator's rules at the same priority with a prefix in common. Two rules on one
+ * table share all of it; otherwise the common prefixes are shared ones, looked up from the pair's
+ * set with fewer of them (a rule on a large table beside a short inline list costs the list).
+ */
+export async function findDuplicatePrefixPriorities(
+  s: LintScratch,
+  scope: LintScope,
+): Promise<DuplicatePrefixPriority[]> {
+  const { rows } = await s.client.query<{
+    a_id: string;
+    b_id: string;
+    operator_id: string;
+    priority: number;
+    prefix: string;
+  }>(
+    `WITH pairs AS MATERIALIZED (
+       SELECT a.id AS a_id, b.id AS b_id, a.operator_id, a.priority, a.set_id AS a_set, b.set_id AS b_set
+         FROM lint_rules a
+         JOIN lint_rules b ON b.operator_id = a.operator_id AND b.priority = a.priority AND a.id < b.id
+        WHERE $1::uuid[] IS NULL OR a.id = ANY($1) OR b.id = ANY($1)
+     ),
+     across AS MATERIALIZED (
+       SELECT p.*, CASE WHEN sa.shared <= sb.shared THEN p.a_set ELSE p.b_set END AS fewer,
+              CASE WHEN sa.shared <= sb.shared THEN p.b_set ELSE p.a_set END AS more
+         FROM pairs p JOIN lint_sets sa ON sa.set_id = p.a_set JOIN lint_sets sb ON sb.set_id = p.b_set
+        WHERE p.a_set <> p.b_set
+     )
+     SELECT p.a_id, p.b_id, p.operator_id, p.priority, s.example AS prefix
+       FROM pairs p JOIN lint_sets s ON s.set_id = p.a_set
+      WHERE p.a_set = p.b_set
+     UNION ALL
+     SELECT p.a_id, p.b_id, p.operator_id, p.priority, min(x.prefix)
+       FROM across p
+       JOIN lint_shared x ON x.set_id = p.fewer
+       JOIN lint_shared y ON y.set_id = p.more AND y.prefix = x.prefix
+      GROUP BY p.a_id, p.b_id, p.operator_id, p.priority`,
+    [scope],
+  );
+  return rows.map((r) => ({
+    ruleIds: [r.a_id, r.b_id],
+    operatorId: r.operator_id,
+    priority: r.priority,
+    prefix: r.prefix,
+  }));
+}
+
+export interface MixedCurrencyRank {
+  /** Every candidate rule at those prefixes and that priority, sorted. */
+  ruleIds: string[];
+  operatorIds: string[];
+  currencies: string[];
+  priority: number;
+  /** One of the prefixes where exactly these rules meet, and how many such prefixes there are. */
+  prefix: string;
+  prefixCount: number;
+}
+
+/**
+ * Groups of enabled rules of ACTIVE operators that share a prefix and a priority in more than one
+ * currency, one per distinct set of rules (with how many prefixes bring that set together). A
+ * set's lonely prefixes all bring together its own rules at a priority, so they count as one.
+ */
+export async function findMixedCurrencyRanks(s: LintScratch, scope: LintScope): Promise<MixedCurrencyRank[]> {
+  // Lists come back as comma-joined text: a group on a shared table can name thousands of rules,
+  // and splitting one string costs far less than parsing a PostgreSQL array literal.
+  const { rows } = await s.client.query<{
+    rule_ids: string;
+    operator_ids: string;
+    currencies: string;
+    priority: number;
+    prefix: string;
+    prefix_count: string;
+  }>(
+    `WITH contenders AS MATERIALIZED (
+       SELECT set_id, priority, min(currency) AS low, max(currency) AS high
+         FROM lint_rules WHERE enabled AND operator_active GROUP BY set_id, priority
+     ),
+     at_shared AS (
+       SELECT x.prefix, c.priority, array_agg(c.set_id ORDER BY c.set_id) AS sets, min(c.low) AS low,
+              max(c.high) AS high
+         FROM lint_shared x JOIN contenders c ON c.set_id = x.set_id
+        GROUP BY x.prefix, c.priority
+     ),
+     groups AS MATERIALIZED (
+       SELECT row_number() OVER () AS id, priority, sets, prefix, prefix_count
+         FROM (SELECT priority, sets, min(prefix) AS prefix, sum(n) AS prefix_count
+                 FROM (SELECT priority, sets, prefix, 1 AS n FROM at_shared WHERE low <> high
+                       UNION ALL
+                       SELECT c.priority, ARRAY[c.set_id], NULL, s.lonely
+                         FROM contenders c JOIN lint_sets s ON s.set_id = c.set_id
+                        WHERE s.lonely > 0 AND c.low <> c.high) g
+                GROUP BY priority, sets) g
+        WHERE $1::uuid[] IS NULL
+           OR EXISTS (SELECT 1 FROM lint_rules r
+                       WHERE r.id = ANY($1) AND r.set_id = ANY(g.sets) AND r.priority = g.priority
+                         AND r.enabled AND r.operator_active)
+     ),
+     members AS (
+       SELECT g.id, array_to_string(array_agg(r.id ORDER BY r.id), ',') AS rule_ids,
+              array_to_string(array_agg(DISTINCT r.operator_id ORDER BY r.operator_id), ',') AS operator_ids,
+              array_to_string(array_agg(DISTINCT r.currency ORDER BY r.currency), ',') AS currencies
+         FROM groups g
+        CROSS JOIN unnest(g.sets) AS m(set_id)
+         JOIN lint_rules r ON r.set_id = m.set_id AND r.priority = g.priority AND r.enabled AND r.operator_active
+        GROUP BY g.id
+     )
+     SELECT m.rule_ids, m.operator_ids, m.currencies, g.priority, g.prefix_count,
+            -- Only lonely prefixes bring these rules together: the set's first entry no other set has.
+            coalesce(g.prefix, (SELECT e.prefix FROM ops.prefix_table_entries e
+                                 WHERE e.prefix_table_id = g.sets[1] AND e.deleted_at IS NULL
+                                   AND NOT EXISTS (SELECT 1 FROM lint_shared x
+                                                    WHERE x.set_id = e.prefix_table_id AND x.prefix = e.prefix)
+                                 ORDER BY e.prefix LIMIT 1)) AS prefix
+       FROM members m JOIN groups g ON g.id = m.id`,
+    [scope],
+  );
+  return rows.map((r) => ({
+    ruleIds: r.rule_ids.split(','),
+    operatorIds: r.operator_ids.split(','),
+    currencies: r.currencies.split(','),
+    priority: r.priority,
+    prefix: r.prefix,
+    prefixCount: Number(r.prefix_count),
+  }));
+}
+
+export interface EmptyTableRule {
+  ruleId: string;
+  operatorId: string;
+  prefixTableId: string;
+}
+
+/** Rules on a prefix table without live entries (or one since deleted): they match no number. */
+export async function findEmptyTableRules(s: LintScratch, scope: LintScope): Promise<EmptyTableRule[]> {
+  const { rows } = await s.client.query<{ id: string; operator_id: string; prefix_table_id: string }>(
+    `SELECT r.id, r.operator_id, r.prefix_table_id
+       FROM lint_rules r
+      WHERE r.prefix_table_id IS NOT NULL AND ($1::uuid[] IS NULL OR r.id = ANY($1))
+        AND NOT EXISTS (SELECT 1 FROM lint_sets s WHERE s.set_id = r.set_id)`,
+    [scope],
+  );
+  return rows.map((r) => ({ ruleId: r.id, operatorId: r.operator_id, prefixTableId: r.prefix_table_id }));
+}
+
+export interface ExpiredRule {
+  ruleId: string;
+  operatorId: string;
+  validUntil: string;
+}
+
+/** Rules whose validity ended at or before `now` (validUntil is exclusive). */
+export async function findExpiredRules(s: LintScratch, scope: LintScope, now: Date): Promise<ExpiredRule[]> {
+  const { rows } = await s.client.query<{ id: string; operator_id: string; valid_until: Date }>(
+    `SELECT id, operator_id, valid_until FROM lint_rules
+      WHERE valid_until <= $2 AND ($1::uuid[] IS NULL OR id = ANY($1))`,
+    [scope, now],
+  );
+  return rows.map((r) => ({ ruleId: r.id, operatorId: r.operator_id, validUntil: r.valid_until.toISOString() }));
+}
+
+/**
+ * ACTIVE operators without an enabled live rule; with a scope, only the operators of its rules.
+ */
+export async function findOperatorsWithoutEnabledRule(s: LintScratch, scope: LintScope): Promise<string[]> {
+  const { rows } = await s.client.query<{ id: string }>(
+    `SELECT o.id FROM ops.operators o
+      WHERE o.deleted_at IS NULL AND o.status = 'ACTIVE'
+        AND NOT EXISTS (SELECT 1 FROM lint_rules r WHERE r.operator_id = o.id AND r.enabled)
+        AND ($1::uuid[] IS NULL OR o.id IN (SELECT operator_id FROM lint_rules WHERE id = ANY($1)))`,
+    [scope],
+  );
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,36 @@
+import type { NatsConnection } from 'nats';
+import type { Db } from '../clients/postgres';
+import { openRoutingSnapshot } from '../db/routing-snapshot';
+import type { SnapshotRecord } from '../domain/routing-snapshot';
+import { unavailable } from './shared/errors';
+
+/**
+ * GET /v1/internal/routing/snapshot: where a routing engine starts. The stream's last sequence
+ * is read before the database snapshot is taken, so every event not in the snapshot comes after
+ * `streamSequence`; events before the snapshot that also come after it carry versions the
+ * snapshot already has, and the consumer's version check drops them.
+ */
+export class RoutingSnapshotService {
+  constructor(private readonly deps: { db: Db; nats: NatsConnection; stream: string }) {}
+
+  async open(): Promise<AsyncGenerator<SnapshotRecord>> {
+    const { db, nats, stream } = this.deps;
+    let lastSequence: number;
+    try {
+      lastSequence = (await (await nats.jetstreamManager()).streams.info(stream)).state.last_seq;
+    } catch (err) {
+      throw unavailable(`NATS did not answer for stream ${stream}: ${(err as Error).message}; retry.`);
+    }
+    const records = await openRoutingSnapshot(db);
+    const header: SnapshotRecord = {
+      type: 'snapshot',
+      stream,
+      streamSequence: lastSequence + 1,
+      takenAt: new Date().toISOString(),
+    };
+    return (async function* () {
+      yield header;
+      yield* records;
+    })();
+  }
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { followConfigEvents, ndjsonRecords, RoutingState } from '../src/consumer/routing-state';
+import type { SnapshotRecord } from '../src/domain/routing-snapshot';
+import { startHarness, type Harness } from './support/harness';
+import { listenInternal, tableLoader } from './support/internal-api';
+import { onboardActive } from './support/rotation';
+
+/**
+ * The routing snapshot's guarantee: writers change rules, TPS limits and a shared table while
+ * the snapshot streams; a consumer that loads it and follows the stream from its sequence ends
+ * with exactly what PostgreSQL holds, having applied each change once.
+ */
+
+describe('routing snapshot', () => {
+  let h: Harness;
+  let internal: { url: string; close(): Promise<void> };
+  let tableOf: ReturnType<typeof tableLoader>;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    internal = await listenInternal(h);
+    tableOf = tableLoader(internal.url);
+  });
+  afterAll(async () => {
+    await internal.close();
+    await h.stop();
+  });
+
+  it('loads, follows the stream from its sequence and ends as PostgreSQL is, each change applied once', async () => {
+    const table = (await (
+      await h.api('/prefix-tables', { method: 'POST', json: { name: `snap ${randomUUID()}` } })
+    ).json()) as {
+      id: string;
+    };
+    const operators = (await Promise.all([onboardActive(h), onboardActive(h), onboardActive(h)])).map((o) => o.id);
+    const rule = (i: number) => ({
+      prefixTableId: table.id,
+      priority: i % 7,
+      weight: 10,
+      costPerSegment: `0.0${i % 9}`,
+      currency: 'EUR',
+    });
+    const any = { 'If-Match': '*' };
+    for (const id of operators) {
+      await h.api(`/operators/${id}/routing-rules`, { method: 'PUT', json: { routingRules: [rule(0)] }, headers: any });
+    }
+
+    // Writers: rules, TPS limits and the shared table's entries change until told to stop.
+    let writing = true;
+    const writers = [
+      ...operators.map(async (id, w) => {
+        for (let i = 1; writing; i++) {
+          const res = await h.api(`/operators/${id}/routing-rules`, {
+            method: 'PUT',
+            json: {
+              routingRules: [rule(i + w), { ...rule(i), prefixTableId: undefined, prefixes: [`99${w}${i % 50}`] }],
+            },
+            headers: any,
+          });
+          expect(res.status).toBe(200);
+          if (i % 3 === 0) {
+            const tps = await h.api(`/operators/${id}/tps-limit`, {
+              method: 'PUT',
+              json: { tpsCap: 10 + i, burstWindowMs: 1000, enforcementMode: 'shape' },
+              headers: any,
+            });
+            expect(tps.status).toBe(200);
+          }
+        }
+      }),
+      (async () => {
+        for (let i = 1; writing; i++) {
+          const body = Array.from({ length: 20 + (i % 5) }, (_, k) => `98${(i + k) % 40}`).join('\n');
+          const res = await h.api(`/prefix-tables/${table.id}/entries`, {
+            method: 'PUT',
+            body: `${body}\n`,
+            headers: { 'content-type': 'text/csv', ...any },
+          });
+          expect(res.status).toBe(200);
+        }
+      })(),
+    ];
+
+    await new Promise((r) => setTimeout(r, 300));
+    const state = new RoutingState(tableOf);
+    const res = await fetch(`${internal.url}/routing/snapshot`);
+    expect(res.headers.get('content-type')).toContain('application/x-ndjson');
+    const from = await state.loadSnapshot(
+      ndjsonRecords<SnapshotRecord>(res.body as unknown as AsyncIterable<Uint8Array>),
+    );
+    const atSnapshot = new Map(operators.map((id) => [id, state.operators.get(id)?.version ?? 0]));
+    const follower = await followConfigEvents(h.resources.nats, h.config.nats.stream, from, state);
+
+    await new Promise((r) => setTimeout(r, 700));
+    writing = false;
+    await Promise.all(writers);
+
+    // Caught up once every operator's version is the database's.
+    const final = new Map<string, number>();
+    for (const id of operators)
+      final.set(id, ((await (await h.api(`/operators/${id}`)).json()) as { version: number }).version);
+    const deadline = Date.now() + 20_000;
+    while (operators.some((id) => state.operators.get(id)?.version !== final.get(id)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await follower.stop();
+
+    for (const id of operators) {
+      const held = state.operators.get(id);
+      const rules = (await (await h.api(`/operators/${id}/routing-rules`)).json()) as { routingRules: unknown[] };
+      const tps = (await (await h.api(`/operators/${id}/tps-limit`)).json()) as { tpsLimit: unknown };
+      expect(held?.version).toBe(final.get(id));
+      expect(held?.routingRules).toEqual(rules.routingRules);
+      expect(held?.tpsLimit).toEqual(tps.tpsLimit);
+      // Every version after the snapshot's, each once, none missing.
+      const first = (atSnapshot.get(id) ?? 0) + 1;
+      const expected = Array.from({ length: (final.get(id) ?? 0) - first + 1 }, (_, k) => first + k);
+      expect(state.applied.get(id) ?? []).toEqual(expected);
+      expect(expected.length).toBeGreaterThan(0);
+    }
+    const truth = await tableOf(table.id);
+    expect([...(state.tables.get(table.id)?.prefixes ?? [])].sort()).toEqual(truth.prefixes);
+    expect(state.tables.get(table.id)?.version).toBe(truth.version);
+  });
+});
