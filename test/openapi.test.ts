@@ -2,6 +2,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildAdminOpenApi } from '../src/api/admin-app';
 import { createAdminRouter } from '../src/api/admin-app';
+import type { HealthReportRoutesDeps } from '../src/api/health';
+import { buildInternalOpenApi, createInternalRouter } from '../src/api/internal-app';
+import type { CredentialsService } from '../src/services/credentials';
+import type { OperatorService } from '../src/services/operators';
+import type { PrefixTableService } from '../src/services/prefix-tables';
+import type { RoutingSnapshotService } from '../src/services/routing-snapshot';
 import type { Db } from '../src/clients/postgres';
 import type { AdminServices } from '../src/services';
 import { createLogger } from '../src/platform/logger';
@@ -109,6 +115,54 @@ describe('admin OpenAPI document', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toContain('application/json');
       expect(await res.json()).toEqual(asJson(generated));
+    });
+  });
+
+  describe('of the internal API', () => {
+    const internal = buildInternalOpenApi();
+    const internalPath = path.resolve(__dirname, '../openapi/internal.json');
+
+    it('is kept in the repo as the schemas generate it', () => {
+      const committed = JSON.parse(readFileSync(internalPath, 'utf8')) as unknown;
+      try {
+        expect(committed).toEqual(asJson(internal));
+      } catch (err) {
+        throw new Error(`openapi/internal.json is out of date: run \`npm run openapi\`\n\n${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    });
+
+    it('names every route the internal router serves, and no other', () => {
+      const router = createInternalRouter({
+        operators: {} as OperatorService,
+        credentials: {} as CredentialsService,
+        health: {} as HealthReportRoutesDeps,
+        routing: { snapshots: {} as RoutingSnapshotService, prefixTables: {} as PrefixTableService },
+      });
+      const served = router.stack
+        .filter((layer) => layer.methods.length > 0)
+        .flatMap((layer) =>
+          layer.methods
+            .filter((m) => m !== 'HEAD')
+            .map(
+              (m) =>
+                `${m} ${String(layer.path)
+                  .replace(/^\/v1\/internal/, '')
+                  .replace(/:(\w+)/g, '{$1}')}`,
+            ),
+        )
+        .sort();
+      const documented = Object.entries(internal.paths ?? {})
+        .flatMap(([p, item]) =>
+          METHODS.filter((m) => (item as Record<string, unknown>)[m]).map((m) => `${m.toUpperCase()} ${p}`),
+        )
+        .sort();
+      expect(served).toHaveLength(5);
+      expect(documented).toEqual(served);
+      expect(internal.components?.securitySchemes).toEqual({
+        mutualTLS: expect.objectContaining({ type: 'mutualTLS' }),
+      });
     });
   });
 });

@@ -16,7 +16,7 @@ import { createRoutingRulesRouter, documentRoutingRules } from './routing-rules'
 import { createAdminAuth, type AuthState } from './shared/auth';
 import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
 import { idempotency } from './shared/idempotency';
-import { buildOpenApi } from './shared/openapi';
+import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
 import { problemMiddleware } from './shared/problem';
 import { requestLog } from './shared/request-log';
 
@@ -49,8 +49,14 @@ export function createAdminRouter(deps: AdminAppDeps): Router<AuthState> {
 }
 
 /** The admin API's OpenAPI document (openapi/admin.json), generated from the routes' own schemas. */
-export function buildAdminOpenApi(): ReturnType<typeof buildOpenApi> {
-  return buildOpenApi((doc) => {
+export function buildAdminOpenApi(): OpenApiDocument {
+  const listener = {
+    title: 'operator-management-service admin API',
+    description: 'Admin REST API behind Kong. Errors are application/problem+json (RFC 9457).',
+    server: '/v1/admin',
+    auth: 'bearer' as const,
+  };
+  return buildOpenApi(listener, (doc) => {
     documentOnboarding(doc);
     documentOperators(doc);
     documentDrain(doc);

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { CredentialsService } from '../services/credentials';
 import { OperatorIdParams, z } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
+import { json, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** GET /v1/internal/operators/{id}/credentials: the connector's SMPP password, audited, never cached. */
@@ -20,4 +21,32 @@ export function createCredentialsRouter(credentials: CredentialsService): Router
     ctx.body = await credentials.read(id, version, ctx.state.caller ?? 'unauthenticated');
   });
   return router;
+}
+
+const ServedCredentials = z
+  .object({
+    operatorId: z.uuid(),
+    systemId: z.string(),
+    password: z.string().openapi({ format: 'password' }),
+    credentialsVersion: z.number().int(),
+  })
+  .openapi('Credentials');
+
+export function documentCredentials({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/operators/{id}/credentials',
+    summary: "The operator's SMPP credentials at an explicit Vault version",
+    description:
+      'The current version, or with version=pending the version a running rotation waits for the connector to bind with. Cache-Control: no-store; every read is audit-logged (caller, operator, version, outcome; never the secret).',
+    security,
+    request: { params: OperatorIdParams, query: CredentialsQuery },
+    responses: {
+      200: json('The credentials', ServedCredentials),
+      400: problem('Not an operator id, or a version other than current or pending'),
+      403: problem('The client certificate is not allowed'),
+      404: problem('No such live operator, or no rotation pending'),
+      503: problem('Vault is unavailable; retry'),
+    },
+  });
 }

@@ -135,3 +135,22 @@ export function documentHealth({ registry, security }: AdminDoc): void {
     responses: { 200: json('Health', OperatorHealth), ...commonErrors, 404: problem('No such operator') },
   });
 }
+
+export function documentHealthReport({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'post',
+    path: '/operators/{id}/health',
+    summary: "A connector's health report, for connectors that cannot publish to NATS",
+    description:
+      'The same pipeline as connector.health.<id>: logged, cached (a newer report wins), operator.health on a change, waiting workflows signalled.',
+    security,
+    request: { params: OperatorIdParams, body: { content: { 'application/json': { schema: ConnectorHealthReport } } } },
+    responses: {
+      202: json('Logged and cached', HealthReportAccepted),
+      400: problem('An invalid report; `errors` names each field'),
+      403: problem('The client certificate is not allowed'),
+      404: problem('No such live operator'),
+      503: problem('PostgreSQL, Redis, NATS or Temporal did not take it; send it again'),
+    },
+  });
+}

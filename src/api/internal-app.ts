@@ -8,11 +8,12 @@ import type { CredentialsService } from '../services/credentials';
 import type { OperatorService } from '../services/operators';
 import type { PrefixTableService } from '../services/prefix-tables';
 import type { RoutingSnapshotService } from '../services/routing-snapshot';
-import { createCredentialsRouter } from './credentials';
-import { createHealthReportRouter, type HealthReportRoutesDeps } from './health';
-import { createOperatorConfigRouter } from './operators';
-import { createInternalPrefixTablesRouter } from './prefix-tables';
-import { createRoutingSnapshotRouter } from './routing';
+import { createCredentialsRouter, documentCredentials } from './credentials';
+import { createHealthReportRouter, documentHealthReport, type HealthReportRoutesDeps } from './health';
+import { createOperatorConfigRouter, documentOperatorConfig } from './operators';
+import { createInternalPrefixTablesRouter, documentInternalEntries } from './prefix-tables';
+import { createRoutingSnapshotRouter, documentRoutingSnapshot } from './routing';
+import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
 import { allowedCaller, createMtlsServer, type InternalState, type MtlsServerOptions } from './shared/internal-tls';
 import { HttpProblem, problemMiddleware } from './shared/problem';
 import { requestLog } from './shared/request-log';
@@ -60,6 +61,23 @@ export function createInternalApp({
   app.use(problemMiddleware(log));
   if (config.internalTls.enabled) app.use(callerIdentity(config.internalTls.allowedClients));
 
+  const router = createInternalRouter({ operators, credentials, health, routing });
+  const openapi = buildInternalOpenApi();
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openapi;
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+/** Every internal route; the OpenAPI drift test reads this router's stack too. */
+export function createInternalRouter({
+  operators,
+  credentials,
+  health,
+  routing,
+}: Pick<InternalAppDeps, 'operators' | 'credentials' | 'health' | 'routing'>): Router<InternalState> {
   const router = new Router<InternalState>({ prefix: '/v1/internal' });
   router.use(createOperatorConfigRouter(operators).routes());
   router.use(createCredentialsRouter(credentials).routes());
@@ -68,9 +86,25 @@ export function createInternalApp({
     router.use(createRoutingSnapshotRouter(routing.snapshots).routes());
     router.use(createInternalPrefixTablesRouter(routing.prefixTables).routes());
   }
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  return app;
+  return router;
+}
+
+/** The internal API's OpenAPI document (openapi/internal.json), from the routes' own schemas. */
+export function buildInternalOpenApi(): OpenApiDocument {
+  const listener = {
+    title: 'operator-management-service internal API',
+    description:
+      'For smpp-connector and routing-engine: mTLS on its own port, never routed through Kong. No client certificate means no TLS session; a certificate whose SAN is not on the allowlist gets 403. Errors are application/problem+json (RFC 9457).',
+    server: '/v1/internal',
+    auth: 'mtls' as const,
+  };
+  return buildOpenApi(listener, (doc) => {
+    documentOperatorConfig(doc);
+    documentCredentials(doc);
+    documentHealthReport(doc);
+    documentRoutingSnapshot(doc);
+    documentInternalEntries(doc);
+  });
 }
 
 /**

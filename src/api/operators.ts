@@ -75,11 +75,13 @@ const WorkflowRun = z
 
 const WorkflowRuns = z.object({ items: z.array(WorkflowRun) }).openapi('WorkflowRuns');
 
-export const OperatorConfig = z.object({
-  operator: Operator,
-  routingRules: z.array(RoutingRule),
-  version: z.number().int(),
-});
+export const OperatorConfig = z
+  .object({
+    operator: Operator,
+    routingRules: z.array(RoutingRule),
+    version: z.number().int(),
+  })
+  .openapi('OperatorConfig');
 
 export function createOperatorsRouter(service: OperatorService, config: Config): Router<AuthState> {
   const router = new Router<AuthState>();
@@ -173,5 +175,21 @@ export function documentOperators({ registry, security }: AdminDoc): void {
     security,
     request: { params: OperatorIdParams },
     responses: { 200: json('Workflow runs', WorkflowRuns), ...commonErrors, 404: problem('No such operator') },
+  });
+}
+
+export function documentOperatorConfig({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/operators/{id}/config',
+    summary: "The operator's config: metadata, routing rules, TPS limit, and its version",
+    security,
+    request: { params: OperatorIdParams },
+    responses: {
+      200: json('The config', OperatorConfig),
+      400: problem('Not an operator id'),
+      403: problem('The client certificate is not allowed'),
+      404: problem('No such operator'),
+    },
   });
 }

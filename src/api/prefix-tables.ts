@@ -63,6 +63,10 @@ const EntriesWritten = z
   })
   .openapi('EntriesWritten');
 
+const PrefixTableEntries = z
+  .object({ prefixTableId: z.uuid(), version: z.number().int(), prefixes: z.array(z.string()) })
+  .openapi('PrefixTableEntries');
+
 const PrefixesJson = z.strictObject({ prefixes: z.array(z.string().regex(/^\+?[0-9]{1,15}$/)) }).openapi('Prefixes');
 
 export function createPrefixTablesRouter(tables: PrefixTableService, config: Config): Router<AuthState> {
@@ -268,14 +272,34 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
         headers: etagHeader,
         content: {
           'text/csv': { schema: z.string().openapi({ example: 'prefix\n2541\n2547\n' }) },
-          'application/json': {
-            schema: z
-              .object({ prefixTableId: z.uuid(), version: z.number().int(), prefixes: z.array(z.string()) })
-              .openapi('PrefixTableEntries'),
-          },
+          'application/json': { schema: PrefixTableEntries },
         },
       },
       ...commonErrors,
+      404: problem('No such prefix table'),
+    },
+  });
+}
+
+export function documentInternalEntries({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/prefix-tables/{id}/entries',
+    summary: "One table's prefixes and the table version they are, for a consumer that reloads it",
+    description: 'CSV or JSON by Accept, streamed in prefix order from one snapshot; ETag is the table version.',
+    security,
+    request: { params: TableParams },
+    responses: {
+      200: {
+        description: 'The prefixes',
+        headers: etagHeader,
+        content: {
+          'text/csv': { schema: z.string() },
+          'application/json': { schema: PrefixTableEntries },
+        },
+      },
+      400: problem('Not a table id'),
+      403: problem('The client certificate is not allowed'),
       404: problem('No such prefix table'),
     },
   });

@@ -9,7 +9,7 @@ import type { InternalState } from './shared/internal-tls';
 import { PrefixInput } from './routing-rules';
 import type { AuthState } from './shared/auth';
 import { z } from './shared/http';
-import { commonErrors, json, type AdminDoc } from './shared/openapi';
+import { commonErrors, json, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** /routing: what a number would match (explain), in the route order the routing engine implements. */
@@ -126,5 +126,24 @@ export function documentRouting({ registry, security }: AdminDoc): void {
     security,
     request: { query: ExplainQuery },
     responses: { 200: json('The explanation', Explanation), ...commonErrors },
+  });
+}
+
+export function documentRoutingSnapshot({ registry, security }: AdminDoc): void {
+  registry.registerPath({
+    method: 'get',
+    path: '/routing/snapshot',
+    summary: "Every live operator's routing configuration and the tables its rules use, to start from",
+    description:
+      'NDJSON, one record a line, streamed from one database snapshot: {"type":"snapshot","stream","streamSequence","takenAt"}, then per table {"type":"prefixTable","table"} followed by {"type":"prefixTableEntries","prefixTableId","prefixes":[...]} pages, then {"type":"operator","operator","version","routingRules","tpsLimit"} per live operator, then {"type":"end","operators","prefixTables"}. A consumer that loads it, consumes the event stream from streamSequence and ignores every event whose version is not above the snapshot\'s version of its operator misses and repeats nothing. A stream without its end record was cut short: load it again.',
+    security,
+    responses: {
+      200: {
+        description: 'The snapshot, NDJSON',
+        content: { 'application/x-ndjson': { schema: z.string().openapi({ description: 'One JSON record a line' }) } },
+      },
+      403: problem('The client certificate is not allowed'),
+      503: problem('NATS did not say where the stream is; retry'),
+    },
   });
 }

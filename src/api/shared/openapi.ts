@@ -47,21 +47,30 @@ export interface AdminDoc {
   security: Array<Record<string, string[]>>;
 }
 
-export function buildOpenApi(document: (doc: AdminDoc) => void): ReturnType<OpenApiGeneratorV31['generateDocument']> {
+export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+
+/** Builds one listener's document: `bearer` (the admin API behind Kong) or `mtls` (the internal API). */
+export function buildOpenApi(
+  listener: { title: string; description: string; server: string; auth: 'bearer' | 'mtls' },
+  document: (doc: AdminDoc) => void,
+): OpenApiDocument {
   const registry = new OpenAPIRegistry();
-  const bearer = registry.registerComponent('securitySchemes', 'bearerAuth', {
-    type: 'http',
-    scheme: 'bearer',
-    bearerFormat: 'JWT',
-  });
-  document({ registry, security: [{ [bearer.name]: [] }] });
+  const scheme =
+    listener.auth === 'bearer'
+      ? registry.registerComponent('securitySchemes', 'bearerAuth', {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+        })
+      : registry.registerComponent('securitySchemes', 'mutualTLS', {
+          type: 'mutualTLS',
+          description:
+            'A client certificate chaining to the configured CA, with the clientAuth usage and a SAN on the allowlist',
+        });
+  document({ registry, security: [{ [scheme.name]: [] }] });
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
-    info: {
-      title: 'operator-management-service admin API',
-      version: '1.0.0',
-      description: 'Admin REST API behind Kong. Errors are application/problem+json (RFC 9457).',
-    },
-    servers: [{ url: '/v1/admin' }],
+    info: { title: listener.title, version: '1.0.0', description: listener.description },
+    servers: [{ url: listener.server }],
   });
 }
