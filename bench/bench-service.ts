@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
@@ -77,4 +77,46 @@ export async function insertActiveOperators(resources: Resources, ids: readonly 
        FROM unnest($1::uuid[]) AS id`,
     [ids, ACTOR],
   );
+}
+
+/**
+ * The routing data the explain and snapshot benchmarks share: `operators` ACTIVE operators with
+ * `rules` rules in all, each rule on one of `tables` prefix tables that hold `prefixes` entries
+ * in all (254 and eight digits, so that every table has numbers of its own and some shared).
+ */
+export async function seedRoutingData(
+  resources: Resources,
+  size: { operators: number; rules: number; tables: number; prefixes: number },
+): Promise<{ operatorIds: string[]; tableIds: string[] }> {
+  const operatorIds = Array.from({ length: size.operators }, () => randomUUID());
+  const tableIds = Array.from({ length: size.tables }, () => randomUUID());
+  await insertActiveOperators(resources, operatorIds);
+  await resources.db.query(
+    `INSERT INTO ops.prefix_tables (id, name, created_by, updated_by)
+     SELECT id, 'bench ' || id, $2, $2 FROM unnest($1::uuid[]) AS id`,
+    [tableIds, ACTOR],
+  );
+  const perTable = Math.ceil(size.prefixes / size.tables);
+  await resources.db.query(
+    `INSERT INTO ops.prefix_table_entries (prefix_table_id, prefix, created_by, updated_by)
+     SELECT t.id, '254' || lpad(((t.n - 1) * $2 + k)::text, 8, '0'), $3, $3
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n), generate_series(1, $2) AS k`,
+    [tableIds, perTable, ACTOR],
+  );
+  await resources.db.query(
+    `UPDATE ops.prefix_tables t SET entry_count = (SELECT count(*) FROM ops.prefix_table_entries e WHERE e.prefix_table_id = t.id)
+      WHERE t.id = ANY($1::uuid[])`,
+    [tableIds],
+  );
+  await resources.db.query(
+    `INSERT INTO ops.routing_rules (id, operator_id, prefix_table_id, priority, weight, cost_per_segment, currency,
+                                    created_by, updated_by)
+     SELECT gen_random_uuid(), ($1::uuid[])[1 + (k % $3)], ($2::uuid[])[1 + (k % $4)], k % 5, 100,
+            (1 + k % 20) / 1000.0, 'EUR', $5, $5
+       FROM generate_series(0, $6 - 1) AS k`,
+    [operatorIds, tableIds, size.operators, size.tables, ACTOR, size.rules],
+  );
+  await resources.db.query('ANALYZE ops.prefix_table_entries');
+  await resources.db.query('ANALYZE ops.routing_rules');
+  return { operatorIds, tableIds };
 }

@@ -1,29 +1,70 @@
 /**
- * How a peer follows operator config changes: `npx tsx examples/routing-engine-consumer.ts`
- * with the local stack up, then PATCH an operator through the admin API and watch it apply.
+ * How a routing engine starts and stays current: `npx tsx examples/routing-engine-consumer.ts
+ * [destination]` with the local stack and the service up (`npm start`). It loads the routing
+ * snapshot over mTLS with the dev client certificate, follows the event stream from the
+ * snapshot's sequence, and every few seconds prints what the destination would match — the
+ * same order as `GET /v1/admin/routing/explain`.
  */
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import type { IncomingMessage } from 'node:http';
 import { connect } from 'nats';
-import { consumeConfigEvents, InMemoryAppliedVersions } from '../src/consumer/config-events';
+import { followConfigEvents, ndjsonRecords, RoutingState } from '../src/consumer/routing-state';
+import type { SnapshotRecord } from '../src/domain/routing-snapshot';
+
+const INTERNAL = process.env.INTERNAL_URL ?? 'https://127.0.0.1:8443/v1/internal';
+const certs = path.resolve(__dirname, '../.stack/certs');
+const tls = {
+  ca: readFileSync(path.join(certs, 'ca.crt')),
+  cert: readFileSync(path.join(certs, 'client.crt')),
+  key: readFileSync(path.join(certs, 'client.key')),
+};
+
+function get(urlPath: string, accept = 'application/json'): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    https.get(`${INTERNAL}${urlPath}`, { ...tls, headers: { accept } }, resolve).on('error', reject);
+  });
+}
+
+async function json<T>(res: IncomingMessage): Promise<T> {
+  let text = '';
+  for await (const chunk of res) text += String(chunk);
+  return JSON.parse(text) as T;
+}
 
 async function main(): Promise<void> {
+  const destination = process.argv[2] ?? '254712345678';
+  const state = new RoutingState(async (id) =>
+    json<{ version: number; prefixes: string[] }>(await get(`/prefix-tables/${id}/entries`)),
+  );
+  const from = await state.loadSnapshot(
+    ndjsonRecords<SnapshotRecord>(await get('/routing/snapshot', 'application/x-ndjson')),
+  );
+  console.log(
+    `snapshot: ${state.operators.size} operators, ${state.tables.size} tables; following from sequence ${from}`,
+  );
+
   const nc = await connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
-  const routes = new Map<string, unknown>();
-  const consumer = await consumeConfigEvents(nc, {
-    stream: process.env.NATS_STREAM ?? 'OPERATOR_EVENTS',
-    durable: 'example-routing-engine',
-    versions: new InMemoryAppliedVersions(),
-    async apply(event, gap) {
-      // Most config events carry the whole operator; after a gap a real consumer would re-read
-      // GET /v1/internal/operators/{id}/config before trusting its view.
-      if (gap) console.warn(`version gap before ${event.operatorId} v${event.version}: re-read its config`);
-      routes.set(event.operatorId, event.data);
-    },
-    onOutcome(event, outcome) {
-      console.log(event.type, event.operatorId, `v${event.version}`, outcome.applied ? 'applied' : 'skipped (stale)');
-    },
-  });
+  const follower = await followConfigEvents(nc, process.env.NATS_STREAM ?? 'OPERATOR_EVENTS', from, state);
+  const timer = setInterval(() => {
+    const { ranks, excluded } = state.explain(destination, new Date());
+    console.log(`\n${destination}:`);
+    for (const rank of ranks) {
+      const groups = rank.groups.map((g) =>
+        g.members
+          .map((m) => `${m.candidate.operatorId} (${(m.share * 100).toFixed(0)}% at ${g.costPerSegment} ${g.currency})`)
+          .join(', '),
+      );
+      console.log(
+        `  ${rank.rank}. prefix ${rank.prefixLength} digits, priority ${rank.priority}: ${groups.join(' | ')}`,
+      );
+    }
+    for (const { rule, reason } of excluded) console.log(`  out: rule ${rule.ruleId} (${reason})`);
+  }, 5000);
   process.once('SIGINT', () => {
-    void consumer.stop().then(() => nc.drain());
+    clearInterval(timer);
+    void follower.stop().then(() => nc.drain());
   });
 }
 

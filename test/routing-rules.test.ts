@@ -126,7 +126,31 @@ describe('routing rules and TPS limits', () => {
       await events.waitFor(id, (e) => e.some((x) => x.type === 'operator.config.routing_updated'))
     ).filter((e) => e.type === 'operator.config.routing_updated');
     expect(event).toMatchObject({ version: v0 + 1, data: { routingRules: set.routingRules } });
-    expect(await (await h.api(`/operators/${id}/routing-rules`)).json()).toEqual(set);
+    // Other files' operators route 2547 too: whatever the lint says must concern these rules.
+    const { findings, ...stored } = set as RuleSet & { findings: Array<{ ruleIds: string[]; operatorIds: string[] }> };
+    const written = new Set(set.routingRules.map((r) => r.id));
+    for (const f of findings) expect(f.ruleIds.some((r) => written.has(r)) || f.operatorIds.includes(id)).toBe(true);
+    expect(await (await h.api(`/operators/${id}/routing-rules`)).json()).toEqual(stored);
+  });
+
+  it('answers a rule write with the lint findings it causes, as warnings', async () => {
+    const { id } = await onboardActive(h);
+    const table = (await (
+      await h.api('/prefix-tables', { method: 'POST', json: { name: `empty ${randomUUID()}` } })
+    ).json()) as {
+      id: string;
+    };
+    const res = await write(
+      id,
+      '/routing-rules',
+      'POST',
+      rule({ prefixes: undefined, prefixTableId: table.id }),
+      await versionOf(id),
+    );
+    expect(res.status).toBe(201);
+    const ruleId = res.headers.get('location')?.split('/').pop();
+    const { findings } = (await res.json()) as { findings: Array<{ kind: string; ruleIds: string[] }> };
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'empty_table', ruleIds: [ruleId] }));
   });
 
   it('reads and replaces the TPS limit under If-Match with tps_updated', async () => {

@@ -12,6 +12,7 @@ import { createOperatorsRouter, documentOperators } from './operators';
 import { createPrefixTablesRouter, documentPrefixTables } from './prefix-tables';
 import { createRotationRouter, documentRotation } from './rotation';
 import { createRoutingRouter, documentRouting } from './routing';
+import { createRoutingLintRouter, documentRoutingLint } from './routing-lint';
 import { createRoutingRulesRouter, documentRoutingRules } from './routing-rules';
 import { createAdminAuth, type AuthState } from './shared/auth';
 import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
@@ -42,6 +43,7 @@ export function createAdminRouter(deps: AdminAppDeps): Router<AuthState> {
     createTpsLimitRouter(deps.routingRules),
     createPrefixTablesRouter(deps.prefixTables, deps.config),
     createRoutingRouter(deps.routingExplain),
+    createRoutingLintRouter(deps.routingLint),
   ]) {
     api.use(routes.routes(), routes.allowedMethods());
   }
@@ -66,6 +68,7 @@ export function buildAdminOpenApi(): OpenApiDocument {
     documentTpsLimit(doc);
     documentPrefixTables(doc);
     documentRouting(doc);
+    documentRoutingLint(doc);
   });
 }
 

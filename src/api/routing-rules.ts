@@ -15,6 +15,7 @@ import {
   WEIGHT_RANGE,
 } from '../domain/routing';
 import { RoutingRule as RoutingRuleSchema } from '../domain/schemas';
+import { LintFinding } from './routing-lint';
 import type { RoutingRuleService } from '../services/routing-rules';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
@@ -143,6 +144,12 @@ const RoutingRuleSet = z
   .object({ operatorId: z.uuid(), version: z.number().int(), routingRules: z.array(RoutingRuleSchema) })
   .openapi('RoutingRuleSet');
 
+const RoutingRuleWrite = RoutingRuleSet.extend({
+  findings: z
+    .array(LintFinding)
+    .openapi({ description: 'Lint findings that involve the rules written: warnings, never refusals' }),
+}).openapi('RoutingRuleWrite');
+
 const RuleParams = OperatorIdParams.extend({ ruleId: z.uuid().transform((id) => id.toLowerCase()) });
 
 /** The rule after a patch, checked as a whole by the same rules as a new one. */
@@ -213,6 +220,7 @@ const writeErrors = {
 export function documentRoutingRules({ registry, security }: AdminDoc): void {
   const path = '/operators/{id}/routing-rules';
   const set = { ...json('The rule set', RoutingRuleSet), headers: etagHeader };
+  const written = { ...json('The rule set after the write, and its findings', RoutingRuleWrite), headers: etagHeader };
   registry.registerPath({
     method: 'get',
     path,
@@ -232,7 +240,7 @@ export function documentRoutingRules({ registry, security }: AdminDoc): void {
       headers: ifMatch,
       body: { content: { 'application/json': { schema: RoutingRuleSetInput } } },
     },
-    responses: { 200: set, ...commonErrors, ...writeErrors },
+    responses: { 200: written, ...commonErrors, ...writeErrors },
   });
   registry.registerPath({
     method: 'post',
@@ -245,7 +253,7 @@ export function documentRoutingRules({ registry, security }: AdminDoc): void {
       headers: ifMatch,
       body: { content: { 'application/json': { schema: RoutingRuleInput } } },
     },
-    responses: { 201: { ...set, headers: { ...etagHeader, ...location } }, ...commonErrors, ...writeErrors },
+    responses: { 201: { ...written, headers: { ...etagHeader, ...location } }, ...commonErrors, ...writeErrors },
   });
   registry.registerPath({
     method: 'patch',
@@ -258,7 +266,7 @@ export function documentRoutingRules({ registry, security }: AdminDoc): void {
       headers: ifMatch,
       body: { content: { 'application/json': { schema: RoutingRulePatch } } },
     },
-    responses: { 200: set, ...commonErrors, ...writeErrors },
+    responses: { 200: written, ...commonErrors, ...writeErrors },
   });
   registry.registerPath({
     method: 'delete',
@@ -267,6 +275,6 @@ export function documentRoutingRules({ registry, security }: AdminDoc): void {
     description: RULE_WRITE,
     security,
     request: { params: RuleParams, headers: ifMatch },
-    responses: { 200: set, ...commonErrors, ...writeErrors },
+    responses: { 200: written, ...commonErrors, ...writeErrors },
   });
 }

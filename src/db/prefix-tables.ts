@@ -44,6 +44,48 @@ function toTable(r: PrefixTableRow): PrefixTable {
 /** SHA-256 of nothing: the content hash of an empty table. */
 export const EMPTY_CONTENT_HASH = createHash('sha256').digest('hex');
 
+/** The live tables among `ids`, in id order. */
+export async function findPrefixTables(db: Queryable, ids: readonly string[]): Promise<PrefixTable[]> {
+  const { rows } = await db.query<PrefixTableRow>(
+    `SELECT ${COLUMNS} FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id`,
+    [ids],
+  );
+  return rows.map(toTable);
+}
+
+/**
+ * The live entries of many tables, in (table, prefix) order, through one server-side cursor in
+ * the client's transaction: a page per round trip whatever the number of tables.
+ */
+export async function* entriesOfTables(
+  client: PoolClient,
+  ids: readonly string[],
+): AsyncGenerator<{ prefixTableId: string; prefixes: string[] }> {
+  await client.query(
+    `DECLARE snapshot_entries NO SCROLL CURSOR FOR
+       SELECT prefix_table_id, prefix FROM ops.prefix_table_entries
+        WHERE prefix_table_id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY prefix_table_id, prefix`,
+    [ids],
+  );
+  for (;;) {
+    const { rows } = await client.query<{ prefix_table_id: string; prefix: string }>(
+      `FETCH ${EXPORT_PAGE} FROM snapshot_entries`,
+    );
+    let page: { prefixTableId: string; prefixes: string[] } | undefined;
+    for (const row of rows) {
+      if (page && page.prefixTableId !== row.prefix_table_id) {
+        yield page;
+        page = undefined;
+      }
+      page ??= { prefixTableId: row.prefix_table_id, prefixes: [] };
+      page.prefixes.push(row.prefix);
+    }
+    if (page) yield page;
+    if (rows.length < EXPORT_PAGE) break;
+  }
+  await client.query('CLOSE snapshot_entries');
+}
+
 /** The ids among `ids` that name a live prefix table. */
 export async function findLivePrefixTableIds(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();

@@ -35,8 +35,9 @@ interface Row {
  * inline arrays by overlap, the tables by prefix.
  */
 export async function findMatchingRules(db: Pool | PoolClient, prefixes: readonly string[]): Promise<ExplainedRule[]> {
+  // Not a named statement: a generic plan, made once for any array, reads the entries table
+  // whole; the plan for the number's own prefixes probes two indexes.
   const { rows } = await db.query<Row>({
-    name: 'routing-explain',
     text: `
       WITH hits AS (
         SELECT r.id, (SELECT x FROM unnest(r.prefixes) x WHERE x = ANY($1) ORDER BY length(x) DESC LIMIT 1) AS matched

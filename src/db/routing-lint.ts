@@ -5,21 +5,22 @@ import type { Pool, PoolClient } from 'pg';
  * (not deleted, neither ONBOARDING_FAILED nor DELETED) count.
  *
  * The lint runs in one REPEATABLE READ transaction that first writes a few temporary tables (the
- * scratch), so every kind reads the same snapshot and the prefix-level work is done once:
+ * scratch), so every kind reads the same snapshot and the prefix-level work is done once.
  *
- * - `lint_rules`: the live rules, each with its prefix set (`set_id`: its table, or the rule
- *   itself for inline prefixes, so a thousand rules on one table share one set);
- * - `lint_shared`: the (set, prefix) pairs whose prefix another set may also hold: every inline
- *   prefix, and every table entry whose prefix is in another table or an inline list;
- * - `lint_sets`: per non-empty set its size, how many of its prefixes are shared, and the rest
- *   ("lonely" prefixes, which no other set holds).
+ * A rule's prefixes are a set: its table, or its own inline list (`set_id` is the table's id or
+ * the rule's), so a thousand rules on one table share one set and its entries are read once.
+ * Two prefixes held by exactly the same sets are alike for every kind, so the queries work on
+ * classes of prefixes, not on prefixes:
  *
- * A lonely prefix is decided by its set's own rules alone, so the queries below do per-prefix
- * work only on shared prefixes and treat each set's lonely prefixes as one. Calling a prefix
- * shared when no other live set holds it (a deleted or unused table has it) costs time, never
- * correctness. Building the scratch reads every live entry of the used tables twice, in index
- * order (a merge self-join for the shared prefixes, a count per table), whatever the number of
- * rules: one table used by 1,000 rules is read once, not 1,000 times.
+ * - `lint_classes`: each distinct set of holders of the prefixes that two or more sets hold, with
+ *   its first prefix and how many prefixes it has; `lint_members` lists the holders;
+ * - `lint_sets`: per non-empty set its size, first prefix, and how many of its prefixes no other
+ *   set holds ("lonely" ones, which together behave as one more class of that set alone).
+ *
+ * Building it reads the live entries a few times, mostly in index order (the prefixes two entries
+ * have, the used tables' entries with such a prefix or an inline one, a count per used table),
+ * whatever the number of rules; what follows is proportional to the shared prefixes, their
+ * classes and the rules, not to the entries.
  */
 
 /** The connection of a lint run: its scratch tables exist only inside `withLintScratch`. */
@@ -35,7 +36,7 @@ const SCRATCH = [
    SELECT r.id, r.operator_id, coalesce(r.prefix_table_id, r.id) AS set_id, r.prefix_table_id, r.prefixes,
           r.priority, r.cost_per_segment AS cost, r.currency, r.enabled, r.valid_until,
           o.status = 'ACTIVE' AS operator_active,
-          -- Candidates wherever they match, at any time: only such a rule surely wins over another.
+          -- A candidate wherever it matches, at any time: only such a rule surely wins over another.
           r.enabled AND o.status = 'ACTIVE' AND r.valid_from IS NULL AND r.valid_until IS NULL AND r.weekly IS NULL
             AS always_candidate
      FROM ops.routing_rules r JOIN ops.operators o ON o.id = r.operator_id
@@ -46,21 +47,32 @@ const SCRATCH = [
    SELECT DISTINCT r.prefix_table_id AS id
      FROM lint_rules r JOIN ops.prefix_tables t ON t.id = r.prefix_table_id AND t.deleted_at IS NULL`,
   `ANALYZE lint_rules, lint_inline, lint_tables`,
-  `CREATE TEMP TABLE lint_shared ON COMMIT DROP AS
-   SELECT set_id, prefix FROM lint_inline
-   UNION ALL
-   SELECT a.prefix_table_id, a.prefix
-     FROM ops.prefix_table_entries a
-    WHERE a.deleted_at IS NULL AND a.prefix_table_id IN (SELECT id FROM lint_tables)
-      AND a.prefix IN (SELECT prefix FROM ops.prefix_table_entries WHERE deleted_at IS NULL
-                        GROUP BY prefix HAVING count(*) > 1
-                       UNION
-                       SELECT prefix FROM lint_inline)`,
-  `CREATE INDEX ON lint_shared (set_id, prefix)`,
-  `CREATE INDEX ON lint_shared (prefix)`,
-  `ANALYZE lint_shared`,
+  // The candidates are every inline prefix and the entries whose prefix some other entry (of any
+  // table: counting on the whole prefix index streams it in order) or an inline list has; the
+  // count then keeps the prefixes that two used sets really hold.
+  `CREATE TEMP TABLE lint_prefixes ON COMMIT DROP AS
+   SELECT prefix, array_agg(set_id ORDER BY set_id) AS holders
+     FROM (SELECT set_id, prefix FROM lint_inline
+           UNION ALL
+           SELECT e.prefix_table_id, e.prefix
+             FROM ops.prefix_table_entries e
+            WHERE e.deleted_at IS NULL AND e.prefix_table_id IN (SELECT id FROM lint_tables)
+              AND e.prefix IN (SELECT prefix FROM ops.prefix_table_entries WHERE deleted_at IS NULL
+                                GROUP BY prefix HAVING count(*) > 1
+                               UNION
+                               SELECT prefix FROM lint_inline)) p
+    GROUP BY prefix
+   HAVING count(*) > 1`,
+  `ALTER TABLE lint_prefixes ADD PRIMARY KEY (prefix)`,
+  `CREATE TEMP TABLE lint_classes ON COMMIT DROP AS
+   SELECT row_number() OVER (ORDER BY holders) AS id, holders, example, size
+     FROM (SELECT holders, min(prefix) AS example, count(*) AS size FROM lint_prefixes GROUP BY holders) c`,
+  `CREATE TEMP TABLE lint_members ON COMMIT DROP AS
+   SELECT c.id AS class_id, m.set_id FROM lint_classes c CROSS JOIN unnest(c.holders) AS m(set_id)`,
+  `CREATE INDEX ON lint_members (set_id)`,
+  `CREATE INDEX ON lint_members (class_id, set_id)`,
   `CREATE TEMP TABLE lint_sets ON COMMIT DROP AS
-   SELECT s.set_id, s.size, coalesce(h.n, 0) AS shared, s.size - coalesce(h.n, 0) AS lonely, s.example
+   SELECT s.set_id, s.size, s.example, s.size - coalesce(h.shared, 0) AS lonely, coalesce(h.classes, 0) AS classes
      FROM (SELECT t.id AS set_id, c.size, c.example
              FROM lint_tables t
             CROSS JOIN LATERAL (SELECT count(*) AS size, min(e.prefix) AS example FROM ops.prefix_table_entries e
@@ -68,9 +80,11 @@ const SCRATCH = [
             WHERE c.size > 0
            UNION ALL
            SELECT set_id, count(*), min(prefix) FROM lint_inline GROUP BY set_id) s
-     LEFT JOIN (SELECT set_id, count(*) AS n FROM lint_shared GROUP BY set_id) h ON h.set_id = s.set_id`,
+     LEFT JOIN (SELECT m.set_id, sum(c.size) AS shared, count(*) AS classes
+                  FROM lint_members m JOIN lint_classes c ON c.id = m.class_id GROUP BY m.set_id) h
+            ON h.set_id = s.set_id`,
   `ALTER TABLE lint_sets ADD PRIMARY KEY (set_id)`,
-  `ANALYZE lint_sets`,
+  `ANALYZE lint_prefixes, lint_classes, lint_members, lint_sets`,
 ];
 
 /**
@@ -101,11 +115,11 @@ export interface ShadowedRule {
  * Rules every prefix of which an always-candidate rule holding the same prefix outranks (a lower
  * priority, or the same priority and currency and a lower cost).
  *
- * At a prefix P, a rule of currency c with (priority, cost) = (p, x) is outranked exactly when
- * (p, x) is above bar(P, c) = least((the lowest priority there, ∞), the least (priority, cost) in
- * c there), pairs compared in order (numeric[] does). So a rule is shadowed when its
- * (priority, cost) is above the highest bar over its set's prefixes: a max per (set, currency).
- * Only each set's best always-candidate rules (its `front`) can set a bar.
+ * At a prefix, a rule of currency c with (priority, cost) = (p, x) is outranked exactly when
+ * (p, x) is above bar(c) = least((the lowest priority there, ∞), the least (priority, cost) in c
+ * there), pairs compared in order (as numeric[] compares). A rule is shadowed when it is above
+ * the highest bar over its prefixes: a max over the classes of its set (and its lonely prefixes)
+ * per currency. Only each set's best always-candidate rules (its `front`) can set a bar.
  */
 export async function findShadowedRules(s: LintScratch, scope: LintScope): Promise<ShadowedRule[]> {
   const { rows } = await s.client.query<{ rule_id: string; operator_id: string; prefix: string; by_rule_id: string }>(
@@ -116,52 +130,60 @@ export async function findShadowedRules(s: LintScratch, scope: LintScope): Promi
         WHERE priority = set_priority
         ORDER BY set_id, currency, cost, id
      ),
-     lowest AS (
-       SELECT x.prefix, min(f.priority)::numeric AS priority
-         FROM lint_shared x JOIN front f ON f.set_id = x.set_id GROUP BY x.prefix
+     class_lowest AS (
+       SELECT m.class_id, min(f.priority)::numeric AS priority
+         FROM lint_members m JOIN front f ON f.set_id = m.set_id GROUP BY m.class_id
      ),
-     best AS (
-       SELECT x.prefix, f.currency, min(ARRAY[f.priority, f.cost]) AS rank
-         FROM lint_shared x JOIN front f ON f.set_id = x.set_id GROUP BY x.prefix, f.currency
+     class_best AS (
+       SELECT m.class_id, f.currency, min(ARRAY[f.priority, f.cost]) AS pair
+         FROM lint_members m JOIN front f ON f.set_id = m.set_id GROUP BY m.class_id, f.currency
      ),
+     set_lowest AS (SELECT set_id, min(priority)::numeric AS priority FROM front GROUP BY set_id),
      targets AS MATERIALIZED (
        SELECT DISTINCT set_id, currency FROM lint_rules WHERE $1::uuid[] IS NULL OR id = ANY($1)
      ),
      bars AS (
        SELECT t.set_id, t.currency,
               CASE WHEN l.priority IS NULL THEN '{Infinity,Infinity}'
-                   ELSE least(ARRAY[l.priority, 'Infinity'], b.rank) END AS bar
+                   ELSE least(ARRAY[l.priority, 'Infinity'], b.pair) END AS bar
          FROM targets t
-         JOIN lint_shared x ON x.set_id = t.set_id
-         LEFT JOIN lowest l ON l.prefix = x.prefix
-         LEFT JOIN best b ON b.prefix = x.prefix AND b.currency = t.currency
+         JOIN lint_members m ON m.set_id = t.set_id
+         LEFT JOIN class_lowest l ON l.class_id = m.class_id
+         LEFT JOIN class_best b ON b.class_id = m.class_id AND b.currency = t.currency
        UNION ALL
        SELECT t.set_id, t.currency,
-              CASE WHEN m.priority IS NULL THEN '{Infinity,Infinity}'
-                   ELSE least(ARRAY[m.priority, 'Infinity'], ARRAY[f.priority, f.cost]) END
+              CASE WHEN l.priority IS NULL THEN '{Infinity,Infinity}'
+                   ELSE least(ARRAY[l.priority, 'Infinity'], ARRAY[f.priority, f.cost]) END
          FROM targets t
          JOIN lint_sets s ON s.set_id = t.set_id AND s.lonely > 0
-         LEFT JOIN (SELECT set_id, min(priority)::numeric AS priority FROM front GROUP BY set_id) m
-                ON m.set_id = t.set_id
+         LEFT JOIN set_lowest l ON l.set_id = t.set_id
          LEFT JOIN front f ON f.set_id = t.set_id AND f.currency = t.currency
      ),
      shadowed AS MATERIALIZED (
-       SELECT r.id, r.operator_id, r.set_id, r.priority, r.currency, r.cost, s.example
+       SELECT r.id, r.operator_id, r.set_id, r.priority, r.currency, r.cost
          FROM lint_rules r
          JOIN (SELECT set_id, currency, max(bar) AS bar FROM bars GROUP BY set_id, currency) w
            ON w.set_id = r.set_id AND w.currency = r.currency
-         JOIN lint_sets s ON s.set_id = r.set_id
         WHERE ($1::uuid[] IS NULL OR r.id = ANY($1)) AND w.bar < ARRAY[r.priority, r.cost]
      ),
-     -- The sets holding each shadowed rule's example prefix: one of their fronts wins it.
-     holders AS (
-       SELECT id, set_id FROM shadowed
-       UNION
-       SELECT s.id, x.set_id FROM shadowed s JOIN lint_shared x ON x.prefix = s.example
+     -- The example: the first prefix of the set's first class, whose holders' fronts win it; for a
+     -- set without shared prefixes, its first prefix, which only the set's own rules hold.
+     first_class AS (
+       SELECT DISTINCT ON (m.set_id) m.set_id, c.example, c.holders
+         FROM lint_members m JOIN lint_classes c ON c.id = m.class_id
+        WHERE m.set_id IN (SELECT set_id FROM shadowed)
+        ORDER BY m.set_id, c.example
+     ),
+     examples AS (
+       SELECT s.set_id, coalesce(c.example, ls.example) AS prefix, coalesce(c.holders, ARRAY[s.set_id]) AS holders
+         FROM (SELECT DISTINCT set_id FROM shadowed) s
+         JOIN lint_sets ls ON ls.set_id = s.set_id
+         LEFT JOIN first_class c ON c.set_id = s.set_id
      )
-     SELECT DISTINCT ON (s.id) s.id AS rule_id, s.operator_id, s.example AS prefix, f.rule_id AS by_rule_id
+     SELECT DISTINCT ON (s.id) s.id AS rule_id, s.operator_id, e.prefix, f.rule_id AS by_rule_id
        FROM shadowed s
-       JOIN holders h ON h.id = s.id
+       JOIN examples e ON e.set_id = s.set_id
+      CROSS JOIN unnest(e.holders) AS h(set_id)
        JOIN front f ON f.set_id = h.set_id
       WHERE f.priority < s.priority OR (f.priority = s.priority AND f.currency = s.currency AND f.cost < s.cost)
       ORDER BY s.id, f.priority, f.cost, f.rule_id`,
@@ -181,8 +203,8 @@ export interface DuplicatePrefixPriority {
 
 /**
  * Pairs of one operator's rules at the same priority with a prefix in common. Two rules on one
- * table share all of it; otherwise the common prefixes are shared ones, looked up from the pair's
- * set with fewer of them (a rule on a large table beside a short inline list costs the list).
+ * table share all of it; two sets share a prefix when a class holds both, looked up from the set
+ * in fewer classes (a rule on a large table beside a short inline list costs the list).
  */
 export async function findDuplicatePrefixPriorities(
   s: LintScratch,
@@ -202,19 +224,20 @@ export async function findDuplicatePrefixPriorities(
         WHERE $1::uuid[] IS NULL OR a.id = ANY($1) OR b.id = ANY($1)
      ),
      across AS MATERIALIZED (
-       SELECT p.*, CASE WHEN sa.shared <= sb.shared THEN p.a_set ELSE p.b_set END AS fewer,
-              CASE WHEN sa.shared <= sb.shared THEN p.b_set ELSE p.a_set END AS more
+       SELECT p.*, CASE WHEN sa.classes <= sb.classes THEN p.a_set ELSE p.b_set END AS fewer,
+              CASE WHEN sa.classes <= sb.classes THEN p.b_set ELSE p.a_set END AS more
          FROM pairs p JOIN lint_sets sa ON sa.set_id = p.a_set JOIN lint_sets sb ON sb.set_id = p.b_set
-        WHERE p.a_set <> p.b_set
+        WHERE p.a_set <> p.b_set AND sa.classes > 0 AND sb.classes > 0
      )
      SELECT p.a_id, p.b_id, p.operator_id, p.priority, s.example AS prefix
        FROM pairs p JOIN lint_sets s ON s.set_id = p.a_set
       WHERE p.a_set = p.b_set
      UNION ALL
-     SELECT p.a_id, p.b_id, p.operator_id, p.priority, min(x.prefix)
+     SELECT p.a_id, p.b_id, p.operator_id, p.priority, min(c.example)
        FROM across p
-       JOIN lint_shared x ON x.set_id = p.fewer
-       JOIN lint_shared y ON y.set_id = p.more AND y.prefix = x.prefix
+       JOIN lint_members f ON f.set_id = p.fewer
+       JOIN lint_members m ON m.class_id = f.class_id AND m.set_id = p.more
+       JOIN lint_classes c ON c.id = f.class_id
       GROUP BY p.a_id, p.b_id, p.operator_id, p.priority`,
     [scope],
   );
@@ -239,8 +262,9 @@ export interface MixedCurrencyRank {
 
 /**
  * Groups of enabled rules of ACTIVE operators that share a prefix and a priority in more than one
- * currency, one per distinct set of rules (with how many prefixes bring that set together). A
- * set's lonely prefixes all bring together its own rules at a priority, so they count as one.
+ * currency, one per distinct set of rules, with how many prefixes bring that set together: per
+ * class and priority, the sets with rules there; a set's lonely prefixes bring its own rules
+ * together (only a table can do that: an inline set is one rule, one currency).
  */
 export async function findMixedCurrencyRanks(s: LintScratch, scope: LintScope): Promise<MixedCurrencyRank[]> {
   // Lists come back as comma-joined text: a group on a shared table can name thousands of rules,
@@ -257,25 +281,29 @@ export async function findMixedCurrencyRanks(s: LintScratch, scope: LintScope): 
        SELECT set_id, priority, min(currency) AS low, max(currency) AS high
          FROM lint_rules WHERE enabled AND operator_active GROUP BY set_id, priority
      ),
-     at_shared AS (
-       SELECT x.prefix, c.priority, array_agg(c.set_id ORDER BY c.set_id) AS sets, min(c.low) AS low,
+     -- Where the rules in scope compete: a group must hold one of them.
+     in_scope AS MATERIALIZED (
+       SELECT DISTINCT set_id, priority FROM lint_rules WHERE id = ANY ($1) AND enabled AND operator_active
+     ),
+     at_classes AS (
+       SELECT m.class_id, c.priority, array_agg(c.set_id ORDER BY c.set_id) AS sets, min(c.low) AS low,
               max(c.high) AS high
-         FROM lint_shared x JOIN contenders c ON c.set_id = x.set_id
-        GROUP BY x.prefix, c.priority
+         FROM lint_members m JOIN contenders c ON c.set_id = m.set_id
+        GROUP BY m.class_id, c.priority
      ),
      groups AS MATERIALIZED (
        SELECT row_number() OVER () AS id, priority, sets, prefix, prefix_count
          FROM (SELECT priority, sets, min(prefix) AS prefix, sum(n) AS prefix_count
-                 FROM (SELECT priority, sets, prefix, 1 AS n FROM at_shared WHERE low <> high
+                 FROM (SELECT a.priority, a.sets, k.example AS prefix, k.size AS n
+                         FROM at_classes a JOIN lint_classes k ON k.id = a.class_id
+                        WHERE a.low <> a.high
                        UNION ALL
                        SELECT c.priority, ARRAY[c.set_id], NULL, s.lonely
                          FROM contenders c JOIN lint_sets s ON s.set_id = c.set_id
                         WHERE s.lonely > 0 AND c.low <> c.high) g
                 GROUP BY priority, sets) g
         WHERE $1::uuid[] IS NULL
-           OR EXISTS (SELECT 1 FROM lint_rules r
-                       WHERE r.id = ANY($1) AND r.set_id = ANY(g.sets) AND r.priority = g.priority
-                         AND r.enabled AND r.operator_active)
+           OR EXISTS (SELECT 1 FROM in_scope x WHERE x.priority = g.priority AND x.set_id = ANY (g.sets))
      ),
      members AS (
        SELECT g.id, array_to_string(array_agg(r.id ORDER BY r.id), ',') AS rule_ids,
@@ -287,11 +315,10 @@ export async function findMixedCurrencyRanks(s: LintScratch, scope: LintScope): 
         GROUP BY g.id
      )
      SELECT m.rule_ids, m.operator_ids, m.currencies, g.priority, g.prefix_count,
-            -- Only lonely prefixes bring these rules together: the set's first entry no other set has.
+            -- Only lonely prefixes bring these rules together: the table's first entry no other set has.
             coalesce(g.prefix, (SELECT e.prefix FROM ops.prefix_table_entries e
                                  WHERE e.prefix_table_id = g.sets[1] AND e.deleted_at IS NULL
-                                   AND NOT EXISTS (SELECT 1 FROM lint_shared x
-                                                    WHERE x.set_id = e.prefix_table_id AND x.prefix = e.prefix)
+                                   AND NOT EXISTS (SELECT 1 FROM lint_prefixes p WHERE p.prefix = e.prefix)
                                  ORDER BY e.prefix LIMIT 1)) AS prefix
        FROM members m JOIN groups g ON g.id = m.id`,
     [scope],

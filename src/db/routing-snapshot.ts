@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { SnapshotRecord } from '../domain/routing-snapshot';
 import { listLiveOperators } from './operators';
-import { entryPages, findPrefixTable, openSnapshot, released } from './prefix-tables';
+import { entriesOfTables, findPrefixTables, openSnapshot, released } from './prefix-tables';
 import { listRulesOfLiveOperators } from './routing-rules';
 
 /**
@@ -20,15 +20,20 @@ export async function openRoutingSnapshot(
     const tableIds = [
       ...new Set([...rules.values()].flat().flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : []))),
     ].sort();
-    let tables = 0;
-    for (const id of tableIds) {
-      const table = await findPrefixTable(client, id);
-      if (!table) continue;
-      tables++;
-      yield { type: 'prefixTable', table };
-      for await (const prefixes of entryPages(client, id))
-        yield { type: 'prefixTableEntries', prefixTableId: id, prefixes };
+    // Tables first, each with its entries after it: entries come in table order.
+    const tables = await findPrefixTables(client, tableIds);
+    let next = 0;
+    for await (const page of entriesOfTables(
+      client,
+      tables.map((t) => t.id),
+    )) {
+      while (next < tables.length && tables[next]!.id <= page.prefixTableId) {
+        const table = tables[next++]!;
+        yield { type: 'prefixTable', table };
+      }
+      yield { type: 'prefixTableEntries', ...page };
     }
+    for (; next < tables.length; next++) yield { type: 'prefixTable', table: tables[next]! };
     for (const operator of operators) {
       yield {
         type: 'operator',
@@ -38,7 +43,7 @@ export async function openRoutingSnapshot(
         tpsLimit: operator.tpsLimit,
       };
     }
-    yield { type: 'end', operators: operators.length, prefixTables: tables };
+    yield { type: 'end', operators: operators.length, prefixTables: tables.length };
   }
   return released(client, records());
 }

@@ -12,6 +12,7 @@ import { OperatorService } from './operators';
 import { PrefixTableService } from './prefix-tables';
 import { RotationService } from './rotation';
 import { RoutingExplainService } from './routing-explain';
+import { RoutingLintService } from './routing-lint';
 import { RoutingRuleService } from './routing-rules';
 
 /** The services behind the admin API, one per capability. */
@@ -24,6 +25,7 @@ export interface AdminServices {
   routingRules: RoutingRuleService;
   prefixTables: PrefixTableService;
   routingExplain: RoutingExplainService;
+  routingLint: RoutingLintService;
 }
 
 export function createAdminServices(
@@ -34,14 +36,16 @@ export function createAdminServices(
   const deps = { ...clients, config, log };
   const operators = new OperatorService(deps);
   const cache = new HealthCache(clients.redis);
+  const routingLint = new RoutingLintService(deps);
   return {
     operators,
     onboarding: new OnboardingService(deps),
     rotation: new RotationService(deps),
     drain: new DrainService({ ...deps, operators }),
     health: new HealthService({ db: clients.db, cache }),
-    routingRules: new RoutingRuleService(deps),
+    routingRules: new RoutingRuleService({ ...deps, lint: routingLint }),
     prefixTables: new PrefixTableService(deps),
     routingExplain: new RoutingExplainService({ db: clients.db, cache }),
+    routingLint,
   };
 }

@@ -4,6 +4,7 @@ import { commitChange, findOperator } from '../db/operators';
 import { findLivePrefixTableIds } from '../db/prefix-tables';
 import { insertRoutingRules, listRoutingRules, softDeleteRoutingRules, updateRoutingRule } from '../db/routing-rules';
 import { replaceTpsLimit } from '../db/tps-limits';
+import type { LintFinding } from '../domain/routing-lint';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
 import type { Operator, RoutingRule, RoutingRuleInput, TpsLimit } from '../domain/operator';
 import {
@@ -14,6 +15,7 @@ import {
   type ExpectedVersion,
   type FieldError,
 } from './shared/errors';
+import type { RoutingLintService } from './routing-lint';
 
 /**
  * An operator's routing rules and TPS limit: every write is one transaction that checks the
@@ -25,6 +27,11 @@ export interface RoutingRuleSet {
   operatorId: string;
   version: number;
   routingRules: RoutingRule[];
+}
+
+/** A write's answer: the set after it, and the lint findings that involve the rules it wrote (warnings, never refusals). */
+export interface RoutingRuleWrite extends RoutingRuleSet {
+  findings: LintFinding[];
 }
 
 export interface OperatorTpsLimit {
@@ -55,7 +62,7 @@ export async function checkPrefixTables(
 }
 
 export class RoutingRuleService {
-  constructor(private readonly deps: { db: Db }) {}
+  constructor(private readonly deps: { db: Db; lint: RoutingLintService }) {}
 
   async list(operatorId: string): Promise<RoutingRuleSet> {
     const op = await findOperator(this.deps.db, operatorId);
@@ -64,21 +71,35 @@ export class RoutingRuleService {
   }
 
   /** The whole set at once: a bad rule writes none. */
-  async replace(operatorId: string, rules: RoutingRuleInput[], expected: ExpectedVersion, actor: string) {
-    return this.change(operatorId, expected, actor, async (tx) => {
+  async replace(
+    operatorId: string,
+    rules: RoutingRuleInput[],
+    expected: ExpectedVersion,
+    actor: string,
+  ): Promise<RoutingRuleWrite> {
+    const set = await this.change(operatorId, expected, actor, async (tx) => {
       await checkPrefixTables(tx, rules, (i) => `routingRules[${i}]`);
       await softDeleteRoutingRules(tx, operatorId, actor);
       await insertRoutingRules(tx, operatorId, rules, actor);
     });
+    return this.withFindings(
+      set,
+      set.routingRules.map((r) => r.id),
+    );
   }
 
-  async add(operatorId: string, rule: RoutingRuleInput, expected: ExpectedVersion, actor: string) {
+  async add(
+    operatorId: string,
+    rule: RoutingRuleInput,
+    expected: ExpectedVersion,
+    actor: string,
+  ): Promise<RoutingRuleWrite & { ruleId: string }> {
     let ruleId = '';
     const set = await this.change(operatorId, expected, actor, async (tx) => {
       await checkPrefixTables(tx, [rule], () => '');
       [ruleId = ''] = await insertRoutingRules(tx, operatorId, [rule], actor);
     });
-    return { ...set, ruleId };
+    return { ...(await this.withFindings(set, [ruleId])), ruleId };
   }
 
   /** Merges the patch into the rule; `validate` checks the merged rule as a whole (the API's schema). */
@@ -88,22 +109,38 @@ export class RoutingRuleService {
     merge: (current: RoutingRule) => RoutingRuleInput,
     expected: ExpectedVersion,
     actor: string,
-  ) {
-    return this.change(operatorId, expected, actor, async (tx) => {
+  ): Promise<RoutingRuleWrite> {
+    const set = await this.change(operatorId, expected, actor, async (tx) => {
       const current = (await listRoutingRules(tx, operatorId)).find((r) => r.id === ruleId);
       if (!current) throw notFound(`Routing rule ${ruleId} of operator ${operatorId}`);
       const next = merge(current);
       await checkPrefixTables(tx, [next], () => '');
       await updateRoutingRule(tx, operatorId, ruleId, next, actor);
     });
+    return this.withFindings(set, [ruleId]);
   }
 
-  async remove(operatorId: string, ruleId: string, expected: ExpectedVersion, actor: string) {
-    return this.change(operatorId, expected, actor, async (tx) => {
+  /** The findings concern the rules left (an operator left with no enabled rule, say). */
+  async remove(
+    operatorId: string,
+    ruleId: string,
+    expected: ExpectedVersion,
+    actor: string,
+  ): Promise<RoutingRuleWrite> {
+    const set = await this.change(operatorId, expected, actor, async (tx) => {
       if ((await softDeleteRoutingRules(tx, operatorId, actor, ruleId)) === 0) {
         throw notFound(`Routing rule ${ruleId} of operator ${operatorId}`);
       }
     });
+    return this.withFindings(
+      set,
+      set.routingRules.map((r) => r.id),
+    );
+  }
+
+  /** After the commit: the lint reads what peers will route by. */
+  private async withFindings(set: RoutingRuleSet, ruleIds: string[]): Promise<RoutingRuleWrite> {
+    return { ...set, findings: ruleIds.length > 0 ? await this.deps.lint.lint({ ruleIds }) : [] };
   }
 
   async getTpsLimit(operatorId: string): Promise<OperatorTpsLimit> {

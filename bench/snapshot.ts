@@ -1,0 +1,128 @@
+/**
+ * The routing snapshot on the real local stack (`npm run stack:up`): `GET
+ * /v1/internal/routing/snapshot` (plain HTTP, as INTERNAL_TLS=false serves it) of 1,000,000
+ * prefixes in 1,000 tables, 1,000 operators and 10,000 rules, read to the end by a client in this
+ * process: MB/s and time to first byte, beside a raw `COPY (SELECT … live entries) TO STDOUT` of
+ * the same rows in the same run, the ratio, and the process's peak RSS growth.
+ *
+ * Usage: `npm run bench:snapshot`. BENCH_PREFIXES, BENCH_OPERATORS, BENCH_RULES, BENCH_TABLES.
+ * Goals: ≥ 0.5 of raw COPY, RSS growth under 256 MB. Throwaway database, dropped at the end.
+ */
+import type { Server } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { to as copyTo } from 'pg-copy-streams';
+import { createInternalApp } from '../src/api/internal-app';
+import { createLogger } from '../src/platform/logger';
+import { CredentialsService } from '../src/services/credentials';
+import { OperatorService } from '../src/services/operators';
+import { PrefixTableService } from '../src/services/prefix-tables';
+import { RoutingSnapshotService } from '../src/services/routing-snapshot';
+import { intEnv, listen, seedRoutingData, startBenchService, urlOf } from './bench-service';
+import { runBench, type Cleanup } from './cleanup';
+
+const MB = 1024 * 1024;
+
+function counter(): { sink: Writable; bytes: () => number } {
+  let n = 0;
+  return {
+    sink: new Writable({
+      write(chunk: Buffer, _enc, done) {
+        n += chunk.length;
+        done();
+      },
+    }),
+    bytes: () => n,
+  };
+}
+
+async function main(cleanup: Cleanup): Promise<void> {
+  const size = {
+    prefixes: intEnv('BENCH_PREFIXES', 1_000_000),
+    operators: intEnv('BENCH_OPERATORS', 1000),
+    rules: intEnv('BENCH_RULES', 10_000),
+    tables: intEnv('BENCH_TABLES', 1000),
+  };
+  const s = await startBenchService(cleanup);
+  await seedRoutingData(s.resources, size);
+  const log = createLogger('warn', 'bench');
+  // Plain HTTP, no allowlist: the bench measures the snapshot, not TLS.
+  const app = createInternalApp({
+    config: { ...s.config, internalTls: { ...s.config.internalTls, enabled: false } },
+    log,
+    operators: new OperatorService({ ...s.resources, config: s.config.temporal }),
+    credentials: new CredentialsService({ db: s.resources.db, kv: s.resources.kv, log }),
+    routing: {
+      snapshots: new RoutingSnapshotService({
+        db: s.resources.db,
+        nats: s.resources.nats,
+        stream: s.config.nats.stream,
+      }),
+      prefixTables: new PrefixTableService({ db: s.resources.db }),
+    },
+  });
+  const server: Server = await listen(app);
+  cleanup.add('close the internal API', () => new Promise((r) => server.close(r)));
+  const url = `${urlOf(server)}/v1/internal/routing/snapshot`;
+
+  const read = async () => {
+    const start = performance.now();
+    const res = await fetch(url);
+    if (res.status !== 200) throw new Error(`the snapshot answered ${res.status}: ${await res.text()}`);
+    const reader = res.body?.getReader();
+    let first = 0;
+    let bytes = 0;
+    for (;;) {
+      const chunk = await reader?.read();
+      if (!chunk || chunk.done) break;
+      if (!first) first = performance.now() - start;
+      bytes += chunk.value.length;
+    }
+    return { ms: performance.now() - start, firstByteMs: first, bytes };
+  };
+
+  const raw = async () => {
+    const client = await s.resources.db.connect();
+    try {
+      const out = counter();
+      const start = performance.now();
+      await pipeline(
+        client.query(
+          copyTo(`COPY (SELECT e.prefix_table_id, e.prefix FROM ops.prefix_table_entries e
+                   WHERE e.deleted_at IS NULL ORDER BY e.prefix_table_id, e.prefix) TO STDOUT`),
+        ),
+        out.sink,
+      );
+      return { ms: performance.now() - start, bytes: out.bytes() };
+    } finally {
+      client.release();
+    }
+  };
+
+  await read(); // warm-up
+  await raw();
+  const copy = await raw();
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 20);
+  const snap = await read();
+  clearInterval(sampler);
+
+  const mbps = (bytes: number, ms: number) => bytes / MB / (ms / 1000);
+  const ratio = copy.ms / snap.ms;
+  const growth = (rssPeak - rssBefore) / MB;
+  console.log(`routing snapshot of ${size.prefixes} prefixes, ${size.operators} operators, ${size.rules} rules`);
+  console.log(
+    `  GET /routing/snapshot: ${(snap.bytes / MB).toFixed(1)} MB in ${Math.round(snap.ms)} ms (${mbps(snap.bytes, snap.ms).toFixed(1)} MB/s), first byte after ${Math.round(snap.firstByteMs)} ms`,
+  );
+  console.log(
+    `  raw COPY TO STDOUT of the same entries: ${(copy.bytes / MB).toFixed(1)} MB in ${Math.round(copy.ms)} ms (${mbps(copy.bytes, copy.ms).toFixed(1)} MB/s)`,
+  );
+  console.log(`  ratio (time, raw / snapshot) ${ratio.toFixed(2)} (goal ≥ 0.5): ${ratio >= 0.5 ? 'met' : 'NOT met'}`);
+  console.log(
+    `  peak RSS growth ${growth.toFixed(0)} MB (${(rssBefore / MB).toFixed(0)} → ${(rssPeak / MB).toFixed(0)} MB; goal < 256 MB): ${growth < 256 ? 'met' : 'NOT met'}`,
+  );
+}
+
+runBench(main);
