@@ -118,5 +118,8 @@ export async function seedRoutingData(
   );
   await resources.db.query('ANALYZE ops.prefix_table_entries');
   await resources.db.query('ANALYZE ops.routing_rules');
+  // As autovacuum would: with no statistics the planner takes 1,000 operators for a handful.
+  await resources.db.query('ANALYZE ops.operators');
+  await resources.db.query('ANALYZE ops.prefix_tables');
   return { operatorIds, tableIds };
 }
