@@ -9,38 +9,11 @@
  * Goal: throughput ≥ 0.6 of the bare route. Throwaway database, dropped at the end.
  */
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import Koa from 'koa';
 import { findOperator } from '../src/db/operators';
 import { listRoutingRules } from '../src/db/routing-rules';
-import { ACTOR, insertActiveOperators, intEnv, listen, percentile, startBenchService, urlOf } from './bench-service';
+import { ACTOR, insertActiveOperators, intEnv, listen, loadGets, startBenchService, urlOf } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
-
-interface Run {
-  perSecond: number;
-  p50: number;
-  p99: number;
-}
-
-async function load(urls: string[], n: number, concurrency: number, headers: Record<string, string>): Promise<Run> {
-  const latencies: number[] = [];
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const url = urls[next++ % urls.length] as string;
-        const t = performance.now();
-        const res = await fetch(url, { headers });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const wall = performance.now() - start;
-  return { perSecond: n / (wall / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
 
 async function main(cleanup: Cleanup): Promise<void> {
   const n = intEnv('BENCH_N', 5000);
@@ -88,10 +61,10 @@ async function main(cleanup: Cleanup): Promise<void> {
     const apiUrls = ids.map((id) => `${s.adminUrl}${route.path(id)}`);
     const bareUrls = ids.map((id) => `${bareUrl}${route.path(id)}`);
     // Warm-up of both sides: JIT, pools, prepared statements.
-    await load(apiUrls, 500, concurrency, s.auth);
-    await load(bareUrls, 500, concurrency, {});
-    const api = await load(apiUrls, n, concurrency, s.auth);
-    const floor = await load(bareUrls, n, concurrency, {});
+    await loadGets((i) => apiUrls[i % apiUrls.length] as string, 500, concurrency, s.auth);
+    await loadGets((i) => bareUrls[i % bareUrls.length] as string, 500, concurrency, {});
+    const api = await loadGets((i) => apiUrls[i % apiUrls.length] as string, n, concurrency, s.auth);
+    const floor = await loadGets((i) => bareUrls[i % bareUrls.length] as string, n, concurrency, {});
     const ratio = api.perSecond / floor.perSecond;
     console.log(
       `| ${route.name} | ${api.perSecond.toFixed(0)} | ${api.p50.toFixed(1)} / ${api.p99.toFixed(1)} | ${floor.perSecond.toFixed(0)} | ${floor.p50.toFixed(1)} / ${floor.p99.toFixed(1)} | ${ratio.toFixed(2)}: ${ratio >= 0.6 ? 'met' : 'NOT met'} |`,

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
@@ -122,4 +123,39 @@ export async function seedRoutingData(
   await resources.db.query('ANALYZE ops.operators');
   await resources.db.query('ANALYZE ops.prefix_tables');
   return { operatorIds, tableIds };
+}
+
+export interface LoadRun {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** `n` GETs of `url(i)`, `concurrency` in flight; every answer must be 200. */
+export async function loadGets(
+  url: (i: number) => string,
+  n: number,
+  concurrency: number,
+  headers: Record<string, string>,
+): Promise<LoadRun> {
+  const latencies: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const target = url(next++);
+        const t = performance.now();
+        const res = await fetch(target, { headers });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${target} answered ${res.status}`);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return {
+    perSecond: n / ((performance.now() - start) / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
 }

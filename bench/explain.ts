@@ -9,34 +9,10 @@
  * ms, ≥ 0.5 of the bare lookup's rate. Throwaway database, dropped at the end.
  */
 import { randomInt } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import Koa from 'koa';
 import { prefixesOf } from '../src/domain/route-order';
-import { intEnv, listen, percentile, seedRoutingData, startBenchService, urlOf } from './bench-service';
+import { intEnv, listen, loadGets, seedRoutingData, startBenchService, urlOf } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
-
-async function load(url: (i: number) => string, n: number, concurrency: number, headers: Record<string, string>) {
-  const latencies: number[] = [];
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const i = next++;
-        const t = performance.now();
-        const res = await fetch(url(i), { headers });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`${url(i)} answered ${res.status}`);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  return {
-    perSecond: n / ((performance.now() - start) / 1000),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-  };
-}
 
 async function main(cleanup: Cleanup): Promise<void> {
   const n = intEnv('BENCH_N', 3000);
@@ -71,10 +47,10 @@ async function main(cleanup: Cleanup): Promise<void> {
 
   const explainUrl = (i: number) => `${s.adminUrl}/routing/explain?destination=${numbers[i % numbers.length]}`;
   const bareUrl = (i: number) => `${urlOf(server)}/${numbers[i % numbers.length]}`;
-  await load(explainUrl, 300, concurrency, s.auth);
-  await load(bareUrl, 300, concurrency, {});
-  const api = await load(explainUrl, n, concurrency, s.auth);
-  const floor = await load(bareUrl, n, concurrency, {});
+  await loadGets(explainUrl, 300, concurrency, s.auth);
+  await loadGets(bareUrl, 300, concurrency, {});
+  const api = await loadGets(explainUrl, n, concurrency, s.auth);
+  const floor = await loadGets(bareUrl, n, concurrency, {});
   const ratio = api.perSecond / floor.perSecond;
   const sample = (await (await fetch(explainUrl(0), { headers: s.auth })).json()) as { ranks: unknown[] };
   console.log(

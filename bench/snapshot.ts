@@ -15,10 +15,7 @@ import { Writable } from 'node:stream';
 import { to as copyTo } from 'pg-copy-streams';
 import { createInternalApp } from '../src/api/internal-app';
 import { createLogger } from '../src/platform/logger';
-import { CredentialsService } from '../src/services/credentials';
-import { OperatorService } from '../src/services/operators';
-import { PrefixTableService } from '../src/services/prefix-tables';
-import { RoutingSnapshotService } from '../src/services/routing-snapshot';
+import { createInternalServices } from '../src/services';
 import { intEnv, listen, seedRoutingData, startBenchService, urlOf } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
@@ -48,20 +45,8 @@ async function main(cleanup: Cleanup): Promise<void> {
   await seedRoutingData(s.resources, size);
   const log = createLogger('warn', 'bench');
   // Plain HTTP, no allowlist: the bench measures the snapshot, not TLS.
-  const app = createInternalApp({
-    config: { ...s.config, internalTls: { ...s.config.internalTls, enabled: false } },
-    log,
-    operators: new OperatorService({ ...s.resources, config: s.config.temporal }),
-    credentials: new CredentialsService({ db: s.resources.db, kv: s.resources.kv, log }),
-    routing: {
-      snapshots: new RoutingSnapshotService({
-        db: s.resources.db,
-        nats: s.resources.nats,
-        stream: s.config.nats.stream,
-      }),
-      prefixTables: new PrefixTableService({ db: s.resources.db }),
-    },
-  });
+  const config = { ...s.config, internalTls: { ...s.config.internalTls, enabled: false } };
+  const app = createInternalApp({ config, log, ...createInternalServices(s.resources, config, log) });
   const server: Server = await listen(app);
   cleanup.add('close the internal API', () => new Promise((r) => server.close(r)));
   const url = `${urlOf(server)}/v1/internal/routing/snapshot`;

@@ -7,9 +7,7 @@ import { healthMetrics } from './health/metrics';
 import { HealthPipeline } from './health/pipeline';
 import { runProcess } from './platform/process';
 import { openResources } from './platform/resources';
-import { createAdminServices } from './services';
-import { CredentialsService } from './services/credentials';
-import { RoutingSnapshotService } from './services/routing-snapshot';
+import { createAdminServices, createInternalServices } from './services';
 import { sweepStagedCredentials } from './services/credentials-staging';
 import { createWorker } from './worker';
 
@@ -28,24 +26,11 @@ runProcess({
       const pipeline = new HealthPipeline({ ...resources, metrics });
       const admin = createAdminApp({ config, db: resources.db, log, ...services });
       await listen(admin.callback(), config.http.adminPort, 'admin API');
-      const credentials = new CredentialsService({
-        db: resources.db,
-        kv: resources.kv,
-        log,
-        cacheTtlMs: (config.vault.credentialsCacheTtlS ?? 0) * 1000,
-      });
-      const snapshots = new RoutingSnapshotService({
-        db: resources.db,
-        nats: resources.nats,
-        stream: config.nats.stream,
-      });
       const internalApp = createInternalApp({
         config,
         log,
-        operators: services.operators,
-        credentials,
+        ...createInternalServices(resources, config, log),
         health: { pipeline, metrics, log },
-        routing: { snapshots, prefixTables: services.prefixTables },
       });
       const internal = createInternalServer(internalApp, config.internalTls, {
         log,

@@ -1,10 +1,12 @@
 import type { Client } from '@temporalio/client';
+import type { NatsConnection } from 'nats';
 import type { Db } from '../clients/postgres';
 import type { Redis } from '../clients/redis';
 import type { KvStore } from '../clients/vault';
 import { HealthCache } from '../health/cache';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
+import { CredentialsService } from './credentials';
 import { DrainService } from './drain';
 import { HealthService } from './health';
 import { OnboardingService } from './onboarding';
@@ -14,6 +16,7 @@ import { RotationService } from './rotation';
 import { RoutingExplainService } from './routing-explain';
 import { RoutingLintService } from './routing-lint';
 import { RoutingRuleService } from './routing-rules';
+import { RoutingSnapshotService } from './routing-snapshot';
 
 /** The services behind the admin API, one per capability. */
 export interface AdminServices {
@@ -47,5 +50,32 @@ export function createAdminServices(
     prefixTables: new PrefixTableService(deps),
     routingExplain: new RoutingExplainService({ db: clients.db, cache }),
     routingLint,
+  };
+}
+
+/** The services behind the internal API (smpp-connector, routing-engine). */
+export interface InternalServices {
+  operators: OperatorService;
+  credentials: CredentialsService;
+  routing: { snapshots: RoutingSnapshotService; prefixTables: PrefixTableService };
+}
+
+export function createInternalServices(
+  clients: { db: Db; kv: KvStore; nats: NatsConnection; temporal: Client },
+  config: Pick<Config, 'temporal' | 'nats' | 'vault'>,
+  log: Logger,
+): InternalServices {
+  return {
+    operators: new OperatorService({ ...clients, config: config.temporal }),
+    credentials: new CredentialsService({
+      db: clients.db,
+      kv: clients.kv,
+      log,
+      cacheTtlMs: (config.vault.credentialsCacheTtlS ?? 0) * 1000,
+    }),
+    routing: {
+      snapshots: new RoutingSnapshotService({ db: clients.db, nats: clients.nats, stream: config.nats.stream }),
+      prefixTables: new PrefixTableService({ db: clients.db }),
+    },
   };
 }

@@ -2,29 +2,13 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createInternalApp } from '../../src/api/internal-app';
 import { createLogger } from '../../src/platform/logger';
-import { CredentialsService } from '../../src/services/credentials';
-import { OperatorService } from '../../src/services/operators';
-import { PrefixTableService } from '../../src/services/prefix-tables';
-import { RoutingSnapshotService } from '../../src/services/routing-snapshot';
+import { createInternalServices } from '../../src/services';
 import type { Harness } from './harness';
 
 /** The internal API (plain HTTP, as INTERNAL_TLS=false runs it) beside a harness, with its routing routes. */
 export async function listenInternal(h: Harness): Promise<{ url: string; close(): Promise<void> }> {
   const log = createLogger('silent');
-  const app = createInternalApp({
-    config: h.config,
-    log,
-    operators: new OperatorService({ ...h.resources, config: h.config.temporal }),
-    credentials: new CredentialsService({ db: h.resources.db, kv: h.resources.kv, log }),
-    routing: {
-      snapshots: new RoutingSnapshotService({
-        db: h.resources.db,
-        nats: h.resources.nats,
-        stream: h.config.nats.stream,
-      }),
-      prefixTables: new PrefixTableService({ db: h.resources.db }),
-    },
-  });
+  const app = createInternalApp({ config: h.config, log, ...createInternalServices(h.resources, h.config, log) });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

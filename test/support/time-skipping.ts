@@ -27,6 +27,26 @@ export const TEST_SERVER_PATH = path.join(root, '.stack/venv/bin/temporal-test-s
 const runtimeLog: LogEntry[] = [];
 let runtimeInstalled = false;
 
+/**
+ * The test file's environment, created before its tests and torn down after them; call the
+ * returned function inside a test. Time skipping keeps every test under a second or so, so a
+ * branch that hangs fails fast.
+ */
+export function useTimeSkippingEnv(): () => TestWorkflowEnvironment {
+  let env: TestWorkflowEnvironment | undefined;
+  jest.setTimeout(10_000);
+  beforeAll(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterAll(async () => {
+    await env?.teardown();
+  });
+  return () => {
+    if (!env) throw new Error('the time-skipping environment is not up yet');
+    return env;
+  };
+}
+
 /** One per test file: time skipping is global to the server, so tests in a file run one at a time. */
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   if (!existsSync(TEST_SERVER_PATH)) {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CONFLICT } from '../../src/domain/failures';
 import type { Operator } from '../../src/domain/operator';
 import {
@@ -15,7 +14,7 @@ import { connectorHealthSignal } from '../../src/workflows/messages';
 import {
   OPERATOR_ID,
   blocking,
-  createTimeSkippingEnv,
+  useTimeSkippingEnv,
   deferred,
   failing,
   fakeOperator,
@@ -35,27 +34,17 @@ const inflight = (count: number) => report('UP', 1, count);
 
 const input = (): DrainInput => ({ operatorId: OPERATOR_ID, actor: ACTOR, drainTimeoutS: DRAIN_TIMEOUT_S });
 
-// Time skipping keeps every test under a second or so: a branch that hangs should fail fast.
-jest.setTimeout(10_000);
-
 describe('drainOperator', () => {
-  let env: TestWorkflowEnvironment;
+  const env = useTimeSkippingEnv();
 
-  beforeAll(async () => {
-    env = await createTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
-
-  const startDrain = (taskQueue: string) => startAccepted(env, drainOperator, taskQueue, input());
+  const startDrain = (taskQueue: string) => startAccepted(env(), drainOperator, taskQueue, input());
   const stepOf = async (handle: WorkflowHandle): Promise<DrainStep> => (await handle.query(drainSteps.query)).step;
   const cancelDrain = (handle: WorkflowHandle, actor = 'ops-admin'): Promise<Operator> =>
     handle.executeUpdate(cancelDrainUpdate, { args: [{ actor }] });
 
   it('soft-deletes once the connector reports nothing in flight', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       expect(await accepted).toMatchObject({ id: OPERATOR_ID, status: 'DRAINING' });
 
@@ -78,15 +67,15 @@ describe('drainOperator', () => {
 
   it('soft-deletes when the drain timeout runs out with messages still in flight', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
       await handle.signal(connectorHealthSignal, inflight(5));
 
-      const before = await env.currentTimeMs();
+      const before = await env().currentTimeMs();
       expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'DELETED', reason: 'timeout' });
-      expect((await env.currentTimeMs()) - before).toBeGreaterThanOrEqual(DRAIN_TIMEOUT_S * 1000);
+      expect((await env().currentTimeMs()) - before).toBeGreaterThanOrEqual(DRAIN_TIMEOUT_S * 1000);
       expect(await stepOf(handle)).toBe('deleted');
     });
     expect(stubs.argsOf('finishDrain')).toEqual([[OPERATOR_ID, ACTOR, 'timeout']]);
@@ -95,7 +84,7 @@ describe('drainOperator', () => {
 
   it('puts the operator back to ACTIVE on a cancelDrain update before the soft delete', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
@@ -111,7 +100,7 @@ describe('drainOperator', () => {
   it('cancels right after marking DRAINING when the cancelDrain update comes first', async () => {
     const marking = blocking(fakeOperator({ status: 'DRAINING' }));
     const stubs = stubActivities({ beginDrain: marking.activity });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle } = await startDrain(taskQueue);
       await marking.entered;
       const update = await handle.startUpdate(cancelDrainUpdate, {
@@ -128,7 +117,7 @@ describe('drainOperator', () => {
 
   it('puts the operator back to ACTIVE and ends cancelled on a Temporal cancel before the soft delete', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
@@ -146,7 +135,7 @@ describe('drainOperator', () => {
     // The API's answer to "no worker took the drain in time". beginDrain is never run, but the
     // workflow cannot know whether an earlier attempt committed: cancelDrain is a no-op if not.
     const taskQueue = uniqueTaskQueue();
-    const handle = await env.client.workflow.start(drainOperator, {
+    const handle = await env().client.workflow.start(drainOperator, {
       workflowId: `drain-${randomUUID()}`,
       taskQueue,
       args: [input()],
@@ -155,7 +144,7 @@ describe('drainOperator', () => {
 
     const stubs = stubActivities();
     await withWorker(
-      env,
+      env(),
       stubs.activities,
       async () => {
         expect(await workflowFailure(handle)).toBeInstanceOf(CancelledFailure);
@@ -169,7 +158,7 @@ describe('drainOperator', () => {
 
   it('refuses the accepted update when the operator cannot drain', async () => {
     const stubs = stubActivities({ beginDrain: failing(CONFLICT) });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
 
       const refusal = await updateFailure(accepted);
@@ -193,7 +182,7 @@ describe('drainOperator', () => {
         throw ApplicationFailure.nonRetryable('a credential rotation is pending', CONFLICT);
       },
     });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle } = await startDrain(taskQueue);
       await entered.promise;
       const update = await handle.startUpdate(cancelDrainUpdate, {
@@ -210,7 +199,7 @@ describe('drainOperator', () => {
 
   it('refuses a cancelDrain update that names no actor', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
@@ -226,7 +215,7 @@ describe('drainOperator', () => {
   it('refuses a cancelDrain update with Conflict once the soft delete has begun', async () => {
     const deleting = blocking(undefined);
     const stubs = stubActivities({ finishDrain: deleting.activity });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
@@ -246,7 +235,7 @@ describe('drainOperator', () => {
   it('finishes the soft delete when cancelled after it has begun', async () => {
     const deleting = blocking(undefined);
     const stubs = stubActivities({ finishDrain: deleting.activity });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
@@ -264,7 +253,7 @@ describe('drainOperator', () => {
 
   it('fails without restoring the operator when the soft delete is refused', async () => {
     const stubs = stubActivities({ finishDrain: failing(CONFLICT) });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');

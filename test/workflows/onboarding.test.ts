@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
   CREDENTIALS_NOT_STAGED,
   DUPLICATE_OPERATOR,
@@ -17,7 +16,7 @@ import {
 } from '../../src/workflows/onboarding';
 import {
   OPERATOR_ID,
-  createTimeSkippingEnv,
+  useTimeSkippingEnv,
   errorsLoggedBy,
   failing,
   fakeDraft,
@@ -43,27 +42,17 @@ const input = (): OnboardingInput => ({
   bindTimeoutS: BIND_TIMEOUT_S,
 });
 
-// Time skipping keeps every test under a second or so: a branch that hangs should fail fast.
-jest.setTimeout(10_000);
-
 describe('onboardOperator', () => {
-  let env: TestWorkflowEnvironment;
+  const env = useTimeSkippingEnv();
 
-  beforeAll(async () => {
-    env = await createTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
-
-  const startOnboarding = (taskQueue: string) => startAccepted(env, onboardOperator, taskQueue, input());
+  const startOnboarding = (taskQueue: string) => startAccepted(env(), onboardOperator, taskQueue, input());
 
   const stepOf = async (handle: WorkflowHandle): Promise<OnboardingStep> =>
     (await handle.query(onboardingSteps.query)).step;
 
   it('activates the operator on its first healthy bind', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       expect(await accepted).toMatchObject({ id: OPERATOR_ID, status: 'ONBOARDING' });
 
@@ -88,7 +77,7 @@ describe('onboardOperator', () => {
 
   it('keeps a healthy report that arrives before it starts waiting for the bind', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await handle.signal(connectorHealthSignal, report('UP'));
@@ -100,7 +89,7 @@ describe('onboardOperator', () => {
 
   it('fails and compensates when the connector does not bind within bindTimeoutS', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
@@ -108,9 +97,9 @@ describe('onboardOperator', () => {
       await handle.signal(connectorHealthSignal, report('DOWN'));
       await handle.signal(connectorHealthSignal, report('DEGRADED'));
 
-      const before = await env.currentTimeMs();
+      const before = await env().currentTimeMs();
       expect(await workflowFailure(handle)).toMatchObject({ type: ONBOARDING_FAILED });
-      expect((await env.currentTimeMs()) - before).toBeGreaterThanOrEqual(BIND_TIMEOUT_S * 1000);
+      expect((await env().currentTimeMs()) - before).toBeGreaterThanOrEqual(BIND_TIMEOUT_S * 1000);
       expect(await stepOf(handle)).toBe('failed');
     });
     expect(stubs.names()).not.toContain('activateOperator');
@@ -119,7 +108,7 @@ describe('onboardOperator', () => {
 
   it('fails and compensates when the connector reports AUTH_FAILED', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
@@ -147,7 +136,7 @@ describe('onboardOperator', () => {
       // Nothing was saved: the real activity finds no operator.
       markOnboardingFailed: async () => null,
     });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
 
       const refusal = await updateFailure(accepted);
@@ -164,7 +153,7 @@ describe('onboardOperator', () => {
 
   it('compensates when a step after the save fails', async () => {
     const stubs = stubActivities({ storeCredentials: failing(CREDENTIALS_NOT_STAGED) });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       // Already answered by the save: the later failure does not turn it into a refusal.
       expect(await accepted).toMatchObject({ status: 'ONBOARDING' });
@@ -177,7 +166,7 @@ describe('onboardOperator', () => {
 
   it('compensates and ends cancelled when cancelled while waiting for the bind', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
@@ -193,7 +182,7 @@ describe('onboardOperator', () => {
   it('compensates without saving when cancelled before a worker picks it up', async () => {
     // The API's answer to "no worker took the onboarding in time".
     const taskQueue = uniqueTaskQueue();
-    const handle = await env.client.workflow.start(onboardOperator, {
+    const handle = await env().client.workflow.start(onboardOperator, {
       workflowId: `onboarding-${randomUUID()}`,
       taskQueue,
       args: [input()],
@@ -202,7 +191,7 @@ describe('onboardOperator', () => {
 
     const stubs = stubActivities({ markOnboardingFailed: async () => null });
     await withWorker(
-      env,
+      env(),
       stubs.activities,
       async () => {
         expect(await workflowFailure(handle)).toBeInstanceOf(CancelledFailure);
@@ -220,7 +209,7 @@ describe('onboardOperator', () => {
       activateOperator: failing('ActivationReplyLost'),
       markOnboardingFailed: async (operatorId) => fakeOperator({ id: operatorId, credentialsVersion: 5 }),
     });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
@@ -238,7 +227,7 @@ describe('onboardOperator', () => {
       activateOperator: failing('ActivationReplyLost'),
       markOnboardingFailed: async (operatorId) => fakeOperator({ id: operatorId, credentialsVersion: null }),
     });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
@@ -252,7 +241,7 @@ describe('onboardOperator', () => {
 
   it('logs a refused discard and still finishes the compensation', async () => {
     const stubs = stubActivities({ discardCredentials: failing(VAULT_REJECTED) });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await waitForStep(handle, onboardingSteps.query, 'waitingForBind');

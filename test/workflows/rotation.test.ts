@@ -1,6 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CONFLICT, NOT_FOUND, VAULT_REJECTED } from '../../src/domain/failures';
 import { connectorHealthSignal } from '../../src/workflows/messages';
 import {
@@ -13,7 +12,7 @@ import {
 import {
   OPERATOR_ID,
   blocking,
-  createTimeSkippingEnv,
+  useTimeSkippingEnv,
   errorsLoggedBy,
   failing,
   fakeOperator,
@@ -40,26 +39,16 @@ const input = (): RotationInput => ({
   bindTimeoutS: BIND_TIMEOUT_S,
 });
 
-// Time skipping keeps every test under a second or so: a branch that hangs should fail fast.
-jest.setTimeout(10_000);
-
 describe('rotateCredentials', () => {
-  let env: TestWorkflowEnvironment;
+  const env = useTimeSkippingEnv();
 
-  beforeAll(async () => {
-    env = await createTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
-
-  const startRotation = (taskQueue: string) => startAccepted(env, rotateCredentials, taskQueue, input());
+  const startRotation = (taskQueue: string) => startAccepted(env(), rotateCredentials, taskQueue, input());
   const stepOf = async (handle: WorkflowHandle): Promise<RotationStep> =>
     (await handle.query(rotationSteps.query)).step;
 
   it('makes the new version current once the connector binds with it', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       expect(await accepted).toMatchObject({ id: OPERATOR_ID, status: 'ACTIVE', credentialsVersion: CURRENT });
 
@@ -87,7 +76,7 @@ describe('rotateCredentials', () => {
 
   it('rolls back when the connector reports AUTH_FAILED with the new version', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await waitForStep(handle, rotationSteps.query, 'waitingForBind');
@@ -104,14 +93,14 @@ describe('rotateCredentials', () => {
 
   it('rolls back when the connector does not bind within bindTimeoutS', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await waitForStep(handle, rotationSteps.query, 'waitingForBind');
 
-      const before = await env.currentTimeMs();
+      const before = await env().currentTimeMs();
       expect(await workflowFailure(handle)).toMatchObject({ type: CREDENTIALS_ROLLED_BACK });
-      expect((await env.currentTimeMs()) - before).toBeGreaterThanOrEqual(BIND_TIMEOUT_S * 1000);
+      expect((await env().currentTimeMs()) - before).toBeGreaterThanOrEqual(BIND_TIMEOUT_S * 1000);
       expect(await stepOf(handle)).toBe('rolledBack');
     });
     expect(stubs.names()).not.toContain('completeRotation');
@@ -120,7 +109,7 @@ describe('rotateCredentials', () => {
 
   it('ignores reports that are not a bind with the new version', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await waitForStep(handle, rotationSteps.query, 'waitingForBind');
@@ -138,7 +127,7 @@ describe('rotateCredentials', () => {
     // Held before the wait, so every report below is in before the workflow looks at them.
     const announcing = blocking(fakeOperator());
     const stubs = stubActivities({ beginRotation: announcing.activity });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await announcing.entered;
@@ -155,7 +144,7 @@ describe('rotateCredentials', () => {
 
   it('refuses the accepted update without touching Vault when the operator cannot rotate', async () => {
     const stubs = stubActivities({ prepareRotation: failing(CONFLICT) });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
 
       const refusal = await updateFailure(accepted);
@@ -170,7 +159,7 @@ describe('rotateCredentials', () => {
 
   it('rolls back without restoring Vault when the base version cannot be read', async () => {
     const stubs = stubActivities({ latestCredentialsVersion: failing(NOT_FOUND) });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       // Answered by prepareRotation already: the later failure does not refuse it.
       expect(await accepted).toMatchObject({ status: 'ACTIVE' });
@@ -185,7 +174,7 @@ describe('rotateCredentials', () => {
 
   it('rolls back and restores Vault when writing the new version fails', async () => {
     const stubs = stubActivities({ promoteStagedCredentials: failing(CONFLICT) });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
 
@@ -200,7 +189,7 @@ describe('rotateCredentials', () => {
 
   it('rolls back and ends cancelled when cancelled while waiting for the bind', async () => {
     const stubs = stubActivities();
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await waitForStep(handle, rotationSteps.query, 'waitingForBind');
@@ -219,7 +208,7 @@ describe('rotateCredentials', () => {
       completeRotation: failing('CompletionReplyLost'),
       rollbackRotation: async (operatorId) => fakeOperator({ id: operatorId, credentialsVersion: NEW }),
     });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await waitForStep(handle, rotationSteps.query, 'waitingForBind');
@@ -235,7 +224,7 @@ describe('rotateCredentials', () => {
 
   it('rolls back without restoring Vault when the operator is gone', async () => {
     const stubs = stubActivities({ rollbackRotation: async () => null });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await waitForStep(handle, rotationSteps.query, 'waitingForBind');
@@ -250,7 +239,7 @@ describe('rotateCredentials', () => {
 
   it('logs a refused restore and still finishes the rollback', async () => {
     const stubs = stubActivities({ restoreCredentials: failing(VAULT_REJECTED) });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await waitForStep(handle, rotationSteps.query, 'waitingForBind');
@@ -267,7 +256,7 @@ describe('rotateCredentials', () => {
   it('ends ROTATED when cancelled while making the new version current', async () => {
     const completing = blocking(fakeOperator({ credentialsVersion: NEW }));
     const stubs = stubActivities({ completeRotation: completing.activity });
-    await withWorker(env, stubs.activities, async (taskQueue) => {
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await waitForStep(handle, rotationSteps.query, 'waitingForBind');
