@@ -86,7 +86,7 @@ describe('admin auth with a JWKS URL', () => {
       res.end(JSON.stringify({ keys: [jwk] }));
     });
     const jwksUri = `${await listen(jwksServer)}/.well-known/jwks.json`;
-    const started = await startApp({ jwksUri, issuer: ISSUER, audience: AUDIENCE });
+    const started = await startApp({ jwksUri, issuer: ISSUER, audience: AUDIENCE, maxAgeS: 3600 });
     app = started.server;
     url = started.url;
   });
@@ -232,7 +232,7 @@ describe('admin auth with a shared secret', () => {
   let url: string;
 
   beforeAll(async () => {
-    const started = await startApp({ secret: SECRET });
+    const started = await startApp({ secret: SECRET, maxAgeS: 3600 });
     app = started.server;
     url = started.url;
   });
@@ -254,6 +254,14 @@ describe('admin auth with a shared secret', () => {
     await expectUnauthorized(
       await call(url, jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, 'wrong-secret', { algorithm: 'HS256' })),
     );
+  });
+
+  it('refuses a token issued longer ago than the maximum age, whatever its expiry', async () => {
+    const twoHoursAgo = Math.floor(Date.now() / 1000) - 7200;
+    const old = jwt.sign({ iat: twoHoursAgo, exp: soon(), sub: 'alice', scope: 'admin' }, SECRET, {
+      algorithm: 'HS256',
+    });
+    await expectUnauthorized(await call(url, old));
   });
 
   it('refuses an HS384 token signed with the right secret (only HS256 is allowed)', async () => {

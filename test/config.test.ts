@@ -130,6 +130,7 @@ describe('loadConfig', () => {
         jwksUri: 'https://idp.example.com/.well-known/jwks.json',
         issuer: 'https://idp.example.com/',
         audience: 'operator-management',
+        maxAgeS: 3600,
       });
       expect(config.internalTls).toEqual({
         enabled: true,
@@ -147,7 +148,8 @@ describe('loadConfig', () => {
 
     it('accepts a shared JWT secret instead of a JWKS URL', () => {
       const env = without(production, 'JWT_JWKS_URI');
-      expect(loadConfig({ ...env, JWT_SECRET: 'prod-secret' }).jwt.secret).toBe('prod-secret');
+      const secret = 'a-production-secret-of-32-bytes!';
+      expect(loadConfig({ ...env, JWT_SECRET: secret }).jwt.secret).toBe(secret);
     });
 
     it('requires each INTERNAL_TLS_* path', () => {
@@ -163,6 +165,24 @@ describe('loadConfig', () => {
       expect(configErrorOf(env).message).toContain('VAULT_TOKEN');
     });
 
+    it.each([
+      ['INTERNAL_TLS=false', { INTERNAL_TLS: 'false' }, 'INTERNAL_TLS'],
+      ['a JWT secret shorter than 32 bytes', { JWT_SECRET: 'short-secret' }, 'JWT_SECRET'],
+      ['no JWT_ISSUER', { JWT_ISSUER: '' }, 'JWT_ISSUER'],
+      ['no JWT_AUDIENCE', { JWT_AUDIENCE: '' }, 'JWT_AUDIENCE'],
+    ])('refuses %s, naming the variable', (_what, change, name) => {
+      expect(configErrorOf({ ...production, ...change }).message).toContain(name);
+    });
+
+    it('accepts a shared JWT secret of 32 bytes and a maximum token age', () => {
+      const config = loadConfig({
+        ...without(production, 'JWT_JWKS_URI'),
+        JWT_SECRET: 'x'.repeat(32),
+        JWT_MAX_AGE_S: '600',
+      });
+      expect(config.jwt).toMatchObject({ secret: 'x'.repeat(32), maxAgeS: 600 });
+    });
+
     it('reports every missing setting at once', () => {
       const err = configErrorOf({ NODE_ENV: 'production' });
       for (const name of ['VAULT_TOKEN', 'JWT_JWKS_URI', 'INTERNAL_TLS_CERT', 'INTERNAL_TLS_KEY', 'INTERNAL_TLS_CA']) {
@@ -172,23 +192,13 @@ describe('loadConfig', () => {
 
     it('leaks no dev defaults', () => {
       const env = without(production, 'INTERNAL_ALLOWED_CLIENTS');
-      const config = loadConfig({ ...env, INTERNAL_TLS: 'false' });
+      const config = loadConfig(env);
       expect(config.jwt.secret).toBeUndefined();
       expect(config.internalTls.allowedClients).toEqual([]);
       expect(config.internalTls.certPath).toBe('/etc/tls/tls.crt');
-      const bare = loadConfig({
-        ...env,
-        INTERNAL_TLS_CERT: '',
-        INTERNAL_TLS_KEY: '',
-        INTERNAL_TLS_CA: '',
-        INTERNAL_TLS: '0',
-      });
-      expect(bare.internalTls).toMatchObject({
-        enabled: false,
-        certPath: undefined,
-        keyPath: undefined,
-        caPath: undefined,
-      });
+      // No dev certificates to fall back on: without its own, production does not start.
+      const bare = configErrorOf({ ...env, INTERNAL_TLS_CERT: '', INTERNAL_TLS_KEY: '', INTERNAL_TLS_CA: '' });
+      expect(bare.message).toContain('INTERNAL_TLS_CERT');
     });
 
     it('has no dev JWT secret when a JWKS URL is set, in any environment', () => {

@@ -66,6 +66,8 @@ const envSchema = z.object({
   JWT_JWKS_URI: optionalString.pipe(z.url().optional()),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
+  /** Tokens older than this (by `iat`) are refused, whatever their `exp`. */
+  JWT_MAX_AGE_S: positiveInt.default(3600),
 
   ONBOARDING_BIND_TIMEOUT_S: positiveInt.default(600),
   DRAIN_TIMEOUT_S: positiveInt.default(900),
@@ -165,7 +167,7 @@ export interface Config {
     kubernetesMount?: string;
     auth: { kind: 'token'; token: string } | { kind: 'kubernetes'; role: string; jwtPath: string };
   };
-  jwt: { secret?: string; jwksUri?: string; issuer?: string; audience?: string };
+  jwt: { secret?: string; jwksUri?: string; issuer?: string; audience?: string; maxAgeS: number };
   internalTls: {
     enabled: boolean;
     certPath?: string;
@@ -196,8 +198,18 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (e.VAULT_AUTH === 'kubernetes' && !e.VAULT_K8S_ROLE) {
     problems.push('VAULT_K8S_ROLE: required when VAULT_AUTH=kubernetes');
   }
-  if (!e.JWT_SECRET && !e.JWT_JWKS_URI && e.NODE_ENV === 'production') {
-    problems.push('JWT_JWKS_URI: required in production (or JWT_SECRET for a shared secret)');
+  if (e.NODE_ENV === 'production') {
+    if (!e.JWT_SECRET && !e.JWT_JWKS_URI) {
+      problems.push('JWT_JWKS_URI: required in production (or JWT_SECRET for a shared secret)');
+    }
+    // A short HS256 secret can be brute-forced from one token.
+    if (e.JWT_SECRET && Buffer.byteLength(e.JWT_SECRET) < 32) {
+      problems.push('JWT_SECRET: at least 32 bytes in production');
+    }
+    if (!e.JWT_ISSUER) problems.push('JWT_ISSUER: required in production');
+    if (!e.JWT_AUDIENCE) problems.push('JWT_AUDIENCE: required in production');
+    // Without TLS the internal listener would serve SMPP passwords to any caller, in plain text.
+    if (!e.INTERNAL_TLS) problems.push('INTERNAL_TLS: must be true in production (the internal API serves SMPP passwords)');
   }
   if (e.INTERNAL_TLS && e.NODE_ENV === 'production') {
     for (const name of ['INTERNAL_TLS_CERT', 'INTERNAL_TLS_KEY', 'INTERNAL_TLS_CA'] as const) {
@@ -272,6 +284,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       secret: e.JWT_SECRET ?? (devOnly && !e.JWT_JWKS_URI ? 'local-dev-jwt-secret' : undefined),
       jwksUri: e.JWT_JWKS_URI,
       issuer: e.JWT_ISSUER,
+      maxAgeS: e.JWT_MAX_AGE_S,
       audience: e.JWT_AUDIENCE,
     },
     internalTls: {

@@ -45,6 +45,7 @@ export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
     algorithms: jwks ? ['RS256', 'ES256'] : ['HS256'],
     issuer: config.issuer,
     audience: config.audience,
+    maxAge: `${config.maxAgeS}s`,
   };
 
   const verify = (token: string) =>
