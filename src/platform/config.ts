@@ -209,7 +209,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     if (!e.JWT_ISSUER) problems.push('JWT_ISSUER: required in production');
     if (!e.JWT_AUDIENCE) problems.push('JWT_AUDIENCE: required in production');
     // Without TLS the internal listener would serve SMPP passwords to any caller, in plain text.
-    if (!e.INTERNAL_TLS) problems.push('INTERNAL_TLS: must be true in production (the internal API serves SMPP passwords)');
+    if (!e.INTERNAL_TLS)
+      problems.push('INTERNAL_TLS: must be true in production (the internal API serves SMPP passwords)');
   }
   if (e.INTERNAL_TLS && e.NODE_ENV === 'production') {
     for (const name of ['INTERNAL_TLS_CERT', 'INTERNAL_TLS_KEY', 'INTERNAL_TLS_CA'] as const) {
