@@ -138,6 +138,16 @@ describe('prefix tables', () => {
     });
   });
 
+  it('gives its connection back when an export is never read (HEAD)', async () => {
+    const table = await newTable();
+    // More HEADs than the pool has connections: a leaked snapshot each would leave none for the GET.
+    for (let i = 0; i < h.config.postgres.poolMax * 2; i++) {
+      expect((await h.api(`/prefix-tables/${table.id}/entries`, { method: 'HEAD' })).status).toBe(200);
+    }
+    const res = await h.api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'application/json' } });
+    expect(await res.json()).toEqual({ prefixTableId: table.id, version: 1, prefixes: [] });
+  });
+
   it('refuses a bad line, naming it, and writes nothing', async () => {
     const table = await newTable();
     const lines = Array.from({ length: 100_000 }, (_, i) => String(250_000_000 + i));

@@ -135,7 +135,9 @@ function sendEntries(tables: PrefixTableService) {
   return async (ctx: Context) => {
     const { id } = parse(TableParams, ctx.params, 'path');
     const asCsv = ctx.accepts('application/json', 'text/csv') === 'text/csv';
-    const { table, pages } = await tables.entries(id);
+    const { table, pages, close } = await tables.entries(id);
+    // Ends the snapshot however the answer ends: read to the end, a HEAD, a client gone.
+    ctx.res.once('close', () => void close());
     ctx.set('ETag', etagOf(table.version));
     ctx.type = asCsv ? 'text/csv' : 'application/json';
     ctx.body = Readable.from(asCsv ? csvLines(pages) : jsonChunks(table.id, table.version, pages));

@@ -195,7 +195,14 @@ export function createRoutingRulesRouter(rules: RoutingRuleService): Router<Auth
     const { id, ruleId } = parse(RuleParams, ctx.params, 'path');
     const patch = parse(RoutingRulePatch, ctx.request.body, 'body');
     const expected = requiredIfMatch(ctx.get('If-Match'));
-    const set = await rules.update(id, ruleId, (current) => merged(current, patch), expected, ctx.state.actor);
+    const set = await rules.update(
+      id,
+      ruleId,
+      (current) => merged(current, patch),
+      expected,
+      ctx.state.actor,
+      patch.prefixTableId,
+    );
     sendVersioned(ctx, set);
   });
 

@@ -104,7 +104,9 @@ function shown(rule: MatchedRule) {
 export function createRoutingSnapshotRouter(snapshots: RoutingSnapshotService): Router<InternalState> {
   const router = new Router<InternalState>();
   router.get('/routing/snapshot', async (ctx) => {
-    const records = await snapshots.open();
+    const { records, close } = await snapshots.open();
+    // Ends the snapshot however the answer ends: read to the end, a HEAD, a client gone.
+    ctx.res.once('close', () => void close());
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'application/x-ndjson';
     ctx.body = Readable.from(ndjson(records));

@@ -100,6 +100,9 @@ export class RoutingState {
     next.version = event.version;
     if (change === 'deleted') this.operators.delete(event.operatorId);
     else this.operators.set(event.operatorId, next);
+    // A table no held rule uses gets no events: a copy kept would go stale, so it is dropped
+    // (and loaded again if a rule takes it up).
+    if (change === 'routing_updated' || change === 'deleted') this.dropUnusedTables();
     this.applied.set(event.operatorId, [...(this.applied.get(event.operatorId) ?? []), event.version]);
     return true;
   }
@@ -139,6 +142,15 @@ export class RoutingState {
       }
     }
     return { ranks: rankCandidates(candidates), excluded };
+  }
+
+  private dropUnusedTables(): void {
+    const used = new Set(
+      [...this.operators.values()].flatMap((o) =>
+        o.routingRules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])),
+      ),
+    );
+    for (const id of this.tables.keys()) if (!used.has(id)) this.tables.delete(id);
   }
 
   private async ensureTables(rules: readonly RoutingRule[]): Promise<void> {
@@ -188,6 +200,9 @@ export async function followConfigEvents(
   stream: string,
   streamSequence: number,
   state: RoutingState,
+  /** Told of an event that could not be applied (a table reload failed, say); it is retried. */
+  onError: (err: unknown, event: EventEnvelope) => void = (err) =>
+    console.error('config event not applied; retrying', err),
 ): Promise<{ stop(): Promise<void> }> {
   const consumer = await nc.jetstream().consumers.get(stream, {
     // One subject, not a list: servers before 2.10 (Debian's 2.9) know filter_subject only.
@@ -196,11 +211,26 @@ export async function followConfigEvents(
     opt_start_seq: streamSequence,
   });
   const messages = await consumer.consume();
+  let stopping = false;
   const loop = (async () => {
-    for await (const msg of messages) await state.apply(msg.json<EventEnvelope>());
+    for await (const msg of messages) {
+      const event = msg.json<EventEnvelope>();
+      // In order or not at all: the next event waits until this one is applied.
+      for (;;) {
+        try {
+          await state.apply(event);
+          break;
+        } catch (err) {
+          if (stopping) return;
+          onError(err, event);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    }
   })();
   return {
     async stop() {
+      stopping = true;
       messages.stop();
       await loop;
     },

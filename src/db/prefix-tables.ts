@@ -97,6 +97,21 @@ export async function findLivePrefixTableIds(db: Queryable, ids: readonly string
 }
 
 /**
+ * Locks the live tables among `ids` against deletion and entry changes until the transaction
+ * ends (FOR SHARE, in id order), and returns them. A rule write takes this before its operator's
+ * row, as an import takes the table's before its operators': one order, no deadlock; and a table
+ * deleted meanwhile is not returned, so no live rule can point at a deleted table.
+ */
+export async function lockPrefixTablesForUse(tx: PoolClient, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await tx.query<{ id: string }>(
+    'SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE',
+    [[...ids].sort()],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/**
  * The live table; `lock` takes the row for a change. NO KEY UPDATE, not UPDATE: a rule insert's
  * foreign-key check (KEY SHARE) must not wait for an import, or the two could deadlock.
  */
@@ -188,19 +203,18 @@ const EXPORT_PAGE = 10_000;
 export async function openEntriesSnapshot(
   pool: Pool,
   id: string,
-): Promise<{ table: PrefixTable; pages: AsyncGenerator<string[]> } | undefined> {
-  const client = await openSnapshot(pool);
-  let handedOver = false;
+): Promise<{ table: PrefixTable; pages: AsyncGenerator<string[]>; close(): Promise<void> } | undefined> {
+  const snapshot = await openSnapshot(pool);
   try {
-    const table = await findPrefixTable(client, id);
-    if (!table) return undefined;
-    handedOver = true;
-    return { table, pages: released(client, entryPages(client, id)) };
-  } finally {
-    if (!handedOver) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release();
+    const table = await findPrefixTable(snapshot.client, id);
+    if (!table) {
+      await snapshot.close();
+      return undefined;
     }
+    return { table, pages: closing(snapshot, entryPages(snapshot.client, id)), close: snapshot.close };
+  } catch (err) {
+    await snapshot.close();
+    throw err;
   }
 }
 
@@ -221,25 +235,45 @@ export async function* entryPages(client: PoolClient, id: string): AsyncGenerato
   }
 }
 
-/** Opens a read-only snapshot on its own connection (REPEATABLE READ): every read sees one instant. */
-export async function openSnapshot(pool: Pool): Promise<PoolClient> {
+/**
+ * A read-only snapshot (REPEATABLE READ) on a connection of its own: every read sees one instant.
+ * `close` ends it and releases the connection, once, whoever calls it first: the records' end,
+ * or the HTTP layer when the answer is done or abandoned (a HEAD, a client gone before reading:
+ * a generator that never started would never reach its `finally`).
+ */
+export interface Snapshot {
+  client: PoolClient;
+  close(): Promise<void>;
+}
+
+export async function openSnapshot(pool: Pool): Promise<Snapshot> {
   const client = await pool.connect();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    const failed = await client.query('ROLLBACK').then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+    // A connection whose ROLLBACK failed is not fit for reuse.
+    client.release(failed);
+  };
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    return client;
+    return { client, close };
   } catch (err) {
-    client.release();
+    await close();
     throw err;
   }
 }
 
-/** Yields what `source` yields, then ends the snapshot and releases its connection, also when the reader stops early. */
-export async function* released<T>(client: PoolClient, source: AsyncIterable<T>): AsyncGenerator<T> {
+/** Yields what `source` yields, then closes the snapshot, also when the reader stops early. */
+export async function* closing<T>(snapshot: Snapshot, source: AsyncIterable<T>): AsyncGenerator<T> {
   try {
     yield* source;
   } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
+    await snapshot.close();
   }
 }
 
@@ -435,12 +469,17 @@ export async function fanOutTableChange(
   change: PrefixTableChange,
   actor: string,
 ): Promise<Array<{ operatorId: string; version: number }>> {
+  // The operators are locked in id order first: two imports sharing operators never deadlock.
   const { rows } = await tx.query<{ id: string; version: string }>(
-    `UPDATE ops.operators o SET version = o.version + 1, updated_by = $2
-      WHERE o.id IN (SELECT r.operator_id FROM ops.routing_rules r
-                      WHERE r.prefix_table_id = $1 AND r.deleted_at IS NULL)
-        AND o.deleted_at IS NULL AND o.version > 0 AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
-      RETURNING o.id, o.version`,
+    `WITH targets AS (
+       SELECT o.id FROM ops.operators o
+        WHERE o.id IN (SELECT r.operator_id FROM ops.routing_rules r
+                        WHERE r.prefix_table_id = $1 AND r.deleted_at IS NULL)
+          AND o.deleted_at IS NULL AND o.version > 0 AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
+        ORDER BY o.id FOR NO KEY UPDATE)
+     UPDATE ops.operators o SET version = o.version + 1, updated_by = $2
+       FROM targets t WHERE o.id = t.id
+     RETURNING o.id, o.version`,
     [change.prefixTableId, actor],
   );
   const bumped = rows

@@ -1,19 +1,20 @@
 import type { Pool } from 'pg';
 import type { SnapshotRecord } from '../domain/routing-snapshot';
 import { listLiveOperators } from './operators';
-import { entriesOfTables, findPrefixTables, openSnapshot, released } from './prefix-tables';
+import { closing, entriesOfTables, findPrefixTables, openSnapshot } from './prefix-tables';
 import { listRulesOfLiveOperators } from './routing-rules';
 
 /**
  * Every live operator's routing configuration and the tables its rules use, read in one
  * REPEATABLE READ snapshot on a connection of its own, yielded record by record (the entries a
- * page at a time): the caller streams them out without holding them. The connection is released
- * when the records end or the reader stops.
+ * page at a time): the caller streams them out without holding them. `close` releases the
+ * connection; the records call it when they end or the reader stops.
  */
 export async function openRoutingSnapshot(
   pool: Pool,
-): Promise<AsyncGenerator<Exclude<SnapshotRecord, { type: 'snapshot' }>>> {
-  const client = await openSnapshot(pool);
+): Promise<{ records: AsyncGenerator<Exclude<SnapshotRecord, { type: 'snapshot' }>>; close(): Promise<void> }> {
+  const snapshot = await openSnapshot(pool);
+  const { client } = snapshot;
   async function* records(): AsyncGenerator<Exclude<SnapshotRecord, { type: 'snapshot' }>> {
     const operators = await listLiveOperators(client);
     const rules = await listRulesOfLiveOperators(client);
@@ -45,5 +46,5 @@ export async function openRoutingSnapshot(
     }
     yield { type: 'end', operators: operators.length, prefixTables: tables.length };
   }
-  return released(client, records());
+  return { records: closing(snapshot, records()), close: snapshot.close };
 }

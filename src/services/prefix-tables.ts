@@ -151,7 +151,7 @@ export class PrefixTableService {
   }
 
   /** The table and its prefixes in order, one snapshot, a page at a time: memory stays flat for a million. */
-  async entries(id: string): Promise<{ table: PrefixTable; pages: AsyncGenerator<string[]> }> {
+  async entries(id: string): Promise<{ table: PrefixTable; pages: AsyncGenerator<string[]>; close(): Promise<void> }> {
     const snapshot = await openEntriesSnapshot(this.deps.db, id);
     if (!snapshot) throw notFound(`Prefix table ${id}`);
     return snapshot;

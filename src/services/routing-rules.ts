@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import { inTransaction, type Db } from '../clients/postgres';
 import { commitChange, findOperator } from '../db/operators';
-import { findLivePrefixTableIds } from '../db/prefix-tables';
+import { findLivePrefixTableIds, lockPrefixTablesForUse } from '../db/prefix-tables';
 import { insertRoutingRules, listRoutingRules, softDeleteRoutingRules, updateRoutingRule } from '../db/routing-rules';
 import { replaceTpsLimit } from '../db/tps-limits';
 import type { LintFinding } from '../domain/routing-lint';
@@ -61,6 +61,10 @@ export async function checkPrefixTables(
   if (errors.length > 0) throw validationFailed(errors);
 }
 
+function tablesOf(rules: readonly RoutingRuleInput[]): string[] {
+  return [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
+}
+
 export class RoutingRuleService {
   constructor(private readonly deps: { db: Db; lint: RoutingLintService }) {}
 
@@ -77,7 +81,7 @@ export class RoutingRuleService {
     expected: ExpectedVersion,
     actor: string,
   ): Promise<RoutingRuleWrite> {
-    const set = await this.change(operatorId, expected, actor, async (tx) => {
+    const set = await this.change(operatorId, expected, actor, tablesOf(rules), async (tx) => {
       await checkPrefixTables(tx, rules, (i) => `routingRules[${i}]`);
       await softDeleteRoutingRules(tx, operatorId, actor);
       await insertRoutingRules(tx, operatorId, rules, actor);
@@ -95,7 +99,7 @@ export class RoutingRuleService {
     actor: string,
   ): Promise<RoutingRuleWrite & { ruleId: string }> {
     let ruleId = '';
-    const set = await this.change(operatorId, expected, actor, async (tx) => {
+    const set = await this.change(operatorId, expected, actor, tablesOf([rule]), async (tx) => {
       await checkPrefixTables(tx, [rule], () => '');
       [ruleId = ''] = await insertRoutingRules(tx, operatorId, [rule], actor);
     });
@@ -109,8 +113,10 @@ export class RoutingRuleService {
     merge: (current: RoutingRule) => RoutingRuleInput,
     expected: ExpectedVersion,
     actor: string,
+    /** The table the patch names, if any: locked before the operator (see lockPrefixTablesForUse). */
+    newTableId?: string,
   ): Promise<RoutingRuleWrite> {
-    const set = await this.change(operatorId, expected, actor, async (tx) => {
+    const set = await this.change(operatorId, expected, actor, newTableId ? [newTableId] : [], async (tx) => {
       const current = (await listRoutingRules(tx, operatorId)).find((r) => r.id === ruleId);
       if (!current) throw notFound(`Routing rule ${ruleId} of operator ${operatorId}`);
       const next = merge(current);
@@ -127,7 +133,7 @@ export class RoutingRuleService {
     expected: ExpectedVersion,
     actor: string,
   ): Promise<RoutingRuleWrite> {
-    const set = await this.change(operatorId, expected, actor, async (tx) => {
+    const set = await this.change(operatorId, expected, actor, [], async (tx) => {
       if ((await softDeleteRoutingRules(tx, operatorId, actor, ruleId)) === 0) {
         throw notFound(`Routing rule ${ruleId} of operator ${operatorId}`);
       }
@@ -162,9 +168,11 @@ export class RoutingRuleService {
     operatorId: string,
     expected: ExpectedVersion,
     actor: string,
+    tableIds: readonly string[],
     write: (tx: PoolClient) => Promise<void>,
   ): Promise<RoutingRuleSet> {
     return inTransaction(this.deps.db, async (tx) => {
+      await lockPrefixTablesForUse(tx, tableIds);
       const op = await this.lockForChange(tx, operatorId, expected);
       await write(tx);
       const routingRules = await listRoutingRules(tx, operatorId);

@@ -13,7 +13,8 @@ import { unavailable } from './shared/errors';
 export class RoutingSnapshotService {
   constructor(private readonly deps: { db: Db; nats: NatsConnection; stream: string }) {}
 
-  async open(): Promise<AsyncGenerator<SnapshotRecord>> {
+  /** The records, and `close` for an answer abandoned before its records were read to the end. */
+  async open(): Promise<{ records: AsyncGenerator<SnapshotRecord>; close(): Promise<void> }> {
     const { db, nats, stream } = this.deps;
     let lastSequence: number;
     try {
@@ -21,16 +22,23 @@ export class RoutingSnapshotService {
     } catch (err) {
       throw unavailable(`NATS did not answer for stream ${stream}: ${(err as Error).message}; retry.`);
     }
-    const records = await openRoutingSnapshot(db);
+    const { records, close } = await openRoutingSnapshot(db);
     const header: SnapshotRecord = {
       type: 'snapshot',
       stream,
       streamSequence: lastSequence + 1,
       takenAt: new Date().toISOString(),
     };
-    return (async function* () {
-      yield header;
-      yield* records;
-    })();
+    return {
+      records: (async function* () {
+        try {
+          yield header;
+          yield* records;
+        } finally {
+          await close();
+        }
+      })(),
+      close,
+    };
   }
 }

@@ -69,6 +69,20 @@ function toProblem(err: unknown): { problem: Problem; headers?: Record<string, s
       },
     };
   }
+  // PostgreSQL broke a deadlock or a serialization conflict with a concurrent change: nothing of
+  // this request was written, and the same request will go through on a retry.
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === '40P01' || code === '40001') {
+    return {
+      problem: {
+        type: slug('service unavailable'),
+        title: 'Service unavailable',
+        status: 503,
+        detail: 'A concurrent change in PostgreSQL got in the way; nothing was written. Retry.',
+      },
+      headers: { 'Retry-After': '1' },
+    };
+  }
   // Koa's and the body parser's own client errors (malformed JSON, body too large, ...).
   const e = err as { status?: unknown; expose?: unknown; message?: unknown };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
