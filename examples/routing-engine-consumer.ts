@@ -35,9 +35,11 @@ async function json<T>(res: IncomingMessage): Promise<T> {
 
 async function main(): Promise<void> {
   const destination = process.argv[2] ?? '254712345678';
-  const state = new RoutingState(async (id) =>
-    json<{ version: number; prefixes: string[] }>(await get(`/prefix-tables/${id}/entries`)),
-  );
+  const state = new RoutingState(async (id) => {
+    const res = await get(`/prefix-tables/${id}/entries`);
+    if (res.statusCode === 404) return undefined;
+    return json<{ version: number; prefixes: string[] }>(res);
+  });
   const from = await state.loadSnapshot(
     ndjsonRecords<SnapshotRecord>(await get('/routing/snapshot', 'application/x-ndjson')),
   );

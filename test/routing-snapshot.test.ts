@@ -119,6 +119,7 @@ describe('routing snapshot', () => {
       expect(expected.length).toBeGreaterThan(0);
     }
     const truth = await tableOf(table.id);
+    if (!truth) throw new Error(`table ${table.id} is gone`);
     expect([...(state.tables.get(table.id)?.prefixes ?? [])].sort()).toEqual(truth.prefixes);
     expect(state.tables.get(table.id)?.version).toBe(truth.version);
   });

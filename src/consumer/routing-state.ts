@@ -35,8 +35,12 @@ export interface TableState {
   prefixes: Set<string>;
 }
 
-/** Reads one table again (GET /v1/internal/prefix-tables/{id}/entries) when an event says it was replaced. */
-export type TableLoader = (prefixTableId: string) => Promise<{ version: number; prefixes: string[] }>;
+/**
+ * Reads one table again (GET /v1/internal/prefix-tables/{id}/entries) when an event says it was
+ * replaced or a rule takes it up; `undefined` when it is gone (a 404). An old event may name a
+ * table deleted since: the events after it no longer use it, so it is simply not held.
+ */
+export type TableLoader = (prefixTableId: string) => Promise<{ version: number; prefixes: string[] } | undefined>;
 
 export class RoutingState {
   readonly operators = new Map<string, OperatorRouting>();
@@ -83,6 +87,8 @@ export class RoutingState {
     if (held && event.version <= held.version) return false;
     const change = event.type.replace(/^operator\.config\./, '');
     const data = event.data as Record<string, unknown>;
+    // Not held and not introduced by this event: not live when the snapshot was taken, and nothing routes to it.
+    if (!held && !data.operator) return false;
     const next: OperatorRouting = held ?? {
       operator: data.operator as Operator,
       version: 0,
@@ -98,11 +104,12 @@ export class RoutingState {
     if (change === 'tps_updated') next.tpsLimit = data.tpsLimit as TpsLimit;
     if (change === 'prefix_table_updated') await this.applyTableChange(data as unknown as PrefixTableChange);
     next.version = event.version;
-    if (change === 'deleted') this.operators.delete(event.operatorId);
+    // Gone for routing: deleted, or given up at onboarding.
+    if (change === 'deleted' || change === 'onboarding_failed') this.operators.delete(event.operatorId);
     else this.operators.set(event.operatorId, next);
     // A table no held rule uses gets no events: a copy kept would go stale, so it is dropped
     // (and loaded again if a rule takes it up).
-    if (change === 'routing_updated' || change === 'deleted') this.dropUnusedTables();
+    if (change === 'routing_updated' || change === 'deleted' || change === 'onboarding_failed') this.dropUnusedTables();
     this.applied.set(event.operatorId, [...(this.applied.get(event.operatorId) ?? []), event.version]);
     return true;
   }
@@ -170,8 +177,9 @@ export class RoutingState {
   }
 
   private async reload(id: string): Promise<void> {
-    const { version, prefixes } = await this.loadTable(id);
-    this.tables.set(id, { version, prefixes: new Set(prefixes) });
+    const table = await this.loadTable(id);
+    if (table) this.tables.set(id, { version: table.version, prefixes: new Set(table.prefixes) });
+    else this.tables.delete(id);
   }
 }
 
