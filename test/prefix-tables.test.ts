@@ -138,6 +138,17 @@ describe('prefix tables', () => {
     });
   });
 
+  it('streams an import whatever the path case or a trailing slash, as the router routes it', async () => {
+    const table = await newTable();
+    const res = await h.api(`/prefix-tables/${table.id}/Entries/`, {
+      method: 'PUT',
+      body: JSON.stringify({ prefixes: ['2547'] }),
+      headers: { 'content-type': 'application/json', 'If-Match': '"1"' },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ added: 1 });
+  });
+
   it('gives its connection back when an export is never read (HEAD)', async () => {
     const table = await newTable();
     // More HEADs than the pool has connections: a leaked snapshot each would leave none for the GET.

@@ -77,7 +77,8 @@ export function buildAdminOpenApi(): OpenApiDocument {
  * parser before them, and no Idempotency-Key (adding or replacing entries is idempotent itself).
  */
 function streamsItsBody(ctx: { path: string }): boolean {
-  return /^\/v1\/admin\/prefix-tables\/[^/]+\/entries$/.test(ctx.path);
+  // As loose as the router: any case, an optional trailing slash.
+  return /^\/v1\/admin\/prefix-tables\/[^/]+\/entries\/?$/i.test(ctx.path);
 }
 
 /** Only the OpenAPI document is public; everything else needs an admin token. */
