@@ -28,6 +28,32 @@ interface SchemaObject {
   required?: string[];
 }
 
+/** `METHOD /path` of every operation a document lists, sorted. */
+function documentedRoutes(doc: Doc): string[] {
+  return Object.entries(doc.paths ?? {})
+    .flatMap(([p, item]) =>
+      METHODS.filter((m) => (item as Record<string, unknown>)[m]).map((m) => `${m.toUpperCase()} ${p}`),
+    )
+    .sort();
+}
+
+/** `METHOD /path` of every route a router serves (HEAD aside), as the document would write it, sorted. */
+function servedRoutes(router: { stack: Array<{ methods: string[]; path: unknown }> }, prefix: string): string[] {
+  return router.stack
+    .filter((layer) => layer.methods.length > 0)
+    .flatMap((layer) =>
+      layer.methods
+        .filter((m) => m !== 'HEAD')
+        .map(
+          (m) =>
+            `${m} ${String(layer.path)
+              .replace(prefix, '')
+              .replace(/:(\w+)/g, '{$1}')}`,
+        ),
+    )
+    .sort();
+}
+
 /** A JSON round trip: what a client of the file or of the endpoint actually sees. */
 const asJson = (doc: Doc): unknown => JSON.parse(JSON.stringify(doc)) as unknown;
 
@@ -50,11 +76,7 @@ describe('admin OpenAPI document', () => {
   });
 
   it('names every route the admin router serves', () => {
-    const documented = Object.entries(generated.paths ?? {})
-      .flatMap(([p, item]) =>
-        METHODS.filter((m) => (item as Record<string, unknown>)[m]).map((m) => `${m.toUpperCase()} ${p}`),
-      )
-      .sort();
+    const documented = documentedRoutes(generated);
     expect(documented).toEqual(
       expect.arrayContaining([
         'POST /operators',
@@ -71,19 +93,7 @@ describe('admin OpenAPI document', () => {
       log: createLogger('silent'),
       ...({} as AdminServices),
     });
-    const served = router.stack
-      .filter((layer) => layer.methods.length > 0)
-      .flatMap((layer) =>
-        layer.methods
-          .filter((m) => m !== 'HEAD')
-          .map(
-            (m) =>
-              `${m} ${String(layer.path)
-                .replace(/^\/v1\/admin/, '')
-                .replace(/:(\w+)/g, '{$1}')}`,
-          ),
-      )
-      .sort();
+    const served = servedRoutes(router, '/v1/admin');
     expect(served.length).toBeGreaterThanOrEqual(9);
     expect(documented).toEqual(served);
     expect(generated.servers).toEqual([{ url: '/v1/admin' }]);
@@ -140,24 +150,8 @@ describe('admin OpenAPI document', () => {
         health: {} as HealthReportRoutesDeps,
         routing: { snapshots: {} as RoutingSnapshotService, prefixTables: {} as PrefixTableService },
       });
-      const served = router.stack
-        .filter((layer) => layer.methods.length > 0)
-        .flatMap((layer) =>
-          layer.methods
-            .filter((m) => m !== 'HEAD')
-            .map(
-              (m) =>
-                `${m} ${String(layer.path)
-                  .replace(/^\/v1\/internal/, '')
-                  .replace(/:(\w+)/g, '{$1}')}`,
-            ),
-        )
-        .sort();
-      const documented = Object.entries(internal.paths ?? {})
-        .flatMap(([p, item]) =>
-          METHODS.filter((m) => (item as Record<string, unknown>)[m]).map((m) => `${m.toUpperCase()} ${p}`),
-        )
-        .sort();
+      const served = servedRoutes(router, '/v1/internal');
+      const documented = documentedRoutes(internal);
       expect(served).toHaveLength(5);
       expect(documented).toEqual(served);
       expect(internal.components?.securitySchemes).toEqual({
