@@ -80,6 +80,16 @@ export async function insertActiveOperators(resources: Resources, ids: readonly 
   );
 }
 
+/** The size of that data, from BENCH_PREFIXES, BENCH_OPERATORS, BENCH_RULES and BENCH_TABLES. */
+export function routingDataSize(): { prefixes: number; operators: number; rules: number; tables: number } {
+  return {
+    prefixes: intEnv('BENCH_PREFIXES', 1_000_000),
+    operators: intEnv('BENCH_OPERATORS', 1000),
+    rules: intEnv('BENCH_RULES', 10_000),
+    tables: intEnv('BENCH_TABLES', 1000),
+  };
+}
+
 /**
  * The routing data the explain and snapshot benchmarks share: `operators` ACTIVE operators with
  * `rules` rules in all, each rule on one of `tables` prefix tables that hold `prefixes` entries

@@ -11,18 +11,13 @@
 import { randomInt } from 'node:crypto';
 import Koa from 'koa';
 import { prefixesOf } from '../src/domain/route-order';
-import { intEnv, listen, loadGets, seedRoutingData, startBenchService, urlOf } from './bench-service';
+import { intEnv, listen, loadGets, routingDataSize, seedRoutingData, startBenchService, urlOf } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 async function main(cleanup: Cleanup): Promise<void> {
   const n = intEnv('BENCH_N', 3000);
   const concurrency = intEnv('BENCH_CONCURRENCY', 4);
-  const size = {
-    prefixes: intEnv('BENCH_PREFIXES', 1_000_000),
-    operators: intEnv('BENCH_OPERATORS', 1000),
-    rules: intEnv('BENCH_RULES', 10_000),
-    tables: intEnv('BENCH_TABLES', 1000),
-  };
+  const size = routingDataSize();
   const s = await startBenchService(cleanup);
   await seedRoutingData(s.resources, size);
   // Numbers that fall in the tables: 254, eight digits within the seeded range, four more.

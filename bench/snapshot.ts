@@ -16,7 +16,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { createInternalApp } from '../src/api/internal-app';
 import { createLogger } from '../src/platform/logger';
 import { createInternalServices } from '../src/services';
-import { intEnv, listen, seedRoutingData, startBenchService, urlOf } from './bench-service';
+import { listen, routingDataSize, seedRoutingData, startBenchService, urlOf } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 const MB = 1024 * 1024;
@@ -35,12 +35,7 @@ function counter(): { sink: Writable; bytes: () => number } {
 }
 
 async function main(cleanup: Cleanup): Promise<void> {
-  const size = {
-    prefixes: intEnv('BENCH_PREFIXES', 1_000_000),
-    operators: intEnv('BENCH_OPERATORS', 1000),
-    rules: intEnv('BENCH_RULES', 10_000),
-    tables: intEnv('BENCH_TABLES', 1000),
-  };
+  const size = routingDataSize();
   const s = await startBenchService(cleanup);
   await seedRoutingData(s.resources, size);
   const log = createLogger('warn', 'bench');

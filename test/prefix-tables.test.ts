@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EventEnvelope } from '../src/events/envelope';
-import { EventWatcher } from './support/events';
-import { startHarness, type Harness } from './support/harness';
+import { useHarnessWithEvents } from './support/harness';
 import { expectInvalid, expectProblem } from './support/problems';
 import { onboardActive } from './support/rotation';
 
@@ -29,27 +28,17 @@ const hashOf = (prefixes: string[]) =>
     .digest('hex');
 
 describe('prefix tables', () => {
-  let h: Harness;
-  let events: EventWatcher;
-
-  beforeAll(async () => {
-    h = await startHarness();
-    events = await EventWatcher.start(h.resources.nats, h.config.nats.stream);
-  });
-  afterAll(async () => {
-    await events.stop();
-    await h.stop();
-  });
+  const { h, events } = useHarnessWithEvents();
 
   async function newTable(): Promise<Table> {
-    const res = await h.api('/prefix-tables', { method: 'POST', json: { name: `table ${randomUUID()}` } });
+    const res = await h().api('/prefix-tables', { method: 'POST', json: { name: `table ${randomUUID()}` } });
     expect(res.status).toBe(201);
     expect(res.headers.get('etag')).toBe('"1"');
     return (await res.json()) as Table;
   }
 
   function writeEntries(table: Pick<Table, 'id' | 'version'>, method: 'PUT' | 'POST', body: string, type = 'text/csv') {
-    return h.api(`/prefix-tables/${table.id}/entries`, {
+    return h().api(`/prefix-tables/${table.id}/entries`, {
       method,
       body,
       headers: { 'content-type': type, 'If-Match': `"${table.version}"` },
@@ -59,9 +48,9 @@ describe('prefix tables', () => {
   it('creates, reads, lists, renames under If-Match and deletes a table', async () => {
     const table = await newTable();
     expect(table).toMatchObject({ version: 1, entryCount: 0, contentHash: hashOf([]) });
-    expect((await h.api(`/prefix-tables/${table.id}`)).status).toBe(200);
+    expect((await h().api(`/prefix-tables/${table.id}`)).status).toBe(200);
 
-    const renamed = await h.api(`/prefix-tables/${table.id}`, {
+    const renamed = await h().api(`/prefix-tables/${table.id}`, {
       method: 'PATCH',
       json: { description: 'Kenya mobile' },
       headers: { 'If-Match': '"1"' },
@@ -69,20 +58,20 @@ describe('prefix tables', () => {
     expect(renamed.status).toBe(200);
     expect(await renamed.json()).toMatchObject({ version: 2, description: 'Kenya mobile' });
     await expectProblem(
-      await h.api(`/prefix-tables/${table.id}`, {
+      await h().api(`/prefix-tables/${table.id}`, {
         method: 'PATCH',
         json: { name: 'x' },
         headers: { 'If-Match': '"1"' },
       }),
       412,
     );
-    await expectProblem(await h.api(`/prefix-tables/${table.id}`, { method: 'PATCH', json: { name: 'x' } }), 428);
-    await expectProblem(await h.api('/prefix-tables', { method: 'POST', json: { name: table.name } }), 409);
+    await expectProblem(await h().api(`/prefix-tables/${table.id}`, { method: 'PATCH', json: { name: 'x' } }), 428);
+    await expectProblem(await h().api('/prefix-tables', { method: 'POST', json: { name: table.name } }), 409);
 
     const listed: string[] = [];
     let cursor: string | null = null;
     do {
-      const page = (await (await h.api(`/prefix-tables?limit=2${cursor ? `&cursor=${cursor}` : ''}`)).json()) as {
+      const page = (await (await h().api(`/prefix-tables?limit=2${cursor ? `&cursor=${cursor}` : ''}`)).json()) as {
         items: Table[];
         nextCursor: string | null;
       };
@@ -92,9 +81,9 @@ describe('prefix tables', () => {
     expect(listed).toContain(table.id);
     expect(new Set(listed).size).toBe(listed.length);
 
-    const deleted = await h.api(`/prefix-tables/${table.id}`, { method: 'DELETE', headers: { 'If-Match': '"2"' } });
+    const deleted = await h().api(`/prefix-tables/${table.id}`, { method: 'DELETE', headers: { 'If-Match': '"2"' } });
     expect(deleted.status).toBe(204);
-    await expectProblem(await h.api(`/prefix-tables/${table.id}`), 404);
+    await expectProblem(await h().api(`/prefix-tables/${table.id}`), 404);
   });
 
   it('replaces entries from CSV (BOM, CRLF, header, +), adds with unchanged counted, and exports both ways', async () => {
@@ -119,10 +108,10 @@ describe('prefix tables', () => {
     const same = await writeEntries(added.table, 'PUT', '2541\n2547\n25470\n2549\n');
     expect((await same.json()) as Written).toMatchObject({ added: 0, removed: 0, unchanged: 4, table: { version: 3 } });
 
-    const csv = await h.api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'text/csv' } });
+    const csv = await h().api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'text/csv' } });
     expect(csv.headers.get('content-type')).toContain('text/csv');
     expect(await csv.text()).toBe('prefix\n2541\n2547\n25470\n2549\n');
-    const asJson = await h.api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'application/json' } });
+    const asJson = await h().api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'application/json' } });
     expect(await asJson.json()).toEqual({
       prefixTableId: table.id,
       version: 3,
@@ -140,7 +129,7 @@ describe('prefix tables', () => {
 
   it('streams an import whatever the path case or a trailing slash, as the router routes it', async () => {
     const table = await newTable();
-    const res = await h.api(`/prefix-tables/${table.id}/Entries/`, {
+    const res = await h().api(`/prefix-tables/${table.id}/Entries/`, {
       method: 'PUT',
       body: JSON.stringify({ prefixes: ['2547'] }),
       headers: { 'content-type': 'application/json', 'If-Match': '"1"' },
@@ -152,10 +141,10 @@ describe('prefix tables', () => {
   it('gives its connection back when an export is never read (HEAD)', async () => {
     const table = await newTable();
     // More HEADs than the pool has connections: a leaked snapshot each would leave none for the GET.
-    for (let i = 0; i < h.config.postgres.poolMax * 2; i++) {
-      expect((await h.api(`/prefix-tables/${table.id}/entries`, { method: 'HEAD' })).status).toBe(200);
+    for (let i = 0; i < h().config.postgres.poolMax * 2; i++) {
+      expect((await h().api(`/prefix-tables/${table.id}/entries`, { method: 'HEAD' })).status).toBe(200);
     }
-    const res = await h.api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'application/json' } });
+    const res = await h().api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'application/json' } });
     expect(await res.json()).toEqual({ prefixTableId: table.id, version: 1, prefixes: [] });
   });
 
@@ -166,8 +155,8 @@ describe('prefix tables', () => {
     const res = await writeEntries(table, 'PUT', `${lines.join('\n')}\n`);
     const { body } = await expectInvalid(res, ['line 76543']);
     expect(body.errors?.[0]?.message).toContain('"25x7"');
-    expect(await (await h.api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 1, entryCount: 0 });
-    const { rows } = await h.resources.db.query(
+    expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 1, entryCount: 0 });
+    const { rows } = await h().resources.db.query(
       'SELECT count(*)::int AS n FROM ops.prefix_table_entries WHERE prefix_table_id = $1',
       [table.id],
     );
@@ -183,7 +172,7 @@ describe('prefix tables', () => {
     expect(again.body.errors?.[0]?.message).toBe('prefix "2541" repeats line 1');
     const json = JSON.stringify({ prefixes: ['2541', '2541'] });
     await expectInvalid(await writeEntries(filled.table, 'POST', json, 'application/json'), ['prefixes[1]']);
-    expect(await (await h.api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 2, entryCount: 1 });
+    expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 2, entryCount: 1 });
   });
 
   it.each([
@@ -209,28 +198,28 @@ describe('prefix tables', () => {
   it('answers 415 to another content type, 413 past the import limit, 412 and 428 without the right If-Match', async () => {
     const table = await newTable();
     await expectProblem(await writeEntries(table, 'PUT', '2547', 'text/plain'), 415);
-    const big = '2547\n'.repeat(Math.ceil((h.config.http.prefixImportMaxBytes + 10) / 5));
+    const big = '2547\n'.repeat(Math.ceil((h().config.http.prefixImportMaxBytes + 10) / 5));
     await expectProblem(await writeEntries(table, 'PUT', big), 413);
     await expectProblem(await writeEntries({ id: table.id, version: 7 }, 'PUT', '2547\n'), 412);
     await expectProblem(
-      await h.api(`/prefix-tables/${table.id}/entries`, {
+      await h().api(`/prefix-tables/${table.id}/entries`, {
         method: 'PUT',
         body: '2547\n',
         headers: { 'content-type': 'text/csv' },
       }),
       428,
     );
-    expect(await (await h.api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 1, entryCount: 0 });
+    expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 1, entryCount: 0 });
   });
 
   it('tells each of three operators using a table once, each one version higher, and refuses to delete it', async () => {
     const table = await newTable();
-    const operators = await Promise.all([onboardActive(h), onboardActive(h), onboardActive(h)]);
+    const operators = await Promise.all([onboardActive(h()), onboardActive(h()), onboardActive(h())]);
     const versions: number[] = [];
     for (const { id } of operators) {
-      const current = await h.api(`/operators/${id}`);
+      const current = await h().api(`/operators/${id}`);
       const rule = { prefixTableId: table.id, priority: 1, weight: 10, costPerSegment: '0.01', currency: 'EUR' };
-      const res = await h.api(`/operators/${id}/routing-rules`, {
+      const res = await h().api(`/operators/${id}/routing-rules`, {
         method: 'POST',
         json: rule,
         headers: { 'If-Match': current.headers.get('etag') ?? '' },
@@ -244,7 +233,7 @@ describe('prefix tables', () => {
     expect(written.operators.map((o) => o.operatorId).sort()).toEqual(operators.map((o) => o.id).sort());
 
     for (const [i, { id }] of operators.entries()) {
-      const seen = await events.waitFor(id, (e) => e.some((x) => x.type === 'operator.config.prefix_table_updated'));
+      const seen = await events().waitFor(id, (e) => e.some((x) => x.type === 'operator.config.prefix_table_updated'));
       const updates = seen.filter((e) => e.type === 'operator.config.prefix_table_updated');
       expect(updates).toHaveLength(1);
       const update = updates[0] as EventEnvelope;
@@ -258,10 +247,10 @@ describe('prefix tables', () => {
         added: expect.arrayContaining(['2541', '2547']),
         removed: [],
       });
-      expect(await (await h.api(`/operators/${id}`)).json()).toMatchObject({ version: (versions[i] ?? 0) + 1 });
+      expect(await (await h().api(`/operators/${id}`)).json()).toMatchObject({ version: (versions[i] ?? 0) + 1 });
     }
 
-    const refused = await h.api(`/prefix-tables/${table.id}`, { method: 'DELETE', headers: { 'If-Match': '"2"' } });
+    const refused = await h().api(`/prefix-tables/${table.id}`, { method: 'DELETE', headers: { 'If-Match': '"2"' } });
     const { body } = await expectProblem(refused, 409);
     expect((body.rules as Array<{ operatorId: string }>).map((r) => r.operatorId).sort()).toEqual(
       operators.map((o) => o.id).sort(),

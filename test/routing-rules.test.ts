@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEnvelope } from '../src/events/envelope';
-import { EventWatcher } from './support/events';
-import { startHarness, type Harness } from './support/harness';
+import { useHarnessWithEvents } from './support/harness';
 import { expectInvalid, expectProblem } from './support/problems';
 import { onboardActive } from './support/rotation';
 
@@ -23,30 +22,20 @@ const rule = (overrides: Record<string, unknown> = {}) => ({
 });
 
 describe('routing rules and TPS limits', () => {
-  let h: Harness;
-  let events: EventWatcher;
-
-  beforeAll(async () => {
-    h = await startHarness();
-    events = await EventWatcher.start(h.resources.nats, h.config.nats.stream);
-  });
-  afterAll(async () => {
-    await events.stop();
-    await h.stop();
-  });
+  const { h, events } = useHarnessWithEvents();
 
   async function versionOf(id: string): Promise<number> {
-    return ((await (await h.api(`/operators/${id}`)).json()) as { version: number }).version;
+    return ((await (await h().api(`/operators/${id}`)).json()) as { version: number }).version;
   }
   const write = (id: string, path: string, method: string, json: unknown, version: number | string) =>
-    h.api(`/operators/${id}${path}`, {
+    h().api(`/operators/${id}${path}`, {
       method,
       json,
       headers: { 'If-Match': typeof version === 'number' ? `"${version}"` : version },
     });
 
   it('adds, changes and deletes rules under If-Match, each one routing_updated with the whole set', async () => {
-    const { id } = await onboardActive(h);
+    const { id } = await onboardActive(h());
     const v0 = await versionOf(id);
 
     const added = await write(id, '/routing-rules', 'POST', rule({ prefixes: ['+2541'], priority: 2 }), v0);
@@ -59,7 +48,7 @@ describe('routing rules and TPS limits', () => {
 
     await expectProblem(await write(id, `/routing-rules/${newId}`, 'PATCH', { weight: 5 }, v0), 412);
     await expectProblem(
-      await h.api(`/operators/${id}/routing-rules/${newId}`, { method: 'PATCH', json: { weight: 5 } }),
+      await h().api(`/operators/${id}/routing-rules/${newId}`, { method: 'PATCH', json: { weight: 5 } }),
       428,
     );
 
@@ -86,7 +75,7 @@ describe('routing rules and TPS limits', () => {
     expect(((await deleted.json()) as RuleSet).routingRules).toHaveLength(1);
     await expectProblem(await write(id, `/routing-rules/${newId}`, 'DELETE', undefined, v0 + 3), 404);
 
-    const seen = await events.waitFor(
+    const seen = await events().waitFor(
       id,
       (e) => e.filter((x) => x.type === 'operator.config.routing_updated').length >= 3,
     );
@@ -98,7 +87,7 @@ describe('routing rules and TPS limits', () => {
   });
 
   it('replaces the whole set atomically: one bad rule among fifty writes none, publishes nothing, keeps the version', async () => {
-    const { id } = await onboardActive(h);
+    const { id } = await onboardActive(h());
     const v0 = await versionOf(id);
     const fifty = Array.from({ length: 50 }, (_, i) => rule({ prefixes: [String(2540 + i)], priority: i }));
     fifty[37] = rule({ currency: 'XYZ' });
@@ -110,7 +99,7 @@ describe('routing rules and TPS limits', () => {
       'routingRules[37].prefixTableId',
     ]);
     expect(await versionOf(id)).toBe(v0);
-    const { rows } = await h.resources.db.query(
+    const { rows } = await h().resources.db.query(
       `SELECT count(*)::int AS n FROM ops.event_outbox WHERE operator_id = $1 AND subject = 'operator.config.routing_updated'`,
       [id],
     );
@@ -123,20 +112,20 @@ describe('routing rules and TPS limits', () => {
     const set = (await put.json()) as RuleSet;
     expect(set.routingRules).toHaveLength(50);
     const [event] = (
-      await events.waitFor(id, (e) => e.some((x) => x.type === 'operator.config.routing_updated'))
+      await events().waitFor(id, (e) => e.some((x) => x.type === 'operator.config.routing_updated'))
     ).filter((e) => e.type === 'operator.config.routing_updated');
     expect(event).toMatchObject({ version: v0 + 1, data: { routingRules: set.routingRules } });
     // Other files' operators route 2547 too: whatever the lint says must concern these rules.
     const { findings, ...stored } = set as RuleSet & { findings: Array<{ ruleIds: string[]; operatorIds: string[] }> };
     const written = new Set(set.routingRules.map((r) => r.id));
     for (const f of findings) expect(f.ruleIds.some((r) => written.has(r)) || f.operatorIds.includes(id)).toBe(true);
-    expect(await (await h.api(`/operators/${id}/routing-rules`)).json()).toEqual(stored);
+    expect(await (await h().api(`/operators/${id}/routing-rules`)).json()).toEqual(stored);
   });
 
   it('answers a rule write with the lint findings it causes, as warnings', async () => {
-    const { id } = await onboardActive(h);
+    const { id } = await onboardActive(h());
     const table = (await (
-      await h.api('/prefix-tables', { method: 'POST', json: { name: `empty ${randomUUID()}` } })
+      await h().api('/prefix-tables', { method: 'POST', json: { name: `empty ${randomUUID()}` } })
     ).json()) as {
       id: string;
     };
@@ -154,9 +143,9 @@ describe('routing rules and TPS limits', () => {
   });
 
   it('reads and replaces the TPS limit under If-Match with tps_updated', async () => {
-    const { id } = await onboardActive(h);
+    const { id } = await onboardActive(h());
     const v0 = await versionOf(id);
-    const got = await h.api(`/operators/${id}/tps-limit`);
+    const got = await h().api(`/operators/${id}/tps-limit`);
     expect(got.headers.get('etag')).toBe(`"${v0}"`);
     expect(await got.json()).toMatchObject({ operatorId: id, version: v0, tpsLimit: { tpsCap: 100 } });
 
@@ -165,8 +154,8 @@ describe('routing rules and TPS limits', () => {
     const put = await write(id, '/tps-limit', 'PUT', limit, '*');
     expect(put.status).toBe(200);
     expect(await put.json()).toEqual({ operatorId: id, version: v0 + 1, tpsLimit: limit });
-    expect(await (await h.api(`/operators/${id}`)).json()).toMatchObject({ tpsLimit: limit, version: v0 + 1 });
-    const [event] = (await events.waitFor(id, (e) => e.some((x) => x.type === 'operator.config.tps_updated'))).filter(
+    expect(await (await h().api(`/operators/${id}`)).json()).toMatchObject({ tpsLimit: limit, version: v0 + 1 });
+    const [event] = (await events().waitFor(id, (e) => e.some((x) => x.type === 'operator.config.tps_updated'))).filter(
       (e) => e.type === 'operator.config.tps_updated',
     );
     expect(event).toMatchObject({ version: v0 + 1, data: { tpsLimit: limit } });
@@ -176,7 +165,7 @@ describe('routing rules and TPS limits', () => {
     let id: string;
     let version: number;
     beforeAll(async () => {
-      ({ id } = await onboardActive(h));
+      ({ id } = await onboardActive(h()));
       version = await versionOf(id);
     });
     afterEach(async () => {

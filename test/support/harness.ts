@@ -11,6 +11,7 @@ import { createLogger } from '../../src/platform/logger';
 import { openResources, type Resources } from '../../src/platform/resources';
 import { createWorker } from '../../src/worker';
 import { createAdminServices } from '../../src/services';
+import { EventWatcher } from './events';
 
 let runtimeInstalled = false;
 
@@ -127,4 +128,26 @@ export function newOperatorRequest(
     routingRules: [{ prefixes: ['2547', '2541'], priority: 1, weight: 100, costPerSegment: '0.0125', currency: 'EUR' }],
     ...overrides,
   } as Record<string, unknown> & { password: string };
+}
+
+/**
+ * A harness and an event watcher on its stream for the test file, started before its tests and
+ * stopped after them; call the returned functions inside a test.
+ */
+export function useHarnessWithEvents(options: HarnessOptions = {}): { h: () => Harness; events: () => EventWatcher } {
+  let h: Harness | undefined;
+  let events: EventWatcher | undefined;
+  beforeAll(async () => {
+    h = await startHarness(options);
+    events = await EventWatcher.start(h.resources.nats, h.config.nats.stream);
+  });
+  afterAll(async () => {
+    await events?.stop();
+    await h?.stop();
+  });
+  const up = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the harness is not up yet');
+    return value;
+  };
+  return { h: () => up(h), events: () => up(events) };
 }
