@@ -1,4 +1,9 @@
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,36 +21,70 @@ import type { Cleanup } from './cleanup';
 
 export const ACTOR = 'system:bench';
 
-export interface BenchService {
+export interface BenchDatabase {
   id: string;
   config: Config;
   resources: Resources;
-  adminUrl: string;
   /** Headers of an admin request: the bearer token. */
   auth: Record<string, string>;
 }
 
-export async function startBenchService(cleanup: Cleanup): Promise<BenchService> {
+export interface BenchService extends BenchDatabase {
+  adminUrl: string;
+}
+
+/** A throwaway database, the service's clients on it (the outbox relay running) and an admin token. */
+export async function openBenchDatabase(cleanup: Cleanup): Promise<BenchDatabase> {
   const id = randomBytes(4).toString('hex');
   const base = loadConfig();
   const secret = base.jwt.secret;
   if (!secret) throw new Error('the bench signs its admin token with JWT_SECRET: set it (or unset JWT_JWKS_URI)');
-  const log = createLogger('warn', 'bench');
   const benchUrl = await createBenchDatabase(base, cleanup, `operator_mgmt_bench_${id}`);
   const config: Config = { ...base, postgres: { ...base.postgres, url: benchUrl } };
-  const resources = await openResources(config, log);
+  const resources = await openResources(config, createLogger('warn', 'bench'));
   cleanup.add('close the service clients', () => resources.close());
   resources.relay.start(config.nats.outboxPollMs);
+  const token = jwt.sign({ sub: ACTOR, scope: 'admin' }, secret, { expiresIn: '1h' });
+  return { id, config, resources, auth: { authorization: `Bearer ${token}` } };
+}
+
+/** That database with the admin API on it, in this process. */
+export async function startBenchService(cleanup: Cleanup): Promise<BenchService> {
+  const db = await openBenchDatabase(cleanup);
+  const log = createLogger('warn', 'bench');
   const app = createAdminApp({
-    config,
-    db: resources.db,
+    config: db.config,
+    db: db.resources.db,
     log,
-    ...createAdminServices(resources, config.temporal, log),
+    ...createAdminServices(db.resources, db.config.temporal, log),
   });
   const server = await listen(app);
   cleanup.add('close the admin API', () => new Promise((r) => server.close(r)));
-  const token = jwt.sign({ sub: ACTOR, scope: 'admin' }, secret, { expiresIn: '1h' });
-  return { id, config, resources, adminUrl: `${urlOf(server)}/v1/admin`, auth: { authorization: `Bearer ${token}` } };
+  return { ...db, adminUrl: `${urlOf(server)}/v1/admin` };
+}
+
+/**
+ * `bench/serve.ts <kind>` in a child process on the bench database (the load generator stays
+ * here): its URL once it listens. The cleanup stops it.
+ */
+export async function spawnServer(cleanup: Cleanup, kind: string, databaseUrl: string): Promise<string> {
+  const child = spawn(process.execPath, [...process.execArgv, path.join(__dirname, 'serve.ts'), kind], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'exit');
+  cleanup.add(`stop the ${kind} server`, async () => {
+    if (child.exitCode === null && child.kill('SIGTERM')) await exited;
+  });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (line.startsWith('listening ')) resolve(line.slice('listening '.length));
+    });
+    child.once('exit', (code) => reject(new Error(`the ${kind} server exited before it listened (code ${code})`)));
+  });
+  lines.on('line', (line) => console.log(`[${kind}] ${line}`));
+  return url;
 }
 
 export function listen(app: Koa | ReturnType<typeof createAdminApp>): Promise<Server> {
@@ -127,11 +166,11 @@ export async function seedRoutingData(
        FROM generate_series(0, $6 - 1) AS k`,
     [operatorIds, tableIds, size.operators, size.tables, ACTOR, size.rules],
   );
-  await resources.db.query('ANALYZE ops.prefix_table_entries');
-  await resources.db.query('ANALYZE ops.routing_rules');
-  // As autovacuum would: with no statistics the planner takes 1,000 operators for a handful.
-  await resources.db.query('ANALYZE ops.operators');
-  await resources.db.query('ANALYZE ops.prefix_tables');
+  // As autovacuum would, but now rather than in the middle of a measurement: statistics (with
+  // none the planner takes 1,000 operators for a handful) and the visibility map.
+  for (const table of ['prefix_table_entries', 'routing_rules', 'operators', 'prefix_tables']) {
+    await resources.db.query(`VACUUM (ANALYZE) ops.${table}`);
+  }
   return { operatorIds, tableIds };
 }
 
@@ -141,31 +180,97 @@ export interface LoadRun {
   p99: number;
 }
 
-/** `n` GETs of `url(i)`, `concurrency` in flight; every answer must be 200. */
+/** One GET on a kept-alive connection of `agent`: its status once its body is read. */
+function get(agent: http.Agent, url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent, headers }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+interface RawRun {
+  latencies: number[];
+  ms: number;
+}
+
+/** GETs `from` … `from + n - 1` of `url(i)`, `concurrency` in flight; every answer must be 200. */
+async function run(
+  url: (i: number) => string,
+  from: number,
+  n: number,
+  concurrency: number,
+  headers: Record<string, string>,
+): Promise<RawRun> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const latencies: number[] = [];
+  let next = from;
+  const start = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < from + n) {
+          const target = url(next++);
+          const t = performance.now();
+          const status = await get(agent, target, headers);
+          if (status !== 200) throw new Error(`${target} answered ${status}`);
+          latencies.push(performance.now() - t);
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  return { latencies, ms: performance.now() - start };
+}
+
+function summary(runs: RawRun[]): LoadRun {
+  const latencies = runs.flatMap((r) => r.latencies);
+  const ms = runs.reduce((sum, r) => sum + r.ms, 0);
+  return { perSecond: latencies.length / (ms / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/**
+ * `n` GETs of `url(i)`, `concurrency` in flight on as many kept-alive connections; every answer
+ * must be 200. node:http rather than fetch: a lighter client leaves more of the machine to the
+ * server it measures.
+ */
 export async function loadGets(
   url: (i: number) => string,
   n: number,
   concurrency: number,
   headers: Record<string, string>,
 ): Promise<LoadRun> {
-  const latencies: number[] = [];
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const target = url(next++);
-        const t = performance.now();
-        const res = await fetch(target, { headers });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`${target} answered ${res.status}`);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  return {
-    perSecond: n / ((performance.now() - start) / 1000),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-  };
+  return summary([await run(url, 0, n, concurrency, headers)]);
+}
+
+export interface LoadSide {
+  url: (i: number) => string;
+  headers: Record<string, string>;
+}
+
+/**
+ * `n` GETs of each side in `rounds` alternating rounds (a, b, a, b, …), each side's figures over
+ * all its rounds: on a shared machine whose speed drifts, both sides see the same drift, and
+ * their ratio stays what it is.
+ */
+export async function compareLoads(
+  a: LoadSide,
+  b: LoadSide,
+  n: number,
+  concurrency: number,
+  rounds = 6,
+): Promise<[LoadRun, LoadRun]> {
+  const per = Math.ceil(n / rounds);
+  const runsA: RawRun[] = [];
+  const runsB: RawRun[] = [];
+  for (let r = 0; r < rounds; r++) {
+    runsA.push(await run(a.url, r * per, per, concurrency, a.headers));
+    runsB.push(await run(b.url, r * per, per, concurrency, b.headers));
+  }
+  return [summary(runsA), summary(runsB)];
 }

@@ -123,4 +123,65 @@ describe('routing snapshot', () => {
     expect([...(state.tables.get(table.id)?.prefixes ?? [])].sort()).toEqual(truth.prefixes);
     expect(state.tables.get(table.id)?.version).toBe(truth.version);
   });
+
+  it('pages a large table, and a reader gone half-way leaves no transaction or COPY behind', async () => {
+    const table = (await (
+      await h.api('/prefix-tables', { method: 'POST', json: { name: `big ${randomUUID()}` } })
+    ).json()) as { id: string };
+    const prefixes = Array.from({ length: 200_000 }, (_, k) => `97${String(k).padStart(6, '0')}`);
+    const put = await h.api(`/prefix-tables/${table.id}/entries`, {
+      method: 'PUT',
+      body: `${prefixes.join('\n')}\n`,
+      headers: { 'content-type': 'text/csv', 'If-Match': '*' },
+    });
+    expect(put.status).toBe(200);
+    const { id } = await onboardActive(h);
+    const rules = {
+      routingRules: [{ prefixTableId: table.id, priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' }],
+    };
+    const ruled = await h.api(`/operators/${id}/routing-rules`, {
+      method: 'PUT',
+      json: rules,
+      headers: { 'If-Match': '*' },
+    });
+    expect(ruled.status).toBe(200);
+
+    // Gone after the first chunk of entries.
+    const abort = new AbortController();
+    const cut = await fetch(`${internal.url}/routing/snapshot`, { signal: abort.signal });
+    const reader = cut.body?.getReader();
+    let seen = '';
+    while (!seen.includes('prefixTableEntries')) {
+      const chunk = await reader?.read();
+      if (!chunk || chunk.done) throw new Error('the snapshot ended before its entries');
+      seen += Buffer.from(chunk.value).toString();
+    }
+    abort.abort();
+    const lingering = async () =>
+      (
+        await h.resources.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+              AND (state = 'idle in transaction' OR query LIKE 'COPY%' AND state = 'active')`,
+        )
+      ).rows[0]?.n;
+    const deadline = Date.now() + 5_000;
+    while ((await lingering()) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await lingering()).toBe(0);
+
+    // Read whole: the table's record first, then its entries in pages of at most 10,000.
+    const records: SnapshotRecord[] = [];
+    const res = await fetch(`${internal.url}/routing/snapshot`);
+    for await (const r of ndjsonRecords<SnapshotRecord>(res.body as unknown as AsyncIterable<Uint8Array>))
+      records.push(r);
+    const tableAt = records.findIndex((r) => r.type === 'prefixTable' && r.table.id === table.id);
+    const pages = records.flatMap((r, at) =>
+      r.type === 'prefixTableEntries' && r.prefixTableId === table.id ? [{ r, at }] : [],
+    );
+    expect(tableAt).toBeGreaterThan(0);
+    expect(pages.every((p) => p.at > tableAt && p.r.prefixes.length <= 10_000)).toBe(true);
+    expect(pages.map((p) => p.r.prefixes.length)).toEqual(Array(20).fill(10_000));
+    expect(pages.flatMap((p) => p.r.prefixes)).toEqual(prefixes);
+    expect(records.at(-1)?.type).toBe('end');
+  });
 });

@@ -18,7 +18,7 @@ import { createAdminAuth, type AuthState } from './shared/auth';
 import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
 import { idempotency } from './shared/idempotency';
 import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
-import { problemMiddleware } from './shared/problem';
+import { logStreamErrors, problemMiddleware } from './shared/problem';
 import { requestLog } from './shared/request-log';
 
 /** The admin REST API under /v1/admin (behind Kong): one router and one OpenAPI part per capability. */
@@ -85,6 +85,7 @@ function streamsItsBody(ctx: { path: string }): boolean {
 export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   const app = new Koa<AuthState>();
   app.proxy = true;
+  logStreamErrors(app, deps.log);
   app.use(requestLog(deps.log));
   app.use(problemMiddleware(deps.log));
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' });

@@ -15,7 +15,7 @@ import { createInternalPrefixTablesRouter, documentInternalEntries } from './pre
 import { createRoutingSnapshotRouter, documentRoutingSnapshot } from './routing';
 import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
 import { allowedCaller, createMtlsServer, type InternalState, type MtlsServerOptions } from './shared/internal-tls';
-import { HttpProblem, problemMiddleware } from './shared/problem';
+import { HttpProblem, logStreamErrors, problemMiddleware } from './shared/problem';
 import { requestLog } from './shared/request-log';
 
 /**
@@ -57,6 +57,7 @@ export function createInternalApp({
   routing,
 }: InternalAppDeps): Koa<InternalState> {
   const app = new Koa<InternalState>();
+  logStreamErrors(app, log);
   app.use(requestLog(log));
   app.use(problemMiddleware(log));
   if (config.internalTls.enabled) app.use(callerIdentity(config.internalTls.allowedClients));

@@ -4,7 +4,7 @@ import { HEALTH_STATUSES, OPERATOR_STATUSES } from '../domain/operator';
 import { EXCLUSION_REASONS } from '../domain/route-order';
 import { WeeklySchedule } from '../domain/schemas';
 import type { MatchedRule, RoutingExplainService } from '../services/routing-explain';
-import type { RoutingSnapshotService } from '../services/routing-snapshot';
+import type { RoutingSnapshotService, SnapshotPart } from '../services/routing-snapshot';
 import type { InternalState } from './shared/internal-tls';
 import { PrefixInput } from './routing-rules';
 import type { AuthState } from './shared/auth';
@@ -104,18 +104,18 @@ function shown(rule: MatchedRule) {
 export function createRoutingSnapshotRouter(snapshots: RoutingSnapshotService): Router<InternalState> {
   const router = new Router<InternalState>();
   router.get('/routing/snapshot', async (ctx) => {
-    const { records, close } = await snapshots.open();
+    const { parts, close } = await snapshots.open();
     // Ends the snapshot however the answer ends: read to the end, a HEAD, a client gone.
     ctx.res.once('close', () => void close());
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'application/x-ndjson';
-    ctx.body = Readable.from(ndjson(records));
+    ctx.body = Readable.from(ndjson(parts));
   });
   return router;
 }
 
-async function* ndjson(records: AsyncIterable<unknown>): AsyncGenerator<string> {
-  for await (const record of records) yield `${JSON.stringify(record)}\n`;
+async function* ndjson(parts: AsyncIterable<SnapshotPart>): AsyncGenerator<string | Buffer> {
+  for await (const part of parts) yield 'encoded' in part ? part.encoded : `${JSON.stringify(part)}\n`;
 }
 
 export function documentRouting({ registry, security }: AdminDoc): void {
@@ -137,7 +137,7 @@ export function documentRoutingSnapshot({ registry, security }: AdminDoc): void 
     path: '/routing/snapshot',
     summary: "Every live operator's routing configuration and the tables its rules use, to start from",
     description:
-      'NDJSON, one record a line, streamed from one database snapshot: {"type":"snapshot","stream","streamSequence","takenAt"}, then per table {"type":"prefixTable","table"} followed by {"type":"prefixTableEntries","prefixTableId","prefixes":[...]} pages, then {"type":"operator","operator","version","routingRules","tpsLimit"} per live operator, then {"type":"end","operators","prefixTables"}. A consumer that loads it, consumes the event stream from streamSequence and ignores every event whose version is not above the snapshot\'s version of its operator misses and repeats nothing. A stream without its end record was cut short: load it again.',
+      'NDJSON, one record a line, streamed from one database snapshot: {"type":"snapshot","stream","streamSequence","takenAt"}, then {"type":"prefixTable","table"} for every table a live rule uses, then their entries in {"type":"prefixTableEntries","prefixTableId","prefixes":[...]} pages of up to 10,000 (tables in no particular order; a table\'s record always comes before its entries), then {"type":"operator","operator","version","routingRules","tpsLimit"} per live operator, then {"type":"end","operators","prefixTables"}. A consumer that loads it, consumes the event stream from streamSequence and ignores every event whose version is not above the snapshot\'s version of its operator misses and repeats nothing. A stream without its end record was cut short: load it again.',
     security,
     responses: {
       200: {

@@ -18,6 +18,8 @@ interface Row {
   operator_status: OperatorStatus;
   prefix_table_id: string | null;
   prefix_table_name: string | null;
+  /** The longest prefix of the number in the rule's table; null for inline prefixes. */
+  table_prefix: string | null;
   prefixes: string[] | null;
   priority: number;
   weight: number;
@@ -31,38 +33,20 @@ interface Row {
 
 /**
  * Every live rule of a live operator (ONBOARDING and DRAINING included: explain says why they
- * are out) with one of `prefixes`, each with the longest it has. Two plain index lookups rather
- * than one clever query: the tables holding one of the prefixes (entries by prefix), then the
- * rules on those tables or listing one of the prefixes inline (a bitmap OR of two indexes).
+ * are out) with one of `prefixes`, each with the longest it has. The statement is the function
+ * `ops.routing_rules_matching` (migrations/1764500000000_routing-explain-function.sql), so that
+ * PostgreSQL plans it once per connection rather than on every call.
  */
 export async function findMatchingRules(db: Pool | PoolClient, prefixes: readonly string[]): Promise<ExplainedRule[]> {
-  const { rows: hits } = await db.query<{ prefix_table_id: string; prefix: string }>({
-    name: 'routing-explain-tables',
-    text: `SELECT DISTINCT ON (e.prefix_table_id) e.prefix_table_id, e.prefix
-             FROM ops.prefix_table_entries e
-            WHERE e.deleted_at IS NULL AND e.prefix = ANY($1::text[])
-            ORDER BY e.prefix_table_id, length(e.prefix) DESC`,
-    values: [prefixes],
-  });
-  const tables = new Map(hits.map((h) => [h.prefix_table_id, h]));
   const { rows } = await db.query<Row>({
     name: 'routing-explain-rules',
-    text: `SELECT r.id, r.operator_id, o.name AS operator_name, o.status AS operator_status, r.prefix_table_id,
-                  r.prefixes, r.priority, r.weight, r.cost_per_segment::text AS cost, r.currency, r.enabled,
-                  r.valid_from, r.valid_until, r.weekly, t.name AS prefix_table_name
-             FROM ops.routing_rules r
-             JOIN ops.operators o ON o.id = r.operator_id AND o.deleted_at IS NULL
-                                 AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
-             LEFT JOIN ops.prefix_tables t ON t.id = r.prefix_table_id AND t.deleted_at IS NULL
-            WHERE r.deleted_at IS NULL AND (r.prefix_table_id = ANY($1::uuid[]) OR r.prefixes && $2::text[])
-            ORDER BY r.id`,
-    values: [[...tables.keys()], prefixes],
+    text: 'SELECT * FROM ops.routing_rules_matching($1::text[])',
+    values: [prefixes],
   });
   const longestFirst = [...prefixes].sort((a, b) => b.length - a.length);
   return rows.flatMap((r) => {
-    // A rule on a deleted table matches nothing.
-    const table = r.prefix_table_id && r.prefix_table_name !== null ? tables.get(r.prefix_table_id) : undefined;
-    const matched = r.prefix_table_id ? table?.prefix : longestFirst.find((p) => r.prefixes?.includes(p));
+    if (r.prefix_table_id !== null && r.prefix_table_name === null) return []; // a rule on a deleted table matches nothing
+    const matched = r.table_prefix ?? longestFirst.find((p) => r.prefixes?.includes(p));
     if (matched === undefined) return [];
     return [
       {
@@ -72,8 +56,8 @@ export async function findMatchingRules(db: Pool | PoolClient, prefixes: readonl
         operatorStatus: r.operator_status,
         matchedPrefix: matched,
         source:
-          table && r.prefix_table_name !== null
-            ? { kind: 'table' as const, prefixTableId: table.prefix_table_id, prefixTableName: r.prefix_table_name }
+          r.prefix_table_id !== null && r.prefix_table_name !== null
+            ? { kind: 'table' as const, prefixTableId: r.prefix_table_id, prefixTableName: r.prefix_table_name }
             : { kind: 'inline' as const },
         priority: r.priority,
         weight: r.weight,

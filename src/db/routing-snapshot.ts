@@ -1,40 +1,43 @@
 import type { Pool } from 'pg';
 import type { SnapshotRecord } from '../domain/routing-snapshot';
 import { listLiveOperators } from './operators';
-import { closing, entriesOfTables, findPrefixTables, openSnapshot } from './prefix-tables';
+import { closing, encodedEntriesOfTables, findPrefixTables, openSnapshot } from './prefix-tables';
 import { listRulesOfLiveOperators } from './routing-rules';
+
+/** NDJSON lines encoded by PostgreSQL, whole or in part: passed on as they are. */
+export interface EncodedLines {
+  encoded: Buffer;
+}
+
+export type SnapshotPart = Exclude<SnapshotRecord, { type: 'snapshot' }> | EncodedLines;
 
 /**
  * Every live operator's routing configuration and the tables its rules use, read in one
- * REPEATABLE READ snapshot on a connection of its own, yielded record by record (the entries a
- * page at a time): the caller streams them out without holding them. `close` releases the
- * connection; the records call it when they end or the reader stops.
+ * REPEATABLE READ snapshot on a connection of its own: the table records, then their entries
+ * (encoded by PostgreSQL, see `encodedEntriesOfTables`), then the operators. The caller streams
+ * the parts out without holding them. `close` releases the connection; the parts call it when
+ * they end or the reader stops.
  */
 export async function openRoutingSnapshot(
   pool: Pool,
-): Promise<{ records: AsyncGenerator<Exclude<SnapshotRecord, { type: 'snapshot' }>>; close(): Promise<void> }> {
+): Promise<{ parts: AsyncGenerator<SnapshotPart>; close(): Promise<void> }> {
   const snapshot = await openSnapshot(pool);
   const { client } = snapshot;
-  async function* records(): AsyncGenerator<Exclude<SnapshotRecord, { type: 'snapshot' }>> {
+  async function* parts(): AsyncGenerator<SnapshotPart> {
     const operators = await listLiveOperators(client);
     const rules = await listRulesOfLiveOperators(client);
     const tableIds = [
       ...new Set([...rules.values()].flat().flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : []))),
     ].sort();
-    // Tables first, each with its entries after it: entries come in table order.
     const tables = await findPrefixTables(client, tableIds);
-    let next = 0;
-    for await (const page of entriesOfTables(
-      client,
-      tables.map((t) => t.id),
-    )) {
-      while (next < tables.length && tables[next]!.id <= page.prefixTableId) {
-        const table = tables[next++]!;
-        yield { type: 'prefixTable', table };
-      }
-      yield { type: 'prefixTableEntries', ...page };
+    for (const table of tables) yield { type: 'prefixTable', table };
+    if (tables.length > 0) {
+      for await (const encoded of encodedEntriesOfTables(
+        snapshot,
+        tables.map((t) => t.id),
+      ))
+        yield { encoded };
     }
-    for (; next < tables.length; next++) yield { type: 'prefixTable', table: tables[next]! };
     for (const operator of operators) {
       yield {
         type: 'operator',
@@ -46,5 +49,5 @@ export async function openRoutingSnapshot(
     }
     yield { type: 'end', operators: operators.length, prefixTables: tables.length };
   }
-  return { records: closing(snapshot, records()), close: snapshot.close };
+  return { parts: closing(snapshot, parts()), close: snapshot.close };
 }

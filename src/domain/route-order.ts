@@ -68,19 +68,28 @@ export function inWeeklyWindow(weekly: WeeklySchedule, at: Date): boolean {
   return weekly.windows.some((w) => w.days.includes(day) && minute >= minutesOf(w.start) && minute < minutesOf(w.end));
 }
 
-/** Exact comparison of two non-negative decimal strings ("0.0125" < "0.013"): money is never a float. */
-export function compareCost(a: string, b: string): number {
-  const [ai = '0', af = ''] = a.split('.');
-  const [bi = '0', bf = ''] = b.split('.');
-  const intA = ai.replace(/^0+(?=.)/, '');
-  const intB = bi.replace(/^0+(?=.)/, '');
-  if (intA.length !== intB.length) return intA.length - intB.length;
-  if (intA !== intB) return intA < intB ? -1 : 1;
-  const width = Math.max(af.length, bf.length);
-  const fracA = af.padEnd(width, '0');
-  const fracB = bf.padEnd(width, '0');
-  return fracA === fracB ? 0 : fracA < fracB ? -1 : 1;
+/**
+ * A non-negative decimal string written one way ("0012.50" → "12.5", "0.0" → "0"): equal
+ * amounts, equal strings. Money is never a float.
+ */
+export function canonicalCost(cost: string): string {
+  const [int = '0', frac = ''] = cost.split('.');
+  const i = int.replace(/^0+(?=.)/, '');
+  const f = frac.replace(/0+$/, '');
+  return f ? `${i}.${f}` : i;
 }
+
+/** Exact comparison of two non-negative decimal strings ("0.0125" < "0.013"). */
+export function compareCost(a: string, b: string): number {
+  const [ai = '0', af = ''] = canonicalCost(a).split('.');
+  const [bi = '0', bf = ''] = canonicalCost(b).split('.');
+  if (ai.length !== bi.length) return ai.length - bi.length;
+  if (ai !== bi) return ai < bi ? -1 : 1;
+  return af === bf ? 0 : af < bf ? -1 : 1;
+}
+
+/** Code-point order: the same everywhere, whatever the locale (ids and currency codes are ASCII). */
+const byCodePoint = (a: string, b: string) => (a === b ? 0 : a < b ? -1 : 1);
 
 /** Candidates that share traffic: equal on every key, each with its share of the group's weight. */
 export interface Group<T> {
@@ -110,24 +119,29 @@ export function rankCandidates<
   const tiers = new Map<string, T[]>();
   for (const c of candidates) {
     const key = `${c.matchedPrefix.length}|${c.priority}`;
-    tiers.set(key, [...(tiers.get(key) ?? []), c]);
+    const tier = tiers.get(key);
+    if (tier) tier.push(c);
+    else tiers.set(key, [c]);
   }
   const ordered = [...tiers.values()].sort(
     (a, b) => b[0]!.matchedPrefix.length - a[0]!.matchedPrefix.length || a[0]!.priority - b[0]!.priority,
   );
   const ranks: Rank<T>[] = [];
   for (const tier of ordered) {
+    // Per currency, per amount (written one way, so equal amounts meet under one key).
     const byCurrency = new Map<string, Map<string, T[]>>();
     for (const c of tier) {
-      const costs = byCurrency.get(c.currency) ?? new Map<string, T[]>();
-      const level = [...costs.keys()].find((k) => compareCost(k, c.costPerSegment) === 0) ?? c.costPerSegment;
-      costs.set(level, [...(costs.get(level) ?? []), c]);
-      byCurrency.set(c.currency, costs);
+      let costs = byCurrency.get(c.currency);
+      if (!costs) byCurrency.set(c.currency, (costs = new Map()));
+      const amount = canonicalCost(c.costPerSegment);
+      const level = costs.get(amount);
+      if (level) level.push(c);
+      else costs.set(amount, [c]);
     }
     const levels = [...byCurrency.entries()].map(([currency, costs]) =>
-      [...costs.entries()]
-        .sort(([a], [b]) => compareCost(a, b))
-        .map(([cost, members]) => group(currency, cost, members)),
+      [...costs.values()]
+        .sort((a, b) => compareCost(a[0]!.costPerSegment, b[0]!.costPerSegment))
+        .map((members) => group(currency, members[0]!.costPerSegment, members)),
     );
     const depth = Math.max(...levels.map((l) => l.length));
     for (let i = 0; i < depth; i++) {
@@ -135,7 +149,7 @@ export function rankCandidates<
         rank: ranks.length + 1,
         prefixLength: tier[0]!.matchedPrefix.length,
         priority: tier[0]!.priority,
-        groups: levels.flatMap((l) => l.slice(i, i + 1)).sort((a, b) => a.currency.localeCompare(b.currency)),
+        groups: levels.flatMap((l) => l.slice(i, i + 1)).sort((a, b) => byCodePoint(a.currency, b.currency)),
       });
     }
   }
@@ -148,7 +162,7 @@ function group<T extends { weight: number; ruleId: string }>(
   members: T[],
 ): Group<T> {
   // In rule id order: every reader of the same rules lists a group the same way.
-  members = [...members].sort((a, b) => a.ruleId.localeCompare(b.ruleId));
+  members = [...members].sort((a, b) => byCodePoint(a.ruleId, b.ruleId));
   const total = members.reduce((sum, m) => sum + m.weight, 0);
   return {
     currency,

@@ -3,7 +3,7 @@ import type { PrefixTable } from './routing';
 
 /**
  * The lines of GET /v1/internal/routing/snapshot (NDJSON), in this order: `snapshot` (where to
- * follow the stream from), every table a live rule uses with its entries in pages, every live
+ * follow the stream from), every table a live rule uses, their entries in pages, every live
  * operator with its rules, TPS limit and version, then `end`. The guarantee: a consumer that
  * loads them, then consumes the event stream from `streamSequence` and ignores every event
  * whose `version` is not above the snapshot's version of its operator misses and repeats

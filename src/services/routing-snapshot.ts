@@ -1,6 +1,6 @@
 import type { NatsConnection } from 'nats';
 import type { Db } from '../clients/postgres';
-import { openRoutingSnapshot } from '../db/routing-snapshot';
+import { openRoutingSnapshot, type EncodedLines } from '../db/routing-snapshot';
 import type { SnapshotRecord } from '../domain/routing-snapshot';
 import { unavailable } from './shared/errors';
 
@@ -10,11 +10,14 @@ import { unavailable } from './shared/errors';
  * `streamSequence`; events before the snapshot that also come after it carry versions the
  * snapshot already has, and the consumer's version check drops them.
  */
+/** A record of the answer, or lines PostgreSQL already encoded. */
+export type SnapshotPart = SnapshotRecord | EncodedLines;
+
 export class RoutingSnapshotService {
   constructor(private readonly deps: { db: Db; nats: NatsConnection; stream: string }) {}
 
-  /** The records, and `close` for an answer abandoned before its records were read to the end. */
-  async open(): Promise<{ records: AsyncGenerator<SnapshotRecord>; close(): Promise<void> }> {
+  /** The parts, and `close` for an answer abandoned before its parts were read to the end. */
+  async open(): Promise<{ parts: AsyncGenerator<SnapshotPart>; close(): Promise<void> }> {
     const { db, nats, stream } = this.deps;
     let lastSequence: number;
     try {
@@ -22,7 +25,7 @@ export class RoutingSnapshotService {
     } catch (err) {
       throw unavailable(`NATS did not answer for stream ${stream}: ${(err as Error).message}; retry.`);
     }
-    const { records, close } = await openRoutingSnapshot(db);
+    const { parts, close } = await openRoutingSnapshot(db);
     const header: SnapshotRecord = {
       type: 'snapshot',
       stream,
@@ -30,10 +33,10 @@ export class RoutingSnapshotService {
       takenAt: new Date().toISOString(),
     };
     return {
-      records: (async function* () {
+      parts: (async function* () {
         try {
           yield header;
-          yield* records;
+          yield* parts;
         } finally {
           await close();
         }

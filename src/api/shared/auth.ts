@@ -55,16 +55,21 @@ export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
         else resolve(decoded);
       });
     });
+  const verified = new VerifiedTokens(config.maxAgeS);
 
   return async (ctx, next) => {
     const header = ctx.get('Authorization');
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match?.[1]) throw unauthorized('A Bearer token is required.');
-    let claims: JwtPayload;
-    try {
-      claims = await verify(match[1]);
-    } catch (err) {
-      throw unauthorized(err instanceof jwt.TokenExpiredError ? 'The token has expired.' : 'The token is not valid.');
+    const token = match[1];
+    let claims = verified.get(token);
+    if (!claims) {
+      try {
+        claims = await verify(token);
+      } catch (err) {
+        throw unauthorized(err instanceof jwt.TokenExpiredError ? 'The token has expired.' : 'The token is not valid.');
+      }
+      verified.add(token, claims);
     }
     // A token without expiry would stay valid forever once leaked.
     if (claims.exp === undefined) throw unauthorized('The token has no expiry.');
@@ -75,4 +80,39 @@ export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
     ctx.state.actor = claims.sub;
     await next();
   };
+}
+
+/**
+ * Tokens whose signature and claims were checked, by token, each until the earliest of its
+ * expiry, the end of its maximum age and a minute from its check: a client sends the same token
+ * with every request, and its signature check would otherwise be the largest cost of a read.
+ * A token is reused only while each time-bound check would still pass; the claim checks after
+ * `verify` (expiry present, scope, subject) are re-run on every request. Bounded in size: the
+ * oldest entries go first.
+ */
+class VerifiedTokens {
+  private readonly tokens = new Map<string, { claims: JwtPayload; until: number }>();
+
+  constructor(
+    private readonly maxAgeS: number,
+    private readonly reuseMs = 60_000,
+    private readonly capacity = 10_000,
+  ) {}
+
+  get(token: string): JwtPayload | undefined {
+    const hit = this.tokens.get(token);
+    if (!hit) return undefined;
+    if (Date.now() < hit.until) return hit.claims;
+    this.tokens.delete(token);
+    return undefined;
+  }
+
+  add(token: string, claims: JwtPayload): void {
+    // No expiry: refused after verify, and never kept.
+    if (claims.exp === undefined) return;
+    const bounds = [claims.exp * 1000, Date.now() + this.reuseMs];
+    if (claims.iat !== undefined) bounds.push((claims.iat + this.maxAgeS) * 1000);
+    if (this.tokens.size >= this.capacity) this.tokens.delete(this.tokens.keys().next().value as string);
+    this.tokens.set(token, { claims, until: Math.min(...bounds) });
+  }
 }

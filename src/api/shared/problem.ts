@@ -125,3 +125,22 @@ export function problemMiddleware(log: Logger): Middleware {
     }
   };
 }
+
+/** What a stream answer fails with when its client goes away: the client's choice, not a fault. */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/**
+ * Errors after the answer has started (a streamed body that fails or loses its client) reach
+ * Koa's `error` event rather than the problem middleware: logged here in the service's format
+ * instead of Koa's plain text on stderr, a client gone at debug level.
+ */
+export function logStreamErrors(
+  app: { on(event: 'error', listener: (err: Error, ctx?: Context) => void): unknown },
+  log: Logger,
+): void {
+  app.on('error', (err: Error & { code?: string }, ctx?: Context) => {
+    const fields = { err, method: ctx?.method, path: ctx?.path };
+    if (err.code && CLIENT_GONE.has(err.code)) log.debug(fields, 'client gone before the answer ended');
+    else log.error(fields, 'answer failed after it started');
+  });
+}
