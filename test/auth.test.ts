@@ -264,6 +264,44 @@ describe('admin auth with a shared secret', () => {
     await expectUnauthorized(await call(url, old));
   });
 
+  describe('a token accepted once (its check reused)', () => {
+    // Only the clock is faked: the servers and fetch keep their real timers.
+    beforeEach(() => {
+      jest.useFakeTimers({
+        doNotFake: [
+          'nextTick',
+          'setImmediate',
+          'clearImmediate',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'queueMicrotask',
+          'hrtime',
+          'performance',
+        ],
+      });
+    });
+    afterEach(() => jest.useRealTimers());
+
+    it('is refused once it expires', async () => {
+      const token = jwt.sign({ exp: Math.floor(Date.now() / 1000) + 30, sub: 'alice', scope: 'admin' }, SECRET, {
+        algorithm: 'HS256',
+      });
+      expect((await call(url, token)).status).toBe(200);
+      jest.setSystemTime(Date.now() + 31_000);
+      await expectUnauthorized(await call(url, token));
+    });
+
+    it('is refused once its maximum age passes, whatever its expiry', async () => {
+      const iat = Math.floor(Date.now() / 1000) - 3590;
+      const token = jwt.sign({ iat, exp: soon() + 3600, sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS256' });
+      expect((await call(url, token)).status).toBe(200);
+      jest.setSystemTime(Date.now() + 11_000);
+      await expectUnauthorized(await call(url, token));
+    });
+  });
+
   it('refuses an HS384 token signed with the right secret (only HS256 is allowed)', async () => {
     await expectUnauthorized(
       await call(url, jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS384' })),
