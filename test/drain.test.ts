@@ -15,6 +15,7 @@ const report = (inflight: number) => ({
   credentialsVersion: 1,
   inflight,
   reportedAt: new Date().toISOString(),
+  connectorInstance: 'smpp-connector-test',
 });
 
 async function drain(h: Harness, id: string): Promise<Response> {

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Db } from '../clients/postgres';
 import type { Redis } from '../clients/redis';
+import { recentReporters } from '../db/health-log';
 import { commitChange, findPendingCredentialsVersion, softDeleteOperatorConfig } from '../db/operators';
 import { CONFLICT } from '../domain/failures';
 import { healthKey } from '../domain/health';
@@ -20,6 +21,15 @@ export function createDrainActivities({ db, redis }: { db: Db; redis: Redis }) {
         }
         return commitChange(tx, op, 'draining', { status: 'DRAINING', statusReason: 'drain requested' }, actor);
       });
+    },
+
+    /**
+     * The connector instances that reported for the operator in the last `windowS` seconds, each
+     * with its newest report: those the drain must hear 0 from, including any that reported just
+     * before the drain and not since. Read-only.
+     */
+    async recentConnectorReports(operatorId: string, windowS: number) {
+      return recentReporters(db, operatorId, new Date(Date.now() - windowS * 1000));
     },
 
     /** DRAINING → ACTIVE with `operator.config.drain_cancelled`. */

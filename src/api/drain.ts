@@ -32,7 +32,7 @@ export function documentDrain({ registry, security }: AdminDoc): void {
     path: '/operators/{id}',
     summary: 'Decommission an operator (drain, then soft delete)',
     description:
-      'Starts the drain workflow: DRAINING and operator.config.draining, then, once the connector reports nothing in flight (or DRAIN_TIMEOUT_S passes), the soft delete and operator.config.deleted. Answers once the operator is DRAINING; if no worker takes the drain within ONBOARDING_ACCEPT_TIMEOUT_MS, the drain stays queued and the answer shows the operator unchanged.',
+      'Starts the drain workflow: DRAINING and operator.config.draining, then, once every connector instance that reported within DRAIN_INSTANCE_WINDOW_S has reported inflight = 0 in a report stamped after the drain began (an older report never counts; or DRAIN_TIMEOUT_S passes), the soft delete and operator.config.deleted. Answers once the operator is DRAINING; if no worker takes the drain within ONBOARDING_ACCEPT_TIMEOUT_MS, the drain stays queued and the answer shows the operator unchanged.',
     security,
     request: { params: OperatorIdParams },
     responses: {

@@ -100,6 +100,25 @@ export async function recentHealth(db: Db, operatorId: string, limit: number): P
   }));
 }
 
+/** Each connector instance that reported for the operator since `since`, with its newest report. */
+export async function recentReporters(
+  db: Db,
+  operatorId: string,
+  since: Date,
+): Promise<Array<{ connectorInstance: string; inflight: number; reportedAt: string }>> {
+  const { rows } = await db.query<{ connector_instance: string; inflight: number; reported_at: Date }>(
+    `SELECT DISTINCT ON (connector_instance) connector_instance, inflight, reported_at
+       FROM ops.operator_health_log WHERE operator_id = $1 AND reported_at >= $2
+      ORDER BY connector_instance, reported_at DESC, id DESC`,
+    [operatorId, since],
+  );
+  return rows.map((r) => ({
+    connectorInstance: r.connector_instance,
+    inflight: r.inflight,
+    reportedAt: r.reported_at.toISOString(),
+  }));
+}
+
 /** Days of partitions created ahead, as src/db/housekeeping.ts does. */
 const PARTITIONS_AHEAD_DAYS = 7;
 /** Serialises partition DDL between health replicas (concurrent CREATE TABLE can collide). */

@@ -24,13 +24,15 @@ function waitingWorkflowIds(report: ValidReport['report'], target: HealthTarget)
   ) {
     ids.push(workflowIds.rotation(target.id));
   }
-  if (target.status === 'DRAINING' && report.inflight === 0) ids.push(workflowIds.drain(target.id));
+  // Every report, busy or not: the drain waits for each instance's own report of 0.
+  if (target.status === 'DRAINING') ids.push(workflowIds.drain(target.id));
   return ids;
 }
 
 /**
- * At most one signal per workflow per batch: the newest report that concerns it (reports come
- * sorted by reportedAt). Sending every matching report would only repeat what the workflow knows.
+ * At most one signal per workflow and connector instance per batch: the newest report of that
+ * instance (reports come sorted by reportedAt). Sending every matching report would only repeat
+ * what the workflow knows.
  */
 export function signalsFor(
   reports: readonly ValidReport[],
@@ -41,13 +43,14 @@ export function signalsFor(
     const target = targets.get(report.operatorId);
     if (!target) continue;
     for (const workflowId of waitingWorkflowIds(report, target)) {
-      byWorkflow.set(workflowId, {
+      byWorkflow.set(`${workflowId}|${report.connectorInstance}`, {
         workflowId,
         health: {
           status: report.status,
           credentialsVersion: report.credentialsVersion,
           inflight: report.inflight,
           reportedAt: report.reportedAt,
+          connectorInstance: report.connectorInstance,
         },
       });
     }

@@ -71,6 +71,8 @@ const envSchema = z.object({
 
   ONBOARDING_BIND_TIMEOUT_S: positiveInt.default(600),
   DRAIN_TIMEOUT_S: positiveInt.default(900),
+  // The health key's lifetime: an instance silent for longer is gone (SPEC 3.4).
+  DRAIN_INSTANCE_WINDOW_S: positiveInt.default(60),
   ROTATION_BIND_TIMEOUT_S: positiveInt.default(300),
   // Capped below the 2-minute abandoned-claim limit of src/db/idempotency-keys.ts.
   ONBOARDING_ACCEPT_TIMEOUT_MS: positiveInt.max(60_000).default(15_000),
@@ -151,6 +153,8 @@ export interface Config {
     onboardingBindTimeoutS: number;
     /** How long a drain waits for the connector to report no message in flight. */
     drainTimeoutS: number;
+    /** A connector instance that reported within this many seconds is one a drain waits for. */
+    drainInstanceWindowS: number;
     /** How long a credential rotation waits for the connector to bind with the new version. */
     rotationBindTimeoutS: number;
     /** How long POST /operators waits for a worker to save the operator before giving up. */
@@ -266,6 +270,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
       onboardingBindTimeoutS: e.ONBOARDING_BIND_TIMEOUT_S,
       drainTimeoutS: e.DRAIN_TIMEOUT_S,
+      drainInstanceWindowS: e.DRAIN_INSTANCE_WINDOW_S,
       rotationBindTimeoutS: e.ROTATION_BIND_TIMEOUT_S,
       onboardingAcceptTimeoutMs: e.ONBOARDING_ACCEPT_TIMEOUT_MS,
     },

@@ -34,7 +34,9 @@ export class DrainService {
       workflowType: 'drainOperator',
       workflowId: workflowIds.drain(id),
       operatorId: id,
-      args: [{ operatorId: id, actor, drainTimeoutS: config.drainTimeoutS }],
+      args: [
+        { operatorId: id, actor, drainTimeoutS: config.drainTimeoutS, instanceWindowS: config.drainInstanceWindowS },
+      ],
       whenNoWorker: { queue: current },
     });
   }

@@ -6,6 +6,7 @@ import {
   isCancellation,
   setHandler,
 } from '@temporalio/workflow';
+import { drainVerdict, recordReport, type InstanceReports } from '../domain/drain';
 import { CONFLICT } from '../domain/failures';
 import type { Operator } from '../domain/operator';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
@@ -16,6 +17,8 @@ export interface DrainInput {
   operatorId: string;
   actor: string;
   drainTimeoutS: number;
+  /** An instance that reported within this many seconds is one the drain waits for (DRAIN_INSTANCE_WINDOW_S). */
+  instanceWindowS: number;
 }
 
 export interface DrainResult {
@@ -28,7 +31,7 @@ export interface DrainResult {
 /** The drain's steps, in order, with the words the Temporal UI shows for each. */
 export const drainSteps = defineSteps({
   markingDraining: 'marking the operator DRAINING',
-  waitingForEmpty: 'waiting for the connector to report nothing in flight',
+  waitingForEmpty: 'waiting for every connector instance to report nothing in flight',
   softDeleting: 'soft-deleting',
   deleted: 'done: DELETED',
   cancelling: 'cancelling the drain: back to ACTIVE',
@@ -45,21 +48,26 @@ export const cancelDrainUpdate = defineUpdate<Operator, [{ actor: string }]>('ca
 
 /**
  * Drain, the soft delete (README "Drain (soft delete), step by step"): DRAINING, announce, wait
- * for the connector to report nothing in flight (or the drain timeout), then soft-delete,
- * announce and forget the health entry. Until the soft delete begins, the cancelDrain update (or
- * a Temporal cancel) puts the operator back to ACTIVE instead.
+ * until every connector instance reports nothing in flight (the rule of src/domain/drain.ts) or
+ * the drain timeout, then soft-delete, announce and forget the health entry. Until the soft
+ * delete begins, the cancelDrain update (or a Temporal cancel) puts the operator back to ACTIVE.
  */
 export async function drainOperator(input: DrainInput): Promise<DrainResult> {
   const { operatorId } = input;
-  let lastHealth: ConnectorHealth | undefined;
+  const reports: InstanceReports = new Map();
+  let reportsSeen = 0;
   let cancelledBy: string | undefined;
   let restored: Operator | undefined;
   let deleting = false;
   const at = trackSteps(drainSteps, 'markingDraining');
   const acceptance = acceptOnFirstStep();
 
-  setHandler(connectorHealthSignal, (health) => {
-    lastHealth = health;
+  setHandler(connectorHealthSignal, (health: ConnectorHealth) => {
+    recordReport(reports, health.connectorInstance, {
+      inflight: health.inflight,
+      reportedAtMs: Date.parse(health.reportedAt),
+    });
+    reportsSeen++;
   });
   setHandler(
     cancelDrainUpdate,
@@ -85,13 +93,17 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
   try {
     at('markingDraining');
     await acceptance.first(() => steps.beginDrain(operatorId, input.actor));
+
+    // After DRAINING is committed: a report stamped before this instant never counts.
+    const beganAtMs = Date.now();
+    const recent = await steps.recentConnectorReports(operatorId, input.instanceWindowS);
+    for (const r of recent) {
+      recordReport(reports, r.connectorInstance, { inflight: r.inflight, reportedAtMs: Date.parse(r.reportedAt) });
+    }
     await events.publishPendingEvents();
 
     at('waitingForEmpty', `up to ${input.drainTimeoutS}s`);
-    const drained = await condition(
-      () => lastHealth?.inflight === 0 || cancelledBy !== undefined,
-      `${input.drainTimeoutS}s`,
-    );
+    const drained = await untilDrained(beganAtMs, beganAtMs + input.drainTimeoutS * 1000);
     if (cancelledBy !== undefined) return await restore(cancelledBy);
 
     deleting = true;
@@ -116,6 +128,21 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     at('failed', failureReason(err));
     await handlersDone();
     throw err;
+  }
+
+  /**
+   * Waits for the drain rule to hold, re-judging on every report and whenever an instance leaves
+   * the window; false when the deadline or a cancel comes first.
+   */
+  async function untilDrained(beganAtMs: number, deadlineMs: number): Promise<boolean> {
+    for (;;) {
+      const verdict = drainVerdict(reports, { beganAtMs, nowMs: Date.now(), windowMs: input.instanceWindowS * 1000 });
+      if (verdict.drained) return true;
+      const wakeAtMs = Math.min(deadlineMs, verdict.changesAtMs ?? deadlineMs);
+      if (Date.now() >= deadlineMs || cancelledBy !== undefined) return false;
+      const seen = reportsSeen;
+      await condition(() => reportsSeen !== seen || cancelledBy !== undefined, Math.max(1, wakeAtMs - Date.now()));
+    }
   }
 
   async function restore(actor: string): Promise<DrainResult> {

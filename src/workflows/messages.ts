@@ -9,6 +9,8 @@ export interface ConnectorHealth {
   credentialsVersion: number | null;
   inflight: number;
   reportedAt: string;
+  /** Which connector instance reported: a drain waits for each. */
+  connectorInstance: string;
 }
 
 export const connectorHealthSignal = defineSignal<[ConnectorHealth]>('connectorHealth');

@@ -18,6 +18,7 @@ export const report = (status: ConnectorHealth['status'], credentialsVersion: nu
   status,
   credentialsVersion,
   inflight: 0,
+  connectorInstance: 'smpp-connector-test',
   reportedAt: new Date().toISOString(),
 });
 

@@ -218,6 +218,9 @@ function defaultActivities(): Activities {
     async cancelDrain(operatorId, actor) {
       return fakeOperator({ id: operatorId, version: 4, updatedBy: actor });
     },
+    async recentConnectorReports() {
+      return [];
+    },
     async finishDrain() {},
     async forgetHealth() {},
 
@@ -288,8 +291,9 @@ export function report(
   status: ConnectorHealth['status'],
   credentialsVersion: number | null = 1,
   inflight = 0,
+  { reportedAt = '2026-01-01T00:00:00.000Z', connectorInstance = 'connector-a' } = {},
 ): ConnectorHealth {
-  return { status, credentialsVersion, inflight, reportedAt: '2026-01-01T00:00:00.000Z' };
+  return { status, credentialsVersion, inflight, reportedAt, connectorInstance };
 }
 
 /**

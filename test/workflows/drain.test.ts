@@ -30,13 +30,24 @@ import {
 
 const DRAIN_TIMEOUT_S = 600;
 const ACTOR = 'test-admin';
-const inflight = (count: number) => report('UP', 1, count);
 
-const input = (): DrainInput => ({ operatorId: OPERATOR_ID, actor: ACTOR, drainTimeoutS: DRAIN_TIMEOUT_S });
+const WINDOW_S = 60;
+const input = (): DrainInput => ({
+  operatorId: OPERATOR_ID,
+  actor: ACTOR,
+  drainTimeoutS: DRAIN_TIMEOUT_S,
+  instanceWindowS: WINDOW_S,
+});
 
 describe('drainOperator', () => {
   const env = useTimeSkippingEnv();
 
+  /** A report of `count` in flight from `instance`, stamped now (test-server time) minus `ageMs`. */
+  const inflight = async (count: number, instance = 'connector-a', ageMs = 0) =>
+    report('UP', 1, count, {
+      reportedAt: new Date((await env().currentTimeMs()) + 1 - ageMs).toISOString(),
+      connectorInstance: instance,
+    });
   const startDrain = (taskQueue: string) => startAccepted(env(), drainOperator, taskQueue, input());
   const stepOf = async (handle: WorkflowHandle): Promise<DrainStep> => (await handle.query(drainSteps.query)).step;
   const cancelDrain = (handle: WorkflowHandle, actor = 'ops-admin'): Promise<Operator> =>
@@ -49,14 +60,15 @@ describe('drainOperator', () => {
       expect(await accepted).toMatchObject({ id: OPERATOR_ID, status: 'DRAINING' });
 
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
-      await handle.signal(connectorHealthSignal, inflight(7));
-      await handle.signal(connectorHealthSignal, inflight(0));
+      await handle.signal(connectorHealthSignal, await inflight(7));
+      await handle.signal(connectorHealthSignal, await inflight(0));
 
       expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'DELETED', reason: 'drained' });
       expect(await stepOf(handle)).toBe('deleted');
     });
     expect(stubs.names()).toEqual([
       'beginDrain',
+      'recentConnectorReports',
       'publishPendingEvents',
       'finishDrain',
       'forgetHealth',
@@ -71,7 +83,7 @@ describe('drainOperator', () => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
-      await handle.signal(connectorHealthSignal, inflight(5));
+      await handle.signal(connectorHealthSignal, await inflight(5));
 
       const before = await env().currentTimeMs();
       expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'DELETED', reason: 'timeout' });
@@ -80,6 +92,70 @@ describe('drainOperator', () => {
     });
     expect(stubs.argsOf('finishDrain')).toEqual([[OPERATOR_ID, ACTOR, 'timeout']]);
     expect(stubs.names()).toContain('forgetHealth');
+  });
+
+  it('does not count a report stamped before the drain began', async () => {
+    const stubs = stubActivities();
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, await inflight(0, 'connector-a', 10_000));
+
+      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'timeout' });
+    });
+  });
+
+  it('waits for every instance: one at 0 says nothing while another has messages in flight', async () => {
+    const stubs = stubActivities();
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, await inflight(4, 'connector-b'));
+      await handle.signal(connectorHealthSignal, await inflight(0, 'connector-a'));
+      // connector-b keeps reporting messages in flight: the drain runs out its timeout.
+      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'timeout' });
+    });
+  });
+
+  it('soft-deletes once the last busy instance reports 0 too', async () => {
+    const stubs = stubActivities();
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, await inflight(4, 'connector-b'));
+      await handle.signal(connectorHealthSignal, await inflight(0, 'connector-a'));
+      await handle.signal(connectorHealthSignal, await inflight(0, 'connector-b'));
+      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'drained' });
+    });
+  });
+
+  it('waits for an instance the health log saw just before the drain, until it leaves the window', async () => {
+    let stampedAtMs = 0;
+    let deletedAtMs = 0;
+    const stubs = stubActivities({
+      recentConnectorReports: async () => {
+        stampedAtMs = (await env().currentTimeMs()) - 5_000;
+        return [{ connectorInstance: 'connector-b', inflight: 3, reportedAt: new Date(stampedAtMs).toISOString() }];
+      },
+      finishDrain: async () => {
+        deletedAtMs = await env().currentTimeMs();
+      },
+    });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      await handle.signal(connectorHealthSignal, await inflight(0, 'connector-a'));
+
+      // connector-b never reports again: once it is silent for the window, only connector-a counts.
+      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'drained' });
+    });
+    expect(deletedAtMs).toBeGreaterThanOrEqual(stampedAtMs + WINDOW_S * 1000);
+    expect(deletedAtMs).toBeLessThan(stampedAtMs + DRAIN_TIMEOUT_S * 1000);
+    expect(stubs.argsOf('recentConnectorReports')).toEqual([[OPERATOR_ID, WINDOW_S]]);
   });
 
   it('puts the operator back to ACTIVE on a cancelDrain update before the soft delete', async () => {
@@ -93,7 +169,13 @@ describe('drainOperator', () => {
       expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'CANCELLED', reason: 'cancelled' });
       expect(await stepOf(handle)).toBe('cancelled');
     });
-    expect(stubs.names()).toEqual(['beginDrain', 'publishPendingEvents', 'cancelDrain', 'publishPendingEvents']);
+    expect(stubs.names()).toEqual([
+      'beginDrain',
+      'recentConnectorReports',
+      'publishPendingEvents',
+      'cancelDrain',
+      'publishPendingEvents',
+    ]);
     expect(stubs.argsOf('cancelDrain')).toEqual([[OPERATOR_ID, 'ops-admin']]);
   });
 
@@ -112,7 +194,13 @@ describe('drainOperator', () => {
       expect(await update.result()).toMatchObject({ status: 'ACTIVE' });
       expect(await handle.result()).toMatchObject({ outcome: 'CANCELLED' });
     });
-    expect(stubs.names()).toEqual(['beginDrain', 'publishPendingEvents', 'cancelDrain', 'publishPendingEvents']);
+    expect(stubs.names()).toEqual([
+      'beginDrain',
+      'recentConnectorReports',
+      'publishPendingEvents',
+      'cancelDrain',
+      'publishPendingEvents',
+    ]);
   });
 
   it('puts the operator back to ACTIVE and ends cancelled on a Temporal cancel before the soft delete', async () => {
@@ -206,7 +294,7 @@ describe('drainOperator', () => {
 
       expect(await updateFailure(cancelDrain(handle, ''))).toBeInstanceOf(ApplicationFailure);
       // Refused by the validator: the drain goes on as if it never came.
-      await handle.signal(connectorHealthSignal, inflight(0));
+      await handle.signal(connectorHealthSignal, await inflight(0));
       expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'drained' });
     });
     expect(stubs.names()).not.toContain('cancelDrain');
@@ -219,7 +307,7 @@ describe('drainOperator', () => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
-      await handle.signal(connectorHealthSignal, inflight(0));
+      await handle.signal(connectorHealthSignal, await inflight(0));
       await deleting.entered;
       expect(await stepOf(handle)).toBe('softDeleting');
 
@@ -239,7 +327,7 @@ describe('drainOperator', () => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
-      await handle.signal(connectorHealthSignal, inflight(0));
+      await handle.signal(connectorHealthSignal, await inflight(0));
       await deleting.entered;
       await handle.cancel();
       deleting.release();
@@ -257,7 +345,7 @@ describe('drainOperator', () => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
-      await handle.signal(connectorHealthSignal, inflight(0));
+      await handle.signal(connectorHealthSignal, await inflight(0));
 
       const failure = await workflowFailure(handle);
       expect(failure).toBeInstanceOf(ActivityFailure);
