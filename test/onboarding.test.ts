@@ -14,7 +14,10 @@ interface Accepted {
   workflowUrl: string;
 }
 
-const UP = { status: 'UP' as const, credentialsVersion: 1, inflight: 0,
+const UP = {
+  status: 'UP' as const,
+  credentialsVersion: 1,
+  inflight: 0,
   reportedAt: new Date().toISOString(),
   connectorInstance: 'smpp-connector-test',
 };
