@@ -190,6 +190,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     batchMax: config.health.batchMax,
     maxAckPending: config.health.maxAckPending,
     retryDelayMs: 1000,
+    maxDeliveries: 5,
   };
   const subjectOf = (r: HealthReport) => `${prefix}.connector.health.${r.operatorId}`;
   const backlog = reportsFor(n);

@@ -12,6 +12,8 @@ import { openClients } from './platform/resources';
  * SIGTERM finishes the batch in hand, hands the rest back to JetStream and exits 0.
  */
 const NAME = 'operator-management-health';
+/** How often the health event outbox is flushed besides after each batch. */
+const EVENT_FLUSH_MS = 1000;
 
 runProcess({
   name: NAME,
@@ -21,6 +23,8 @@ runProcess({
   async start({ config, log, clients, registry, checks, onStop }) {
     const metrics = healthMetrics(registry);
     const pipeline = new HealthPipeline({ ...clients, metrics });
+    pipeline.events.start(EVENT_FLUSH_MS, log);
+    onStop(async () => pipeline.events.stop());
     const consumer = new HealthConsumer({ nats: clients.nats, pipeline, metrics, log }, config.health);
     checks.consumer = async () => {
       if (!consumer.connected) throw new Error('not consuming');

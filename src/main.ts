@@ -24,6 +24,8 @@ runProcess({
       // POST /v1/internal/operators/{id}/health runs the health process's pipeline in this one.
       const metrics = healthMetrics(registry);
       const pipeline = new HealthPipeline({ ...resources, metrics });
+      pipeline.events.start(1000, log);
+      onStop(async () => pipeline.events.stop());
       const admin = createAdminApp({ config, db: resources.db, log, ...services });
       await listen(admin.callback(), config.http.adminPort, 'admin API');
       const internalApp = createInternalApp({

@@ -4,7 +4,7 @@ import type { Redis } from '../clients/redis';
 import { recentReporters } from '../db/health-log';
 import { commitChange, findPendingCredentialsVersion, softDeleteOperatorConfig } from '../db/operators';
 import { CONFLICT } from '../domain/failures';
-import { healthKey } from '../domain/health';
+import { HEALTH_TOMBSTONE_TTL_S, healthKey, healthTombstoneKey } from '../domain/health';
 import type { Operator } from '../domain/operator';
 import { withLockedOperator } from './shared';
 
@@ -63,9 +63,17 @@ export function createDrainActivities({ db, redis }: { db: Db; redis: Redis }) {
       );
     },
 
-    /** A deleted operator has no health: the routing engine must not find a stale `UP`. */
+    /**
+     * A deleted operator has no health: the routing engine must not find a stale `UP`. The
+     * tombstone, set in the same step, keeps a report already on its way from writing the key
+     * again (the cache's write checks it).
+     */
     async forgetHealth(operatorId: string): Promise<void> {
-      await redis.del(healthKey(operatorId));
+      await redis
+        .multi()
+        .set(healthTombstoneKey(operatorId), '1', 'EX', HEALTH_TOMBSTONE_TTL_S)
+        .del(healthKey(operatorId))
+        .exec();
     },
   };
 }

@@ -6,3 +6,19 @@ export function healthKey(operatorId: string): string {
 }
 
 export const HEALTH_TTL_S = 60;
+
+/**
+ * `ops:health-deleted:{operatorId}`: set when a deleted operator's health is forgotten, so that a
+ * report already on its way cannot write the health key again. It outlives any report the
+ * service still accepts (24 hours old at most, plus clock skew).
+ */
+export function healthTombstoneKey(operatorId: string): string {
+  return `ops:health-deleted:${operatorId}`;
+}
+
+export const HEALTH_TOMBSTONE_TTL_S = 24 * 60 * 60 + 10 * 60;
+
+/** `ops:health-outbox:{subject}`: the status changes not yet published, a Redis stream in write order. */
+export function healthOutboxKey(subject: string): string {
+  return `ops:health-outbox:${subject}`;
+}

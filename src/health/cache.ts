@@ -1,19 +1,22 @@
 import type { Redis, Result } from 'ioredis';
-import { HEALTH_TTL_S, healthKey } from '../domain/health';
+import { HEALTH_TTL_S, healthKey, healthTombstoneKey } from '../domain/health';
 import type { HealthStatus } from '../domain/operator';
 import type { HealthReport, ValidReport } from './report';
 
 /**
  * The Redis health cache (README "Health ingestion") as the health pipeline writes it. One Lua script per report
- * makes "newer than what the cache holds" atomic, also between replicas.
+ * makes "newer than what the cache holds" atomic, also between replicas, and appends a status
+ * change's `operator.health` event to the outbox stream in the same step: a change is never
+ * cached without its event (src/health/event-outbox.ts publishes them). A deleted operator's
+ * tombstone refuses the write.
  *
  * The cached JSON is the report plus `reportedAtMs` (what the script compares) and
  * `previousStatus` (the status it replaced, null when the key was missing): a redelivered report
- * finds itself in the cache and gets the same answer as its first delivery, so an
- * `operator.health` publish that failed after the write is retried.
+ * finds itself in the cache and gets the same answer as its first delivery.
  */
 
 const PUT_NEWEST = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return {0, 'deleted', ''} end
 local ms = tonumber(ARGV[1])
 local instance = ARGV[2]
 local status = ARGV[3]
@@ -41,6 +44,7 @@ local prevJson = 'null'
 if previous then prevJson = cjson.encode(previous) end
 redis.call('SET', KEYS[1], ARGV[4] .. ',"previousStatus":' .. prevJson .. '}', 'EX', tonumber(ARGV[5]))
 if previous == status then return {0, 'written', previous} end
+redis.call('XADD', KEYS[2], '*', 'eventId', ARGV[6], 'event', ARGV[7] .. prevJson .. ARGV[8])
 return {1, 'written', previous or ''}
 `;
 
@@ -48,11 +52,16 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     healthPutNewest(
       key: string,
+      outboxKey: string,
+      tombstoneKey: string,
       reportedAtMs: number,
       connectorInstance: string,
       status: string,
       jsonHead: string,
       ttlS: number,
+      eventId: string,
+      eventHead: string,
+      eventTail: string,
     ): Result<[number, string, string], Context>;
   }
 }
@@ -60,8 +69,8 @@ declare module 'ioredis' {
 export interface CacheOutcome {
   /** The status differs from the one the cache held before (unknown counts as different). */
   changed: boolean;
-  /** 'stale': an equal or newer report is cached, nothing written. */
-  write: 'written' | 'stale' | 'redelivered';
+  /** 'stale': an equal or newer report is cached, nothing written; 'deleted': the operator is gone. */
+  write: 'written' | 'stale' | 'redelivered' | 'deleted';
   previousStatus: HealthStatus | null;
 }
 
@@ -75,28 +84,39 @@ const defined = new WeakSet<Redis>();
 export class HealthCache {
   constructor(private readonly redis: Redis) {
     if (!defined.has(redis)) {
-      redis.defineCommand('healthPutNewest', { numberOfKeys: 1, lua: PUT_NEWEST });
+      redis.defineCommand('healthPutNewest', { numberOfKeys: 3, lua: PUT_NEWEST });
       defined.add(redis);
     }
   }
 
   /**
    * Writes each report unless the cache holds a newer one, in the order given (callers sort by
-   * reportedAt, so each change within a batch is seen). One round trip for the whole batch;
+   * reportedAt, so each change within a batch is seen); a change also appends its event, made by
+   * `eventOf` with the status it replaced, to `outboxKey`. One round trip for the whole batch;
    * throws if any write failed.
    */
-  async putNewest(reports: readonly ValidReport[]): Promise<CacheOutcome[]> {
+  async putNewest(
+    reports: readonly ValidReport[],
+    outboxKey: string,
+    eventOf: (report: HealthReport) => { eventId: string; head: string; tail: string },
+  ): Promise<CacheOutcome[]> {
     if (reports.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const { report, reportedAtMs } of reports) {
       const json = JSON.stringify({ ...report, reportedAtMs });
+      const event = eventOf(report);
       pipeline.healthPutNewest(
         healthKey(report.operatorId),
+        outboxKey,
+        healthTombstoneKey(report.operatorId),
         reportedAtMs,
         report.connectorInstance,
         report.status,
         json.slice(0, -1),
         HEALTH_TTL_S,
+        event.eventId,
+        event.head,
+        event.tail,
       );
     }
     const results = (await pipeline.exec()) ?? [];

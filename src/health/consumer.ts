@@ -2,8 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
 import type { Logger } from '../platform/logger';
 import { countRejected, type HealthMetrics } from './metrics';
-import type { HealthPipeline } from './pipeline';
-import { operatorIdOfSubject, validateReport, type Validation } from './report';
+import type { HealthPipeline, IngestOutcome } from './pipeline';
+import { operatorIdOfSubject, validateReport, type ValidReport, type Validation } from './report';
 import { CONNECTOR_HEALTH_PREFIX, ensureHealthConsumer, ensureHealthStream } from './stream';
 
 export interface HealthConsumerOptions {
@@ -14,6 +14,8 @@ export interface HealthConsumerOptions {
   batchMax: number;
   maxAckPending: number;
   retryDelayMs: number;
+  /** A report failing on its own is dropped on this delivery (HEALTH_MAX_DELIVERIES). */
+  maxDeliveries: number;
   deliverNew?: boolean;
   inactiveThresholdMs?: number;
 }
@@ -26,6 +28,11 @@ export interface HealthConsumerDeps {
 }
 
 const RESTART_DELAY_MS = 1000;
+
+interface Accepted {
+  m: JsMsg;
+  valid: ValidReport;
+}
 const LAG_REFRESH_MS = 10_000;
 
 /**
@@ -33,7 +40,9 @@ const LAG_REFRESH_MS = 10_000;
  * of them. Messages are taken as they arrive and processed in batches of whatever has arrived
  * meanwhile (up to batchMax), so a quiet stream costs one report of latency and a busy one gets
  * large batches. A batch is acked only after the pipeline's writes succeeded; otherwise it is
- * naked with a delay and comes back. A bad report is terminated: counted, never retried.
+ * naked with a delay and comes back. A bad report is terminated: counted, never retried. When a
+ * batch fails while every dependency answers, its reports are retried one by one, and one that
+ * keeps failing on its own is dropped after HEALTH_MAX_DELIVERIES deliveries.
  */
 export class HealthConsumer {
   private readonly prefix: string;
@@ -141,7 +150,7 @@ export class HealthConsumer {
   private async handle(batch: JsMsg[]): Promise<void> {
     const { pipeline, metrics, log } = this.deps;
     const started = performance.now();
-    const accepted: { m: JsMsg; valid: Extract<Validation, { ok: true }>['valid'] }[] = [];
+    const accepted: Accepted[] = [];
     for (const m of batch) {
       const result = this.validate(m);
       if (result.ok) {
@@ -153,30 +162,70 @@ export class HealthConsumer {
       log.warn({ subject: m.subject, reason: result.reason, errors: result.errors }, 'health report rejected');
       m.term();
     }
-    try {
-      const outcomes = await pipeline.ingest(accepted.map((a) => a.valid));
-      outcomes.forEach((outcome, i) => {
-        const { m } = accepted[i]!;
-        if (outcome.accepted) {
-          metrics.consumed.inc({ source: 'nats' });
-          m.ack();
-        } else {
-          countRejected(metrics, outcome.reason, 'nats');
-          log.warn({ subject: m.subject, reason: outcome.reason }, 'health report rejected');
-          m.term();
-        }
-      });
-      metrics.batchSeconds.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
-    } catch (err) {
-      log.warn(
-        { err: (err as Error).message, reports: accepted.length, retryInMs: this.options.retryDelayMs },
-        'health batch failed; it will be redelivered',
-      );
-      for (const { m } of accepted) m.nak(this.options.retryDelayMs);
-      metrics.batchSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
+    const failed = await this.ingest(accepted);
+    if (failed.length > 0) {
+      if (failed.length > 1 && (await pipeline.dependenciesAnswer())) {
+        // Everything answers, yet the batch failed: some report fails on its own. One by one, so
+        // that one bad report cannot hold back the rest of its batch forever.
+        const alone = [];
+        for (const one of failed) alone.push(...(await this.ingest([one])));
+        this.retryOrGiveUp(alone, true);
+      } else {
+        this.retryOrGiveUp(failed, failed.length === 1 && (await pipeline.dependenciesAnswer()));
+      }
     }
+    metrics.batchSeconds.observe({ outcome: failed.length > 0 ? 'failed' : 'ok' }, (performance.now() - started) / 1000);
     const last = batch[batch.length - 1];
     if (last) metrics.pending.set(last.info.pending);
+  }
+
+  /** Ingests reports and acks or terminates each by its outcome; the reports whose ingest failed. */
+  private async ingest(accepted: Accepted[]): Promise<Accepted[]> {
+    const { pipeline, metrics, log } = this.deps;
+    if (accepted.length === 0) return [];
+    let outcomes: IngestOutcome[];
+    try {
+      outcomes = await pipeline.ingest(accepted.map((a) => a.valid));
+    } catch (err) {
+      log.warn({ err: (err as Error).message, reports: accepted.length }, 'health batch failed');
+      return accepted;
+    }
+    outcomes.forEach((outcome, i) => {
+      const { m } = accepted[i]!;
+      if (outcome.accepted) {
+        metrics.consumed.inc({ source: 'nats' });
+        m.ack();
+      } else {
+        countRejected(metrics, outcome.reason, 'nats');
+        log.warn({ subject: m.subject, reason: outcome.reason }, 'health report rejected');
+        m.term();
+      }
+    });
+    return [];
+  }
+
+  /**
+   * Hands failed reports back for redelivery after the retry delay. A report that failed on its
+   * own (`alone`: every dependency answered) for the last allowed time is terminated instead:
+   * counted and logged by subject, never by its values.
+   */
+  private retryOrGiveUp(failed: Accepted[], alone: boolean): void {
+    const { metrics, log } = this.deps;
+    for (const { m } of failed) {
+      if (alone && m.info.deliveryCount >= this.options.maxDeliveries) {
+        countRejected(metrics, 'failed_repeatedly', 'nats');
+        log.error(
+          { subject: m.subject, deliveries: m.info.deliveryCount },
+          'health report failed on every delivery while its dependencies answered; dropped',
+        );
+        m.term();
+      } else {
+        m.nak(this.options.retryDelayMs);
+      }
+    }
+    if (failed.length > 0) {
+      log.warn({ reports: failed.length, retryInMs: this.options.retryDelayMs }, 'health reports will be redelivered');
+    }
   }
 
   private async refreshLag(): Promise<void> {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { HEALTH_SUBJECT, type EventEnvelope } from '../events/envelope';
 import type { z } from 'zod';
 import type { HealthChangedData as HealthChangedDataSchema } from '../events/catalog';
-import type { HealthStatus } from '../domain/operator';
 import { HEALTH_ACTOR } from '../db/health-log';
 import type { HealthReport } from './report';
 
@@ -23,13 +22,17 @@ export function healthEventId(report: HealthReport): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** The envelope (docs/asyncapi.yaml) of a status change; `version` is the operator's config version. */
-export function healthChangedEvent(
+/**
+ * The envelope (docs/asyncapi.yaml) of a status change, as JSON in two parts around the value of
+ * `data.previousStatus`: the status it replaced is known only inside the cache's write
+ * (src/health/cache.ts), which joins `head`, that status as JSON and `tail`. `version` is the
+ * operator's config version.
+ */
+export function encodedHealthEvent(
   report: HealthReport,
-  previousStatus: HealthStatus | null,
   configVersion: number,
-): EventEnvelope<HealthChangedData> {
-  return {
+): { eventId: string; head: string; tail: string } {
+  const event: Omit<EventEnvelope<HealthChangedData>, 'data'> & { data: Omit<HealthChangedData, 'previousStatus'> } = {
     eventId: healthEventId(report),
     type: HEALTH_SUBJECT,
     operatorId: report.operatorId,
@@ -38,7 +41,6 @@ export function healthChangedEvent(
     actor: HEALTH_ACTOR,
     data: {
       status: report.status,
-      previousStatus,
       boundSessions: report.boundSessions,
       inflight: report.inflight,
       credentialsVersion: report.credentialsVersion,
@@ -46,4 +48,7 @@ export function healthChangedEvent(
       connectorInstance: report.connectorInstance,
     },
   };
+  // `data` is the last member and ends the object: "…}}" → "…,"previousStatus":" + status + "}}".
+  const json = JSON.stringify(event);
+  return { eventId: event.eventId, head: `${json.slice(0, -2)},"previousStatus":`, tail: '}}' };
 }

@@ -9,6 +9,8 @@ export interface HealthMetrics {
   pending: Gauge;
   batchSeconds: Histogram<'outcome'>;
   statusChanges: Counter;
+  /** Status changes cached but not yet published: the health event outbox's backlog. */
+  eventsPending: Gauge;
 }
 
 export type ReportSource = 'nats' | 'http';
@@ -47,6 +49,11 @@ export function healthMetrics(registry: Registry): HealthMetrics {
     statusChanges: new Counter({
       name: 'health_status_changes_total',
       help: 'operator.health events published (status changes)',
+      registers: [registry],
+    }),
+    eventsPending: new Gauge({
+      name: 'health_events_pending',
+      help: 'operator.health events cached but not yet published (the health event outbox)',
       registers: [registry],
     }),
   };

@@ -5,7 +5,8 @@ import type { Db } from '../clients/postgres';
 import { findHealthTargets, insertHealthReports } from '../db/health-log';
 import { HEALTH_SUBJECT } from '../events/envelope';
 import { HealthCache } from './cache';
-import { healthChangedEvent } from './events';
+import { encodedHealthEvent } from './events';
+import { HealthEventOutbox } from './event-outbox';
 import type { HealthMetrics } from './metrics';
 import type { ValidReport } from './report';
 import { sendSignals, signalsFor } from './signals';
@@ -24,25 +25,27 @@ export type IngestOutcome = { accepted: true; changed: boolean } | { accepted: f
 
 /**
  * What happens to validated reports, whether they came from NATS or the internal API: log them
- * (one INSERT), cache the newest (one Redis round trip), publish `operator.health` for each
- * status change, signal the workflows that wait for them. Every step is idempotent, so a caller
- * that gets an error retries the whole batch and nothing is lost or doubled.
+ * (one INSERT), cache the newest with each status change's `operator.health` event in the
+ * outbox (one Redis round trip), signal the workflows that wait for them, then flush the outbox.
+ * Every step is idempotent, so a caller that gets an error retries the whole batch and nothing is
+ * lost or doubled; an event the flush could not publish stays in the outbox for the next one.
  *
  * Reports for an operator that does not exist (or is deleted) are neither logged nor cached:
  * a deleted operator's health key must stay gone, and a typo'd id must not fill the log.
  */
 export class HealthPipeline {
   private readonly cache: HealthCache;
-  private readonly eventSubject: string;
+  /** Publishes the status changes the cache recorded; `start` it for retries on a timer. */
+  readonly events: HealthEventOutbox;
 
   constructor(private readonly deps: HealthPipelineDeps) {
     this.cache = new HealthCache(deps.redis);
-    this.eventSubject = deps.eventSubject ?? HEALTH_SUBJECT;
+    this.events = new HealthEventOutbox(deps, deps.eventSubject ?? HEALTH_SUBJECT);
   }
 
   /** Outcomes in the order of `reports`. Throws when a dependency failed: retry the batch. */
   async ingest(reports: readonly ValidReport[]): Promise<IngestOutcome[]> {
-    const { db, nats, temporal, metrics } = this.deps;
+    const { db, temporal } = this.deps;
     const targets = await findHealthTargets(db, [...new Set(reports.map((r) => r.report.operatorId))]);
     const known = reports
       .map((valid, index) => ({ valid, index }))
@@ -54,21 +57,10 @@ export class HealthPipeline {
       db,
       known.map(({ valid }) => valid.report),
     );
-    const cached = await this.cache.putNewest(known.map(({ valid }) => valid));
-
-    const js = nats.jetstream();
-    await Promise.all(
-      known.map(async ({ valid }, i) => {
-        const outcome = cached[i]!;
-        if (!outcome.changed) return;
-        const event = healthChangedEvent(
-          valid.report,
-          outcome.previousStatus,
-          targets.get(valid.report.operatorId)!.version,
-        );
-        await js.publish(this.eventSubject, JSON.stringify(event), { msgID: event.eventId });
-        metrics.statusChanges.inc();
-      }),
+    const cached = await this.cache.putNewest(
+      known.map(({ valid }) => valid),
+      this.events.key,
+      (report) => encodedHealthEvent(report, targets.get(report.operatorId)!.version),
     );
     await sendSignals(
       temporal,
@@ -78,11 +70,31 @@ export class HealthPipeline {
       ),
     );
 
+    // The events are safe in the outbox: the batch does not wait for NATS, and a failed flush
+    // is retried by the next batch or the outbox's timer.
+    void this.events.flush().catch(() => undefined);
+
     const outcomes: IngestOutcome[] = reports.map(() => ({ accepted: false, reason: 'unknown_operator' }));
     known.forEach(({ index }, i) => {
       outcomes[index] = { accepted: true, changed: cached[i]!.changed };
     });
     return outcomes;
+  }
+
+  /**
+   * Whether PostgreSQL, Redis and NATS answer now (each within a second): after a failed batch,
+   * tells an outage (retry everything later) from reports that fail on their own.
+   */
+  async dependenciesAnswer(): Promise<boolean> {
+    const { db, redis, nats } = this.deps;
+    const within = <T>(p: Promise<T>) =>
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())]);
+    try {
+      await Promise.all([within(db.query('SELECT 1')), within(redis.ping()), within(nats.flush())]);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The cache as the routing engine reads it (for the admin API). */

@@ -41,7 +41,9 @@ export type RejectReason =
   | 'operator_id_mismatch'
   | 'reported_at_in_future'
   | 'reported_at_too_old'
-  | 'unknown_operator';
+  | 'unknown_operator'
+  /** Failed on its own, with every dependency up, on each of HEALTH_MAX_DELIVERIES deliveries. */
+  | 'failed_repeatedly';
 
 export type Validation = { ok: true; valid: ValidReport } | { ok: false; reason: RejectReason; errors: FieldProblem[] };
 

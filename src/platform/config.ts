@@ -96,6 +96,7 @@ const envSchema = z.object({
   HEALTH_BATCH_MAX: positiveInt.max(10_000).default(500),
   HEALTH_MAX_ACK_PENDING: positiveInt.default(5000),
   HEALTH_RETRY_DELAY_MS: positiveInt.default(1000),
+  HEALTH_MAX_DELIVERIES: positiveInt.default(5),
 
   INTERNAL_TLS: bool.default(true),
   INTERNAL_TLS_CERT: optionalString,
@@ -143,6 +144,7 @@ export interface Config {
     maxAckPending: number;
     /** Redelivery delay of a batch whose writes failed (a dependency is down). */
     retryDelayMs: number;
+    maxDeliveries: number;
   };
   temporal: {
     address: string;
@@ -261,6 +263,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       batchMax: e.HEALTH_BATCH_MAX,
       maxAckPending: e.HEALTH_MAX_ACK_PENDING,
       retryDelayMs: e.HEALTH_RETRY_DELAY_MS,
+      maxDeliveries: e.HEALTH_MAX_DELIVERIES,
     },
     temporal: {
       address: e.TEMPORAL_ADDRESS,

@@ -80,7 +80,7 @@ export interface IngestionDeps {
  */
 export async function startIngestion(
   deps: IngestionDeps,
-  options: { prefix?: string; stream?: string; batchMax?: number; retryDelayMs?: number } = {},
+  options: { prefix?: string; stream?: string; batchMax?: number; retryDelayMs?: number; maxDeliveries?: number } = {},
 ): Promise<Ingestion> {
   const tag = randomBytes(4).toString('hex');
   const prefix = options.prefix ?? `test${tag}.connector.health`;
@@ -96,6 +96,7 @@ export async function startIngestion(
     batchMax: options.batchMax ?? 100,
     maxAckPending: 1000,
     retryDelayMs: options.retryDelayMs ?? 300,
+    maxDeliveries: options.maxDeliveries ?? 5,
     deliverNew: true,
     inactiveThresholdMs: 10 * 60_000,
   };
