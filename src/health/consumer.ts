@@ -174,7 +174,10 @@ export class HealthConsumer {
         this.retryOrGiveUp(failed, failed.length === 1 && (await pipeline.dependenciesAnswer()));
       }
     }
-    metrics.batchSeconds.observe({ outcome: failed.length > 0 ? 'failed' : 'ok' }, (performance.now() - started) / 1000);
+    metrics.batchSeconds.observe(
+      { outcome: failed.length > 0 ? 'failed' : 'ok' },
+      (performance.now() - started) / 1000,
+    );
     const last = batch[batch.length - 1];
     if (last) metrics.pending.set(last.info.pending);
   }

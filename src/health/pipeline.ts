@@ -88,7 +88,10 @@ export class HealthPipeline {
   async dependenciesAnswer(): Promise<boolean> {
     const { db, redis, nats } = this.deps;
     const within = <T>(p: Promise<T>) =>
-      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())]);
+      Promise.race([
+        p,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref()),
+      ]);
     try {
       await Promise.all([within(db.query('SELECT 1')), within(redis.ping()), within(nats.flush())]);
       return true;
