@@ -102,6 +102,15 @@ describe('admin API', () => {
       expect(body.detail).toMatch(/token/i);
     });
 
+    it('checks the token before it reads a body', async () => {
+      const res = await fetch(`${h.baseUrl}/operators`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"not json',
+      });
+      await expectProblem(res, 401);
+    });
+
     it('refuses a token signed with another secret', async () => {
       const res = await h.api('/operators', { headers: bearer(adminToken({}, 'not-the-service-secret')) });
       await expectProblem(res, 401);

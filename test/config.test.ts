@@ -24,6 +24,7 @@ const production: NodeJS.ProcessEnv = {
   JWT_JWKS_URI: 'https://idp.example.com/.well-known/jwks.json',
   JWT_ISSUER: 'https://idp.example.com/',
   JWT_AUDIENCE: 'operator-management',
+  IDEMPOTENCY_HMAC_KEY: 'a-production-idempotency-key-of-32-bytes-or-more',
   INTERNAL_TLS_CERT: '/etc/tls/tls.crt',
   INTERNAL_TLS_KEY: '/etc/tls/tls.key',
   INTERNAL_TLS_CA: '/etc/tls/ca.crt',
@@ -170,6 +171,8 @@ describe('loadConfig', () => {
       ['a JWT secret shorter than 32 bytes', { JWT_SECRET: 'short-secret' }, 'JWT_SECRET'],
       ['no JWT_ISSUER', { JWT_ISSUER: '' }, 'JWT_ISSUER'],
       ['no JWT_AUDIENCE', { JWT_AUDIENCE: '' }, 'JWT_AUDIENCE'],
+      ['no IDEMPOTENCY_HMAC_KEY', { IDEMPOTENCY_HMAC_KEY: '' }, 'IDEMPOTENCY_HMAC_KEY'],
+      ['a short IDEMPOTENCY_HMAC_KEY', { IDEMPOTENCY_HMAC_KEY: 'short' }, 'IDEMPOTENCY_HMAC_KEY'],
     ])('refuses %s, naming the variable', (_what, change, name) => {
       expect(configErrorOf({ ...production, ...change }).message).toContain(name);
     });
@@ -194,6 +197,7 @@ describe('loadConfig', () => {
       const env = without(production, 'INTERNAL_ALLOWED_CLIENTS');
       const config = loadConfig(env);
       expect(config.jwt.secret).toBeUndefined();
+      expect(config.idempotencyHmacKey).toBe(production.IDEMPOTENCY_HMAC_KEY);
       expect(config.internalTls.allowedClients).toEqual([]);
       expect(config.internalTls.certPath).toBe('/etc/tls/tls.crt');
       // No dev certificates to fall back on: without its own, production does not start.

@@ -1,5 +1,6 @@
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { expectProblem } from './support/problems';
 import { expectReplays } from './support/replay';
 import { credentialsPath, stagedRotationPath } from '../src/domain/credentials';
 import { workflowIds } from '../src/domain/workflow-ids';
@@ -232,14 +233,19 @@ describe('credential rotation', () => {
     }
   });
 
-  it('replays a repeated Idempotency-Key without starting a second rotation', async () => {
+  it('replays a repeated Idempotency-Key without starting a second rotation, and refuses it with another password', async () => {
     const { id } = await onboardActive(h);
     const key = `rotate-${id}`;
-    const first = await rotate(h, id, newPassword(), { 'Idempotency-Key': key });
-    const second = await rotate(h, id, newPassword(), { 'Idempotency-Key': key });
+    const password = newPassword();
+    const first = await rotate(h, id, password, { 'Idempotency-Key': key });
+    const second = await rotate(h, id, password, { 'Idempotency-Key': key });
     expect(first.status).toBe(202);
     expect(second.status).toBe(202);
     expect(second.headers.get('idempotent-replayed')).toBe('true');
+    // The same key with a new password is another request: a 422, never a replay of the first.
+    const other = await rotate(h, id, newPassword(), { 'Idempotency-Key': key });
+    await expectProblem(other, 422);
+    expect(other.headers.get('idempotent-replayed')).toBeNull();
     const [a, b] = (await Promise.all([first.json(), second.json()])) as Array<{ workflowId: string; runId: string }>;
     expect(b).toEqual(a);
     const handle = handleOf(a as { workflowId: string; runId: string });

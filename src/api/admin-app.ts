@@ -29,10 +29,13 @@ export interface AdminAppDeps extends AdminServices {
   log: Logger;
 }
 
-/** Every authenticated admin route; the OpenAPI drift test reads this router's stack too. */
+/**
+ * Every authenticated admin route (createAdminApp authenticates before anything reads a body);
+ * the OpenAPI drift test reads this router's stack too.
+ */
 export function createAdminRouter(deps: AdminAppDeps): Router<AuthState> {
   const api = new Router<AuthState>({ prefix: '/v1/admin' });
-  api.use(createAdminAuth(deps.config.jwt), idempotency(deps.db, deps.log, { skip: streamsItsBody }));
+  api.use(idempotency(deps.db, deps.log, { hmacKey: deps.config.idempotencyHmacKey, skip: streamsItsBody }));
   for (const routes of [
     createOperatorsRouter(deps.operators, deps.config),
     createOnboardingRouter(deps.onboarding),
@@ -81,19 +84,26 @@ function streamsItsBody(ctx: { path: string }): boolean {
   return /^\/v1\/admin\/prefix-tables\/[^/]+\/entries\/?$/i.test(ctx.path);
 }
 
-/** Only the OpenAPI document is public; everything else needs an admin token. */
+const OPENAPI_PATH = '/v1/admin/openapi.json';
+
+/**
+ * Only the OpenAPI document is public; everything else needs an admin token, checked before any
+ * body is read: an unauthenticated caller costs a header check, never a 1 MiB parse.
+ */
 export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   const app = new Koa<AuthState>();
   app.proxy = true;
   logStreamErrors(app, deps.log);
   app.use(requestLog(deps.log));
   app.use(problemMiddleware(deps.log));
+  const auth = createAdminAuth(deps.config.jwt);
+  app.use((ctx, next) => (ctx.path === OPENAPI_PATH ? next() : auth(ctx, next)));
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' });
   app.use((ctx, next) => (streamsItsBody(ctx) ? next() : json(ctx, next)));
 
   const openapi = buildAdminOpenApi();
   const docs = new Router({ prefix: '/v1/admin' });
-  docs.get('/openapi.json', (ctx) => {
+  docs.get(OPENAPI_PATH.slice('/v1/admin'.length), (ctx) => {
     ctx.body = openapi;
   });
 

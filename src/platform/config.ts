@@ -63,6 +63,8 @@ const envSchema = z.object({
   CREDENTIALS_CACHE_TTL_S: z.coerce.number().int().min(0).max(300).default(30),
 
   JWT_SECRET: optionalString,
+  /** Keys the HMAC of secrets in an idempotency key's request hash; the same on every replica. */
+  IDEMPOTENCY_HMAC_KEY: optionalString,
   JWT_JWKS_URI: optionalString.pipe(z.url().optional()),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
@@ -173,6 +175,7 @@ export interface Config {
     kubernetesMount?: string;
     auth: { kind: 'token'; token: string } | { kind: 'kubernetes'; role: string; jwtPath: string };
   };
+  idempotencyHmacKey: string;
   jwt: { secret?: string; jwksUri?: string; issuer?: string; audience?: string; maxAgeS: number };
   internalTls: {
     enabled: boolean;
@@ -213,6 +216,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       problems.push('JWT_SECRET: at least 32 bytes in production');
     }
     if (!e.JWT_ISSUER) problems.push('JWT_ISSUER: required in production');
+    if (!e.IDEMPOTENCY_HMAC_KEY || Buffer.byteLength(e.IDEMPOTENCY_HMAC_KEY) < 32) {
+      problems.push('IDEMPOTENCY_HMAC_KEY: at least 32 bytes in production');
+    }
     if (!e.JWT_AUDIENCE) problems.push('JWT_AUDIENCE: required in production');
     // Without TLS the internal listener would serve SMPP passwords to any caller, in plain text.
     if (!e.INTERNAL_TLS)
@@ -289,6 +295,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
           : { kind: 'token', token: e.VAULT_TOKEN ?? 'dev-root-token' },
     },
     // The shared secret default exists only so `npm start` works out of the box locally.
+    // A fixed local key: replicas and restarts must agree, or a client's retry would be a 422.
+    idempotencyHmacKey: e.IDEMPOTENCY_HMAC_KEY ?? 'local-dev-idempotency-hmac-key',
     jwt: {
       secret: e.JWT_SECRET ?? (devOnly && !e.JWT_JWKS_URI ? 'local-dev-jwt-secret' : undefined),
       jwksUri: e.JWT_JWKS_URI,

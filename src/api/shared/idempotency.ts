@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Db } from '../../clients/postgres';
 import { claimKey, keepAnswer, releaseKey } from '../../db/idempotency-keys';
@@ -11,20 +11,27 @@ import { HttpProblem } from './problem';
  * same key and body; nothing runs twice. A refused request (an error) is not kept: the client may
  * simply retry it.
  *
- * The body is hashed without its `password` fields: a hash of an 8-character password would be a
- * copy of it that is cheap to brute-force, and the password lives only in Vault.
+ * A `password` field counts as the HMAC of it under a server key (IDEMPOTENCY_HMAC_KEY): a key
+ * reused with a new password is a 422, never a replay of the first rotation. A plain hash of an
+ * 8-character password would be a copy of it that is cheap to brute-force; without the server
+ * key, the stored HMAC tells nothing, and the password itself lives only in Vault.
  */
 
 const KEPT_HEADERS = ['location', 'etag'];
 
-function withoutSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutSecrets);
+/** The body in a canonical form (keys sorted) with each password replaced by its keyed HMAC. */
+function canonical(value: unknown, hmacKey: string): unknown {
+  if (Array.isArray(value)) return value.map((v) => canonical(v, hmacKey));
   if (value && typeof value === 'object') {
     return Object.fromEntries(
       Object.entries(value)
-        .filter(([k]) => k !== 'password')
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([k, v]) => [k, withoutSecrets(v)]),
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => [
+          k,
+          k === 'password'
+            ? `hmac:${createHmac('sha256', hmacKey).update(String(v)).digest('hex')}`
+            : canonical(v, hmacKey),
+        ]),
     );
   }
   return value;
@@ -33,7 +40,7 @@ function withoutSecrets(value: unknown): unknown {
 export function idempotency(
   db: Db,
   log: Logger,
-  options: { skip?: (ctx: { path: string }) => boolean } = {},
+  options: { hmacKey: string; skip?: (ctx: { path: string }) => boolean },
 ): Middleware<AuthState> {
   return async (ctx, next) => {
     const key = ctx.get('Idempotency-Key');
@@ -45,7 +52,7 @@ export function idempotency(
 
     const body = (ctx.request as { body?: unknown }).body;
     const hash = createHash('sha256')
-      .update(`${ctx.method} ${ctx.path}\n${JSON.stringify(withoutSecrets(body))}`)
+      .update(`${ctx.method} ${ctx.path}\n${JSON.stringify(canonical(body, options.hmacKey))}`)
       .digest('hex');
     const actor = ctx.state.actor;
 
