@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Config } from '../platform/config';
+import { CONNECTIONS_CHECKING_INTERVAL_MS } from '../platform/http-limits';
 import type { Logger } from '../platform/logger';
 import type { CredentialsService } from '../services/credentials';
 import type { OperatorService } from '../services/operators';
@@ -117,7 +118,9 @@ export function createInternalServer(
   tls: Config['internalTls'],
   reload: MtlsServerOptions,
 ): http.Server {
-  if (!tls.enabled) return http.createServer(app.callback());
+  if (!tls.enabled) {
+    return http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, app.callback());
+  }
   if (!tls.certPath || !tls.keyPath || !tls.caPath)
     throw new Error('INTERNAL_TLS needs INTERNAL_TLS_CERT, _KEY and _CA');
   return createMtlsServer(app.callback(), { certPath: tls.certPath, keyPath: tls.keyPath, caPath: tls.caPath }, reload);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { HttpLimits } from './http-limits';
 
 /**
  * Every setting of every process, read from the environment once and validated at start-up.
@@ -83,6 +84,13 @@ const envSchema = z.object({
   OUTBOX_ALERT_AGE_S: positiveInt.default(60),
   PAGE_SIZE_MAX: positiveInt.default(100),
   PREFIX_IMPORT_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(10_000),
+  // Long enough for a 64 MiB prefix import over a modest link.
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt.default(120_000),
+  // Above the longest silent wait of a request (an onboarding's accept timeout, at most 60 s).
+  HTTP_IDLE_TIMEOUT_MS: positiveInt.default(90_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(5_000),
+  HTTP_MAX_CONNECTIONS: positiveInt.default(2_000),
   HEALTH_LOG_RETENTION_DAYS: positiveInt.default(30),
   HOUSEKEEPING_INTERVAL_S: positiveInt.default(3600),
 
@@ -123,6 +131,8 @@ export interface Config {
     /** The largest prefix-table entries body (CSV or JSON); 1,000,000 prefixes take about 14 MB. */
     prefixImportMaxBytes: number;
     /** How often the internal listener re-reads its certificate, key and CA files. */
+    /** Timeouts and the connection cap of every listener (src/platform/http-limits.ts). */
+    limits: HttpLimits;
     internalTlsReloadMs: number;
   };
   postgres: { url: string; poolMax: number; healthLogRetentionDays: number; housekeepingIntervalS: number };
@@ -247,6 +257,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       pageSizeMax: e.PAGE_SIZE_MAX,
       prefixImportMaxBytes: e.PREFIX_IMPORT_MAX_BYTES,
       internalTlsReloadMs: e.INTERNAL_TLS_RELOAD_MS,
+      limits: {
+        headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+        idleTimeoutMs: e.HTTP_IDLE_TIMEOUT_MS,
+        keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        maxConnections: e.HTTP_MAX_CONNECTIONS,
+      },
     },
     postgres: {
       url: e.DATABASE_URL,

@@ -1,4 +1,5 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { applyHttpLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './http-limits';
 import type { Registry } from 'prom-client';
 import { createOpsApp } from '../api/shared/ops-app';
 import { loadConfig, type Config } from './config';
@@ -54,7 +55,12 @@ async function start<C extends { checks: ReadinessChecks; close(): Promise<void>
   });
 
   const listen = (handler: RequestListener | Server, port: number, what: string): Promise<Server> => {
-    const server = typeof handler === 'function' ? createServer(handler) : handler;
+    const server = applyHttpLimits(
+      typeof handler === 'function'
+        ? createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, handler)
+        : handler,
+      config.http.limits,
+    );
     const { host } = config.http;
     return new Promise((resolve, reject) => {
       server.once('error', reject);

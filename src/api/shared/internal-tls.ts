@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { RequestListener } from 'node:http';
 import https from 'node:https';
 import tls, { type TLSSocket } from 'node:tls';
+import { CONNECTIONS_CHECKING_INTERVAL_MS } from '../../platform/http-limits';
 import type { Logger } from '../../platform/logger';
 
 /**
@@ -78,7 +79,12 @@ export function createMtlsServer(handler: RequestListener, files: TlsFiles, opti
   };
   validate(active);
   const server = https.createServer(
-    { ...contextOptions(active), requestCert: true, rejectUnauthorized: true },
+    {
+      ...contextOptions(active),
+      requestCert: true,
+      rejectUnauthorized: true,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    },
     handler,
   );
 
