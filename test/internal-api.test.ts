@@ -8,7 +8,7 @@ import { OperatorService } from '../src/services/operators';
 import { PrefixTableService } from '../src/services/prefix-tables';
 import { RoutingSnapshotService } from '../src/services/routing-snapshot';
 import { internalTls, mtlsGet, standardPki, type CertFiles, type StandardPki } from './support/certs';
-import { startHarness, type Harness } from './support/harness';
+import { adminToken, startHarness, type Harness } from './support/harness';
 import { onboardActive } from './support/rotation';
 
 /** The internal listener over real mTLS with certificates made here, beside the admin listener. */
@@ -113,7 +113,8 @@ describe('internal API (mTLS)', () => {
     const origin = new URL(h.baseUrl).origin;
     const id = '00000000-0000-4000-8000-000000000000';
     for (const urlPath of [`/v1/internal/operators/${id}/config`, `/v1/internal/operators/${id}/credentials`]) {
-      const res = await fetch(`${origin}${urlPath}`);
+      // Authenticated: without a token every path of the admin listener is a 401.
+      const res = await fetch(`${origin}${urlPath}`, { headers: { authorization: `Bearer ${adminToken()}` } });
       expect(res.status).toBe(404);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
     }
