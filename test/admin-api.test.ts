@@ -316,19 +316,40 @@ describe('admin API', () => {
         headers: { 'If-Match': etag },
       });
       await expectProblem(stale, 412);
+      // RFC 9110: any tag that is not the current version is a 412, a weak one too; a list
+      // matches when one member does; a header that is no list of tags is a 400.
+      const current = `"${operator.version + 1}"`;
+      for (const [ifMatch, status] of [
+        ['"v1"', 412],
+        [`W/${current}`, 412],
+        ['not-an-etag', 400],
+      ] as const) {
+        const res = await h.api(`/operators/${operator.id}`, {
+          method: 'PATCH',
+          json: { name: 'Lost update' },
+          headers: { 'If-Match': ifMatch },
+        });
+        await expectProblem(res, status);
+      }
+      const listed = await h.api(`/operators/${operator.id}`, {
+        method: 'PATCH',
+        json: { name: 'Listed carrier' },
+        headers: { 'If-Match': `"1", ${current}` },
+      });
+      expect(listed.status).toBe(200);
       const after = await h.api(`/operators/${operator.id}`);
       expect((await after.json()) as Operator).toMatchObject({
-        name: 'Renamed carrier',
-        version: operator.version + 1,
+        name: 'Listed carrier',
+        version: operator.version + 2,
       });
-      expect(after.headers.get('etag')).toBe(`"${operator.version + 1}"`);
-      // Every event leaves through the outbox: the refused PATCH wrote none there.
+      expect(after.headers.get('etag')).toBe(`"${operator.version + 2}"`);
+      // Every event leaves through the outbox: the refused PATCHes wrote none there.
       const outbox = await h.resources.db.query(
         `SELECT 1 FROM ops.event_outbox WHERE operator_id = $1 AND subject = 'operator.config.updated'`,
         [operator.id],
       );
-      expect(outbox.rowCount).toBe(1);
-      expect(updatedEvents(operator.id)).toHaveLength(1);
+      expect(outbox.rowCount).toBe(2);
+      expect(updatedEvents(operator.id)).toHaveLength(2);
     });
 
     it('refuses unknown fields, systemId, status and an empty body, changing nothing', async () => {

@@ -4,7 +4,7 @@ import { Operator, RoutingRule } from '../domain/schemas';
 import type { Config } from '../platform/config';
 import type { OperatorService } from '../services/operators';
 import type { AuthState } from './shared/auth';
-import { decodeCursor, ifMatchVersion, OperatorIdParams, pageLimit, sendVersioned, toPage, z } from './shared/http';
+import { decodeCursor, OperatorIdParams, parseIfMatch, pageLimit, sendVersioned, toPage, z } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
 import { commonErrors, etagHeader, ifMatch, json, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
@@ -102,7 +102,7 @@ export function createOperatorsRouter(service: OperatorService, config: Config):
   router.patch('/operators/:id', async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const patch = parse(PatchOperatorRequest, ctx.request.body, 'body');
-    const expected = ifMatchVersion(ctx.get('If-Match'));
+    const expected = parseIfMatch(ctx.get('If-Match'));
     const operator = await service.updateMetadata(id, patch, expected, ctx.state.actor);
     sendVersioned(ctx, operator);
   });

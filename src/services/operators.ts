@@ -5,7 +5,14 @@ import { listRoutingRules } from '../db/routing-rules';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
 import type { Operator, OperatorMetadata, RoutingRule } from '../domain/operator';
 import type { Config } from '../platform/config';
-import { conflict, duplicateOperator, notFound, staleVersion } from './shared/errors';
+import {
+  checkVersion,
+  conflict,
+  duplicateOperator,
+  notFound,
+  staleVersion,
+  type ExpectedVersion,
+} from './shared/errors';
 import { workflowUrl } from './shared/workflow-start';
 
 export type MetadataPatch = Partial<Omit<OperatorMetadata, 'systemId'>>;
@@ -44,14 +51,14 @@ export class OperatorService {
   async updateMetadata(
     id: string,
     patch: MetadataPatch,
-    expectedVersion: number | undefined,
+    expectedVersion: ExpectedVersion | undefined,
     actor: string,
   ): Promise<Operator> {
     try {
       return await inTransaction(this.deps.db, async (tx) => {
         const current = await findOperator(tx, id, true);
         if (!current) throw notFound(`Operator ${id}`);
-        if (expectedVersion !== undefined && expectedVersion !== current.version) throw staleVersion(current.version);
+        if (expectedVersion !== undefined) checkVersion(expectedVersion, current.version);
         // Before `created` is out (version 0) an `updated` would overtake it on the stream.
         if (current.version === 0) throw conflict(`Operator ${id} is still being created; retry shortly.`);
         if (!acceptsChanges(current.status)) throw conflict(refusal(id, current.status, 'it can no longer change'));

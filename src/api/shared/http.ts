@@ -33,18 +33,45 @@ export function toPage<T extends { createdAt: string; id: string }>(rows: T[], l
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
 }
 
-/** `If-Match: "7"` (or W/"7") → 7; `*` or absent → undefined. */
-export function ifMatchVersion(header: string): number | undefined {
-  if (!header || header.trim() === '*') return undefined;
-  const m = /^(?:W\/)?"(\d+)"$/.exec(header.trim());
-  if (!m) throw validationFailed([{ field: 'If-Match', message: 'an ETag such as "3", as GET returned' }]);
-  return Number(m[1]);
+/** One entity-tag of a list (RFC 9110 8.8.3): optional W/, then a quoted opaque tag, then a comma or the end. */
+const ENTITY_TAG = /^[ \t]*(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*(?:,|$)/;
+
+/**
+ * If-Match per RFC 9110 13.1.1: `*`, or a list of entity-tags compared strongly, so a weak tag
+ * never matches and a tag that is no version of ours (`"v1"`) matches nothing (a 412 later,
+ * not a 400). Undefined when absent; a header that is neither is a 400 naming it.
+ */
+export function parseIfMatch(header: string): ExpectedVersion | undefined {
+  if (!header.trim()) return undefined;
+  if (header.trim() === '*') return 'any';
+  const versions: number[] = [];
+  let rest = header;
+  let tags = 0;
+  while (rest.trim()) {
+    // Empty list elements (", ,") are allowed and ignored (RFC 9110 5.6.1).
+    const empty = /^[ \t]*,/.exec(rest);
+    if (empty) {
+      rest = rest.slice(empty[0].length);
+      continue;
+    }
+    const tag = ENTITY_TAG.exec(rest);
+    if (!tag)
+      throw validationFailed([{ field: 'If-Match', message: '* or a list of ETags such as "3", as GET returned' }]);
+    tags++;
+    const value = tag[2] ?? '';
+    if (!tag[1] && /^\d{1,15}$/.test(value)) versions.push(Number(value));
+    rest = rest.slice(tag[0].length);
+  }
+  if (tags === 0)
+    throw validationFailed([{ field: 'If-Match', message: '* or a list of ETags such as "3", as GET returned' }]);
+  return { versions };
 }
 
-/** For writes that must name the version they change: `*` (any) or a version; absent is 428. */
+/** For writes that must name the version they change: `*` (any) or ETags; absent is 428. */
 export function requiredIfMatch(header: string): ExpectedVersion {
-  if (!header) throw preconditionRequired();
-  return ifMatchVersion(header) ?? 'any';
+  const expected = parseIfMatch(header);
+  if (expected === undefined) throw preconditionRequired();
+  return expected;
 }
 
 export function encodeCursor(after: { createdAt: string; id: string }): string {

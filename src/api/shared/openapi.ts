@@ -32,7 +32,14 @@ export const etagHeader = {
   ETag: { description: 'The operator version, quoted', schema: { type: 'string' as const } },
 };
 export const ifMatch = z.object({
-  'If-Match': z.string().openapi({ description: 'The operator version, quoted', example: '"3"' }).optional(),
+  'If-Match': z
+    .string()
+    .openapi({
+      description:
+        'The version this write changes, as an ETag ("3"), a list of ETags (one must be the current version; weak ones never match), or *',
+      example: '"3"',
+    })
+    .optional(),
 });
 export const idempotencyKey = z.object({ 'Idempotency-Key': z.string().max(200).optional() });
 export const commonErrors = {

@@ -33,12 +33,15 @@ export const duplicateOperator = (existingOperatorId: string | null) =>
     `An operator with this host, port and systemId already exists${existingOperatorId ? `: ${existingOperatorId}` : ''}.`,
     { existingOperatorId },
   );
-/** The version a write expects to change (If-Match), or `any` (`If-Match: *`). */
-export type ExpectedVersion = number | 'any';
+/**
+ * The versions a write may change (the strong ETags of If-Match; none when every tag listed is
+ * weak or no version), or `any` (`If-Match: *`).
+ */
+export type ExpectedVersion = 'any' | { versions: readonly number[] };
 
-/** Throws 412 unless the version is the expected one. */
+/** Throws 412 unless the current version is one the write expects. */
 export function checkVersion(expected: ExpectedVersion, current: number): void {
-  if (expected !== 'any' && expected !== current) throw staleVersion(current);
+  if (expected !== 'any' && !expected.versions.includes(current)) throw staleVersion(current);
 }
 
 export const preconditionRequired = () =>
