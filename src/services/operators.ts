@@ -10,7 +10,6 @@ import {
   conflict,
   duplicateOperator,
   notFound,
-  staleVersion,
   type ExpectedVersion,
 } from './shared/errors';
 import { workflowUrl } from './shared/workflow-start';
