@@ -5,13 +5,7 @@ import { listRoutingRules } from '../db/routing-rules';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
 import type { Operator, OperatorMetadata, RoutingRule } from '../domain/operator';
 import type { Config } from '../platform/config';
-import {
-  checkVersion,
-  conflict,
-  duplicateOperator,
-  notFound,
-  type ExpectedVersion,
-} from './shared/errors';
+import { checkVersion, conflict, duplicateOperator, notFound, type ExpectedVersion } from './shared/errors';
 import { workflowUrl } from './shared/workflow-start';
 
 export type MetadataPatch = Partial<Omit<OperatorMetadata, 'systemId'>>;
