@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import jwt from 'jsonwebtoken';
 import { EventWatcher } from './support/events';
 import { expectInvalid, expectProblem } from './support/problems';
@@ -93,6 +94,38 @@ describe('admin API', () => {
 
   const rowsWithHost = async (host: unknown) =>
     (await h.resources.db.query('SELECT id FROM ops.operators WHERE host = $1', [host])).rowCount;
+
+  describe('methods a path does not have', () => {
+    /** node:http, since fetch refuses to send TRACE. */
+    const send = (method: string, urlPath: string) =>
+      new Promise<{ status: number; allow?: string; type?: string; body: string }>((resolve, reject) => {
+        const req = http.request(`${h.baseUrl}${urlPath}`, {
+          method,
+          headers: { authorization: `Bearer ${adminToken()}` },
+        });
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, type: res.headers['content-type'], body }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      });
+
+    it.each([
+      ['TRACE', '/operators'],
+      ['DELETE', '/routing/lint'],
+      ['PUT', '/operators'],
+    ])('answers %s %s with a 405 problem and Allow', async (method, urlPath) => {
+      const res = await send(method, urlPath);
+      expect(res.status).toBe(405);
+      expect(res.type).toContain('application/problem+json');
+      expect(res.allow).toMatch(/GET/);
+      expect(JSON.parse(res.body)).toMatchObject({ status: 405, title: 'Method not allowed' });
+    });
+  });
 
   describe('authentication', () => {
     it('refuses a request without a token with 401 and WWW-Authenticate', async () => {

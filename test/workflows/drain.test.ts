@@ -107,16 +107,25 @@ describe('drainOperator', () => {
   });
 
   it('waits for every instance: one at 0 says nothing while another has messages in flight', async () => {
-    const stubs = stubActivities();
+    let deletedAtMs = 0;
+    const stubs = stubActivities({
+      finishDrain: async () => {
+        deletedAtMs = await env().currentTimeMs();
+      },
+    });
+    let busySinceMs = 0;
     await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      busySinceMs = await env().currentTimeMs();
       await handle.signal(connectorHealthSignal, await inflight(4, 'connector-b'));
-      await handle.signal(connectorHealthSignal, await inflight(0, 'connector-a'));
-      // connector-b keeps reporting messages in flight: the drain runs out its timeout.
-      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'timeout' });
+      // Stamped 5 s after connector-b's (time stands still here until the workflow waits).
+      await handle.signal(connectorHealthSignal, await inflight(0, 'connector-a', -5_000));
+      // connector-b never reports 0: the drain waits until it has been silent for the window.
+      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'drained' });
     });
+    expect(deletedAtMs).toBeGreaterThanOrEqual(busySinceMs + WINDOW_S * 1000);
   });
 
   it('soft-deletes once the last busy instance reports 0 too', async () => {

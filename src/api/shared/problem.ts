@@ -104,6 +104,17 @@ export function problemMiddleware(log: Logger): Middleware {
           detail: `No route for ${ctx.method} ${ctx.path}`,
         });
       }
+      // The router's allowedMethods: 405 for a method the path lacks, 501 for one no path has
+      // (TRACE); both are a 405 problem here, with the router's Allow header.
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body == null) {
+        const allow = ctx.response.get('Allow');
+        sendProblem(ctx, {
+          type: slug('method not allowed'),
+          title: 'Method not allowed',
+          status: 405,
+          detail: `${ctx.method} is not allowed on ${ctx.path}${allow ? `; allowed: ${allow}` : ''}.`,
+        });
+      }
     } catch (err) {
       const mapped = toProblem(err);
       if (mapped) {
