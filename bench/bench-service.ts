@@ -41,7 +41,11 @@ export async function openBenchDatabase(cleanup: Cleanup): Promise<BenchDatabase
   if (!secret) throw new Error('the bench signs its admin token with JWT_SECRET: set it (or unset JWT_JWKS_URI)');
   const benchUrl = await createBenchDatabase(base, cleanup, `operator_mgmt_bench_${id}`);
   const config: Config = { ...base, postgres: { ...base.postgres, url: benchUrl } };
-  const resources = await openResources(config, createLogger('warn', 'bench'));
+  // Seeding a million rows is one long statement: no statement timeout for the bench's own pool.
+  const resources = await openResources(
+    { ...config, postgres: { ...config.postgres, statementTimeoutMs: 0 } },
+    createLogger('warn', 'bench'),
+  );
   cleanup.add('close the service clients', () => resources.close());
   resources.relay.start(config.nats.outboxPollMs);
   const token = jwt.sign({ sub: ACTOR, scope: 'admin' }, secret, { expiresIn: '1h' });

@@ -1,3 +1,4 @@
+import { dependencyFailure } from '../clients/dependency-errors';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import { HEALTH_STATUSES } from '../domain/operator';
@@ -110,7 +111,8 @@ export function createHealthReportRouter({ pipeline, metrics, log }: HealthRepor
       [outcome] = await pipeline.ingest([result.valid]);
     } catch (err) {
       log.warn({ operatorId: id, err: (err as Error).message }, 'health report not stored');
-      throw unavailable('The report could not be stored; send it again.');
+      const failure = dependencyFailure(err);
+      throw unavailable(failure?.dependency ?? 'PostgreSQL', 'The report could not be stored; send it again.');
     }
     if (!outcome?.accepted) {
       countRejected(metrics, 'unknown_operator', 'http');

@@ -1,11 +1,35 @@
 import { Pool, type PoolClient } from 'pg';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
+import { tagPostgresError } from './dependency-errors';
 
 export type Db = Pool;
 
+/**
+ * The service's pool. Every wait is bounded (PG_*_MS): for a connection, a statement, a lock,
+ * a transaction left idle; an answer that runs out is an error the API maps to a 503 naming
+ * PostgreSQL (src/clients/dependency-errors.ts). Streams paced by their client (imports,
+ * exports, the snapshot) lift the statement timeout for their own transaction.
+ */
 export function createPool(config: Config['postgres'], log?: Logger): Pool {
-  const pool = new Pool({ connectionString: config.url, max: config.poolMax, application_name: 'operator-management' });
+  const pool = new Pool({
+    connectionString: config.url,
+    max: config.poolMax,
+    application_name: 'operator-management',
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    statement_timeout: config.statementTimeoutMs,
+    lock_timeout: config.lockTimeoutMs,
+    idle_in_transaction_session_timeout: config.idleInTransactionTimeoutMs,
+  });
+  // A connect refused on the network says which dependency it was. pg-pool calls connect with a
+  // callback itself (for pool.query): that form is passed through untouched.
+  const connect = pool.connect.bind(pool) as (callback?: unknown) => Promise<PoolClient> | undefined;
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+  Object.assign(pool, {
+    connect: (callback?: unknown) =>
+      callback ? connect(callback) : connect()?.catch((err: unknown) => Promise.reject(tagPostgresError(err))),
+    query: (...args: unknown[]) => query(...args).catch((err: unknown) => Promise.reject(tagPostgresError(err))),
+  });
   const warn = (err: Error) => log?.warn({ err: err.message }, 'PostgreSQL client failed');
   // pg-pool listens for errors only on idle clients: a connection that dies while checked out
   // (a restart, a failover) would otherwise emit an unhandled 'error' and end the process. The

@@ -272,6 +272,7 @@ export async function openSnapshot(pool: Pool): Promise<Snapshot> {
   }
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await paceByClient(client);
     return { client, copyOut, close };
   } catch (err) {
     await close();
@@ -354,7 +355,17 @@ export async function writeEntries(
   actor: string,
   empty: boolean,
 ): Promise<EntriesChange> {
+  await paceByClient(tx);
   return empty ? copyIntoEmpty(tx, tableId, entries, actor) : mergeThroughStaging(tx, tableId, entries, mode, actor);
+}
+
+/**
+ * Lifts the statement and idle-transaction timeouts for the rest of the caller's transaction: a
+ * stream paced by its HTTP client (an import, an export, the snapshot) takes as long as the
+ * client does, bounded by the listener's request and idle timeouts instead (HTTP_*).
+ */
+export async function paceByClient(tx: PoolClient): Promise<void> {
+  await tx.query('SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0');
 }
 
 async function copyIntoEmpty(

@@ -38,6 +38,10 @@ const envSchema = z.object({
 
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/operator_mgmt'),
   PG_POOL_MAX: positiveInt.default(10),
+  PG_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
+  PG_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
+  PG_LOCK_TIMEOUT_MS: positiveInt.default(5_000),
+  PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: positiveInt.default(60_000),
 
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
 
@@ -135,7 +139,17 @@ export interface Config {
     limits: HttpLimits;
     internalTlsReloadMs: number;
   };
-  postgres: { url: string; poolMax: number; healthLogRetentionDays: number; housekeepingIntervalS: number };
+  postgres: {
+    url: string;
+    poolMax: number;
+    /** Bounded waits (src/clients/postgres.ts): connect, statement, lock, idle transaction. */
+    connectTimeoutMs: number;
+    statementTimeoutMs: number;
+    lockTimeoutMs: number;
+    idleInTransactionTimeoutMs: number;
+    healthLogRetentionDays: number;
+    housekeepingIntervalS: number;
+  };
   redis: { url: string };
   nats: {
     servers: string[];
@@ -268,6 +282,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     postgres: {
       url: e.DATABASE_URL,
       poolMax: e.PG_POOL_MAX,
+      connectTimeoutMs: e.PG_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: e.PG_STATEMENT_TIMEOUT_MS,
+      lockTimeoutMs: e.PG_LOCK_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: e.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
       healthLogRetentionDays: e.HEALTH_LOG_RETENTION_DAYS,
       housekeepingIntervalS: e.HOUSEKEEPING_INTERVAL_S,
     },

@@ -54,7 +54,9 @@ export async function openResources(config: Config, log: Logger): Promise<Resour
   const kv = await createKvStore(config.vault, log);
   // The relay's own few connections (LISTEN, the flush holding the lock, waiting flushes): under a
   // burst of requests it must not queue behind them for the shared pool. Opened only when used.
-  const relayDb = createPool({ ...config.postgres, poolMax: 4 }, log);
+  // Its waits are by design (one relay holds the session lock while NATS is slow): no lock or
+  // statement timeout there.
+  const relayDb = createPool({ ...config.postgres, poolMax: 4, lockTimeoutMs: 0, statementTimeoutMs: 0 }, log);
   const relay = new OutboxRelay(relayDb, clients.nats, log, {
     stream: config.nats.stream,
     alertAgeS: config.nats.outboxAlertAgeS,

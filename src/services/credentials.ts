@@ -97,12 +97,15 @@ export class CredentialsService {
       // PostgreSQL names a version Vault no longer has: an inconsistency for ops, not a 404 that
       // would tell the connector the operator is gone.
       log.error({ operatorId, credentialsVersion: version }, 'credentials version missing in Vault');
-      throw unavailable(`Credentials version ${version} of operator ${operatorId} is not readable; retry later.`);
+      throw unavailable(
+        'Vault',
+        `Credentials version ${version} of operator ${operatorId} is not readable; retry later.`,
+      );
     } catch (err) {
       if (!(err instanceof VaultError)) throw err;
       // VaultError carries neither token nor secret; the client still learns only "retry".
       log.warn({ err: err.message, operatorId, credentialsVersion: version }, 'Vault read failed');
-      throw unavailable('The credentials store is unavailable; retry later.');
+      throw unavailable('Vault', 'The credentials store is unavailable; retry later.');
     }
   }
 }

@@ -23,7 +23,7 @@ export class RoutingSnapshotService {
     try {
       lastSequence = (await (await nats.jetstreamManager()).streams.info(stream)).state.last_seq;
     } catch (err) {
-      throw unavailable(`NATS did not answer for stream ${stream}: ${(err as Error).message}; retry.`);
+      throw unavailable('NATS', `NATS did not answer for stream ${stream}: ${(err as Error).message}; retry.`);
     }
     const { parts, close } = await openRoutingSnapshot(db);
     const header: SnapshotRecord = {

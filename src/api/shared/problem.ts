@@ -1,4 +1,5 @@
 import type { Context, Middleware } from 'koa';
+import { dependencyFailure } from '../../clients/dependency-errors';
 import { ServiceError } from '../../services/shared/errors';
 import type { Logger } from '../../platform/logger';
 
@@ -47,10 +48,16 @@ export function sendProblem(ctx: Context, problem: Problem): void {
   ctx.body = { ...problem, instance: ctx.path };
 }
 
+/** How long a client should wait before retrying a 503. */
+const RETRY_AFTER_S = 5;
+
 function toProblem(err: unknown): { problem: Problem; headers?: Record<string, string> } | undefined {
   if (err instanceof ServiceError) {
     const { status, title } = byKind[err.kind];
-    return { problem: { type: slug(title), title, status, detail: err.message, ...err.extra } };
+    return {
+      problem: { type: slug(title), title, status, detail: err.message, ...err.extra },
+      headers: err.kind === 'unavailable' ? { 'Retry-After': String(RETRY_AFTER_S) } : undefined,
+    };
   }
   if (err instanceof HttpProblem) {
     return {
@@ -79,8 +86,23 @@ function toProblem(err: unknown): { problem: Problem; headers?: Record<string, s
         title: 'Service unavailable',
         status: 503,
         detail: 'A concurrent change in PostgreSQL got in the way; nothing was written. Retry.',
+        dependency: 'PostgreSQL',
       },
       headers: { 'Retry-After': '1' },
+    };
+  }
+  // A dependency down or too slow, wherever it surfaced: a 503 that names it, never a 500.
+  const failure = dependencyFailure(err);
+  if (failure) {
+    return {
+      problem: {
+        type: slug('service unavailable'),
+        title: 'Service unavailable',
+        status: 503,
+        detail: `${failure.detail} Retry.`,
+        dependency: failure.dependency,
+      },
+      headers: { 'Retry-After': String(failure.retryAfterS) },
     };
   }
   // Koa's and the body parser's own client errors (malformed JSON, body too large, ...).

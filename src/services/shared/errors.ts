@@ -1,3 +1,5 @@
+import type { Dependency } from '../../clients/dependency-errors';
+
 /** Failures a service reports; the API maps each to one HTTP status and problem type. */
 
 export interface FieldError {
@@ -26,8 +28,9 @@ export const staleVersion = (current: number) =>
   new ServiceError('precondition_failed', `If-Match does not match the current version ${current}.`, {
     currentVersion: current,
   });
-export const unavailable = (message: string, extra: Record<string, unknown> = {}) =>
-  new ServiceError('unavailable', message, extra);
+/** A dependency down or too slow: a 503 that names it (`dependency`), with Retry-After. */
+export const unavailable = (dependency: Dependency, message: string, extra: Record<string, unknown> = {}) =>
+  new ServiceError('unavailable', message, { dependency, ...extra });
 export const duplicateOperator = (existingOperatorId: string | null) =>
   conflict(
     `An operator with this host, port and systemId already exists${existingOperatorId ? `: ${existingOperatorId}` : ''}.`,

@@ -106,13 +106,13 @@ export async function startWorkflow<W extends Workflow>(
     const runId = await runningRunId(temporal, workflowId).catch(() => undefined);
     if (runId === undefined) {
       // Whether the workflow exists is unknown: what it would own stays for it or the sweep.
-      throw unavailable(`Temporal did not confirm the ${what}; retry later.`, { operatorId, workflowId });
+      throw unavailable('Temporal', `Temporal did not confirm the ${what}; retry later.`, { operatorId, workflowId });
     }
     if (runId === null) {
       await spec
         .discard?.()
         .catch((e: unknown) => log.error({ err: (e as Error).message, operatorId }, `${what}: clean-up failed`));
-      throw unavailable(`Temporal did not start the ${what}; retry later.`, { operatorId, workflowId });
+      throw unavailable('Temporal', `Temporal did not start the ${what}; retry later.`, { operatorId, workflowId });
     }
     if (spec.whenNoWorker !== 'cancel') {
       log.warn({ operatorId, workflowId }, `${what} accepted; no worker has run its first step yet`);
@@ -126,6 +126,7 @@ export async function startWorkflow<W extends Workflow>(
       .catch((e: unknown) => log.warn({ err: (e as Error).message, workflowId }, `${what}: cancel failed`));
     log.warn({ operatorId, workflowId }, `${what} not accepted in time; cancelled`);
     throw unavailable(
+      'Temporal',
       `No worker took the ${what} within ${config.onboardingAcceptTimeoutMs} ms; it was cancelled. Retry later.`,
       { operatorId, workflowId },
     );
@@ -150,7 +151,7 @@ export async function updateWorkflow<Ret>(
       if (err.cause instanceof ApplicationFailure) throw refusal(what, operatorId, err.cause);
       throw conflict(`The ${what} of operator ${operatorId} refused: ${err.cause?.message ?? err.message}`);
     }
-    throw unavailable(`The ${what} of operator ${operatorId} did not answer in time; retry.`);
+    throw unavailable('Temporal', `The ${what} of operator ${operatorId} did not answer in time; retry.`);
   }
 }
 
@@ -171,7 +172,7 @@ function refusal(what: string, operatorId: string, failure: ApplicationFailure):
     case CONFLICT:
       return conflict(failure.message);
     default:
-      return unavailable(`The ${what} of operator ${operatorId} failed: ${failure.message}`);
+      return unavailable('Temporal', `The ${what} of operator ${operatorId} failed: ${failure.message}`);
   }
 }
 

@@ -1,0 +1,68 @@
+import { DatabaseError } from 'pg';
+
+/**
+ * Which dependency an error says is down or too slow, so that the API answers a 503 naming it
+ * (with Retry-After) instead of a 500. Only failures of the dependency itself count: a refused
+ * statement (a constraint, bad input) is not an outage.
+ */
+
+export type Dependency = 'PostgreSQL' | 'Redis' | 'NATS' | 'Temporal' | 'Vault';
+
+export interface DependencyFailure {
+  dependency: Dependency;
+  detail: string;
+  /** Seconds a client should wait before retrying. */
+  retryAfterS: number;
+}
+
+/** node-postgres's own messages for a connection that could not be made or was lost. */
+const PG_CONNECTION_MESSAGES = [
+  'timeout exceeded when trying to connect',
+  'Connection terminated',
+  'Client has encountered a connection error and is not queryable',
+];
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+
+export function dependencyFailure(err: unknown): DependencyFailure | undefined {
+  if (err instanceof DatabaseError) {
+    const code = err.code ?? '';
+    if (code === '57014')
+      return {
+        dependency: 'PostgreSQL',
+        detail: 'PostgreSQL did not finish in time (statement timeout).',
+        retryAfterS: 2,
+      };
+    if (code === '55P03')
+      return {
+        dependency: 'PostgreSQL',
+        detail: 'PostgreSQL is busy with a concurrent change (lock timeout).',
+        retryAfterS: 1,
+      };
+    // Connection exceptions, insufficient resources, operator intervention (shutdown, recovery).
+    if (/^(08|53|57)/.test(code))
+      return { dependency: 'PostgreSQL', detail: 'PostgreSQL is unavailable.', retryAfterS: 5 };
+    return undefined;
+  }
+  // Shapes, not classes: errors of Node's own modules may come from another realm (a test VM).
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { name?: unknown; message?: unknown; dependency?: unknown };
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (PG_CONNECTION_MESSAGES.some((m) => message.startsWith(m)) || e.dependency === 'PostgreSQL') {
+    return { dependency: 'PostgreSQL', detail: 'PostgreSQL is unavailable.', retryAfterS: 5 };
+  }
+  // ioredis: a command refused while the connection is down, or given up after its retries.
+  if (e.name === 'MaxRetriesPerRequestError' || message === 'Connection is closed.') {
+    return { dependency: 'Redis', detail: 'Redis is unavailable.', retryAfterS: 5 };
+  }
+  if (e.name === 'NatsError') return { dependency: 'NATS', detail: 'NATS is unavailable.', retryAfterS: 5 };
+  return undefined;
+}
+
+/** A pool connect that failed on the network names PostgreSQL (a bare ECONNREFUSED names nothing). */
+export function tagPostgresError(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null) return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) Object.assign(err, { dependency: 'PostgreSQL' });
+  return err;
+}

@@ -1,0 +1,83 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Pool } from 'pg';
+import { createAdminApp } from '../src/api/admin-app';
+import { createPool } from '../src/clients/postgres';
+import { createLogger } from '../src/platform/logger';
+import { createAdminServices } from '../src/services';
+import { adminToken, startHarness, type Harness } from './support/harness';
+import { expectProblem } from './support/problems';
+import { onboardActive } from './support/rotation';
+
+/**
+ * A dependency that is down or too slow is a 503 problem that names it, with Retry-After, never
+ * a 500: here PostgreSQL refusing connections, and a row lock held past the lock timeout.
+ */
+
+describe('PostgreSQL down or too slow', () => {
+  let h: Harness;
+  const opened: Array<{ server: Server; pool: Pool }> = [];
+
+  beforeAll(async () => {
+    h = await startHarness({ worker: true });
+  });
+  afterAll(async () => {
+    for (const { server, pool } of opened) {
+      await new Promise((r) => server.close(r));
+      await pool.end();
+    }
+    await h.stop();
+  });
+
+  /** The admin API on a pool of its own (the harness's other clients as they are). */
+  async function adminOn(postgres: Partial<Harness['config']['postgres']>): Promise<string> {
+    const config = { ...h.config, postgres: { ...h.config.postgres, ...postgres } };
+    const pool = createPool(config.postgres);
+    const log = createLogger('silent');
+    const resources = { ...h.resources, db: pool };
+    const app = createAdminApp({ config, db: pool, log, ...createAdminServices(resources, config.temporal, log) });
+    const server: Server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    opened.push({ server, pool });
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/admin`;
+  }
+  const auth = () => ({ authorization: `Bearer ${adminToken()}` });
+
+  it('answers 503 naming PostgreSQL when it refuses connections', async () => {
+    // Nothing listens on port 1.
+    const url = await adminOn({ url: 'postgres://postgres@127.0.0.1:1/operator_mgmt', connectTimeoutMs: 1000 });
+    for (const path of ['/operators', '/prefix-tables', '/routing/explain?destination=2547']) {
+      const res = await fetch(`${url}${path}`, { headers: auth() });
+      const { body } = await expectProblem(res, 503);
+      expect(body).toMatchObject({ dependency: 'PostgreSQL' });
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+  });
+
+  it('answers 503 naming PostgreSQL when a row lock is held past the lock timeout, writing nothing', async () => {
+    const { id } = await onboardActive(h);
+    const before = (await (await h.api(`/operators/${id}`)).json()) as { version: number; name: string };
+    const url = await adminOn({ lockTimeoutMs: 200 });
+    const holder = await h.resources.db.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM ops.operators WHERE id = $1 FOR UPDATE', [id]);
+      const res = await fetch(`${url}/operators/${id}`, {
+        method: 'PATCH',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Blocked rename' }),
+      });
+      const { body } = await expectProblem(res, 503);
+      expect(body).toMatchObject({ dependency: 'PostgreSQL' });
+      expect(res.headers.get('retry-after')).toBe('1');
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    expect(await (await h.api(`/operators/${id}`)).json()).toMatchObject({
+      version: before.version,
+      name: before.name,
+    });
+  });
+});
