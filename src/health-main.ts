@@ -18,6 +18,7 @@ const EVENT_FLUSH_MS = 1000;
 runProcess({
   name: NAME,
   opsPort: (config) => config.health.opsPort,
+  roles: () => ['health'],
   // operator.health events go to the service's event stream: openClients makes sure it exists.
   open: (config, log) => openClients(config, log, NAME),
   async start({ config, log, clients, registry, checks, onStop }) {

@@ -17,6 +17,7 @@ import { createWorker } from './worker';
  */
 runProcess({
   opsPort: (config) => config.http.opsPort,
+  roles: (config) => config.roles,
   open: openResources,
   async start({ config, log, clients: resources, registry, onStop, listen }) {
     if (config.roles.includes('api')) {

@@ -5,7 +5,7 @@ import { createOpsApp } from '../api/shared/ops-app';
 import { loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { createMetricsRegistry } from './metrics';
-import type { ReadinessChecks } from './readiness';
+import { requiredChecks, type ReadinessChecks, type ReadinessRole } from './readiness';
 import { exitOnSignal } from './shutdown';
 
 /**
@@ -31,6 +31,8 @@ export interface ProcessContext<C> {
 export interface ProcessSpec<C extends { checks: ReadinessChecks; close(): Promise<void> }> {
   name?: string;
   opsPort(config: Config): number;
+  /** The roles this process plays: what /readyz requires (REQUIRED_BY_ROLE). */
+  roles(config: Config): readonly ReadinessRole[];
   open(config: Config, log: Logger): Promise<C>;
   start(ctx: ProcessContext<C>): Promise<void>;
 }
@@ -80,6 +82,10 @@ async function start<C extends { checks: ReadinessChecks; close(): Promise<void>
     },
   };
   const registry = createMetricsRegistry();
-  await listen(createOpsApp(checks, registry).callback(), spec.opsPort(config), 'ops endpoints');
+  await listen(
+    createOpsApp(checks, registry, requiredChecks(spec.roles(config))).callback(),
+    spec.opsPort(config),
+    'ops endpoints',
+  );
   await spec.start({ config, log, clients, registry, checks, onStop: (stop) => stops.push(stop), listen });
 }

@@ -12,6 +12,26 @@ import type { KvStore } from '../clients/vault';
 
 export type ReadinessChecks = Record<string, () => Promise<void>>;
 
+/**
+ * What each role cannot serve without: only these make /readyz answer 503. Any other check that
+ * fails is reported (`degraded`) while the process stays ready, because its other answers still
+ * work: with Vault down the api role still serves config reads and writes and answers a
+ * credential read with a 503 naming Vault; with Temporal down only workflow starts fail; with
+ * Redis or NATS down only health reads fail and events wait in the outbox. `process` fails once
+ * a drain (SIGTERM) begins.
+ */
+export const REQUIRED_BY_ROLE = {
+  api: ['postgres', 'process'],
+  worker: ['postgres', 'temporal', 'process'],
+  health: ['nats', 'redis', 'postgres', 'consumer', 'process'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type ReadinessRole = keyof typeof REQUIRED_BY_ROLE;
+
+export function requiredChecks(roles: readonly ReadinessRole[]): ReadonlySet<string> {
+  return new Set(roles.flatMap((role) => REQUIRED_BY_ROLE[role]));
+}
+
 export interface ReadinessDeps {
   db: Pool;
   redis: Redis;
@@ -68,7 +88,10 @@ export function createReadinessChecks(deps: ReadinessDeps, options: { timeoutMs?
 }
 
 export interface ReadinessReport {
+  /** Every required check is up (every check, when none are named required). */
   ok: boolean;
+  /** Checks that failed but are not required: the process serves, some answers are 503s. */
+  degraded: string[];
   /** 'up', or a short reason why the dependency is down. */
   checks: Record<string, 'up' | string>;
 }
@@ -102,7 +125,7 @@ export function describeFailure(err: unknown): string {
  */
 export async function checkReadiness(
   checks: ReadinessChecks,
-  options: { guardMs?: number } = {},
+  options: { guardMs?: number; required?: ReadonlySet<string> } = {},
 ): Promise<ReadinessReport> {
   const guardMs = options.guardMs ?? DEFAULT_CHECK_TIMEOUT_MS + 500;
   const names = Object.keys(checks);
@@ -115,15 +138,17 @@ export async function checkReadiness(
     ),
   );
   const report: Record<string, string> = {};
+  const degraded: string[] = [];
   let ok = true;
   results.forEach((result, i) => {
     const name = names[i]!;
     if (result.status === 'fulfilled') {
       report[name] = 'up';
-    } else {
-      ok = false;
-      report[name] = describeFailure(result.reason);
+      return;
     }
+    report[name] = describeFailure(result.reason);
+    if (!options.required || options.required.has(name)) ok = false;
+    else degraded.push(name);
   });
-  return { ok, checks: report };
+  return { ok, degraded, checks: report };
 }

@@ -9,7 +9,7 @@ import { createRedis, type Redis } from '../../src/clients/redis';
 import { connectNats, type NatsConnection } from '../../src/clients/nats';
 import { createKvStore, type KvStore } from '../../src/clients/vault';
 import { createTemporalClient } from '../../src/clients/temporal';
-import { checkReadiness, createReadinessChecks } from '../../src/platform/readiness';
+import { checkReadiness, createReadinessChecks, requiredChecks } from '../../src/platform/readiness';
 import { createOpsApp } from '../../src/api/shared/ops-app';
 import { createMetricsRegistry } from '../../src/platform/metrics';
 
@@ -55,9 +55,9 @@ describe('ops app: /healthz, /readyz, /metrics against the real stack', () => {
     await db.end();
   });
 
-  async function serve(deps: { redis: Redis }): Promise<string> {
+  async function serve(deps: { redis: Redis }, required?: ReadonlySet<string>): Promise<string> {
     const checks = createReadinessChecks({ db, redis: deps.redis, nats, kv, temporal });
-    const app = createOpsApp(checks, createMetricsRegistry());
+    const app = createOpsApp(checks, createMetricsRegistry(), required);
     const server = app.listen(0, '127.0.0.1');
     servers.push(server);
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -113,6 +113,24 @@ describe('ops app: /healthz, /readyz, /metrics against the real stack', () => {
 
     // Liveness does not depend on the dependencies.
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+
+  it('stays ready with a dependency its role can do without, and says it is degraded', async () => {
+    // The api role needs PostgreSQL only: with Redis down, health reads fail but config reads work.
+    const base = await serve({ redis: deadRedis }, requiredChecks(['api']));
+    const res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { status: string; degraded: string[]; checks: Record<string, string> };
+    expect(body).toMatchObject({ status: 'ready', degraded: ['redis'] });
+    expect(body.checks.redis).not.toBe('up');
+  });
+
+  it('is not ready without a dependency its role needs', async () => {
+    // The health process cannot cache a report without Redis.
+    const base = await serve({ redis: deadRedis }, requiredChecks(['health']));
+    const res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { detail: string }).detail).toBe('down: redis');
   });
 
   it('bounds a hung check by its timeout and keeps reasons free of credentials', async () => {

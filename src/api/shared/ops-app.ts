@@ -12,7 +12,7 @@ import { sendProblem } from './problem';
  * - GET /readyz: 200 when every dependency answers, else 503 problem+json naming those down.
  * - GET /metrics: the registry in Prometheus text format.
  */
-export function createOpsApp(checks: ReadinessChecks, registry: Registry): Koa {
+export function createOpsApp(checks: ReadinessChecks, registry: Registry, required?: ReadonlySet<string>): Koa {
   const app = new Koa();
 
   const routes: Record<string, Koa.Middleware> = {
@@ -21,20 +21,21 @@ export function createOpsApp(checks: ReadinessChecks, registry: Registry): Koa {
       ctx.body = { status: 'ok' };
     },
     '/readyz': async (ctx) => {
-      const report = await checkReadiness(checks);
+      const report = await checkReadiness(checks, { required });
       ctx.set('Cache-Control', 'no-store');
       if (report.ok) {
-        ctx.body = { status: 'ready', checks: report.checks };
+        ctx.body = { status: 'ready', degraded: report.degraded, checks: report.checks };
         return;
       }
       const down = Object.entries(report.checks)
-        .filter(([, state]) => state !== 'up')
+        .filter(([name, state]) => state !== 'up' && !report.degraded.includes(name))
         .map(([name]) => name);
       sendProblem(ctx, {
         type: '/problems/not-ready',
         title: 'Not ready',
         status: 503,
         detail: `down: ${down.join(', ')}`,
+        degraded: report.degraded,
         checks: report.checks,
       });
     },
