@@ -34,6 +34,28 @@ describe('routing rules and TPS limits', () => {
       headers: { 'If-Match': typeof version === 'number' ? `"${version}"` : version },
     });
 
+  it('refuses, writing nothing, a rule set whose event would not fit a NATS message', async () => {
+    const { id } = await onboardActive(h());
+    const before = await versionOf(id);
+    // Under the 1 MiB body limit as a request; over the 1,000,000-byte event limit as the event
+    // (each rule gains its id, schedule and flags there).
+    const routingRules = Array.from({ length: 500 }, (_, n) =>
+      rule({
+        prefixes: Array.from({ length: 108 }, (_, k) => `2${String(n).padStart(3, '0')}${String(k).padStart(11, '0')}`),
+      }),
+    );
+    expect(JSON.stringify({ routingRules }).length).toBeLessThan(1024 * 1024);
+    const refused = await write(id, '/routing-rules', 'PUT', { routingRules }, '*');
+    const { body } = await expectProblem(refused, 413);
+    expect(body).toMatchObject({ errors: [{ field: 'routingRules' }] });
+    expect(await versionOf(id)).toBe(before);
+    const { rows } = await h().resources.db.query<{ n: number }>(
+      'SELECT max(version)::int AS n FROM ops.event_outbox WHERE operator_id = $1',
+      [id],
+    );
+    expect(rows[0]?.n).toBe(before);
+  });
+
   it('adds, changes and deletes rules under If-Match, each one routing_updated with the whole set', async () => {
     const { id } = await onboardActive(h());
     const v0 = await versionOf(id);

@@ -5,7 +5,14 @@ import { ensureStream } from '../clients/nats';
 import type { Db } from '../clients/postgres';
 import type { Logger } from '../platform/logger';
 import type { ConfigEventData } from './catalog';
-import { configSubject, type ConfigChange, type EventEnvelope } from './envelope';
+import {
+  configSubject,
+  EVENT_MAX_BYTES,
+  EventTooLargeError,
+  largestField,
+  type ConfigChange,
+  type EventEnvelope,
+} from './envelope';
 
 /**
  * The one path every event leaves by. A change writes its event into ops.event_outbox in the
@@ -47,6 +54,11 @@ export async function appendConfigEvents<C extends ConfigChange>(
     data: event.data,
   }));
   if (envelopes.length === 0) return envelopes;
+  const payloads = envelopes.map((e) => JSON.stringify(e));
+  payloads.forEach((payload, i) => {
+    const bytes = Buffer.byteLength(payload);
+    if (bytes > EVENT_MAX_BYTES) throw new EventTooLargeError(bytes, largestField(envelopes[i]?.data));
+  });
   // WITH ORDINALITY keeps the ids (the relay's order) in the order of `events`.
   await tx.query(
     `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
@@ -59,7 +71,7 @@ export async function appendConfigEvents<C extends ConfigChange>(
       envelopes.map((e) => e.type),
       envelopes.map((e) => e.operatorId),
       envelopes.map((e) => e.version),
-      envelopes.map((e) => JSON.stringify(e)),
+      payloads,
       envelopes.map((e) => e.actor),
     ],
   );

@@ -1,5 +1,6 @@
 import type { Context, Middleware } from 'koa';
 import { dependencyFailure } from '../../clients/dependency-errors';
+import { EventTooLargeError } from '../../events/envelope';
 import { ServiceError } from '../../services/shared/errors';
 import type { Logger } from '../../platform/logger';
 
@@ -89,6 +90,18 @@ function toProblem(err: unknown): { problem: Problem; headers?: Record<string, s
         dependency: 'PostgreSQL',
       },
       headers: { 'Retry-After': '1' },
+    };
+  }
+  // Nothing was committed: the event of this change would not fit a NATS message.
+  if (err instanceof EventTooLargeError) {
+    return {
+      problem: {
+        type: slug('content too large'),
+        title: 'Content too large',
+        status: 413,
+        detail: `${err.message}; nothing was written.`,
+        errors: [{ field: err.field, message: `too large: the event would be ${err.bytes} bytes` }],
+      },
     };
   }
   // A dependency down or too slow, wherever it surfaced: a 503 that names it, never a 500.
