@@ -222,7 +222,9 @@ const writeErrors = {
   409: problem('The operator is still being created or can no longer change'),
   412: problem('If-Match does not match the current version'),
   428: problem('If-Match is missing'),
-  413: problem('The body is too large, or the rule set after the change would make an event larger than a NATS message; errors names the field; nothing was written'),
+  413: problem(
+    'The body is too large, or the rule set after the change would make an event larger than a NATS message; errors names the field; nothing was written',
+  ),
 };
 
 export function documentRoutingRules({ registry, security }: AdminDoc): void {
