@@ -29,6 +29,37 @@ async function append(db: Db, operatorId: string, version: number, blob?: string
   );
 }
 
+/**
+ * An event larger than the server's max_payload, written into the outbox as it is: the API
+ * refuses such a change (EVENT_MAX_BYTES), but a NATS server set to a smaller max_payload still
+ * meets events it cannot take, and the relay must park them.
+ */
+async function appendOversized(db: Db, operatorId: string, version: number, bytes: number) {
+  const eventId = randomUUID();
+  const envelope = {
+    eventId,
+    type: 'operator.config.prefix_table_updated',
+    operatorId,
+    version,
+    occurredAt: new Date().toISOString(),
+    actor: 'test-outbox',
+    data: {
+      prefixTableId: operatorId,
+      tableVersion: 1,
+      entryCount: 0,
+      contentHash: '',
+      replaced: true,
+      blob: 'x'.repeat(bytes),
+    },
+  };
+  await db.query(
+    `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
+     VALUES ($1, $2, $3, $4, $5, 'test-outbox', 'test-outbox')`,
+    [eventId, envelope.type, operatorId, version, JSON.stringify(envelope)],
+  );
+  return { eventId };
+}
+
 async function rowOf(db: Db, eventId: string) {
   const { rows } = await db.query<{ published_at: Date | null; failed_at: Date | null; last_error: string | null }>(
     'SELECT published_at, failed_at, last_error FROM ops.event_outbox WHERE event_id = $1',
@@ -80,7 +111,7 @@ describe('outbox relay', () => {
 
     const stuck = randomUUID();
     const other = randomUUID();
-    const huge = await append(db, stuck, 1, 'x'.repeat(maxPayload + 1));
+    const huge = await appendOversized(db, stuck, 1, maxPayload + 1);
     const behind = await append(db, stuck, 2);
     const unrelated = await append(db, other, 1);
 

@@ -82,5 +82,6 @@ describe('credential rotation across a worker crash', () => {
       'credentials_rotated',
       'credentials_rolled_back',
     ]);
-  });
+    // Two worker kills, each waited out by Temporal's workflow task timeout: slow by design.
+  }, 120_000);
 });
