@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { createAdminApp } from '../src/api/admin-app';
 import { createPool } from '../src/clients/postgres';
@@ -30,11 +31,18 @@ describe('PostgreSQL down or too slow', () => {
   });
 
   /** The admin API on a pool of its own (the harness's other clients as they are). */
-  async function adminOn(postgres: Partial<Harness['config']['postgres']>): Promise<string> {
-    const config = { ...h.config, postgres: { ...h.config.postgres, ...postgres } };
+  async function adminOn(
+    postgres: Partial<Harness['config']['postgres']>,
+    temporal: Client = h.resources.temporal,
+  ): Promise<string> {
+    const config = {
+      ...h.config,
+      postgres: { ...h.config.postgres, ...postgres },
+      temporal: { ...h.config.temporal, callTimeoutMs: 1_000 },
+    };
     const pool = createPool(config.postgres);
     const log = createLogger('silent');
-    const resources = { ...h.resources, db: pool };
+    const resources = { ...h.resources, db: pool, temporal };
     const app = createAdminApp({ config, db: pool, log, ...createAdminServices(resources, config.temporal, log) });
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -53,6 +61,20 @@ describe('PostgreSQL down or too slow', () => {
       expect(body).toMatchObject({ dependency: 'PostgreSQL' });
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
     }
+  });
+
+  it('answers 503 naming Temporal when Temporal does not answer', async () => {
+    const { id } = await onboardActive(h);
+    // Nothing listens on port 1: every call fails (or runs out of its deadline).
+    const dead = new Client({
+      connection: Connection.lazy({ address: '127.0.0.1:1' }),
+      namespace: h.config.temporal.namespace,
+    });
+    const url = await adminOn({}, dead);
+    const res = await fetch(`${url}/operators/${id}/workflows`, { headers: auth() });
+    const { body } = await expectProblem(res, 503);
+    expect(body).toMatchObject({ dependency: 'Temporal' });
+    expect(res.headers.get('retry-after')).toBe('5');
   });
 
   it('answers 503 naming PostgreSQL when a row lock is held past the lock timeout, writing nothing', async () => {

@@ -55,6 +55,11 @@ export function dependencyFailure(err: unknown): DependencyFailure | undefined {
   if (e.name === 'MaxRetriesPerRequestError' || message === 'Connection is closed.') {
     return { dependency: 'Redis', detail: 'Redis is unavailable.', retryAfterS: 5 };
   }
+  // A Temporal RPC that failed or ran out of its deadline (gRPC UNAVAILABLE, DEADLINE_EXCEEDED).
+  const grpc = (err as { code?: unknown; metadata?: unknown }).code;
+  if (e.name === 'ServiceError' || (typeof grpc === 'number' && (grpc === 4 || grpc === 14) && 'metadata' in err)) {
+    return { dependency: 'Temporal', detail: 'Temporal is unavailable or did not answer in time.', retryAfterS: 5 };
+  }
   if (e.name === 'NatsError') return { dependency: 'NATS', detail: 'NATS is unavailable.', retryAfterS: 5 };
   return undefined;
 }

@@ -6,10 +6,17 @@ export async function createTemporalClient(config: Config['temporal']): Promise<
   return new Client({ connection, namespace: config.namespace });
 }
 
+/** Runs Temporal calls under a deadline: a Temporal that does not answer fails them in time. */
+export function withinDeadline<T>(temporal: Client, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  return temporal.withDeadline(Date.now() + timeoutMs, fn);
+}
+
 /** The run id of the running workflow with this id; null when none runs. Throws when Temporal fails. */
-export async function runningRunId(temporal: Client, workflowId: string): Promise<string | null> {
+export async function runningRunId(temporal: Client, workflowId: string, timeoutMs = 5_000): Promise<string | null> {
   try {
-    const description = await temporal.workflow.getHandle(workflowId).describe();
+    const description = await withinDeadline(temporal, timeoutMs, () =>
+      temporal.workflow.getHandle(workflowId).describe(),
+    );
     return description.status.name === 'RUNNING' ? description.runId : null;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return null;

@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { withinDeadline } from '../clients/temporal';
 import type { HealthTarget } from '../db/health-log';
 import { workflowIds } from '../domain/workflow-ids';
 import { connectorHealthSignal, type ConnectorHealth } from '../workflows/messages';
@@ -58,6 +59,9 @@ export function signalsFor(
   return [...byWorkflow.values()];
 }
 
+/** A Temporal that does not take a signal in this time fails the batch, which is retried. */
+const SIGNAL_TIMEOUT_MS = 5_000;
+
 /**
  * Sends the signals. A workflow that is gone (finished, or never started) no longer waits: that
  * is not an error. Anything else is, so the batch is retried.
@@ -66,7 +70,9 @@ export async function sendSignals(temporal: Client, signals: readonly HealthSign
   const sent = await Promise.all(
     signals.map(async ({ workflowId, health }) => {
       try {
-        await temporal.workflow.getHandle(workflowId).signal(connectorHealthSignal, health);
+        await withinDeadline(temporal, SIGNAL_TIMEOUT_MS, () =>
+          temporal.workflow.getHandle(workflowId).signal(connectorHealthSignal, health),
+        );
         return 1;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return 0;

@@ -52,6 +52,8 @@ const envSchema = z.object({
     .default('OPERATOR_EVENTS'),
 
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  // Every Temporal call the API makes outside a workflow start (those wait ONBOARDING_ACCEPT_TIMEOUT_MS).
+  TEMPORAL_CALL_TIMEOUT_MS: positiveInt.default(5_000),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('operator-management'),
   TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
@@ -174,6 +176,8 @@ export interface Config {
   };
   temporal: {
     address: string;
+    /** The deadline of each Temporal call outside a workflow start (a describe, a list, a signal). */
+    callTimeoutMs: number;
     namespace: string;
     taskQueue: string;
     uiUrl: string;
@@ -308,6 +312,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
+      callTimeoutMs: e.TEMPORAL_CALL_TIMEOUT_MS,
       namespace: e.TEMPORAL_NAMESPACE,
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiUrl: e.TEMPORAL_UI_URL.replace(/\/$/, ''),

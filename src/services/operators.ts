@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
+import { withinDeadline } from '../clients/temporal';
 import { commitChange, findByEndpoint, findOperator, listOperators, type ListQuery } from '../db/operators';
 import { listRoutingRules } from '../db/routing-rules';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
@@ -71,19 +72,21 @@ export class OperatorService {
   async listWorkflows(id: string): Promise<WorkflowRun[]> {
     await this.get(id);
     const { temporal, config } = this.deps;
-    const runs: WorkflowRun[] = [];
-    for await (const wf of temporal.workflow.list({ query: `OperatorId = '${id}'` })) {
-      runs.push({
-        workflowId: wf.workflowId,
-        runId: wf.runId,
-        type: wf.type,
-        status: wf.status.name,
-        startTime: wf.startTime.toISOString(),
-        closeTime: wf.closeTime?.toISOString() ?? null,
-        url: workflowUrl(config, temporal, wf.workflowId, wf.runId),
-      });
-    }
-    return runs;
+    return withinDeadline(temporal, config.callTimeoutMs, async () => {
+      const runs: WorkflowRun[] = [];
+      for await (const wf of temporal.workflow.list({ query: `OperatorId = '${id}'` })) {
+        runs.push({
+          workflowId: wf.workflowId,
+          runId: wf.runId,
+          type: wf.type,
+          status: wf.status.name,
+          startTime: wf.startTime.toISOString(),
+          closeTime: wf.closeTime?.toISOString() ?? null,
+          url: workflowUrl(config, temporal, wf.workflowId, wf.runId),
+        });
+      }
+      return runs;
+    });
   }
 
   /** The operator's full config as the connectors read it, with its version. */
