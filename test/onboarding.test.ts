@@ -164,6 +164,24 @@ describe('onboarding', () => {
     expect(rows).toHaveLength(1);
   });
 
+  it('refuses, before staging anything, an operator whose created event would not fit a NATS message', async () => {
+    // Under the 1 MiB body limit as a request, over the event limit once the event adds its fields.
+    const routingRules = Array.from({ length: 100 }, (_, n) => ({
+      prefixes: Array.from({ length: 560 }, (_, k) => `2${String(n).padStart(3, '0')}${String(k).padStart(11, '0')}`),
+      priority: 1,
+      weight: 100,
+      costPerSegment: '0.0125',
+      currency: 'EUR',
+    }));
+    const body = newOperatorRequest({ routingRules });
+    expect(JSON.stringify(body).length).toBeLessThan(1024 * 1024);
+    const res = await h.api('/operators', { method: 'POST', json: body });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ errors: [{ field: 'routingRules' }] });
+    const { rows } = await h.resources.db.query('SELECT 1 FROM ops.operators WHERE host = $1', [body.host]);
+    expect(rows).toHaveLength(0);
+  });
+
   it('replays a repeated Idempotency-Key without starting anything new', async () => {
     const body = newOperatorRequest();
     const key = `key-${body.host as string}`;

@@ -4,7 +4,8 @@ import { inTransaction, type Db } from '../clients/postgres';
 import { VaultError } from '../clients/vault';
 import { findOperator } from '../db/operators';
 import type { SmppCredentials } from '../domain/credentials';
-import { CONFLICT, NOT_FOUND, VAULT_REJECTED } from '../domain/failures';
+import { CONFLICT, EVENT_TOO_LARGE, NOT_FOUND, VAULT_REJECTED } from '../domain/failures';
+import { EventTooLargeError } from '../events/envelope';
 import { IllegalTransitionError } from '../domain/lifecycle';
 import type { Operator } from '../domain/operator';
 
@@ -40,6 +41,8 @@ export async function withLockedOperator<T>(
     });
   } catch (err) {
     if (err instanceof IllegalTransitionError) throw ApplicationFailure.nonRetryable(err.message, CONFLICT);
+    // Nothing was committed, and a retry would build the same event.
+    if (err instanceof EventTooLargeError) throw ApplicationFailure.nonRetryable(err.message, EVENT_TOO_LARGE);
     throw err;
   }
 }

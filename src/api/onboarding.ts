@@ -59,6 +59,9 @@ export function documentOnboarding({ registry, security }: AdminDoc): void {
       202: { ...json('Onboarding started', WorkflowAccepted), headers: location },
       ...commonErrors,
       409: problem('Duplicate operator (`existingOperatorId`) or Idempotency-Key in progress'),
+      413: problem(
+        'The body is too large, or the operator.config.created event of this operator would not fit a NATS message; errors names the field; nothing was written',
+      ),
       422: problem('Idempotency-Key reused with another body'),
       503: problem('No worker saved the operator in time, or Temporal did not answer; nothing was left behind'),
     },

@@ -5,3 +5,4 @@ export const VAULT_REJECTED = 'VaultRejected';
 export const CREDENTIALS_NOT_STAGED = 'CredentialsNotStaged';
 export const ONBOARDING_FAILED = 'OnboardingFailed';
 export const CONFLICT = 'Conflict';
+export const EVENT_TOO_LARGE = 'EventTooLarge';

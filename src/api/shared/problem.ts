@@ -20,6 +20,7 @@ const byKind: Record<ServiceError['kind'], { status: number; title: string }> = 
   conflict: { status: 409, title: 'Conflict' },
   precondition_failed: { status: 412, title: 'Precondition failed' },
   precondition_required: { status: 428, title: 'Precondition required' },
+  too_large: { status: 413, title: 'Content too large' },
   unavailable: { status: 503, title: 'Service unavailable' },
 };
 

@@ -10,7 +10,13 @@ export interface FieldError {
 export class ServiceError extends Error {
   constructor(
     readonly kind:
-      'validation' | 'not_found' | 'conflict' | 'precondition_failed' | 'precondition_required' | 'unavailable',
+      | 'validation'
+      | 'not_found'
+      | 'conflict'
+      | 'precondition_failed'
+      | 'precondition_required'
+      | 'too_large'
+      | 'unavailable',
     message: string,
     readonly extra: Record<string, unknown> = {},
   ) {

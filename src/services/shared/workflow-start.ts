@@ -12,12 +12,12 @@ import type { Db } from '../../clients/postgres';
 import type { KvStore } from '../../clients/vault';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
-import { CONFLICT, DUPLICATE_OPERATOR, NOT_FOUND } from '../../domain/failures';
+import { CONFLICT, DUPLICATE_OPERATOR, EVENT_TOO_LARGE, NOT_FOUND } from '../../domain/failures';
 import type { Operator } from '../../domain/operator';
 import { OPERATOR_ID } from '../../domain/workflow-ids';
 import { acceptedUpdate } from '../../workflows/messages';
 import { runningRunId } from '../../clients/temporal';
-import { conflict, duplicateOperator, notFound, unavailable, type ServiceError } from './errors';
+import { conflict, duplicateOperator, notFound, ServiceError, unavailable } from './errors';
 
 /**
  * How the API starts every workflow: update-with-start of the workflow's `accepted` update, so
@@ -171,6 +171,8 @@ function refusal(what: string, operatorId: string, failure: ApplicationFailure):
       return notFound(`Operator ${operatorId}`);
     case CONFLICT:
       return conflict(failure.message);
+    case EVENT_TOO_LARGE:
+      return new ServiceError('too_large', `${failure.message}; nothing was written.`);
     default:
       return unavailable('Temporal', `The ${what} of operator ${operatorId} failed: ${failure.message}`);
   }
