@@ -4,7 +4,16 @@ import { Operator, RoutingRule } from '../domain/schemas';
 import type { Config } from '../platform/config';
 import type { OperatorService } from '../services/operators';
 import type { AuthState } from './shared/auth';
-import { decodeCursor, OperatorIdParams, parseIfMatch, pageLimit, sendVersioned, toPage, z } from './shared/http';
+import {
+  Cursor,
+  decodeCursor,
+  OperatorIdParams,
+  parseIfMatch,
+  pageLimit,
+  sendVersioned,
+  toPage,
+  z,
+} from './shared/http';
 import type { InternalState } from './shared/internal-tls';
 import { commonErrors, etagHeader, ifMatch, json, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
@@ -46,7 +55,7 @@ export const PatchOperatorRequest = z
     labels: labels.optional(),
   })
   .refine((p) => Object.values(p).some((v) => v !== undefined), 'give at least one field to change')
-  .openapi('PatchOperatorRequest');
+  .openapi('PatchOperatorRequest', { minProperties: 1 });
 
 const OperatorPage = z
   .object({
@@ -57,8 +66,9 @@ const OperatorPage = z
 
 const ListOperatorsQuery = z.strictObject({
   status: z.enum(OPERATOR_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).optional(),
-  cursor: z.string().max(200).optional(),
+  // The document states the default PAGE_SIZE_MAX; a deployment that raises it accepts more.
+  limit: z.coerce.number().int().min(1).openapi({ maximum: 100 }).optional(),
+  cursor: Cursor.optional(),
 });
 
 const WorkflowRun = z

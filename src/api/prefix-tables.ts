@@ -6,7 +6,7 @@ import type { PrefixTableService } from '../services/prefix-tables';
 import { ENTRY_TYPES, readPrefixes } from './prefix-tables-body';
 import type { AuthState } from './shared/auth';
 import type { InternalState } from './shared/internal-tls';
-import { decodeCursor, etagOf, pageLimit, requiredIfMatch, sendVersioned, toPage, z } from './shared/http';
+import { Cursor, decodeCursor, etagOf, pageLimit, requiredIfMatch, sendVersioned, toPage, z } from './shared/http';
 import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
@@ -39,11 +39,12 @@ const CreatePrefixTableRequest = z
 const PatchPrefixTableRequest = z
   .strictObject({ name: name.optional(), description: description.optional() })
   .refine((p) => p.name !== undefined || p.description !== undefined, 'give at least one field to change')
-  .openapi('PatchPrefixTableRequest');
+  .openapi('PatchPrefixTableRequest', { minProperties: 1 });
 
 const ListQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).optional(),
-  cursor: z.string().max(200).optional(),
+  // The document states the default PAGE_SIZE_MAX; a deployment that raises it accepts more.
+  limit: z.coerce.number().int().min(1).openapi({ maximum: 100 }).optional(),
+  cursor: Cursor.optional(),
 });
 
 const PrefixTablePage = z

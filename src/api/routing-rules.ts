@@ -4,6 +4,7 @@ import {
   COST_INTEGER_DIGITS,
   COST_PATTERN,
   COST_SCALE,
+  CURRENCIES,
   INLINE_PREFIXES_MAX,
   isCurrency,
   isTimeZone,
@@ -33,7 +34,11 @@ export const PrefixInput = z
 const TimeOfDay = z.string().regex(TIME_OF_DAY_PATTERN, 'a time of day HH:MM, 00:00 to 24:00');
 
 const WeeklyInput = z.strictObject({
-  timeZone: z.string().refine(isTimeZone, 'an IANA time zone such as "Europe/Berlin"'),
+  // The document lists the canonical names; the server also takes the aliases ICU resolves.
+  timeZone: z
+    .string()
+    .refine(isTimeZone, 'an IANA time zone such as "Europe/Berlin"')
+    .openapi({ enum: Intl.supportedValuesOf('timeZone') }),
   windows: z
     .array(
       z
@@ -80,7 +85,10 @@ const ruleFields = {
       COST_PATTERN,
       `a decimal amount such as "0.0125": up to ${COST_INTEGER_DIGITS} digits and ${COST_SCALE} decimals`,
     ),
-  currency: z.string().refine(isCurrency, 'an ISO 4217 currency code such as "EUR"'),
+  currency: z
+    .string()
+    .refine(isCurrency, 'an ISO 4217 currency code such as "EUR"')
+    .openapi({ enum: [...CURRENCIES] }),
   enabled: z.boolean(),
   validFrom: z.iso.datetime({ offset: true }).nullable(),
   validUntil: z.iso.datetime({ offset: true }).nullable(),
@@ -134,7 +142,10 @@ const RoutingRulePatch = z
     message: 'give at most one of prefixTableId and prefixes',
     path: ['prefixes'],
   })
-  .openapi('RoutingRulePatch');
+  .openapi('RoutingRulePatch', {
+    minProperties: 1,
+    not: { required: ['prefixTableId', 'prefixes'] },
+  });
 
 const RoutingRuleSetInput = z
   .strictObject({ routingRules: z.array(RoutingRuleInput).max(500) })

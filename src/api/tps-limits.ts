@@ -16,7 +16,7 @@ export const TOKEN_BUCKET = [
 ].join(' ');
 
 const OperatorTpsLimit = z
-  .object({ operatorId: z.uuid(), version: z.number().int(), tpsLimit: TpsLimit.nullable() })
+  .object({ operatorId: z.uuid(), version: z.number().int(), tpsLimit: z.union([TpsLimit, z.null()]) })
   .openapi('OperatorTpsLimit');
 
 export function createTpsLimitRouter(service: RoutingRuleService): Router<AuthState> {

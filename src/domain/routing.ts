@@ -25,7 +25,7 @@ export const WEIGHT_RANGE = { min: 0, max: 1000 } as const;
 /** Inline prefixes per rule; larger lists belong in a prefix table. */
 export const INLINE_PREFIXES_MAX = 1000;
 
-const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+export const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 
 /** An ISO 4217 code Node's ICU knows (e.g. EUR, USD, KES). */
 export function isCurrency(code: string): boolean {

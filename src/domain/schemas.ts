@@ -33,7 +33,7 @@ export const Operator = z
     statusReason: z.string().nullable(),
     version: z.number().int(),
     credentialsVersion: z.number().int().nullable(),
-    tpsLimit: TpsLimit.nullable(),
+    tpsLimit: z.union([TpsLimit, z.null()]),
     createdAt: z.iso.datetime(),
     createdBy: z.string(),
     updatedAt: z.iso.datetime(),

@@ -31,9 +31,13 @@ export const location = { Location: { schema: { type: 'string' as const } } };
 export const etagHeader = {
   ETag: { description: 'The operator version, quoted', schema: { type: 'string' as const } },
 };
+/** `*` or a list of entity-tags (RFC 9110 13.1.1), as `parseIfMatch` reads it. */
+const IF_MATCH_PATTERN = /^[ \t]*(\*|(W\/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W\/)?"[\x21\x23-\x7e]*")*)[ \t]*$/;
+
 export const ifMatch = z.object({
   'If-Match': z
     .string()
+    .regex(IF_MATCH_PATTERN)
     .openapi({
       description:
         'The version this write changes, as an ETag ("3"), a list of ETags (one must be the current version; weak ones never match), or *',
