@@ -27,9 +27,10 @@ runProcess({
       const pipeline = new HealthPipeline({ ...resources, metrics });
       pipeline.events.start(1000, log);
       onStop(async () => pipeline.events.stop());
-      const admin = createAdminApp({ config, db: resources.db, log, ...services });
+      const admin = createAdminApp({ config, db: resources.db, log, registry, ...services });
       await listen(admin.callback(), config.http.adminPort, 'admin API');
       const internalApp = createInternalApp({
+        registry,
         config,
         log,
         ...createInternalServices(resources, config, log),

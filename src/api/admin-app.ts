@@ -1,6 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { Registry } from 'prom-client';
 import type { Db } from '../clients/postgres';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
@@ -16,6 +17,7 @@ import { createRoutingLintRouter, documentRoutingLint } from './routing-lint';
 import { createRoutingRulesRouter, documentRoutingRules } from './routing-rules';
 import { createAdminAuth, type AuthState } from './shared/auth';
 import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
+import { httpMetrics } from './shared/http-metrics';
 import { idempotency } from './shared/idempotency';
 import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
 import { logStreamErrors, problemMiddleware } from './shared/problem';
@@ -27,6 +29,8 @@ export interface AdminAppDeps extends AdminServices {
   config: Config;
   db: Db;
   log: Logger;
+  /** Where the HTTP metrics go (the process's /metrics); omitted, none are kept. */
+  registry?: Registry;
 }
 
 /**
@@ -94,6 +98,7 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   const app = new Koa<AuthState>();
   app.proxy = true;
   logStreamErrors(app, deps.log);
+  if (deps.registry) app.use(httpMetrics(deps.registry, 'admin'));
   app.use(requestLog(deps.log));
   app.use(problemMiddleware(deps.log));
   const auth = createAdminAuth(deps.config.jwt);

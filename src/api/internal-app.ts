@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { Registry } from 'prom-client';
 import type { Config } from '../platform/config';
 import { CONNECTIONS_CHECKING_INTERVAL_MS } from '../platform/http-limits';
 import type { Logger } from '../platform/logger';
@@ -17,6 +18,7 @@ import { createRoutingSnapshotRouter, documentRoutingSnapshot } from './routing'
 import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
 import { allowedCaller, createMtlsServer, type InternalState, type MtlsServerOptions } from './shared/internal-tls';
 import { HttpProblem, logStreamErrors, problemMiddleware } from './shared/problem';
+import { httpMetrics } from './shared/http-metrics';
 import { requestLog } from './shared/request-log';
 
 /**
@@ -45,6 +47,8 @@ export interface InternalAppDeps {
   health?: HealthReportRoutesDeps;
   /** The routing snapshot and one table's entries; omitted, the routes do not exist. */
   routing?: { snapshots: RoutingSnapshotService; prefixTables: PrefixTableService };
+  /** Where the HTTP metrics go (the process's /metrics); omitted, none are kept. */
+  registry?: Registry;
 }
 
 export type { InternalState };
@@ -56,9 +60,11 @@ export function createInternalApp({
   credentials,
   health,
   routing,
+  registry,
 }: InternalAppDeps): Koa<InternalState> {
   const app = new Koa<InternalState>();
   logStreamErrors(app, log);
+  if (registry) app.use(httpMetrics(registry, 'internal'));
   app.use(requestLog(log));
   app.use(problemMiddleware(log));
   if (config.internalTls.enabled) app.use(callerIdentity(config.internalTls.allowedClients));
