@@ -9,6 +9,7 @@ import { createKvStore, type KvStore } from '../src/clients/vault';
 import type { Config } from '../src/platform/config';
 import { credentialsPath } from '../src/domain/credentials';
 import type { Logger } from '../src/platform/logger';
+import { createMetricsRegistry } from '../src/platform/metrics';
 import { CredentialsService } from '../src/services/credentials';
 import { OperatorService } from '../src/services/operators';
 import { connectorHealthSignal } from '../src/workflows/messages';
@@ -59,10 +60,17 @@ describe('internal credentials API', () => {
   /** Bodies of every non-200 answer. */
   const errorBodies: string[] = [];
   const operatorIds: string[] = [];
+  const registry = createMetricsRegistry();
+  /** credential_reads_total for one outcome, whoever the caller. */
+  const readsOf = async (outcome: string) => {
+    const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === 'credential_reads_total');
+    const values = (metric?.values ?? []) as Array<{ labels: Record<string, string>; value: number }>;
+    return values.filter((v) => v.labels.outcome === outcome).reduce((sum, v) => sum + v.value, 0);
+  };
 
   async function listen(credentials: CredentialsService, log: Logger): Promise<Listener> {
     const operators = new OperatorService({ ...h.resources, config: config.temporal });
-    const app = createInternalApp({ config, log, operators, credentials });
+    const app = createInternalApp({ config, log, operators, credentials, registry });
     const server: Server = createInternalServer(app, config.internalTls, { log, reloadMs: 60_000 });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return {
@@ -233,6 +241,17 @@ describe('internal credentials API', () => {
     const badId = await read('not-a-uuid');
     expect(badId.status).toBe(400);
     expect(json(badId).errors).toEqual([expect.objectContaining({ field: 'id' })]);
+  });
+
+  it('counts each read by caller and outcome', async () => {
+    const [ok, missing] = [await readsOf('ok'), await readsOf('not_found')];
+    expect((await read(operatorIds[0] ?? '')).status).toBe(200);
+    expect((await read(randomUUID())).status).toBe(404);
+    expect(await readsOf('ok')).toBe(ok + 1);
+    expect(await readsOf('not_found')).toBe(missing + 1);
+    const text = await registry.metrics();
+    expect(text).toMatch(/credential_reads_total\{caller="[^"]+",outcome="ok"\}/);
+    expect(text).not.toContain('caller="unauthenticated"');
   });
 
   it('refuses a certificate not on the allowlist with 403 and serves it nothing', async () => {

@@ -1,5 +1,7 @@
 import Router from '@koa/router';
+import { Counter, type Registry } from 'prom-client';
 import type { CredentialsService } from '../services/credentials';
+import { ServiceError } from '../services/shared/errors';
 import { OperatorIdParams, z } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
 import { json, problem, type AdminDoc } from './shared/openapi';
@@ -10,15 +12,35 @@ import { parse } from './shared/validate';
 /** The current version unless the connector asks for a rotation's pending one. */
 const CredentialsQuery = z.object({ version: z.enum(['current', 'pending']).default('current') });
 
-export function createCredentialsRouter(credentials: CredentialsService): Router<InternalState> {
+/** `credential_reads_total{caller, outcome}`: one series per allowed connector identity. */
+function readsCounter(registry: Registry): Counter<'caller' | 'outcome'> {
+  const existing = registry.getSingleMetric('credential_reads_total');
+  if (existing) return existing as Counter<'caller' | 'outcome'>;
+  return new Counter({
+    name: 'credential_reads_total',
+    help: 'Credential reads over the internal API, by caller identity and outcome (ok, or the refusal)',
+    labelNames: ['caller', 'outcome'],
+    registers: [registry],
+  });
+}
+
+export function createCredentialsRouter(credentials: CredentialsService, registry?: Registry): Router<InternalState> {
   const router = new Router<InternalState>();
+  const reads = registry ? readsCounter(registry) : undefined;
   router.get('/operators/:id/credentials', async (ctx) => {
     // Set first so that error answers are not cached either.
     ctx.set('Cache-Control', 'no-store');
-    const { id } = parse(OperatorIdParams, ctx.params, 'path');
-    const { version } = parse(CredentialsQuery, ctx.query, 'query');
     // Without TLS (INTERNAL_TLS=false, compose and tests only) there is no identity to record.
-    ctx.body = await credentials.read(id, version, ctx.state.caller ?? 'unauthenticated');
+    const caller = ctx.state.caller ?? 'unauthenticated';
+    try {
+      const { id } = parse(OperatorIdParams, ctx.params, 'path');
+      const { version } = parse(CredentialsQuery, ctx.query, 'query');
+      ctx.body = await credentials.read(id, version, caller);
+      reads?.inc({ caller, outcome: 'ok' });
+    } catch (err) {
+      reads?.inc({ caller, outcome: err instanceof ServiceError ? err.kind : 'error' });
+      throw err;
+    }
   });
   return router;
 }

@@ -69,7 +69,7 @@ export function createInternalApp({
   app.use(problemMiddleware(log));
   if (config.internalTls.enabled) app.use(callerIdentity(config.internalTls.allowedClients));
 
-  const router = createInternalRouter({ operators, credentials, health, routing });
+  const router = createInternalRouter({ operators, credentials, health, routing, registry });
   const openapi = buildInternalOpenApi();
   router.get('/openapi.json', (ctx) => {
     ctx.body = openapi;
@@ -85,10 +85,11 @@ export function createInternalRouter({
   credentials,
   health,
   routing,
-}: Pick<InternalAppDeps, 'operators' | 'credentials' | 'health' | 'routing'>): Router<InternalState> {
+  registry,
+}: Pick<InternalAppDeps, 'operators' | 'credentials' | 'health' | 'routing' | 'registry'>): Router<InternalState> {
   const router = new Router<InternalState>({ prefix: '/v1/internal' });
   router.use(createOperatorConfigRouter(operators).routes());
-  router.use(createCredentialsRouter(credentials).routes());
+  router.use(createCredentialsRouter(credentials, registry).routes());
   if (health) router.use(createHealthReportRouter(health).routes());
   if (routing) {
     router.use(createRoutingSnapshotRouter(routing.snapshots).routes());
