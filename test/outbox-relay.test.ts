@@ -131,7 +131,7 @@ describe('outbox relay', () => {
     const metrics = await registry.metrics();
     expect(metrics).toMatch(/^outbox_parked_events [1-9]/m);
     expect(metrics).toMatch(/^outbox_parked_total 1$/m);
-    expect(metrics).toMatch(/^outbox_published_total [1-9]/m);
+    expect(metrics).toMatch(/^outbox_published_total\{type="operator\.config\.prefix_table_updated"\} [1-9]/m);
     expect(metrics).toMatch(/^outbox_oldest_pending_age_seconds \d/m);
 
     // Ops skip it as the runbook says; the operator's later event then goes out.

@@ -120,7 +120,7 @@ describe('two outbox relays at once (private nats-server)', () => {
       const relay = new OutboxRelay(pool, nc, createLogger('silent'), { stream: STREAM });
       const entry = { pool, relay, published: 0 };
       relay.instrument({
-        published: (n) => (entry.published += n),
+        published: () => (entry.published += 1),
         publishFailed: () => undefined,
         parked: () => undefined,
       });

@@ -42,7 +42,8 @@ export function instrumentOutbox(registry: Registry, relay: OutboxRelay): void {
   });
   const published = new Counter({
     name: 'outbox_published_total',
-    help: 'Events this process published',
+    help: 'Config events this process published, by type (subject)',
+    labelNames: ['type'],
     registers: [registry],
   });
   const failures = new Counter({
@@ -56,7 +57,7 @@ export function instrumentOutbox(registry: Registry, relay: OutboxRelay): void {
     registers: [registry],
   });
   relay.instrument({
-    published: (n) => published.inc(n),
+    published: (type) => published.inc({ type }),
     publishFailed: () => failures.inc(),
     parked: () => parked.inc(),
   });

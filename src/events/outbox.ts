@@ -111,7 +111,8 @@ export interface OutboxBacklog {
 
 /** What the relay counts; src/events/outbox-metrics.ts turns these into Prometheus counters. */
 export interface RelayCounters {
-  published(n: number): void;
+  /** One event published, by its subject (the config event's type). */
+  published(subject: string): void;
   publishFailed(): void;
   parked(): void;
 }
@@ -232,7 +233,7 @@ export class OutboxRelay {
           throw err;
         }
         acked.push(row.id);
-        this.counters?.published(1);
+        this.counters?.published(row.subject);
         sent++;
       }
       await markAcked();
