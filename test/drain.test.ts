@@ -10,12 +10,12 @@ interface Operator {
   version: number;
 }
 
-const report = (inflight: number) => ({
+const report = (inflight: number, connectorInstance = 'smpp-connector-test', reportedAt = new Date()) => ({
   status: 'UP' as const,
   credentialsVersion: 1,
   inflight,
-  reportedAt: new Date().toISOString(),
-  connectorInstance: 'smpp-connector-test',
+  reportedAt: reportedAt.toISOString(),
+  connectorInstance,
 });
 
 async function drain(h: Harness, id: string): Promise<Response> {
@@ -83,6 +83,27 @@ describe('drain (soft delete)', () => {
     // The endpoint is free for a new operator.
     const again = await h.api('/operators', { method: 'POST', json: body });
     expect(again.status).toBe(202);
+  });
+
+  it('waits for every connector instance and ignores a report from before the drain', async () => {
+    const { id } = await onboardActive(h);
+    const res = await drain(h, id);
+    expect(res.status).toBe(202);
+    const { workflowId } = (await res.json()) as { workflowId: string };
+    const handle = h.resources.temporal.workflow.getHandle(workflowId);
+    await events.waitFor(id, (e) => e.some((x) => x.type === 'operator.config.draining'));
+
+    // Stamped before the drain began: says nothing about now. Then one instance at 0 while the
+    // other still works off messages.
+    await handle.signal(connectorHealthSignal, report(0, 'connector-a', new Date(Date.now() - 60_000)));
+    await handle.signal(connectorHealthSignal, report(3, 'connector-b'));
+    await handle.signal(connectorHealthSignal, report(0, 'connector-a'));
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    expect(((await (await h.api(`/operators/${id}`)).json()) as Operator).status).toBe('DRAINING');
+
+    await handle.signal(connectorHealthSignal, report(0, 'connector-b'));
+    await expect(handle.result()).resolves.toEqual({ operatorId: id, outcome: 'DELETED', reason: 'drained' });
   });
 
   it('is cancelled back to ACTIVE before the soft delete, and can start again later', async () => {
