@@ -1,21 +1,34 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { createAdminApp } from '../src/api/admin-app';
 import { createPool } from '../src/clients/postgres';
+import { createRedis, type Redis } from '../src/clients/redis';
 import { createLogger } from '../src/platform/logger';
 import { createAdminServices } from '../src/services';
 import { adminToken, startHarness, type Harness } from './support/harness';
 import { expectProblem } from './support/problems';
+import { freePort } from './support/ports';
 import { onboardActive } from './support/rotation';
 
 /**
  * A dependency that is down or too slow is a 503 problem that names it, with Retry-After, never
- * a 500: here PostgreSQL refusing connections, and a row lock held past the lock timeout.
+ * a 500: PostgreSQL refusing connections, a row lock held past the lock timeout, Temporal not
+ * answering, a private Redis stopped.
  */
 
-describe('PostgreSQL down or too slow', () => {
+async function waitForPong(redis: Redis): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if ((await redis.ping().catch(() => '')) === 'PONG') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the private redis-server did not start');
+}
+
+describe('a dependency down or too slow', () => {
   let h: Harness;
   const opened: Array<{ server: Server; pool: Pool }> = [];
 
@@ -34,6 +47,7 @@ describe('PostgreSQL down or too slow', () => {
   async function adminOn(
     postgres: Partial<Harness['config']['postgres']>,
     temporal: Client = h.resources.temporal,
+    redis: Redis = h.resources.redis,
   ): Promise<string> {
     const config = {
       ...h.config,
@@ -42,7 +56,7 @@ describe('PostgreSQL down or too slow', () => {
     };
     const pool = createPool(config.postgres);
     const log = createLogger('silent');
-    const resources = { ...h.resources, db: pool, temporal };
+    const resources = { ...h.resources, db: pool, temporal, redis };
     const app = createAdminApp({ config, db: pool, log, ...createAdminServices(resources, config.temporal, log) });
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -75,6 +89,35 @@ describe('PostgreSQL down or too slow', () => {
     const { body } = await expectProblem(res, 503);
     expect(body).toMatchObject({ dependency: 'Temporal' });
     expect(res.headers.get('retry-after')).toBe('5');
+  });
+
+  it('answers 503 naming Redis when its Redis is down', async () => {
+    const { id } = await onboardActive(h);
+    // A private redis-server: the shared one is never stopped.
+    const port = await freePort();
+    const server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const redis = createRedis({ url: `redis://127.0.0.1:${port}` });
+    redis.on('error', () => undefined);
+    try {
+      await waitForPong(redis);
+      const url = await adminOn({}, h.resources.temporal, redis);
+      expect((await fetch(`${url}/operators/${id}/health`, { headers: auth() })).status).toBe(200);
+      server.kill('SIGKILL');
+      await once(server, 'exit');
+      const res = await fetch(`${url}/operators/${id}/health`, { headers: auth() });
+      const { body } = await expectProblem(res, 503);
+      expect(body).toMatchObject({ dependency: 'Redis' });
+      expect(res.headers.get('retry-after')).toBe('5');
+    } finally {
+      if (server.exitCode === null) server.kill('SIGKILL');
+      redis.disconnect();
+    }
   });
 
   it('answers 503 naming PostgreSQL when a row lock is held past the lock timeout, writing nothing', async () => {
