@@ -200,6 +200,7 @@ export function documentOperatorConfig({ registry, security }: AdminDoc): void {
       400: problem('Not an operator id'),
       403: problem('The client certificate is not allowed'),
       404: problem('No such operator'),
+      503: commonErrors[503],
     },
   });
 }

@@ -304,6 +304,7 @@ export function documentInternalEntries({ registry, security }: AdminDoc): void 
       400: problem('Not a table id'),
       403: problem('The client certificate is not allowed'),
       404: problem('No such prefix table'),
+      503: commonErrors[503],
     },
   });
 }

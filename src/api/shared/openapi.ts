@@ -50,6 +50,15 @@ export const commonErrors = {
   400: problem('Invalid input; `errors` names each field'),
   401: problem('Missing, invalid or expired token'),
   403: problem('The token lacks the admin scope'),
+  // Any operation may meet a dependency that is down; an operation with its own 503 says more.
+  503: {
+    ...problem(
+      'A dependency is down or too slow: `dependency` names it; nothing was written. Retry after Retry-After seconds',
+    ),
+    headers: {
+      'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } },
+    },
+  },
 };
 
 /** Where a capability documents its paths; `security` is the admin bearer token. */
