@@ -4,20 +4,27 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
+import { connect } from 'nats';
 import { createAdminApp } from '../src/api/admin-app';
+import { createInternalApp } from '../src/api/internal-app';
 import { createPool } from '../src/clients/postgres';
 import { createRedis, type Redis } from '../src/clients/redis';
 import { createLogger } from '../src/platform/logger';
 import { createAdminServices } from '../src/services';
+import type { CredentialsService } from '../src/services/credentials';
+import { OperatorService } from '../src/services/operators';
+import type { PrefixTableService } from '../src/services/prefix-tables';
+import { RoutingSnapshotService } from '../src/services/routing-snapshot';
 import { adminToken, startHarness, type Harness } from './support/harness';
 import { expectProblem } from './support/problems';
 import { freePort } from './support/ports';
+import { PrivateNats } from './support/private-nats';
 import { onboardActive } from './support/rotation';
 
 /**
  * A dependency that is down or too slow is a 503 problem that names it, with Retry-After, never
  * a 500: PostgreSQL refusing connections, a row lock held past the lock timeout, Temporal not
- * answering, a private Redis stopped.
+ * answering, a private Redis stopped, a private NATS stopped.
  */
 
 async function waitForPong(redis: Redis): Promise<void> {
@@ -117,6 +124,37 @@ describe('a dependency down or too slow', () => {
     } finally {
       if (server.exitCode === null) server.kill('SIGKILL');
       redis.disconnect();
+    }
+  });
+
+  it('answers 503 naming NATS when the routing snapshot cannot read its stream', async () => {
+    // A private nats-server: the shared one is never stopped.
+    const nats = await PrivateNats.start();
+    const nc = await connect({ servers: nats.url, reconnect: false });
+    try {
+      const log = createLogger('silent');
+      const snapshots = new RoutingSnapshotService({ db: h.resources.db, nats: nc, stream: h.config.nats.stream });
+      const app = createInternalApp({
+        config: h.config,
+        log,
+        operators: new OperatorService({ ...h.resources, config: h.config.temporal }),
+        credentials: {} as CredentialsService,
+        routing: { snapshots, prefixTables: {} as PrefixTableService },
+      });
+      const server: Server = await new Promise((resolve) => {
+        const s = app.listen(0, '127.0.0.1', () => resolve(s));
+      });
+      opened.push({ server, pool: createPool(h.config.postgres) });
+      await nats.stop('SIGKILL');
+      const res = await fetch(
+        `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/internal/routing/snapshot`,
+      );
+      const { body } = await expectProblem(res, 503);
+      expect(body).toMatchObject({ dependency: 'NATS' });
+      expect(res.headers.get('retry-after')).toBe('5');
+    } finally {
+      await nc.close().catch(() => undefined);
+      await nats.stop().catch(() => undefined);
     }
   });
 
