@@ -1,3 +1,4 @@
+import { ServiceError as TemporalServiceError } from '@temporalio/client';
 import { DatabaseError } from 'pg';
 
 /**
@@ -56,8 +57,12 @@ export function dependencyFailure(err: unknown): DependencyFailure | undefined {
     return { dependency: 'Redis', detail: 'Redis is unavailable.', retryAfterS: 5 };
   }
   // A Temporal RPC that failed or ran out of its deadline (gRPC UNAVAILABLE, DEADLINE_EXCEEDED).
+  // By class: the services' own ServiceError shares the name.
   const grpc = (err as { code?: unknown; metadata?: unknown }).code;
-  if (e.name === 'ServiceError' || (typeof grpc === 'number' && (grpc === 4 || grpc === 14) && 'metadata' in err)) {
+  if (
+    err instanceof TemporalServiceError ||
+    (typeof grpc === 'number' && (grpc === 4 || grpc === 14) && 'metadata' in err)
+  ) {
     return { dependency: 'Temporal', detail: 'Temporal is unavailable or did not answer in time.', retryAfterS: 5 };
   }
   if (e.name === 'NatsError') return { dependency: 'NATS', detail: 'NATS is unavailable.', retryAfterS: 5 };

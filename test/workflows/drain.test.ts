@@ -61,6 +61,16 @@ describe('drainOperator', () => {
   const cancelDrain = (handle: WorkflowHandle, actor = 'ops-admin'): Promise<Operator> =>
     handle.executeUpdate(cancelDrainUpdate, { args: [{ actor }] });
 
+  /** A drain held in its soft delete: `deleting` (its finishDrain) blocks until released. */
+  async function heldInSoftDelete(taskQueue: string, deleting: { entered: Promise<unknown> }) {
+    const { handle, accepted } = await startDrain(taskQueue);
+    await accepted;
+    await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+    await handle.signal(connectorHealthSignal, await inflight(0));
+    await deleting.entered;
+    return handle;
+  }
+
   it('soft-deletes once the connector reports nothing in flight', async () => {
     const stubs = stubActivities();
     await withWorker(env(), stubs.activities, async (taskQueue) => {
@@ -309,11 +319,7 @@ describe('drainOperator', () => {
     const deleting = blocking(undefined);
     const stubs = stubActivities({ finishDrain: deleting.activity });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startDrain(taskQueue);
-      await accepted;
-      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
-      await handle.signal(connectorHealthSignal, await inflight(0));
-      await deleting.entered;
+      const handle = await heldInSoftDelete(taskQueue, deleting);
       expect(await stepOf(handle)).toBe('softDeleting');
 
       const refusal = await updateFailure(cancelDrain(handle));
@@ -329,11 +335,7 @@ describe('drainOperator', () => {
     const deleting = blocking(undefined);
     const stubs = stubActivities({ finishDrain: deleting.activity });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startDrain(taskQueue);
-      await accepted;
-      await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
-      await handle.signal(connectorHealthSignal, await inflight(0));
-      await deleting.entered;
+      const handle = await heldInSoftDelete(taskQueue, deleting);
       await handle.cancel();
       deleting.release();
 

@@ -186,7 +186,8 @@ export function logStreamErrors(
   log: Logger,
 ): void {
   app.on('error', (err: Error & { code?: string }, ctx?: Context) => {
-    const fields = { err, method: ctx?.method, path: ctx?.path };
+    // The message and code only, as for request failures: error objects may carry requests and their headers.
+    const fields = { err: err.message, code: err.code, method: ctx?.method, path: ctx?.path };
     if (err.code && CLIENT_GONE.has(err.code)) log.debug(fields, 'client gone before the answer ended');
     else log.error(fields, 'answer failed after it started');
   });

@@ -1,0 +1,36 @@
+import { DatabaseError } from 'pg';
+import { dependencyFailure, tagPostgresError } from '../../src/clients/dependency-errors';
+import { conflict } from '../../src/services/shared/errors';
+
+/** Which errors name a dependency that is down (503), and which are not outages at all. */
+
+describe('dependencyFailure', () => {
+  const pgError = (code: string) => Object.assign(new DatabaseError('failed', 0, 'error'), { code });
+
+  it('names PostgreSQL for timeouts and lost connections, not for a refused statement', () => {
+    expect(dependencyFailure(pgError('55P03'))).toMatchObject({ dependency: 'PostgreSQL', retryAfterS: 1 });
+    expect(dependencyFailure(pgError('57014'))).toMatchObject({ dependency: 'PostgreSQL' });
+    expect(dependencyFailure(pgError('08006'))).toMatchObject({ dependency: 'PostgreSQL' });
+    expect(dependencyFailure(pgError('23505'))).toBeUndefined();
+    expect(dependencyFailure(new Error('timeout exceeded when trying to connect'))).toMatchObject({
+      dependency: 'PostgreSQL',
+    });
+    const refused = tagPostgresError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    expect(dependencyFailure(refused)).toMatchObject({ dependency: 'PostgreSQL' });
+  });
+
+  it('names Redis and NATS by their clients’ errors', () => {
+    expect(dependencyFailure(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toMatchObject({
+      dependency: 'Redis',
+    });
+    expect(dependencyFailure(Object.assign(new Error('x'), { name: 'NatsError' }))).toMatchObject({
+      dependency: 'NATS',
+    });
+  });
+
+  it('leaves the service’s own refusals and plain errors alone', () => {
+    expect(dependencyFailure(conflict('no'))).toBeUndefined();
+    expect(dependencyFailure(new Error('boom'))).toBeUndefined();
+    expect(dependencyFailure('a string')).toBeUndefined();
+  });
+});
