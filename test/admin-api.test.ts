@@ -185,9 +185,9 @@ describe('admin API', () => {
 
   describe('validation of POST /operators', () => {
     /** POSTs the body, expects a 400 naming `fields`, and checks nothing was written. */
-    async function refused(body: Record<string, unknown>, fields: string[]) {
+    async function refused(body: Record<string, unknown>, fields: string[], status: 400 | 422 = 400) {
       const res = await h.api('/operators', { method: 'POST', json: body });
-      const problem = await expectInvalid(res, fields);
+      const problem = await expectInvalid(res, fields, status);
       expect(await rowsWithHost(body.host)).toBe(0);
       return problem;
     }
@@ -239,10 +239,12 @@ describe('admin API', () => {
       ]);
     });
 
-    it('refuses a routing rule naming a prefix table that does not exist', async () => {
-      const { body } = await refused(newOperatorRequest({ routingRules: [{ ...rule, prefixTableId: randomUUID() }] }), [
-        'routingRules[0].prefixTableId',
-      ]);
+    it('refuses a routing rule naming a prefix table that does not exist with a 422', async () => {
+      const { body } = await refused(
+        newOperatorRequest({ routingRules: [{ ...rule, prefixTableId: randomUUID() }] }),
+        ['routingRules[0].prefixTableId'],
+        422,
+      );
       expect(body.errors).toHaveLength(1);
     });
 

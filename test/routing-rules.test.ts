@@ -60,7 +60,7 @@ describe('routing rules and TPS limits', () => {
     const { id } = await onboardActive(h());
     const v0 = await versionOf(id);
 
-    const added = await write(id, '/routing-rules', 'POST', rule({ prefixes: ['+2541'], priority: 2 }), v0);
+    const added = await write(id, '/routing-rules', 'POST', rule({ prefixes: ['+2541', '2541'], priority: 2 }), v0);
     expect(added.status).toBe(201);
     const afterAdd = (await added.json()) as RuleSet;
     expect(afterAdd.version).toBe(v0 + 1);
@@ -77,7 +77,13 @@ describe('routing rules and TPS limits', () => {
     const schedule = {
       validFrom: '2026-01-01T00:00:00Z',
       validUntil: '2027-01-01T00:00:00+02:00',
-      weekly: { timeZone: 'Africa/Nairobi', windows: [{ days: ['mon', 'tue'], start: '08:00', end: '18:30' }] },
+      weekly: {
+        timeZone: 'Africa/Nairobi',
+        windows: [
+          { days: ['mon', 'tue'], start: '08:00', end: '18:30' },
+          { days: ['fri'], start: '22:00', end: '06:00' }, // a night: past midnight
+        ],
+      },
     };
     const patched = await write(id, `/routing-rules/${newId}`, 'PATCH', { weight: 5, ...schedule }, v0 + 1);
     expect(patched.status).toBe(200);
@@ -90,7 +96,7 @@ describe('routing rules and TPS limits', () => {
     });
 
     const switched = await write(id, `/routing-rules/${newId}`, 'PATCH', { prefixTableId: randomUUID() }, v0 + 2);
-    await expectInvalid(switched, ['prefixTableId']);
+    await expectInvalid(switched, ['prefixTableId'], 422);
 
     const deleted = await write(id, `/routing-rules/${newId}`, 'DELETE', undefined, v0 + 2);
     expect(deleted.status).toBe(200);
@@ -117,9 +123,11 @@ describe('routing rules and TPS limits', () => {
       'routingRules[37].currency',
     ]);
     fifty[37] = rule({ prefixTableId: randomUUID(), prefixes: undefined });
-    await expectInvalid(await write(id, '/routing-rules', 'PUT', { routingRules: fifty }, v0), [
-      'routingRules[37].prefixTableId',
-    ]);
+    await expectInvalid(
+      await write(id, '/routing-rules', 'PUT', { routingRules: fifty }, v0),
+      ['routingRules[37].prefixTableId'],
+      422,
+    );
     expect(await versionOf(id)).toBe(v0);
     const { rows } = await h().resources.db.query(
       `SELECT count(*)::int AS n FROM ops.event_outbox WHERE operator_id = $1 AND subject = 'operator.config.routing_updated'`,
@@ -214,17 +222,39 @@ describe('routing rules and TPS limits', () => {
         'weekly.timeZone',
       ],
       [
-        'a window ending before it starts',
-        { weekly: { timeZone: 'UTC', windows: [{ days: ['mon'], start: '18:00', end: '08:00' }] } },
-        'weekly.windows[0].end',
+        'a window starting at 24:00',
+        { weekly: { timeZone: 'UTC', windows: [{ days: ['mon'], start: '24:00', end: '08:00' }] } },
+        'weekly.windows[0].start',
       ],
       [
-        'validUntil before validFrom',
-        { validFrom: '2027-01-01T00:00:00Z', validUntil: '2026-01-01T00:00:00Z' },
-        'validUntil',
+        'a day twice in one window',
+        { weekly: { timeZone: 'UTC', windows: [{ days: ['mon', 'mon'], start: '08:00', end: '09:00' }] } },
+        'weekly.windows[0].days',
       ],
+      ['a prefix twice as written', { prefixes: ['254', '254'] }, 'prefixes'],
     ])('%s', async (_what, overrides, field) => {
       await expectInvalid(await write(id, '/routing-rules', 'POST', rule(overrides), version), [field]);
+    });
+
+    it('refuses validUntil before validFrom with a 422 (the schemas cannot say it), also when a PATCH makes it so', async () => {
+      const backwards = { validFrom: '2027-01-01T00:00:00Z', validUntil: '2026-01-01T00:00:00Z' };
+      await expectInvalid(await write(id, '/routing-rules', 'POST', rule(backwards), version), ['validUntil'], 422);
+      const { routingRules } = (await (await h().api(`/operators/${id}/routing-rules`)).json()) as RuleSet;
+      const ruleId = routingRules[0]?.id ?? '';
+      const patched = await write(
+        id,
+        `/routing-rules/${ruleId}`,
+        'PATCH',
+        { validFrom: '2027-01-01T00:00:00Z' },
+        version,
+      );
+      expect(patched.status).toBe(200);
+      await expectInvalid(
+        await write(id, `/routing-rules/${ruleId}`, 'PATCH', { validUntil: '2026-06-01T00:00:00Z' }, version + 1),
+        ['validUntil'],
+        422,
+      );
+      version += 1; // the one write that was meant to land
     });
 
     it.each<[string, Record<string, unknown>, string]>([

@@ -62,7 +62,9 @@ export function documentOnboarding({ registry, security }: AdminDoc): void {
       413: problem(
         'The body is too large, or the operator.config.created event of this operator would not fit a NATS message; errors names the field; nothing was written',
       ),
-      422: problem('Idempotency-Key reused with another body'),
+      422: problem(
+        'Idempotency-Key reused with another body, or a rule that cannot be applied (validUntil not after validFrom, a prefix table that does not exist); `errors` names the field',
+      ),
       503: problem('No worker saved the operator in time, or Temporal did not answer; nothing was left behind'),
     },
   });

@@ -7,6 +7,7 @@ import type { AuthState } from './shared/auth';
 import {
   Cursor,
   decodeCursor,
+  DisplayName,
   OperatorIdParams,
   parseIfMatch,
   pageLimit,
@@ -26,7 +27,7 @@ const labels = z
 
 /** The metadata fields' rules, shared by onboarding (create) and PATCH (change). */
 export const metadataFields = {
-  name: z.string().trim().min(1).max(200),
+  name: DisplayName,
   host: z
     .string()
     .min(1)

@@ -6,7 +6,17 @@ import type { PrefixTableService } from '../services/prefix-tables';
 import { ENTRY_TYPES, readPrefixes } from './prefix-tables-body';
 import type { AuthState } from './shared/auth';
 import type { InternalState } from './shared/internal-tls';
-import { Cursor, decodeCursor, etagOf, pageLimit, requiredIfMatch, sendVersioned, toPage, z } from './shared/http';
+import {
+  Cursor,
+  decodeCursor,
+  DisplayName,
+  etagOf,
+  pageLimit,
+  requiredIfMatch,
+  sendVersioned,
+  toPage,
+  z,
+} from './shared/http';
 import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
@@ -29,7 +39,7 @@ const PrefixTable = z
   })
   .openapi('PrefixTable');
 
-const name = z.string().trim().min(1).max(200);
+const name = DisplayName;
 const description = z.string().max(2000);
 
 const CreatePrefixTableRequest = z

@@ -8,11 +8,11 @@ import {
   INLINE_PREFIXES_MAX,
   isCurrency,
   isTimeZone,
-  minutesOf,
   normalizePrefix,
   PRIORITY_RANGE,
   TIME_OF_DAY_PATTERN,
   WEEKDAYS,
+  WINDOW_START_PATTERN,
   WEIGHT_RANGE,
 } from '../domain/routing';
 import { RoutingRule as RoutingRuleSchema } from '../domain/schemas';
@@ -21,17 +21,16 @@ import type { RoutingRuleService } from '../services/routing-rules';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
 import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
-import { parse } from './shared/validate';
+import { BEYOND_SCHEMA, parse } from './shared/validate';
 
 /** /operators/{id}/routing-rules: the operator's rule set, one rule, or all at once. */
 
 /** An E.164 prefix as given: 1–15 digits, a leading `+` dropped. */
-export const PrefixInput = z
-  .string()
-  .regex(/^\+?[0-9]{1,15}$/, 'E.164 digits only, 1 to 15 of them (a leading + is dropped)')
-  .transform((p) => normalizePrefix(p) as string);
+const PrefixText = z.string().regex(/^\+?[0-9]{1,15}$/, 'E.164 digits only, 1 to 15 of them (a leading + is dropped)');
+export const PrefixInput = PrefixText.transform((p) => normalizePrefix(p) as string);
 
-const TimeOfDay = z.string().regex(TIME_OF_DAY_PATTERN, 'a time of day HH:MM, 00:00 to 24:00');
+const WindowStart = z.string().regex(WINDOW_START_PATTERN, 'a time of day HH:MM, 00:00 to 23:59');
+const WindowEnd = z.string().regex(TIME_OF_DAY_PATTERN, 'a time of day HH:MM, 00:00 to 24:00');
 
 const WeeklyInput = z.strictObject({
   // The document lists the canonical names; the server also takes the aliases ICU resolves.
@@ -41,20 +40,19 @@ const WeeklyInput = z.strictObject({
     .openapi({ enum: Intl.supportedValuesOf('timeZone') }),
   windows: z
     .array(
-      z
-        .strictObject({
-          days: z
-            .array(z.enum(WEEKDAYS))
-            .min(1)
-            .max(7)
-            .refine((d) => new Set(d).size === d.length, 'each day once'),
-          start: TimeOfDay,
-          end: TimeOfDay,
-        })
-        .refine((w) => minutesOf(w.start) < minutesOf(w.end), {
-          message: 'end must be after start (a window past midnight is two windows)',
-          path: ['end'],
+      z.strictObject({
+        days: z
+          .array(z.enum(WEEKDAYS))
+          .min(1)
+          .max(7)
+          .refine((d) => new Set(d).size === d.length, 'each day once')
+          // The refinement hides these from the generator; the document must still say them.
+          .openapi({ minItems: 1, maxItems: 7, uniqueItems: true, description: 'The days the window starts on' }),
+        start: WindowStart,
+        end: WindowEnd.openapi({
+          description: 'Exclusive. At or before start, the window runs past midnight and ends on the next day.',
         }),
+      }),
     )
     .min(1)
     .max(50),
@@ -63,10 +61,13 @@ const WeeklyInput = z.strictObject({
 const ruleFields = {
   prefixTableId: z.uuid().transform((id) => id.toLowerCase()),
   prefixes: z
-    .array(PrefixInput)
+    .array(PrefixText)
     .min(1)
     .max(INLINE_PREFIXES_MAX)
-    .refine((p) => new Set(p).size === p.length, 'each prefix once'),
+    // Unique as written, as the document says; "+254" and "254" are one prefix and kept once.
+    .refine((p) => new Set(p).size === p.length, 'each prefix once')
+    .openapi({ minItems: 1, maxItems: INLINE_PREFIXES_MAX, uniqueItems: true })
+    .transform((p) => [...new Set(p.map((one) => normalizePrefix(one) as string))]),
   priority: z
     .number()
     .int()
@@ -100,7 +101,12 @@ function checkRule(rule: Partial<RuleInput>, ctx: z.RefinementCtx): void {
     ctx.addIssue({ code: 'custom', message: 'give exactly one of prefixTableId and prefixes', path: ['prefixes'] });
   }
   if (rule.validFrom && rule.validUntil && Date.parse(rule.validFrom) >= Date.parse(rule.validUntil)) {
-    ctx.addIssue({ code: 'custom', message: 'validUntil must be after validFrom', path: ['validUntil'] });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'validUntil must be after validFrom',
+      path: ['validUntil'],
+      params: BEYOND_SCHEMA,
+    });
   }
 }
 
@@ -233,6 +239,9 @@ const writeErrors = {
   409: problem('The operator is still being created or can no longer change'),
   412: problem('If-Match does not match the current version'),
   428: problem('If-Match is missing'),
+  422: problem(
+    'Well-formed but cannot be applied: validUntil not after validFrom, or a prefix table that does not exist or is deleted; `errors` names the field',
+  ),
   413: problem(
     'The body is too large, or the rule set after the change would make an event larger than a NATS message; errors names the field; nothing was written',
   ),

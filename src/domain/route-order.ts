@@ -65,7 +65,14 @@ export function localTime(timeZone: string, at: Date): { day: Weekday; minute: n
 
 export function inWeeklyWindow(weekly: WeeklySchedule, at: Date): boolean {
   const { day, minute } = localTime(weekly.timeZone, at);
-  return weekly.windows.some((w) => w.days.includes(day) && minute >= minutesOf(w.start) && minute < minutesOf(w.end));
+  const dayBefore = WEEKDAYS[(WEEKDAYS.indexOf(day) + 6) % 7] as Weekday;
+  return weekly.windows.some((w) => {
+    const start = minutesOf(w.start);
+    const end = minutesOf(w.end);
+    if (start < end) return w.days.includes(day) && minute >= start && minute < end;
+    // Past midnight: the evening of a listed day, or the morning after one.
+    return (w.days.includes(day) && minute >= start) || (w.days.includes(dayBefore) && minute < end);
+  });
 }
 
 /**

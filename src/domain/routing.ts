@@ -47,15 +47,21 @@ export type Weekday = (typeof WEEKDAYS)[number];
 
 /** A time of day, `HH:MM` in 00:00–24:00; `24:00` ends a window at midnight. */
 export const TIME_OF_DAY_PATTERN = /^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$/;
+/** A window starts within the day: 00:00–23:59. */
+export const WINDOW_START_PATTERN = /^(?:[01][0-9]|2[0-3]):[0-5][0-9]$/;
 
 export function minutesOf(timeOfDay: string): number {
   const [h, m] = timeOfDay.split(':').map(Number);
   return (h ?? 0) * 60 + (m ?? 0);
 }
 
+/**
+ * Local times of day in the schedule's time zone, start inclusive, end exclusive, on each of
+ * `days`. An end at or before the start runs past midnight into the next day (22:00–06:00 is a
+ * night; equal times are 24 hours), so every window a carrier's rate deck names is one window.
+ */
 export interface WeeklyWindow {
   days: Weekday[];
-  /** Local time of day in the schedule's time zone, start inclusive, end exclusive. */
   start: string;
   end: string;
 }

@@ -11,9 +11,9 @@ import {
   checkVersion,
   conflict,
   notFound,
-  validationFailed,
   type ExpectedVersion,
   type FieldError,
+  unprocessable,
 } from './shared/errors';
 import type { RoutingLintService } from './routing-lint';
 
@@ -58,7 +58,7 @@ export async function checkPrefixTables(
       errors.push({ field: at ? `${at}.prefixTableId` : 'prefixTableId', message: 'no such prefix table' });
     }
   });
-  if (errors.length > 0) throw validationFailed(errors);
+  if (errors.length > 0) throw unprocessable(errors);
 }
 
 function tablesOf(rules: readonly RoutingRuleInput[]): string[] {

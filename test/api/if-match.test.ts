@@ -1,4 +1,5 @@
-import { parseIfMatch, requiredIfMatch } from '../../src/api/shared/http';
+import fc from 'fast-check';
+import { IF_MATCH_PATTERN, parseIfMatch, requiredIfMatch } from '../../src/api/shared/http';
 import { checkVersion, ServiceError } from '../../src/services/shared/errors';
 
 /** If-Match per RFC 9110 13.1.1, parsed and compared strongly against the current version. */
@@ -44,6 +45,25 @@ describe('If-Match', () => {
       }
     },
   );
+
+  it('takes exactly the headers the OpenAPI pattern describes', () => {
+    const piece = fc.constantFrom(' ', '\t', ',', '*', 'W/', '"', '7', 'v', '\x80', '\x7f', "'");
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 12 }).map((p) => p.join('')),
+        (header) => {
+          let parsed = true;
+          try {
+            parseIfMatch(header);
+          } catch {
+            parsed = false;
+          }
+          expect(parsed).toBe(IF_MATCH_PATTERN.test(header));
+        },
+      ),
+      { numRuns: 5000, seed: 20261202 },
+    );
+  });
 
   it('is required where a write must name its version: absent is 428', () => {
     expect(() => requiredIfMatch('')).toThrow(expect.objectContaining({ kind: 'precondition_required' }));

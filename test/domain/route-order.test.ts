@@ -57,6 +57,27 @@ describe('route order', () => {
     ).toBe(true);
   });
 
+  it('runs a window whose end is at or before its start past midnight', () => {
+    const night = { timeZone: 'UTC', windows: [{ days: ['fri' as const], start: '22:00', end: '06:00' }] };
+    expect(inWeeklyWindow(night, new Date('2026-03-06T21:59:00Z'))).toBe(false); // Friday, before the start
+    expect(inWeeklyWindow(night, new Date('2026-03-06T22:00:00Z'))).toBe(true);
+    expect(inWeeklyWindow(night, new Date('2026-03-07T05:59:00Z'))).toBe(true); // Saturday morning
+    expect(inWeeklyWindow(night, new Date('2026-03-07T06:00:00Z'))).toBe(false);
+    expect(inWeeklyWindow(night, new Date('2026-03-05T23:00:00Z'))).toBe(false); // Thursday night
+    const fullDay = { timeZone: 'UTC', windows: [{ days: ['mon' as const], start: '08:00', end: '08:00' }] };
+    expect(inWeeklyWindow(fullDay, new Date('2026-03-09T07:59:00Z'))).toBe(false);
+    expect(inWeeklyWindow(fullDay, new Date('2026-03-10T07:59:00Z'))).toBe(true);
+    expect(inWeeklyWindow(fullDay, new Date('2026-03-10T08:00:00Z'))).toBe(false);
+  });
+
+  it('ends a night window on the wall clock across a daylight-saving change', () => {
+    // New York moves to EDT at 02:00 on Sunday 2026-03-08: the night is one hour shorter.
+    const night = { timeZone: 'America/New_York', windows: [{ days: ['sat' as const], start: '22:00', end: '06:00' }] };
+    expect(inWeeklyWindow(night, new Date('2026-03-08T03:00:00Z'))).toBe(true); // 22:00 EST
+    expect(inWeeklyWindow(night, new Date('2026-03-08T09:59:00Z'))).toBe(true); // 05:59 EDT
+    expect(inWeeklyWindow(night, new Date('2026-03-08T10:00:00Z'))).toBe(false); // 06:00 EDT
+  });
+
   it('says why a matching rule is out, in order of the checks', () => {
     const at = new Date('2026-06-01T12:00:00Z');
     expect(exclusionOf(rule('a', { enabled: false, operatorStatus: 'DRAINING' }), at)).toBe('disabled');

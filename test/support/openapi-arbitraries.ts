@@ -21,6 +21,7 @@ export interface JsonSchema {
   exclusiveMaximum?: number;
   minItems?: number;
   maxItems?: number;
+  uniqueItems?: boolean;
   items?: JsonSchema;
   properties?: Record<string, JsonSchema>;
   required?: string[];
@@ -104,11 +105,13 @@ export function valid(schema: JsonSchema, resolve: Resolve, depth = 0): fc.Arbit
     case 'string':
       return validString(s);
     case 'array': {
-      if (depth >= MAX_DEPTH) return fc.constant([]);
-      return fc.array(valid(s.items ?? {}, resolve, depth + 1), {
-        minLength: s.minItems ?? 0,
-        maxLength: Math.min(s.maxItems ?? 3, 3),
-      });
+      // Deep down only as many items as the schema requires, so the value stays valid.
+      const minLength = s.minItems ?? 0;
+      const maxLength = depth >= MAX_DEPTH ? minLength : Math.max(minLength, Math.min(s.maxItems ?? 3, 3));
+      const items = valid(s.items ?? {}, resolve, depth + 1);
+      return s.uniqueItems
+        ? fc.uniqueArray(items, { minLength, maxLength, selector: (v) => JSON.stringify(v) })
+        : fc.array(items, { minLength, maxLength });
     }
     case 'object':
     default: {

@@ -19,8 +19,12 @@ export async function expectProblem(res: Response, status: number): Promise<{ bo
 }
 
 /** A 400 whose `errors` name every one of `fields`. */
-export async function expectInvalid(res: Response, fields: string[]): Promise<{ body: ProblemBody; text: string }> {
-  const problem = await expectProblem(res, 400);
+export async function expectInvalid(
+  res: Response,
+  fields: string[],
+  status: 400 | 422 = 400,
+): Promise<{ body: ProblemBody; text: string }> {
+  const problem = await expectProblem(res, status);
   const named = (problem.body.errors ?? []).map((e) => e.field);
   expect(named).toEqual(expect.arrayContaining(fields));
   return problem;

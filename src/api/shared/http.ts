@@ -9,6 +9,15 @@ extendZodWithOpenApi(z);
 // Lower-cased: the id also names Vault paths, workflow ids and Redis keys, which are case-sensitive.
 export const OperatorIdParams = z.object({ id: z.uuid().transform((id) => id.toLowerCase()) });
 
+/**
+ * A display name as stored: not trimmed for the caller, so the document's pattern says exactly
+ * what is taken.
+ */
+export const DisplayName = z
+  .string()
+  .max(200)
+  .regex(/^\S(?:[\s\S]*\S)?$/, 'a name, without leading or trailing spaces');
+
 export const etagOf = (version: number) => `"${version}"`;
 
 /** A versioned answer: its version is the ETag the next write names in If-Match. */
@@ -35,6 +44,15 @@ export function toPage<T extends { createdAt: string; id: string }>(rows: T[], l
 
 /** One entity-tag of a list (RFC 9110 8.8.3): optional W/, then a quoted opaque tag, then a comma or the end. */
 const ENTITY_TAG = /^[ \t]*(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*(?:,|$)/;
+
+/**
+ * The headers `parseIfMatch` takes, as one pattern for the OpenAPI document: empty (as if
+ * absent), `*`, or a comma list with at least one entity-tag (empty elements allowed).
+ */
+const TAG = '[ \\t]*(?:W/)?"[\\x21\\x23-\\x7e\\x80-\\xff]*"[ \\t]*';
+export const IF_MATCH_PATTERN = new RegExp(
+  `^[ \\t]*$|^[ \\t]*\\*[ \\t]*$|^(?:[ \\t]*,)*${TAG}(?:,(?:${TAG}|[ \\t]*))*$`,
+);
 
 /**
  * If-Match per RFC 9110 13.1.1: `*`, or a list of entity-tags compared strongly, so a weak tag

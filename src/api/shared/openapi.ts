@@ -1,5 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { z } from './http';
+import { IF_MATCH_PATTERN, z } from './http';
 
 /**
  * Helpers for the admin API's OpenAPI document. Each capability's router file documents its own
@@ -32,7 +32,6 @@ export const etagHeader = {
   ETag: { description: 'The operator version, quoted', schema: { type: 'string' as const } },
 };
 /** `*` or a list of entity-tags (RFC 9110 13.1.1), as `parseIfMatch` reads it. */
-const IF_MATCH_PATTERN = /^[ \t]*(\*|(W\/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W\/)?"[\x21\x23-\x7e]*")*)[ \t]*$/;
 
 export const ifMatch = z.object({
   'If-Match': z

@@ -16,6 +16,7 @@ export interface Problem {
 
 const byKind: Record<ServiceError['kind'], { status: number; title: string }> = {
   validation: { status: 400, title: 'Invalid request' },
+  unprocessable: { status: 422, title: 'Unprocessable content' },
   not_found: { status: 404, title: 'Not found' },
   conflict: { status: 409, title: 'Conflict' },
   precondition_failed: { status: 412, title: 'Precondition failed' },

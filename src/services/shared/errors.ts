@@ -11,6 +11,7 @@ export class ServiceError extends Error {
   constructor(
     readonly kind:
       | 'validation'
+      | 'unprocessable'
       | 'not_found'
       | 'conflict'
       | 'precondition_failed'
@@ -27,6 +28,12 @@ export class ServiceError extends Error {
 
 export const validationFailed = (errors: FieldError[]) =>
   new ServiceError('validation', 'The request has invalid fields.', { errors });
+/**
+ * Fields each well-formed that cannot be applied: a rule between fields the document's schemas
+ * cannot state, or a name of something that does not exist (422; a 400 is what the schemas refuse).
+ */
+export const unprocessable = (errors: FieldError[]) =>
+  new ServiceError('unprocessable', 'The request has fields that cannot be applied.', { errors });
 export const notFound = (what: string) => new ServiceError('not_found', `${what} was not found.`);
 export const conflict = (message: string, extra: Record<string, unknown> = {}) =>
   new ServiceError('conflict', message, extra);
