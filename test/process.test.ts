@@ -1,15 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import path from 'node:path';
 import { freePort } from './support/ports';
+import { startServiceProcess, type ServiceProcess } from './support/service-process';
 
 /**
  * The service as `npm start` runs it: one process, every role, the real stack. Its Redis is a
  * private instance on a spare port, so the test can stop "a dependency" without touching the
  * shared one, and watch /readyz name it.
  */
-
-const root = path.resolve(__dirname, '..');
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -28,12 +26,11 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 describe('the service process', () => {
   let redis: ChildProcess;
-  let service: ChildProcess;
-  let output = '';
+  let service: ServiceProcess;
   const ports: Record<string, number> = {};
 
   beforeAll(async () => {
-    for (const name of ['redis', 'admin', 'internal', 'ops']) ports[name] = await freePort();
+    ports.redis = await freePort();
     redis = spawn(
       'redis-server',
       ['--port', String(ports.redis), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
@@ -41,32 +38,13 @@ describe('the service process', () => {
         stdio: 'ignore',
       },
     );
-    service = spawn(
-      process.execPath,
-      // tsx as a loader, not its CLI: the CLI runs the service in a grandchild a SIGKILL would miss.
-      ['--import', 'tsx', path.join(root, 'src/main.ts')],
-      {
-        env: {
-          ...process.env,
-          LOG_LEVEL: 'info',
-          REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
-          ADMIN_PORT: String(ports.admin),
-          INTERNAL_PORT: String(ports.internal),
-          OPS_PORT: String(ports.ops),
-          TEMPORAL_TASK_QUEUE: `operator-management-process-test-${ports.ops}`,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    service.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    service.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    service = await startServiceProcess({ LOG_LEVEL: 'info', REDIS_URL: `redis://127.0.0.1:${ports.redis}` });
+    ports.ops = service.ports.ops;
+    ports.admin = service.ports.admin;
   });
 
   afterAll(async () => {
-    if (service.exitCode === null) {
-      service.kill('SIGKILL');
-      await once(service, 'exit');
-    }
+    await service.stop();
     if (redis.exitCode === null) {
       redis.kill('SIGKILL');
       await once(redis, 'exit');
@@ -90,7 +68,9 @@ describe('the service process', () => {
     expect((await fetch(`http://127.0.0.1:${ports.ops}/healthz`)).status).toBe(200);
     const admin = await fetch(`http://127.0.0.1:${ports.admin}/v1/admin/operators`);
     expect(admin.status).toBe(401);
-    await waitFor('the Temporal worker', async () => (output.includes('Temporal worker running') ? true : undefined));
+    await waitFor('the Temporal worker', async () =>
+      service.output().includes('Temporal worker running') ? true : undefined,
+    );
 
     redis.kill('SIGTERM');
     await once(redis, 'exit');
@@ -104,10 +84,10 @@ describe('the service process', () => {
     expect(degraded.body.degraded).toEqual(['redis']);
     expect(degraded.body.checks.postgres).toBe('up');
 
-    service.kill('SIGTERM');
-    const [code] = (await once(service, 'exit')) as [number | null];
+    service.process.kill('SIGTERM');
+    const [code] = (await once(service.process, 'exit')) as [number | null];
     expect(code).toBe(0);
-    expect(output).toContain('"msg":"stopped"');
+    expect(service.output()).toContain('"msg":"stopped"');
   });
 
   it('leaves the Temporal UI answering on its port', async () => {

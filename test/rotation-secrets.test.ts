@@ -4,9 +4,8 @@ import { connectorHealthSignal } from '../src/workflows/messages';
 import { startChildWorker, type ChildWorker } from './support/child-worker';
 import { EventWatcher } from './support/events';
 import { startHarness, type Harness } from './support/harness';
-import { redisEntries } from './support/secrets';
-import { newPassword, onboardActive, report, rotate, rotateAccepted, textOf, waitForType } from './support/rotation';
-import { workflowIds } from '../src/domain/workflow-ids';
+import { dumpOpsSchema, dumpRedis, historiesOf } from './support/secrets';
+import { newPassword, onboardActive, report, rotate, rotateAccepted, waitForType } from './support/rotation';
 
 // Everything at its most talkative: the API in this process, the worker in a child process.
 process.env.LOG_LEVEL = 'trace';
@@ -110,10 +109,10 @@ describe('a rotated password lives only in Vault', () => {
 
     const places: Record<string, string> = {
       logs: apiLog + worker.output(),
-      postgres: await dumpOpsSchema(h),
-      history: await historiesOf(h, [...operators, pending.operator.id]),
+      postgres: await dumpOpsSchema(h.resources.db),
+      history: await historiesOf(h.resources.temporal, [...operators, pending.operator.id]),
       events: JSON.stringify(operators.flatMap((id) => events.of(id)) satisfies EventEnvelope[]),
-      redis: await dumpRedis(h),
+      redis: await dumpRedis(h.resources.redis),
       errors: errorBodies.join('\n'),
     };
     // Each place holds what it should, so a miss below is not an empty search.
@@ -130,44 +129,3 @@ describe('a rotated password lives only in Vault', () => {
     }
   });
 });
-
-/** Every row of every table in schema ops, as JSON text. */
-async function dumpOpsSchema(h: Harness): Promise<string> {
-  const { db } = h.resources;
-  const { rows: tables } = await db.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'ops' AND table_type = 'BASE TABLE'`,
-  );
-  const parts: string[] = [];
-  for (const { table_name } of tables) {
-    const { rows } = await db.query(`SELECT row_to_json(t)::text AS r FROM ops."${table_name}" t`);
-    // One by one: a table of a million entries is too many arguments for one push.
-    for (const row of rows as Array<{ r: string }>) parts.push(row.r);
-  }
-  return parts.join('\n');
-}
-
-/** The decoded history of every workflow run of these operators. */
-async function historiesOf(h: Harness, operatorIds: string[]): Promise<string> {
-  const { temporal } = h.resources;
-  const parts: string[] = [];
-  for (const id of operatorIds) {
-    // The latest runs by id, whatever the (eventually consistent) visibility list says yet.
-    for (const workflowId of [workflowIds.onboarding(id), workflowIds.rotation(id)]) {
-      const history = await temporal.workflow
-        .getHandle(workflowId)
-        .fetchHistory()
-        .catch(() => undefined);
-      if (history) parts.push(...textOf(history));
-    }
-    for await (const wf of temporal.workflow.list({ query: `OperatorId = '${id}'` })) {
-      const history = await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-      parts.push(...textOf(history));
-    }
-  }
-  return parts.join('\n');
-}
-
-/** Every value in Redis (the instance is shared: all of it, whoever wrote it). */
-async function dumpRedis(h: Harness): Promise<string> {
-  return (await redisEntries(h.resources.redis)).map(({ key, value }) => `${key}\n${value}`).join('\n');
-}

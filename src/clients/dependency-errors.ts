@@ -66,6 +66,15 @@ export function dependencyFailure(err: unknown): DependencyFailure | undefined {
     return { dependency: 'Temporal', detail: 'Temporal is unavailable or did not answer in time.', retryAfterS: 5 };
   }
   if (e.name === 'NatsError') return { dependency: 'NATS', detail: 'NATS is unavailable.', retryAfterS: 5 };
+  // src/clients/vault.ts's VaultError: no status is a network failure or its timeout; 5xx is a
+  // sealed or failing Vault; 429 is its rate limit. A 4xx refusal is an answer, not an outage.
+  const status = (err as { status?: unknown }).status;
+  if (
+    e.name === 'VaultError' &&
+    (status === undefined || status === 429 || (typeof status === 'number' && status >= 500))
+  ) {
+    return { dependency: 'Vault', detail: 'Vault is unavailable.', retryAfterS: 5 };
+  }
   return undefined;
 }
 

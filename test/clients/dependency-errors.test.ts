@@ -1,5 +1,6 @@
 import { DatabaseError } from 'pg';
 import { dependencyFailure, tagPostgresError } from '../../src/clients/dependency-errors';
+import { VaultError } from '../../src/clients/vault';
 import { conflict } from '../../src/services/shared/errors';
 
 /** Which errors name a dependency that is down (503), and which are not outages at all. */
@@ -26,6 +27,15 @@ describe('dependencyFailure', () => {
     expect(dependencyFailure(Object.assign(new Error('x'), { name: 'NatsError' }))).toMatchObject({
       dependency: 'NATS',
     });
+  });
+
+  it('names Vault when it cannot be reached, is sealed or failing, or limits the rate; not for a refusal', () => {
+    expect(dependencyFailure(new VaultError('write failed: connect ECONNREFUSED'))).toMatchObject({
+      dependency: 'Vault',
+    });
+    expect(dependencyFailure(new VaultError('sealed', 503))).toMatchObject({ dependency: 'Vault' });
+    expect(dependencyFailure(new VaultError('slow down', 429))).toMatchObject({ dependency: 'Vault' });
+    expect(dependencyFailure(new VaultError('permission denied', 403))).toBeUndefined();
   });
 
   it('leaves the service’s own refusals and plain errors alone', () => {

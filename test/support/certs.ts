@@ -152,15 +152,30 @@ export interface TlsAnswer {
 
 /** One request on a fresh connection (no keep-alive: every call is a new handshake). */
 export function mtlsGet(port: number, urlPath: string, ca: Buffer, client?: CertFiles): Promise<TlsAnswer> {
+  return mtlsRequest(port, 'GET', urlPath, ca, client);
+}
+
+/** As mtlsGet, with a method and an optional JSON body. */
+export function mtlsRequest(
+  port: number,
+  method: string,
+  urlPath: string,
+  ca: Buffer,
+  client?: CertFiles,
+  json?: unknown,
+): Promise<TlsAnswer> {
   return new Promise((resolve, reject) => {
-    const req = https.get(
+    const body = json === undefined ? undefined : JSON.stringify(json);
+    const req = https.request(
       {
+        method,
         host: '127.0.0.1',
         port,
         path: urlPath,
         ca,
         servername: 'localhost',
         ...(client ? { cert: client.cert, key: client.key } : {}),
+        ...(body ? { headers: { 'content-type': 'application/json' } } : {}),
         agent: false,
       },
       (res) => {
@@ -172,6 +187,7 @@ export function mtlsGet(port: number, urlPath: string, ca: Buffer, client?: Cert
       },
     );
     req.on('error', reject);
+    req.end(body);
   });
 }
 

@@ -1,0 +1,270 @@
+import { credentialsPath } from '../src/domain/credentials';
+import { workflowIds } from '../src/domain/workflow-ids';
+import { loadConfig } from '../src/platform/config';
+import { createLogger } from '../src/platform/logger';
+import { openResources, type Resources } from '../src/platform/resources';
+import { mtlsRequest, standardPki, type StandardPki } from './support/certs';
+import { EventWatcher } from './support/events';
+import { adminToken, newOperatorRequest } from './support/harness';
+import { newPassword, waitForType } from './support/rotation';
+import { dumpOpsSchema, dumpRedis, dumpStreams, historiesOf } from './support/secrets';
+import { startServiceProcess, type ServiceProcess } from './support/service-process';
+import { TcpProxy } from './support/tcp-proxy';
+
+/**
+ * The whole system with canary passwords: the service process as `npm start` runs it (every
+ * role, logging at trace), a connector on the internal API over mTLS, and Vault and NATS behind
+ * proxies the test cuts on the way. One password goes through onboarding, a PATCH, a rotation, a
+ * rolled-back rotation and a drain; afterwards no canary is in any log line, PostgreSQL table,
+ * Temporal history, NATS message, Redis key or HTTP answer, except the internal credentials
+ * answers that exist to carry it.
+ */
+
+jest.setTimeout(180_000);
+
+const CONNECTOR = 'canary-connector';
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+describe('a password through the whole system, outages included', () => {
+  const started = new Date();
+  const config = loadConfig();
+  let r: Resources;
+  let vault: TcpProxy;
+  let nats: TcpProxy;
+  let pki: StandardPki;
+  let service: ServiceProcess;
+  let events: EventWatcher;
+  /** Status, headers and body of every answer the test got, except the credentials reads. */
+  const answers: string[] = [];
+
+  beforeAll(async () => {
+    r = await openResources(config, createLogger('silent'));
+    const vaultUrl = new URL(config.vault.addr);
+    const natsUrl = new URL((config.nats.servers[0] ?? '').replace(/^nats:/, 'http:'));
+    vault = await TcpProxy.start({ host: vaultUrl.hostname, port: Number(vaultUrl.port) });
+    nats = await TcpProxy.start({ host: natsUrl.hostname, port: Number(natsUrl.port) });
+    pki = standardPki();
+    service = await startServiceProcess({
+      LOG_LEVEL: 'trace',
+      VAULT_ADDR: `http://127.0.0.1:${vault.port}`,
+      NATS_URL: `nats://127.0.0.1:${nats.port}`,
+      INTERNAL_TLS: 'true',
+      INTERNAL_TLS_CERT: pki.server.certPath,
+      INTERNAL_TLS_KEY: pki.server.keyPath,
+      INTERNAL_TLS_CA: pki.ca.certPath,
+      INTERNAL_ALLOWED_CLIENTS: 'smpp-connector',
+    });
+    await service.ready();
+    events = await EventWatcher.start(r.nats, config.nats.stream);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await events?.stop();
+    await Promise.all([vault?.stop(), nats?.stop()]);
+    pki?.pki.remove();
+    await r?.close();
+  });
+
+  async function admin(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
+    const res = await fetch(`http://127.0.0.1:${service.ports.admin}/v1/admin${path}`, {
+      ...init,
+      body: init.json === undefined ? init.body : JSON.stringify(init.json),
+      headers: {
+        authorization: `Bearer ${adminToken()}`,
+        'content-type': 'application/json',
+        ...(init.headers as Record<string, string>),
+      },
+    });
+    const text = await res.text();
+    answers.push(`${res.status}\n${JSON.stringify([...res.headers])}\n${text}`);
+    return new Response(text, { status: res.status, headers: res.headers });
+  }
+
+  async function versionOf(id: string): Promise<number> {
+    return ((await (await admin(`/operators/${id}`)).json()) as { version: number }).version;
+  }
+
+  /** The connector: its health report over mTLS (answers kept; a 503 while a dependency is out is fine). */
+  async function report(id: string, fields: { status: string; credentialsVersion: number; inflight?: number }) {
+    const res = await mtlsRequest(
+      service.ports.internal,
+      'POST',
+      `/v1/internal/operators/${id}/health`,
+      pki.ca.cert,
+      pki.allowed,
+      {
+        operatorId: id,
+        boundSessions: 1,
+        inflight: 0,
+        connectorInstance: CONNECTOR,
+        reportedAt: new Date().toISOString(),
+        ...fields,
+      },
+    );
+    answers.push(`${res.status}\n${JSON.stringify(res.headers)}\n${res.text}`);
+    return res.status;
+  }
+
+  /** The connector's credentials read: the one answer allowed to carry the password. */
+  async function credentials(id: string): Promise<{ status: number; password?: string }> {
+    const res = await mtlsRequest(
+      service.ports.internal,
+      'GET',
+      `/v1/internal/operators/${id}/credentials`,
+      pki.ca.cert,
+      pki.allowed,
+    );
+    if (res.status !== 200) {
+      answers.push(`${res.status}\n${JSON.stringify(res.headers)}\n${res.text}`);
+      return { status: res.status };
+    }
+    return { status: 200, password: (JSON.parse(res.text) as { password: string }).password };
+  }
+
+  /**
+   * Reads the credentials until they are `expected` (a workflow step may still be on its way),
+   * failing without printing either password: test output is one of the places checked.
+   */
+  async function expectServed(id: string, expected: string, when: string): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    let last = { status: 0, matches: false };
+    while (Date.now() < deadline) {
+      const { status, password } = await credentials(id);
+      last = { status, matches: password === expected };
+      if (last.matches) return;
+      await sleep(250);
+    }
+    throw new Error(`${when}: the credentials answer was ${last.status}, not the expected password`);
+  }
+
+  /** Reports until the workflow closes, as a connector does; its result or failure. */
+  async function reportUntilClosed(
+    workflowId: string,
+    id: string,
+    fields: Parameters<typeof report>[1],
+  ): Promise<'completed' | 'failed'> {
+    const outcome = r.temporal.workflow
+      .getHandle(workflowId)
+      .result()
+      .then(
+        () => 'completed' as const,
+        () => 'failed' as const,
+      );
+    let closed: 'completed' | 'failed' | undefined;
+    void outcome.then((o) => (closed = o));
+    const deadline = Date.now() + 90_000;
+    while (!closed) {
+      if (Date.now() > deadline) throw new Error(`${workflowId} never closed`);
+      await report(id, fields);
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    return closed;
+  }
+
+  it('leaves the canaries in Vault and in the credentials answers only', async () => {
+    const canary = newPassword('K');
+    const rotated = newPassword('R');
+    const rolledBack = newPassword('B');
+    const canaries = [canary, rotated, rolledBack];
+    const body = newOperatorRequest({ password: canary });
+
+    // Onboarding while Vault is out: a 503 naming it, nothing left behind; then onboarding.
+    await vault.cut();
+    const refused = await admin('/operators', { method: 'POST', json: body });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { dependency: string }).dependency).toBe('Vault');
+    await vault.restore();
+    const accepted = await admin('/operators', { method: 'POST', json: body });
+    expect(accepted.status).toBe(202);
+    const { operator } = (await accepted.json()) as { operator: { id: string } };
+    const id = operator.id;
+    await expectServed(id, canary, 'after onboarding');
+    expect(await reportUntilClosed(workflowIds.onboarding(id), id, { status: 'UP', credentialsVersion: 1 })).toBe(
+      'completed',
+    );
+
+    // A PATCH while NATS is out: committed at once, its event published once NATS is back.
+    await nats.cut();
+    const patched = await admin(`/operators/${id}`, {
+      method: 'PATCH',
+      json: { name: 'Canary carrier' },
+      headers: { 'If-Match': `"${await versionOf(id)}"` },
+    });
+    expect(patched.status).toBe(200);
+    await sleep(1500);
+    await nats.restore();
+    await waitForType(events, id, 'operator.config.updated');
+
+    // A rotation whose Vault steps meet an outage: they retry until Vault is back.
+    const rotation = await admin(`/operators/${id}/credentials/rotate`, {
+      method: 'POST',
+      json: { password: rotated },
+    });
+    expect(rotation.status).toBe(202);
+    await vault.cut();
+    await sleep(2000);
+    await vault.restore();
+    expect(await reportUntilClosed(workflowIds.rotation(id), id, { status: 'UP', credentialsVersion: 2 })).toBe(
+      'completed',
+    );
+    await expectServed(id, rotated, 'after the rotation');
+
+    // A rotation the carrier refuses (AUTH_FAILED), rolled back while NATS is out.
+    const refusedRotation = await admin(`/operators/${id}/credentials/rotate`, {
+      method: 'POST',
+      json: { password: rolledBack },
+    });
+    expect(refusedRotation.status).toBe(202);
+    // The workflow publishes its events before it closes: it waits for NATS, and loses nothing.
+    await nats.cut();
+    await report(id, { status: 'AUTH_FAILED', credentialsVersion: 3 });
+    await sleep(2000);
+    await nats.restore();
+    expect(
+      await reportUntilClosed(workflowIds.rotation(id), id, { status: 'AUTH_FAILED', credentialsVersion: 3 }),
+    ).toBe('failed');
+    await waitForType(events, id, 'operator.config.credentials_rolled_back');
+    await expectServed(id, rotated, 'after the rollback');
+
+    // The canaries did reach Vault: the search below looks for something that exists.
+    const inVault = await Promise.all([1, 2, 3].map((v) => r.kv.read(credentialsPath(id), v)));
+    expect(inVault.map((secret, i) => secret?.data.password === canaries[i])).toEqual([true, true, true]);
+
+    // A drain that ends while Vault and NATS are both out.
+    const drain = await admin(`/operators/${id}`, {
+      method: 'DELETE',
+      headers: { 'If-Match': `"${await versionOf(id)}"` },
+    });
+    expect(drain.status).toBe(202);
+    await report(id, { status: 'UP', credentialsVersion: 2, inflight: 3 });
+    await Promise.all([vault.cut(), nats.cut()]);
+    const drained = r.temporal.workflow.getHandle(workflowIds.drain(id)).result();
+    await sleep(1000);
+    await report(id, { status: 'UP', credentialsVersion: 2, inflight: 0 });
+    await sleep(2000);
+    await Promise.all([vault.restore(), nats.restore()]);
+    await reportUntilClosed(workflowIds.drain(id), id, { status: 'UP', credentialsVersion: 2, inflight: 0 });
+    await drained;
+    await waitForType(events, id, 'operator.config.deleted');
+    expect((await admin(`/operators/${id}`)).status).toBe(404); // soft-deleted: gone from the API
+    expect((await credentials(id)).status).toBe(404);
+
+    const places: Record<string, string> = {
+      logs: service.output(),
+      postgres: await dumpOpsSchema(r.db),
+      history: await historiesOf(r.temporal, [id]),
+      nats: await dumpStreams(r.nats, started),
+      redis: await dumpRedis(r.redis),
+      answers: answers.join('\n'),
+    };
+    // Each place holds this operator's traces, so a miss below is not an empty search.
+    for (const text of Object.values(places)) expect(text).toContain(id);
+    expect(places.logs).toContain(`/v1/admin/operators/${id}/credentials/rotate`);
+    expect(places.nats).toContain('operator.config.credentials_rolled_back');
+    for (const [place, text] of Object.entries(places)) {
+      canaries.forEach((c, n) => {
+        if (text.includes(c)) throw new Error(`canary ${n} found in ${place}`);
+      });
+    }
+  });
+});
