@@ -44,7 +44,7 @@ runProcess({
     }
 
     if (config.roles.includes('worker')) {
-      const worker = await createWorker(config.temporal, createActivities(resources));
+      const worker = await createWorker(config.temporal, createActivities(resources), registry);
       const running = worker.run();
       running.catch((err: unknown) => {
         log.fatal({ err: (err as Error).message }, 'Temporal worker stopped');

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Registry } from 'prom-client';
+import { activityFailureInterceptors } from './platform/activity-metrics';
 import type { Config } from './platform/config';
 import type { Activities } from './activities';
 
@@ -10,9 +12,14 @@ const BUILT_BUNDLE = path.join(__dirname, 'workflow-bundle.js');
 /**
  * The Temporal worker of task queue `operator-management`. It loads a prebuilt workflow bundle
  * (TEMPORAL_WORKFLOW_BUNDLE, or the one `npm run build` made); without one it bundles
- * src/workflows at start, which is what `npm run dev` does.
+ * src/workflows at start, which is what `npm run dev` does. With a registry, failed activity
+ * attempts are counted in it (src/platform/activity-metrics.ts).
  */
-export async function createWorker(config: Config['temporal'], activities: Activities): Promise<Worker> {
+export async function createWorker(
+  config: Config['temporal'],
+  activities: Activities,
+  registry?: Registry,
+): Promise<Worker> {
   const connection = await NativeConnection.connect({ address: config.address });
   const bundlePath = config.workflowBundlePath ?? (existsSync(BUILT_BUNDLE) ? BUILT_BUNDLE : undefined);
   return Worker.create({
@@ -20,6 +27,7 @@ export async function createWorker(config: Config['temporal'], activities: Activ
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     activities,
+    ...(registry ? { interceptors: { activity: [activityFailureInterceptors(registry)] } } : {}),
     ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('./workflows') }),
   });
 }

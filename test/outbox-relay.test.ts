@@ -103,6 +103,24 @@ describe('outbox relay', () => {
     }
   });
 
+  it('measures commit to ack per event (outbox_commit_to_ack_seconds)', async () => {
+    const relay = new OutboxRelay(db, nc, log);
+    const registry = new Registry();
+    instrumentOutbox(registry, relay);
+    const operatorId = randomUUID();
+    await append(db, operatorId, 1);
+    await new Promise((r) => setTimeout(r, 400)); // committed, not yet published: the relay is not started
+    await relay.flush();
+    await events.waitFor(operatorId, (e) => e.length === 1, 10_000);
+    const text = await registry.metrics();
+    const count = Number(/^outbox_commit_to_ack_seconds_count (\S+)$/m.exec(text)?.[1] ?? 0);
+    const sum = Number(/^outbox_commit_to_ack_seconds_sum (\S+)$/m.exec(text)?.[1] ?? 0);
+    // Other events of the shared outbox may ride along; ours waited 0.4 s at least.
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(sum).toBeGreaterThanOrEqual(0.4);
+    expect(sum / count).toBeLessThan(60);
+  });
+
   it('parks an event NATS can never take and holds back only that operator', async () => {
     const relay = new OutboxRelay(db, nc, log);
     const registry = new Registry();

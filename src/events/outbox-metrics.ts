@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { OutboxRelay } from './outbox';
 
 /**
@@ -46,6 +46,12 @@ export function instrumentOutbox(registry: Registry, relay: OutboxRelay): void {
     labelNames: ['type'],
     registers: [registry],
   });
+  const commitToAck = new Histogram({
+    name: 'outbox_commit_to_ack_seconds',
+    help: 'From an event committed to PostgreSQL to its JetStream ack, per event this process published',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
   const failures = new Counter({
     name: 'outbox_publish_failures_total',
     help: 'Publish attempts that failed (NATS down, no stream); retried',
@@ -57,7 +63,10 @@ export function instrumentOutbox(registry: Registry, relay: OutboxRelay): void {
     registers: [registry],
   });
   relay.instrument({
-    published: (type) => published.inc({ type }),
+    published: (type, sinceCommitS) => {
+      published.inc({ type });
+      commitToAck.observe(sinceCommitS);
+    },
     publishFailed: () => failures.inc(),
     parked: () => parked.inc(),
   });

@@ -111,8 +111,11 @@ export interface OutboxBacklog {
 
 /** What the relay counts; src/events/outbox-metrics.ts turns these into Prometheus counters. */
 export interface RelayCounters {
-  /** One event published, by its subject (the config event's type). */
-  published(subject: string): void;
+  /**
+   * One event published, by its subject (the config event's type), `sinceCommitS` after its row
+   * was written (PostgreSQL's clock up to the batch's read, this process's clock from there).
+   */
+  published(subject: string, sinceCommitS: number): void;
   publishFailed(): void;
   parked(): void;
 }
@@ -192,7 +195,7 @@ export class OutboxRelay {
       // An operator with a parked event publishes nothing newer until ops resolve it.
       const { rows } = await client.query<PendingRow>(
         `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload, o.created_at,
-                extract(epoch FROM now() - o.created_at)::float8 AS age_s
+                extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s
            FROM ops.event_outbox o
           WHERE o.published_at IS NULL AND o.failed_at IS NULL
             AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
@@ -200,6 +203,7 @@ export class OutboxRelay {
                                AND f.operator_id = o.operator_id AND f.id < o.id)
           ORDER BY o.id LIMIT ${BATCH}`,
       );
+      const readAt = performance.now();
       const blocked = new Set<string>();
       const stored = await this.storedAlready(rows);
       // Marked once per batch (and before any error leaves): a crash republishes at most one
@@ -233,7 +237,7 @@ export class OutboxRelay {
           throw err;
         }
         acked.push(row.id);
-        this.counters?.published(row.subject);
+        this.counters?.published(row.subject, Math.max(0, row.age_s) + (performance.now() - readAt) / 1000);
         sent++;
       }
       await markAcked();

@@ -10,7 +10,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, type QueryDefinition } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker, type LogEntry } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type LogEntry, type WorkerOptions } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
 import type { Operator, OperatorDraft } from '../../src/domain/operator';
 import { acceptedUpdate, type ConnectorHealth, type StepState } from '../../src/workflows/messages';
@@ -84,6 +84,7 @@ export async function withWorker<R>(
   activities: Activities,
   fn: (taskQueue: string) => Promise<R>,
   taskQueue = uniqueTaskQueue(),
+  interceptors?: WorkerOptions['interceptors'],
 ): Promise<R> {
   const codePath = process.env.TEMPORAL_WORKFLOW_BUNDLE;
   if (!codePath || !existsSync(codePath)) {
@@ -95,6 +96,7 @@ export async function withWorker<R>(
     taskQueue,
     workflowBundle: { codePath },
     activities,
+    interceptors,
     // Workflows in this thread: a worker thread loading the bundle costs ~200 ms per test. The
     // deadlock detector goes with it; the test files' short jest timeout stands in.
     debugMode: true,
