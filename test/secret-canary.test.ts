@@ -137,6 +137,11 @@ describe('a password through the whole system, outages included', () => {
     throw new Error(`${when}: the credentials answer was ${last.status}, not the expected password`);
   }
 
+  async function startRotation(id: string, password: string): Promise<void> {
+    const res = await admin(`/operators/${id}/credentials/rotate`, { method: 'POST', json: { password } });
+    expect(res.status).toBe(202);
+  }
+
   /** Reports until the workflow closes, as a connector does; its result or failure. */
   async function reportUntilClosed(
     workflowId: string,
@@ -196,11 +201,7 @@ describe('a password through the whole system, outages included', () => {
     await waitForType(events, id, 'operator.config.updated');
 
     // A rotation whose Vault steps meet an outage: they retry until Vault is back.
-    const rotation = await admin(`/operators/${id}/credentials/rotate`, {
-      method: 'POST',
-      json: { password: rotated },
-    });
-    expect(rotation.status).toBe(202);
+    await startRotation(id, rotated);
     await vault.cut();
     await sleep(2000);
     await vault.restore();
@@ -210,11 +211,7 @@ describe('a password through the whole system, outages included', () => {
     await expectServed(id, rotated, 'after the rotation');
 
     // A rotation the carrier refuses (AUTH_FAILED), rolled back while NATS is out.
-    const refusedRotation = await admin(`/operators/${id}/credentials/rotate`, {
-      method: 'POST',
-      json: { password: rolledBack },
-    });
-    expect(refusedRotation.status).toBe(202);
+    await startRotation(id, rolledBack);
     // The workflow publishes its events before it closes: it waits for NATS, and loses nothing.
     await nats.cut();
     await report(id, { status: 'AUTH_FAILED', credentialsVersion: 3 });
