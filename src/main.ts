@@ -6,6 +6,7 @@ import { instrumentOutbox } from './events/outbox-metrics';
 import { healthMetrics } from './health/metrics';
 import { HealthPipeline } from './health/pipeline';
 import { runProcess } from './platform/process';
+import { installTemporalRuntime } from './platform/temporal-runtime';
 import { openResources } from './platform/resources';
 import { createAdminServices, createInternalServices } from './services';
 import { sweepStagedCredentials } from './services/credentials-staging';
@@ -44,6 +45,7 @@ runProcess({
     }
 
     if (config.roles.includes('worker')) {
+      await installTemporalRuntime(log, registry, config.temporal.metricsPort);
       const worker = await createWorker(config.temporal, createActivities(resources), registry);
       const running = worker.run();
       running.catch((err: unknown) => {

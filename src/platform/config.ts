@@ -58,6 +58,8 @@ const envSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().default('operator-management'),
   TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
   TEMPORAL_WORKFLOW_BUNDLE: optionalString,
+  // The SDK's Prometheus exporter, on loopback (served through OPS_PORT's /metrics); 0: any free port.
+  TEMPORAL_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
 
   VAULT_ADDR: z.url().default('http://127.0.0.1:8200'),
   VAULT_AUTH: z.enum(['token', 'kubernetes']).default('token'),
@@ -182,6 +184,8 @@ export interface Config {
     taskQueue: string;
     uiUrl: string;
     workflowBundlePath?: string;
+    /** The SDK's Prometheus exporter's loopback port (0: a free one), read through /metrics. */
+    metricsPort: number;
     onboardingBindTimeoutS: number;
     /** How long a drain waits for the connector to report no message in flight. */
     drainTimeoutS: number;
@@ -317,6 +321,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiUrl: e.TEMPORAL_UI_URL.replace(/\/$/, ''),
       workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
+      metricsPort: e.TEMPORAL_METRICS_PORT,
       onboardingBindTimeoutS: e.ONBOARDING_BIND_TIMEOUT_S,
       drainTimeoutS: e.DRAIN_TIMEOUT_S,
       drainInstanceWindowS: e.DRAIN_INSTANCE_WINDOW_S,

@@ -1,5 +1,6 @@
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
+import { metricsText } from '../../platform/metrics';
 import { checkReadiness, type ReadinessChecks } from '../../platform/readiness';
 import { sendProblem } from './problem';
 
@@ -10,7 +11,7 @@ import { sendProblem } from './problem';
  * - GET /healthz: 200 while the process serves requests; never looks at dependencies, so a
  *   flapping dependency does not get the pod restarted.
  * - GET /readyz: 200 when every dependency answers, else 503 problem+json naming those down.
- * - GET /metrics: the registry in Prometheus text format.
+ * - GET /metrics: the registry in Prometheus text format, with its text sources (the Temporal SDK's).
  */
 export function createOpsApp(checks: ReadinessChecks, registry: Registry, required?: ReadonlySet<string>): Koa {
   const app = new Koa();
@@ -42,7 +43,7 @@ export function createOpsApp(checks: ReadinessChecks, registry: Registry, requir
     '/metrics': async (ctx) => {
       ctx.set('Cache-Control', 'no-store');
       ctx.type = registry.contentType;
-      ctx.body = await registry.metrics();
+      ctx.body = await metricsText(registry);
     },
   };
 
