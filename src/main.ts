@@ -22,7 +22,7 @@ runProcess({
   open: openResources,
   async start({ config, log, clients: resources, registry, onStop, listen }) {
     if (config.roles.includes('api')) {
-      const services = createAdminServices(resources, config.temporal, log);
+      const services = createAdminServices(resources, config.temporal, log, registry);
       // POST /v1/internal/operators/{id}/health runs the health process's pipeline in this one.
       const metrics = healthMetrics(registry);
       const pipeline = new HealthPipeline({ ...resources, metrics });

@@ -266,7 +266,10 @@ describe('a password through the whole system, outages included', () => {
   });
 
   it('logged every line as JSON, the Temporal SDK’s included', () => {
-    const lines = service.output().split('\n').filter((line) => line.trim() !== '');
+    const lines = service
+      .output()
+      .split('\n')
+      .filter((line) => line.trim() !== '');
     const notJson = lines.filter((line) => {
       try {
         return typeof JSON.parse(line) !== 'object';
@@ -280,11 +283,12 @@ describe('a password through the whole system, outages included', () => {
 
   it('moved the series ops watch: workflows by type and outcome, activity failures, requests, credential reads, relay', async () => {
     const metrics = await (await fetch(`http://127.0.0.1:${service.ports.ops}/metrics`)).text();
-    const series = (name: string, labels: string) =>
-      new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} [1-9]`, 'm');
+    const series = (name: string, labels: string) => new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} [1-9]`, 'm');
     expect(metrics).toMatch(series('temporal_workflow_completed_total', 'workflow_type="onboardOperator"'));
     expect(metrics).toMatch(series('temporal_workflow_completed_total', 'workflow_type="drainOperator"'));
     expect(metrics).toMatch(series('temporal_workflow_failed_total', 'workflow_type="rotateCredentials"'));
+    expect(metrics).toMatch(/^workflows_started_total\{type="rotateCredentials",outcome="started"\} 2$/m);
+    expect(metrics).toMatch(/^workflows_started_total\{type="drainOperator",outcome="started"\} 1$/m);
     expect(metrics).toMatch(series('activity_failures_total', 'retryable="true"'));
     expect(metrics).toMatch(series('http_requests_total', 'status="503"'));
     expect(metrics).toMatch(series('credential_reads_total', 'outcome="ok"'));

@@ -6,6 +6,8 @@ import type { KvStore } from '../clients/vault';
 import { HealthCache } from '../health/cache';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
+import { workflowStartCounter } from '../platform/workflow-metrics';
+import type { Registry } from 'prom-client';
 import { CredentialsService } from './credentials';
 import { DrainService } from './drain';
 import { HealthService } from './health';
@@ -35,8 +37,9 @@ export function createAdminServices(
   clients: { db: Db; kv: KvStore; redis: Redis; temporal: Client },
   config: Config['temporal'],
   log: Logger,
+  registry?: Registry,
 ): AdminServices {
-  const deps = { ...clients, config, log };
+  const deps = { ...clients, config, log, workflowStarts: registry ? workflowStartCounter(registry) : undefined };
   const operators = new OperatorService(deps);
   const cache = new HealthCache(clients.redis);
   const routingLint = new RoutingLintService(deps);

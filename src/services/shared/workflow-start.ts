@@ -12,6 +12,7 @@ import type { Db } from '../../clients/postgres';
 import type { KvStore } from '../../clients/vault';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
+import type { WorkflowStartCounter } from '../../platform/workflow-metrics';
 import { CONFLICT, DUPLICATE_OPERATOR, EVENT_TOO_LARGE, NOT_FOUND } from '../../domain/failures';
 import type { Operator } from '../../domain/operator';
 import { OPERATOR_ID } from '../../domain/workflow-ids';
@@ -30,6 +31,8 @@ export interface WorkflowStartDeps {
   temporal: Client;
   config: Config['temporal'];
   log: Logger;
+  /** Counts each start by type and outcome (src/platform/workflow-metrics.ts). */
+  workflowStarts?: WorkflowStartCounter;
 }
 
 /** What a service that stages a password and starts a workflow is built from. */
@@ -63,6 +66,20 @@ export interface WorkflowStarted {
 }
 
 export async function startWorkflow<W extends Workflow>(
+  deps: WorkflowStartDeps,
+  spec: WorkflowStart<W>,
+): Promise<WorkflowStarted> {
+  try {
+    const started = await startOnce(deps, spec);
+    deps.workflowStarts?.count(spec.workflowType, 'started');
+    return started;
+  } catch (err) {
+    deps.workflowStarts?.count(spec.workflowType, err instanceof ServiceError ? err.kind : 'error');
+    throw err;
+  }
+}
+
+async function startOnce<W extends Workflow>(
   deps: WorkflowStartDeps,
   spec: WorkflowStart<W>,
 ): Promise<WorkflowStarted> {
