@@ -177,9 +177,19 @@ up_vault() {
 }
 
 # ---------------------------------------------------------------- commands
+# Debian packages the tests use: promtool (alert rules) and prometheus (the scrape test) come with
+# `prometheus`; the API reference page is checked in headless `chromium`.
+ensure_tools() {
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_install prometheus
+  ok "Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') and promtool (Debian package)"
+  command -v chromium >/dev/null || apt_install chromium
+  ok "Chromium $(chromium --version 2>/dev/null | awk '{print $2}') (Debian package, headless in tests)"
+}
+
 cmd_up() {
   mkdir -p "$DATA" "$LOGS" "$RUN"
   ensure_venv
+  ensure_tools
   "$ROOT/scripts/dev-certs.sh" "$STACK_DIR/certs" || fail "could not create the dev certificates in $STACK_DIR/certs"
   ok "dev mTLS certificates in $STACK_DIR/certs (client identity: smpp-connector)"
   up_postgres

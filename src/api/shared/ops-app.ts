@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { metricsText } from '../../platform/metrics';
 import { checkReadiness, type ReadinessChecks } from '../../platform/readiness';
 import { sendProblem } from './problem';
@@ -15,6 +15,7 @@ import { sendProblem } from './problem';
  */
 export function createOpsApp(checks: ReadinessChecks, registry: Registry, required?: ReadonlySet<string>): Koa {
   const app = new Koa();
+  instrumentReadiness(registry, checks, required);
 
   const routes: Record<string, Koa.Middleware> = {
     '/healthz': (ctx) => {
@@ -72,4 +73,35 @@ export function createOpsApp(checks: ReadinessChecks, registry: Registry, requir
   });
 
   return app;
+}
+
+/**
+ * `process_ready` (1 when /readyz would answer 200) and `dependency_up{dependency}` (each check),
+ * from one run of the checks per scrape: what the readiness alert watches.
+ */
+function instrumentReadiness(registry: Registry, checks: ReadinessChecks, required?: ReadonlySet<string>): void {
+  let last: ReturnType<typeof checkReadiness> | undefined;
+  const report = () => {
+    last ??= checkReadiness(checks, { required }).finally(() => setTimeout(() => (last = undefined), 1000).unref());
+    return last;
+  };
+  new Gauge({
+    name: 'process_ready',
+    help: 'Whether this process is ready (1) or not (0), as /readyz answers',
+    registers: [registry],
+    async collect() {
+      this.set((await report()).ok ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'dependency_up',
+    help: 'Whether each readiness check passes (1) or not (0); not every one makes the process unready',
+    labelNames: ['dependency'],
+    registers: [registry],
+    async collect() {
+      for (const [dependency, state] of Object.entries((await report()).checks)) {
+        this.set({ dependency }, state === 'up' ? 1 : 0);
+      }
+    },
+  });
 }
