@@ -186,6 +186,29 @@ ensure_tools() {
   ok "Chromium $(chromium --version 2>/dev/null | awk '{print $2}') (Debian package, headless in tests)"
 }
 
+# `stack.sh prometheus`: a Prometheus on 127.0.0.1:$PROMETHEUS_PORT scraping the processes
+# `npm start` runs (ops ports 9090 and 9091) with the alert rules of monitoring/alerts.yml.
+PROMETHEUS_PORT=${STACK_PROMETHEUS_PORT:-9095}
+cmd_prometheus() {
+  ensure_tools
+  if started_by_us prometheus; then ok "Prometheus http://127.0.0.1:$PROMETHEUS_PORT (already running)"; return; fi
+  mkdir -p "$DATA/prometheus" "$LOGS" "$RUN"
+  cp "$ROOT/monitoring/alerts.yml" "$DATA/prometheus/alerts.yml"
+  cat >"$DATA/prometheus/prometheus.yml" <<YAML
+global: { scrape_interval: 5s, evaluation_interval: 5s }
+rule_files: [alerts.yml]
+scrape_configs:
+  - job_name: operator-management
+    static_configs: [{ targets: ['127.0.0.1:${OPS_PORT:-9090}'] }]
+  - job_name: operator-management-health
+    static_configs: [{ targets: ['127.0.0.1:${HEALTH_OPS_PORT:-9091}'] }]
+YAML
+  start_bg prometheus prometheus --config.file="$DATA/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$DATA/prometheus/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
+  wait_for Prometheus 30 curl -sf "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+  ok "Prometheus http://127.0.0.1:$PROMETHEUS_PORT (scraping :${OPS_PORT:-9090} and :${HEALTH_OPS_PORT:-9091})"
+}
+
 cmd_up() {
   mkdir -p "$DATA" "$LOGS" "$RUN"
   ensure_venv
@@ -206,12 +229,13 @@ expected_cmd() {
     vault) echo 'bao server -dev' ;;
     nats) echo 'nats-server' ;;
     redis) echo 'redis-server' ;;
+    prometheus) echo 'prometheus' ;;
   esac
 }
 
 cmd_down() {
   local name pid any=0
-  for name in temporal vault nats redis; do
+  for name in temporal vault nats redis prometheus; do
     [[ -f $RUN/$name.pid ]] || continue
     pid=$(cat "$RUN/$name.pid")
     # Only a live process that is still ours (a pid can be reused after a reboot).
@@ -253,5 +277,6 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  prometheus) cmd_prometheus ;;
+  *) echo "usage: $0 up|down|status|prometheus" >&2; exit 2 ;;
 esac

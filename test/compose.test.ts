@@ -219,3 +219,29 @@ describe('Dockerfile', () => {
     expect(unknown).toEqual([]);
   });
 });
+
+describe('monitoring in docker-compose.yml', () => {
+  interface Mounted {
+    volumes?: string[];
+  }
+  const services = (parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Mounted> })
+    .services;
+  const mounts = (name: string) =>
+    (services[name]?.volumes ?? []).map((v) => v.split(':')[0] ?? '').filter((p) => p.startsWith('./'));
+
+  it('mounts the repository’s Prometheus config, alert rules, Grafana provisioning and dashboard', () => {
+    expect(mounts('prometheus')).toEqual(['./monitoring/prometheus.yml', './monitoring/alerts.yml']);
+    expect(mounts('grafana')).toEqual(['./monitoring/grafana/provisioning', './monitoring/grafana/dashboards']);
+    for (const p of [...mounts('prometheus'), ...mounts('grafana')]) expect(existsSync(path.join(root, p))).toBe(true);
+  });
+
+  it('scrapes the ops port of every service process of the compose file', () => {
+    const config = parse(read('monitoring/prometheus.yml')) as {
+      rule_files: string[];
+      scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }>;
+    };
+    const targets = config.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+    expect(targets.sort()).toEqual(['api:9090', 'health-worker:9091', 'worker:9090']);
+    expect(config.rule_files).toEqual(['alerts.yml']);
+  });
+});

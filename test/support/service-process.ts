@@ -5,7 +5,10 @@ import { freePort } from './ports';
 
 const root = path.resolve(__dirname, '../..');
 
-/** The service as `npm start` runs it (src/main.ts, every role), on ports of its own. */
+/**
+ * A process as `npm start` runs it, on ports of its own: the service (src/main.ts, every role)
+ * or the health-ingestion process (src/health-main.ts, `health`).
+ */
 export interface ServiceProcess {
   readonly process: ChildProcess;
   readonly ports: { admin: number; internal: number; ops: number };
@@ -16,18 +19,22 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  env: Record<string, string>,
+  entry: 'service' | 'health' = 'service',
+): Promise<ServiceProcess> {
   const ports = { admin: await freePort(), internal: await freePort(), ops: await freePort() };
   const child = spawn(
     process.execPath,
     // tsx as a loader, not its CLI: the CLI runs the service in a grandchild a SIGKILL would miss.
-    ['--import', 'tsx', path.join(root, 'src/main.ts')],
+    ['--import', 'tsx', path.join(root, entry === 'service' ? 'src/main.ts' : 'src/health-main.ts')],
     {
       env: {
         ...process.env,
         ADMIN_PORT: String(ports.admin),
         INTERNAL_PORT: String(ports.internal),
         OPS_PORT: String(ports.ops),
+        HEALTH_OPS_PORT: String(ports.ops),
         TEMPORAL_TASK_QUEUE: `operator-management-process-${ports.ops}`,
         ...env,
       },
