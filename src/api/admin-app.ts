@@ -19,6 +19,7 @@ import { createAdminAuth, type AuthState } from './shared/auth';
 import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
 import { httpMetrics } from './shared/http-metrics';
 import { idempotency } from './shared/idempotency';
+import { createReferenceRouter, REFERENCE_PREFIX } from './reference-page';
 import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
 import { logStreamErrors, problemMiddleware } from './shared/problem';
 import { requestLog } from './shared/request-log';
@@ -90,8 +91,12 @@ function streamsItsBody(ctx: { path: string }): boolean {
 
 const OPENAPI_PATH = '/v1/admin/openapi.json';
 
+/** The OpenAPI document and its rendered reference page are public; the rest needs a token. */
+const isPublic = (path: string) =>
+  path === OPENAPI_PATH || path === REFERENCE_PREFIX || path.startsWith(`${REFERENCE_PREFIX}/`);
+
 /**
- * Only the OpenAPI document is public; everything else needs an admin token, checked before any
+ * Only the OpenAPI document (and its reference page) is public; everything else needs an admin token, checked before any
  * body is read: an unauthenticated caller costs a header check, never a 1 MiB parse.
  */
 export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
@@ -102,7 +107,7 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   app.use(requestLog(deps.log));
   app.use(problemMiddleware(deps.log));
   const auth = createAdminAuth(deps.config.jwt);
-  app.use((ctx, next) => (ctx.path === OPENAPI_PATH ? next() : auth(ctx, next)));
+  app.use((ctx, next) => (isPublic(ctx.path) ? next() : auth(ctx, next)));
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' });
   app.use((ctx, next) => (streamsItsBody(ctx) ? next() : json(ctx, next)));
 
@@ -114,6 +119,7 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
 
   const api = createAdminRouter(deps);
   app.use(docs.routes());
+  app.use(createReferenceRouter().routes());
   app.use(api.routes());
   app.use(api.allowedMethods());
   return app;
