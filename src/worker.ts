@@ -3,8 +3,12 @@ import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
 import { activityFailureInterceptors } from './platform/activity-metrics';
+import { activityRequestId } from './platform/activity-request-id';
 import type { Config } from './platform/config';
 import type { Activities } from './activities';
+
+/** Workflow interceptors: in every bundle (npm run build, the tests' global setup) and in a dev worker. */
+export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./workflows/request-id-interceptor')];
 
 /** The bundle `npm run build` leaves next to the compiled worker. */
 const BUILT_BUNDLE = path.join(__dirname, 'workflow-bundle.js');
@@ -27,7 +31,11 @@ export async function createWorker(
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     activities,
-    ...(registry ? { interceptors: { activity: [activityFailureInterceptors(registry)] } } : {}),
+    interceptors: {
+      activity: [activityRequestId, ...(registry ? [activityFailureInterceptors(registry)] : [])],
+      // Bundled in: a prebuilt bundle has it from src/scripts/build-workflow-bundle.ts.
+      ...(bundlePath ? {} : { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }),
+    },
     ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('./workflows') }),
   });
 }

@@ -142,7 +142,7 @@ describe('Prometheus scraping both processes', () => {
     const { alerts, dashboard } = queriedSeries();
     expect(alerts.length).toBeGreaterThanOrEqual(8);
     expect(dashboard.length).toBeGreaterThanOrEqual(15);
-    let missing: string[] = [];
+    let missing: string[];
     const until = Date.now() + 30_000;
     do {
       await new Promise((r) => setTimeout(r, 1000));

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { credentialsPath } from '../src/domain/credentials';
 import { workflowIds } from '../src/domain/workflow-ids';
 import { loadConfig } from '../src/platform/config';
@@ -34,6 +35,9 @@ describe('a password through the whole system, outages included', () => {
   let pki: StandardPki;
   let service: ServiceProcess;
   let events: EventWatcher;
+  /** The id the onboarding request carries, to be found in its workflow and activities. */
+  const REQUEST_ID = `canary-request-${randomUUID()}`;
+  let onboarded = '';
   /** Status, headers and body of every answer the test got, except the credentials reads. */
   const answers: string[] = [];
 
@@ -179,10 +183,16 @@ describe('a password through the whole system, outages included', () => {
     expect(refused.status).toBe(503);
     expect(((await refused.json()) as { dependency: string }).dependency).toBe('Vault');
     await vault.restore();
-    const accepted = await admin('/operators', { method: 'POST', json: body });
+    const accepted = await admin('/operators', {
+      method: 'POST',
+      json: body,
+      headers: { 'X-Request-Id': REQUEST_ID },
+    });
     expect(accepted.status).toBe(202);
+    expect(accepted.headers.get('x-request-id')).toBe(REQUEST_ID);
     const { operator } = (await accepted.json()) as { operator: { id: string } };
     const id = operator.id;
+    onboarded = id;
     await expectServed(id, canary, 'after onboarding');
     expect(await reportUntilClosed(workflowIds.onboarding(id), id, { status: 'UP', credentialsVersion: 1 })).toBe(
       'completed',
@@ -263,6 +273,19 @@ describe('a password through the whole system, outages included', () => {
         if (text.includes(c)) throw new Error(`canary ${n} found in ${place}`);
       });
     }
+  });
+
+  it('carried the onboarding request’s id into its workflow and its activities’ log lines', async () => {
+    const lines = service
+      .output()
+      .split('\n')
+      .filter((line) => line.includes(REQUEST_ID))
+      .map((line) => JSON.parse(line) as { msg?: string; activityType?: string; requestId?: string });
+    expect(lines.every((l) => l.requestId === REQUEST_ID)).toBe(true);
+    expect(lines.some((l) => l.msg === 'request')).toBe(true);
+    expect(lines.some((l) => l.activityType === 'saveOperator')).toBe(true);
+    const { memo } = await r.temporal.workflow.getHandle(workflowIds.onboarding(onboarded)).describe();
+    expect(memo).toEqual({ requestId: REQUEST_ID });
   });
 
   it('logged every line as JSON, the Temporal SDK’s included', () => {

@@ -21,6 +21,12 @@ const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'
   ERROR: 'error',
 };
 
+/** The SDK logs at the process's level (LOG_LEVEL); pino's `fatal` and `silent` keep only errors. */
+function temporalLevelOf(level: string): LogLevel {
+  const byPino: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN' };
+  return byPino[level] ?? 'ERROR';
+}
+
 /** A loopback port free right now: the exporter must be told one before it binds. */
 async function freeLoopbackPort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -36,7 +42,7 @@ export async function installTemporalRuntime(log: Logger, registry: Registry, me
   const port = metricsPort || (await freeLoopbackPort());
   const temporalLog = log.child({ component: 'temporal' });
   Runtime.install({
-    logger: new DefaultLogger('INFO', (entry) => {
+    logger: new DefaultLogger(temporalLevelOf(log.level), (entry) => {
       temporalLog[PINO_LEVEL[entry.level]]({ ...entry.meta }, entry.message);
     }),
     telemetryOptions: {

@@ -32,6 +32,7 @@ export default async function globalSetup(): Promise<void> {
 
   const { code } = await bundleWorkflowCode({
     workflowsPath: path.join(root, 'src/workflows/index.ts'),
+    workflowInterceptorModules: [path.join(root, 'src/workflows/request-id-interceptor.ts')],
     logger: {
       log: () => undefined,
       trace: () => undefined,

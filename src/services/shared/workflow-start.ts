@@ -12,6 +12,7 @@ import type { Db } from '../../clients/postgres';
 import type { KvStore } from '../../clients/vault';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
+import { currentRequestId } from '../../platform/request-context';
 import type { WorkflowStartCounter } from '../../platform/workflow-metrics';
 import { CONFLICT, DUPLICATE_OPERATOR, EVENT_TOO_LARGE, NOT_FOUND } from '../../domain/failures';
 import type { Operator } from '../../domain/operator';
@@ -85,12 +86,15 @@ async function startOnce<W extends Workflow>(
 ): Promise<WorkflowStarted> {
   const { temporal, config, log } = deps;
   const { what, workflowId, operatorId } = spec;
+  const requestId = currentRequestId();
   // Typed at the caller (`args: Parameters<W>`); the SDK's conditional args type needs a concrete workflow.
   const start = new WithStartWorkflowOperation<Workflow>(spec.workflowType, {
     workflowId,
     taskQueue: config.taskQueue,
     workflowIdConflictPolicy: 'FAIL',
     typedSearchAttributes: [{ key: OPERATOR_ID, value: operatorId }],
+    // The request that started it: shown in the Temporal UI, carried to its activities' logs.
+    ...(requestId === undefined ? {} : { memo: { requestId } }),
     args: spec.args,
   });
   const started = (operator: Operator, runId: string | null): WorkflowStarted => ({

@@ -1,0 +1,58 @@
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/platform/logger';
+import { requestContext } from '../../src/platform/request-context';
+import { expectNoSecret } from '../support/secrets';
+
+/** The logger's redaction, inside thrown client errors too, and the request id on every line. */
+
+function capture() {
+  const lines: string[] = [];
+  const log = createLogger(
+    'info',
+    'test',
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    }),
+  );
+  return { log, text: () => lines.join('') };
+}
+
+describe('logger', () => {
+  it('censors a password, a token and an Authorization header deep inside a thrown client error', () => {
+    const password = 'Sx9q2Lm7';
+    const token = 'hvs.canary-token-1234';
+    // The shape of an HTTP client's error: the request it sent, with body and headers, nested deep.
+    const err = Object.assign(new Error('Request failed with status 500'), {
+      statusCode: 500,
+      response: {
+        request: {
+          options: { headers: { Authorization: `Bearer ${token}`, 'X-Vault-Token': token } },
+          body: { data: { credentials: { password } } },
+        },
+      },
+    });
+    const { log, text } = capture();
+    log.error({ err }, 'vault write failed');
+    log.warn({ error: err, deep: { a: { b: { password } } } }, 'again');
+    expectNoSecret(text(), password, 'the log');
+    expectNoSecret(text(), token, 'the log');
+    expect(text()).toContain('Request failed with status 500');
+    expect(text()).toContain('"statusCode":500');
+    expect(text()).toContain('[redacted]');
+  });
+
+  it('adds the request id to every line written inside a request', () => {
+    const { log, text } = capture();
+    requestContext.run({ requestId: 'req-42' }, () => log.info('inside'));
+    log.info('outside');
+    const [inside, outside] = text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { requestId?: string });
+    expect(inside?.requestId).toBe('req-42');
+    expect(outside?.requestId).toBeUndefined();
+  });
+});
