@@ -274,11 +274,13 @@ async function main(cleanup: Cleanup): Promise<void> {
     await Promise.all(victims.map(kill));
     await sleep(5000);
     await Promise.all(victims.map(start));
-    for (const v of victims) v.rssStart = rssOf(v.child?.pid);
     await sleep(5000);
     killing = false;
-    killed = true;
     console.log('soak: both back');
+    // Measured once warm, as the others were after the warm-up.
+    await sleep(20_000);
+    for (const v of victims) v.rssStart = rssOf(v.child?.pid);
+    killed = true;
   })();
   const sampler = setInterval(() => {
     for (const r of replicas) if (r.up) r.rssNow = rssOf(r.child?.pid) ?? r.rssNow;
@@ -344,7 +346,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   console.log(
     `  p99: PATCH ${percentile(latency.write, 99).toFixed(1)} ms, rule add+delete ${percentile(latency.rule, 99).toFixed(1)} ms, credential read ${percentile(latency.credentials, 99).toFixed(1)} ms`,
   );
-  console.log('  memory (RSS) per process, from after the warm-up (or its restart) to the end:');
+  console.log('  memory (RSS) per process, from after the warm-up (or 30 s after its restart) to the end:');
   for (const r of replicas) {
     console.log(
       `    ${r.name.padEnd(10)} ${((r.rssStart ?? 0) / 1024).toFixed(0)} MB → ${((r.rssNow ?? 0) / 1024).toFixed(0)} MB (${(((r.rssNow ?? 0) - (r.rssStart ?? 0)) / 1024).toFixed(1)} MB)`,
