@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { parse } from 'yaml';
-import { mtlsRequest, standardPki, type StandardPki } from './support/certs';
+import { asConnector, standardPki, type StandardPki } from './support/certs';
 import { adminToken, newOperatorRequest } from './support/harness';
 import { PrivateNats } from './support/private-nats';
 import { PrivatePrometheus } from './support/private-prometheus';
@@ -128,13 +128,7 @@ describe('Prometheus scraping both processes', () => {
       if (Date.now() > deadline) throw new Error('the onboarding never completed');
       await new Promise((r) => setTimeout(r, 500));
     }
-    const read = await mtlsRequest(
-      service.ports.internal,
-      'GET',
-      `/v1/internal/operators/${active}/credentials`,
-      pki.ca.cert,
-      pki.allowed,
-    );
+    const read = await asConnector(service.ports.internal, pki)('GET', `/v1/internal/operators/${active}/credentials`);
     expect(read.status).toBe(200);
     publishReport(active, { operatorId: active, status: 'SIDEWAYS' }); // rejected: invalid
     expect(failed).not.toBe(active);

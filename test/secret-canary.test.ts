@@ -4,7 +4,7 @@ import { workflowIds } from '../src/domain/workflow-ids';
 import { loadConfig } from '../src/platform/config';
 import { createLogger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
-import { mtlsRequest, standardPki, type StandardPki } from './support/certs';
+import { asConnector, standardPki, type StandardPki } from './support/certs';
 import { EventWatcher } from './support/events';
 import { adminToken, newOperatorRequest } from './support/harness';
 import { newPassword, waitForType } from './support/rotation';
@@ -90,34 +90,21 @@ describe('a password through the whole system, outages included', () => {
 
   /** The connector: its health report over mTLS (answers kept; a 503 while a dependency is out is fine). */
   async function report(id: string, fields: { status: string; credentialsVersion: number; inflight?: number }) {
-    const res = await mtlsRequest(
-      service.ports.internal,
-      'POST',
-      `/v1/internal/operators/${id}/health`,
-      pki.ca.cert,
-      pki.allowed,
-      {
-        operatorId: id,
-        boundSessions: 1,
-        inflight: 0,
-        connectorInstance: CONNECTOR,
-        reportedAt: new Date().toISOString(),
-        ...fields,
-      },
-    );
+    const res = await asConnector(service.ports.internal, pki)('POST', `/v1/internal/operators/${id}/health`, {
+      operatorId: id,
+      boundSessions: 1,
+      inflight: 0,
+      connectorInstance: CONNECTOR,
+      reportedAt: new Date().toISOString(),
+      ...fields,
+    });
     answers.push(`${res.status}\n${JSON.stringify(res.headers)}\n${res.text}`);
     return res.status;
   }
 
   /** The connector's credentials read: the one answer allowed to carry the password. */
   async function credentials(id: string): Promise<{ status: number; password?: string }> {
-    const res = await mtlsRequest(
-      service.ports.internal,
-      'GET',
-      `/v1/internal/operators/${id}/credentials`,
-      pki.ca.cert,
-      pki.allowed,
-    );
+    const res = await asConnector(service.ports.internal, pki)('GET', `/v1/internal/operators/${id}/credentials`);
     if (res.status !== 200) {
       answers.push(`${res.status}\n${JSON.stringify(res.headers)}\n${res.text}`);
       return { status: res.status };

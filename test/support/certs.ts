@@ -209,3 +209,9 @@ export function internalTls(pki: StandardPki, allowedClients: string[]): Config[
     allowedClients,
   };
 }
+
+/** Requests to an internal listener as the allowed connector of a standardPki() set. */
+export function asConnector(port: number, pki: StandardPki) {
+  return (method: string, urlPath: string, json?: unknown) =>
+    mtlsRequest(port, method, urlPath, pki.ca.cert, pki.allowed, json);
+}
