@@ -2,13 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { connectNats, type NatsConnection } from '../src/clients/nats';
+import { connectNats, ensureStream, type NatsConnection } from '../src/clients/nats';
 import { createPool, type Db } from '../src/clients/postgres';
 import { loadConfig } from '../src/platform/config';
 import { OutboxRelay } from '../src/events/outbox';
 import { createLogger } from '../src/platform/logger';
 import { EventWatcher } from './support/events';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
+import { PrivateNats } from './support/private-nats';
 import { commitRename, insertActiveOperator } from './support/outbox-fixtures';
 
 /**
@@ -43,11 +44,11 @@ const children: ChildProcess[] = [];
 /** This file's own database: the relays of other test files must not publish its outbox. */
 let isolated: IsolatedDatabase;
 
-function spawnChild(...args: string[]): ChildProcess {
+function spawnChild(args: string[], env: Record<string, string> = {}): ChildProcess {
   const child = spawn(
     process.execPath,
     ['--import', pathToFileURL(path.join(root, 'node_modules/tsx/dist/loader.mjs')).href, CHILD, ...args],
-    { env: { ...process.env, DATABASE_URL: isolated.url }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { ...process.env, DATABASE_URL: isolated.url, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(child);
   return child;
@@ -108,7 +109,7 @@ describe('outbox after a process crash', () => {
 
   it('publishes, once, the event of a process killed between commit and publish', async () => {
     const operatorId = await insertActiveOperator(db, ACTOR);
-    const child = spawnChild('commit', operatorId);
+    const child = spawnChild(['commit', operatorId]);
     const eventId = await commitInChild(child);
     await killAndWait(child);
 
@@ -170,7 +171,7 @@ describe('outbox after a process crash', () => {
       },
     });
     await nc.flush();
-    const child = spawnChild('relay');
+    const child = spawnChild(['relay']);
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -195,5 +196,64 @@ describe('outbox after a process crash', () => {
     const got = await events.waitFor(operatorId, (e) => e.some((x) => x.version === BACKLOG + 2));
     expect(got.map((e) => e.version)).toEqual(Array.from({ length: BACKLOG + 1 }, (_, i) => i + 2));
     expect(new Set(got.map((e) => e.eventId)).size).toBe(got.length);
+  });
+
+  it('publishes a pipelined backlog of many operators once and in order per operator when NATS and its relay die mid-batch', async () => {
+    // A NATS of the test's own, killed under the relay: the shared one is never touched.
+    const nats = await PrivateNats.start();
+    const pnc = await connectNats({ ...config.nats, servers: [nats.url] }, 'outbox-crash-pipelined');
+    try {
+      await ensureStream(pnc, config.nats.stream);
+      const operators = await Promise.all(Array.from({ length: 40 }, () => insertActiveOperator(db, ACTOR)));
+      for (let round = 0; round < 10; round++) await Promise.all(operators.map((id) => commitRename(db, id, ACTOR)));
+      const ours = new Set(operators);
+
+      // Kill the server once part of the pipelined backlog is stored, then the relaying process.
+      let heard = 0;
+      let serverKilled: Promise<void> | undefined;
+      const sub = pnc.subscribe('operator.config.updated', {
+        callback: (_err, m) => {
+          if (!ours.has((m.json() as { operatorId?: string }).operatorId ?? '')) return;
+          if (++heard === 120) serverKilled = nats.stop('SIGKILL');
+        },
+      });
+      await pnc.flush();
+      const child = spawnChild(['relay'], { NATS_URL: nats.url });
+      const deadline = Date.now() + 30_000;
+      while (!serverKilled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      if (!serverKilled) throw new Error(`NATS was never killed mid-backlog (heard ${heard})`);
+      await serverKilled;
+      await killAndWait(child);
+      sub.unsubscribe();
+      const { rows } = await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM ops.event_outbox WHERE operator_id = ANY($1) AND published_at IS NULL',
+        [operators],
+      );
+      expect(Number(rows[0]?.n)).toBeGreaterThan(0);
+
+      // NATS back with its store; a restarted relay publishes the rest.
+      await nats.restart();
+      const relay = new OutboxRelay(relayDb, pnc, log, { stream: config.nats.stream });
+      const until = Date.now() + 30_000;
+      for (;;) {
+        const sent = await relay.flush().catch(() => -1);
+        if (sent === 0 || Date.now() > until) break;
+      }
+
+      // The whole stream, message by message: each operator's versions 2..11, once, in order.
+      const jsm = await pnc.jetstreamManager();
+      const { state } = await jsm.streams.info(config.nats.stream);
+      const versions = new Map<string, number[]>();
+      for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage(config.nats.stream, { seq });
+        const e = m.json<{ operatorId: string; version: number }>();
+        versions.set(e.operatorId, [...(versions.get(e.operatorId) ?? []), e.version]);
+      }
+      const expected = Array.from({ length: 10 }, (_, i) => i + 2);
+      expect(operators.filter((id) => JSON.stringify(versions.get(id)) !== JSON.stringify(expected))).toEqual([]);
+    } finally {
+      await pnc.close().catch(() => undefined);
+      await nats.dispose();
+    }
   });
 });

@@ -82,7 +82,8 @@ export async function appendConfigEvents<C extends ConfigChange>(
 export const RELAY_LOCK_KEY = 0x6f70_6d67_6d74;
 /** The channel the outbox's insert trigger notifies at commit (migrations/…_outbox-hardening.sql). */
 export const OUTBOX_CHANNEL = 'ops_outbox';
-const BATCH = 100;
+/** Rows read at a time; of these, the next event of each operator is in flight at once. */
+const BATCH = 500;
 const ACTOR = 'system:outbox-relay';
 const ALERT_EVERY_MS = 60_000;
 const WAKE_RETRY_MS = 50;
@@ -129,7 +130,8 @@ export interface RelayOptions {
 
 /**
  * Publishes the outbox to JetStream. Every replica runs one; a session advisory lock lets one
- * publish at a time, so events leave in commit order. Relays wake on the outbox trigger's
+ * publish at a time, so each operator's events leave in version order (publishes of different
+ * operators are pipelined: many in flight, acks awaited together). Relays wake on the outbox trigger's
  * NOTIFY (no polling delay on the happy path) and also poll, which catches whatever a lost
  * notification, a NATS outage or a crashed replica left behind.
  */
@@ -204,7 +206,6 @@ export class OutboxRelay {
           ORDER BY o.id LIMIT ${BATCH}`,
       );
       const readAt = performance.now();
-      const blocked = new Set<string>();
       const stored = await this.storedAlready(rows);
       // Marked once per batch (and before any error leaves): a crash republishes at most one
       // batch, which the duplicate window, or storedAlready for old rows, drops.
@@ -212,33 +213,57 @@ export class OutboxRelay {
       const markAcked = async () => {
         if (acked.length > 0) await this.markPublished(client, acked.splice(0));
       };
+      // Pipelined: each round sends the next event of every operator in the batch at once and
+      // awaits the acks together. One event per operator in flight keeps every operator's
+      // version order on the stream even when a publish fails: nothing of that operator after
+      // the failed event was sent. Events without an operator keep their order among themselves.
+      const queues = new Map<string, PendingRow[]>();
       for (const row of rows) {
-        if (row.operator_id && blocked.has(row.operator_id)) continue;
-        if (stored.has(row.event_id)) {
-          // Published by an attempt that never got to mark it: publishing again would duplicate it.
-          acked.push(row.id);
-          this.log.info({ eventId: row.event_id, subject: row.subject }, 'outbox event was already on the stream');
-          continue;
-        }
-        const body = JSON.stringify(row.payload);
-        const tooLarge = this.tooLarge(body);
-        if (tooLarge) {
-          await this.park(client, row, tooLarge);
-          if (row.operator_id) blocked.add(row.operator_id);
-          continue;
-        }
-        try {
+        const queue = queues.get(row.operator_id ?? '');
+        if (queue) queue.push(row);
+        else queues.set(row.operator_id ?? '', [row]);
+      }
+      while (queues.size > 0) {
+        const sends: Array<{ row: PendingRow; ack: Promise<unknown> }> = [];
+        for (const [operator, queue] of queues) {
+          const row = queue.shift();
+          if (queue.length === 0) queues.delete(operator);
+          if (!row) continue;
+          if (stored.has(row.event_id)) {
+            // Published by an attempt that never got to mark it: publishing again would duplicate it.
+            acked.push(row.id);
+            this.log.info({ eventId: row.event_id, subject: row.subject }, 'outbox event was already on the stream');
+            continue;
+          }
+          const body = JSON.stringify(row.payload);
+          const tooLarge = this.tooLarge(body);
+          if (tooLarge) {
+            await this.park(client, row, tooLarge);
+            queues.delete(operator); // its later events wait behind the parked one
+            continue;
+          }
           // msgID travels as the Nats-Msg-Id header.
-          await js.publish(row.subject, body, { msgID: row.event_id });
-        } catch (err) {
-          this.counters?.publishFailed();
-          await markAcked();
-          if (isNoStream(err) && this.options.stream) await this.recreateStream();
-          throw err;
+          sends.push({ row, ack: js.publish(row.subject, body, { msgID: row.event_id }) });
         }
-        acked.push(row.id);
-        this.counters?.published(row.subject, Math.max(0, row.age_s) + (performance.now() - readAt) / 1000);
-        sent++;
+        const results = await Promise.allSettled(sends.map((s) => s.ack));
+        let failure: { reason: unknown } | undefined;
+        results.forEach((result, i) => {
+          const { row } = sends[i]!;
+          if (result.status === 'rejected') {
+            this.counters?.publishFailed();
+            failure ??= { reason: result.reason };
+            queues.delete(row.operator_id ?? '');
+            return;
+          }
+          acked.push(row.id);
+          this.counters?.published(row.subject, Math.max(0, row.age_s) + (performance.now() - readAt) / 1000);
+          sent++;
+        });
+        if (failure) {
+          await markAcked();
+          if (isNoStream(failure.reason) && this.options.stream) await this.recreateStream();
+          throw failure.reason;
+        }
       }
       await markAcked();
       if (rows.length < BATCH) return sent;
