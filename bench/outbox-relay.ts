@@ -1,8 +1,10 @@
 /**
- * Outbox relay throughput against the real local stack (`npm run stack:up`), compared with raw
- * JetStream publishing. Usage: `npm run bench:outbox-relay` (BENCH_N=<events>, default 2000);
- * `npm run bench` runs it with the other benchmarks. The end-to-end latency of a change is
- * bench/propagation.ts.
+ * Outbox relay throughput against the real local stack (`npm run stack:up`): flushing a backlog
+ * of BENCH_N events (default 10,000) of BENCH_OPERATORS operators (default 1,000), compared with
+ * raw JetStream async publishing of the same payloads, acks awaited in batches of 500, in the
+ * same run. Goal: flush ≥ 0.6 of the baseline. Usage:
+ * `npm run bench:outbox-relay`; `npm run bench` runs it with the other benchmarks. The
+ * end-to-end latency of a change is bench/propagation.ts.
  *
  * Nothing touches the service's own data: the messages go to a throwaway stream BENCH_<id> on
  * `bench.<id>.>`, the outbox rows live in a throwaway database operator_mgmt_bench_<id>, and
@@ -26,7 +28,7 @@ const WARMUP_N = 100;
 const ACTOR = 'system:bench';
 
 function benchSize(): number {
-  const raw = process.env.BENCH_N ?? '2000';
+  const raw = process.env.BENCH_N ?? '10000';
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`BENCH_N must be a positive integer, got "${raw}"`);
   return n;
@@ -72,14 +74,25 @@ function envelope(subject: string, operatorId: string, version: number): EventEn
   };
 }
 
-/** Raw JetStream: one awaited publish per message, msgID = eventId, same envelope size. */
-async function baseline(nc: NatsConnection, subject: string, n: number): Promise<number> {
+/** The raw baseline awaits its acks in batches of 500: its fastest here (2,000 was a third slower). */
+const ACK_BATCH = 500;
+const OPERATORS = Number(process.env.BENCH_OPERATORS ?? 1000);
+
+/** Event i of the backlog: operators round-robin, each one's versions in order. */
+const eventAt = (operators: string[], subject: string, i: number) =>
+  envelope(subject, operators[i % operators.length]!, Math.floor(i / operators.length) + 1);
+
+/** Raw JetStream: async publishes, acks awaited per batch, msgID = eventId, same envelopes. */
+async function baseline(nc: NatsConnection, subject: string, n: number, operators: string[]): Promise<number> {
   const js = nc.jetstream();
-  const operatorId = randomUUID();
   const start = performance.now();
-  for (let i = 1; i <= n; i++) {
-    const env = envelope(subject, operatorId, i);
-    await js.publish(subject, JSON.stringify(env), { msgID: env.eventId });
+  for (let i = 0; i < n; i += ACK_BATCH) {
+    const acks = [];
+    for (let k = i; k < Math.min(n, i + ACK_BATCH); k++) {
+      const env = eventAt(operators, subject, k);
+      acks.push(js.publish(subject, JSON.stringify(env), { msgID: env.eventId }));
+    }
+    await Promise.all(acks);
   }
   return performance.now() - start;
 }
@@ -93,11 +106,10 @@ async function baseline(nc: NatsConnection, subject: string, n: number): Promise
  * stream and reach its consumers. Writing subject = bench.<id>.operator.config.updated keeps
  * every message in the throwaway stream. Keep this statement in step with appendConfigEvent.
  */
-async function appendEvents(db: Pool, subject: string, n: number): Promise<number> {
-  const operatorId = randomUUID();
+async function appendEvents(db: Pool, subject: string, n: number, operators: string[]): Promise<number> {
   const start = performance.now();
-  for (let i = 1; i <= n; i++) {
-    const env = envelope(subject, operatorId, i);
+  for (let i = 0; i < n; i++) {
+    const env = eventAt(operators, subject, i);
     await inTransaction(db, (tx) =>
       tx.query(
         `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
@@ -130,8 +142,9 @@ interface Run {
 }
 
 async function runOnce(nc: NatsConnection, db: Pool, relay: OutboxRelay, prefix: string, n: number): Promise<Run> {
-  const baselineMs = await baseline(nc, `${prefix}.baseline`, n);
-  const appendMs = await appendEvents(db, `${prefix}.operator.config.updated`, n);
+  const operators = Array.from({ length: Math.min(OPERATORS, n) }, () => randomUUID());
+  const baselineMs = await baseline(nc, `${prefix}.baseline`, n, operators);
+  const appendMs = await appendEvents(db, `${prefix}.operator.config.updated`, n, operators);
   const flushMs = await flushAll(relay, db, n);
   return { n, baselineMs, appendMs, flushMs };
 }
@@ -160,6 +173,9 @@ function report(run: Run, payloadBytes: number): void {
   console.log(
     `(wall time: baseline ${(run.baselineMs / 1000).toFixed(2)} s, append ${(run.appendMs / 1000).toFixed(2)} s, ` +
       `flush ${(run.flushMs / 1000).toFixed(2)} s; end-to-end = N / (append + flush))`,
+  );
+  console.log(
+    `flush of a ${run.n}-event backlog over ${Math.min(OPERATORS, run.n)} operators: ${(flush / base).toFixed(2)} of raw async publishing (goal ≥ 0.6): ${flush / base >= 0.6 ? 'goal met' : 'goal not met'}`,
   );
 }
 

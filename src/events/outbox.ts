@@ -190,27 +190,47 @@ export class OutboxRelay {
     }
   }
 
+  /** The next batch after row `afterId`; an operator with a parked event publishes nothing newer. */
+  private async pendingAfter(client: PoolClient, afterId: string): Promise<PendingRow[]> {
+    const { rows } = await client.query<PendingRow>(
+      `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload, o.created_at,
+              extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s
+         FROM ops.event_outbox o
+        WHERE o.published_at IS NULL AND o.failed_at IS NULL AND o.id > $1
+          AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
+                           WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
+                             AND f.operator_id = o.operator_id AND f.id < o.id)
+        ORDER BY o.id LIMIT ${BATCH}`,
+      [afterId],
+    );
+    return rows;
+  }
+
   private async publishPending(client: PoolClient): Promise<number> {
     const js = this.nc.jetstream();
     let sent = 0;
+    // Operators that met a parked or failed event in this flush: nothing newer of theirs goes out
+    // until the next flush reads them again (the batch after was read before the park).
+    const held = new Set<string>();
+    let next = this.pendingAfter(client, '0');
+    // A batch's marks are written while the next batch is published, and awaited before the
+    // next marks and before the flush ends or fails: still one UPDATE per batch.
+    let marking: Promise<void> = Promise.resolve();
     for (;;) {
-      // An operator with a parked event publishes nothing newer until ops resolve it.
-      const { rows } = await client.query<PendingRow>(
-        `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload, o.created_at,
-                extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s
-           FROM ops.event_outbox o
-          WHERE o.published_at IS NULL AND o.failed_at IS NULL
-            AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
-                             WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
-                               AND f.operator_id = o.operator_id AND f.id < o.id)
-          ORDER BY o.id LIMIT ${BATCH}`,
-      );
+      const rows = await next;
+      // The batch after this one is read while this one is published: its rows are newer, and
+      // each operator's are sent only after this batch's acks.
+      const last = rows[rows.length - 1];
+      next = rows.length === BATCH && last ? this.pendingAfter(client, last.id) : Promise.resolve([]);
+      // A failure below leaves the prefetch unread: its error, if any, is not this flush's.
+      next.catch(() => undefined);
       const readAt = performance.now();
       const stored = await this.storedAlready(rows);
       // Marked once per batch (and before any error leaves): a crash republishes at most one
       // batch, which the duplicate window, or storedAlready for old rows, drops.
       const acked: string[] = [];
       const markAcked = async () => {
+        await marking;
         if (acked.length > 0) await this.markPublished(client, acked.splice(0));
       };
       // Pipelined: each round sends the next event of every operator in the batch at once and
@@ -219,6 +239,7 @@ export class OutboxRelay {
       // the failed event was sent. Events without an operator keep their order among themselves.
       const queues = new Map<string, PendingRow[]>();
       for (const row of rows) {
+        if (held.has(row.operator_id ?? '')) continue;
         const queue = queues.get(row.operator_id ?? '');
         if (queue) queue.push(row);
         else queues.set(row.operator_id ?? '', [row]);
@@ -240,6 +261,7 @@ export class OutboxRelay {
           if (tooLarge) {
             await this.park(client, row, tooLarge);
             queues.delete(operator); // its later events wait behind the parked one
+            held.add(operator);
             continue;
           }
           // msgID travels as the Nats-Msg-Id header.
@@ -253,6 +275,7 @@ export class OutboxRelay {
             this.counters?.publishFailed();
             failure ??= { reason: result.reason };
             queues.delete(row.operator_id ?? '');
+            held.add(row.operator_id ?? '');
             return;
           }
           acked.push(row.id);
@@ -265,8 +288,13 @@ export class OutboxRelay {
           throw failure.reason;
         }
       }
-      await markAcked();
-      if (rows.length < BATCH) return sent;
+      marking = markAcked();
+      // Not lost if the flush fails before it is awaited: the next mark or the end awaits it.
+      marking.catch(() => undefined);
+      if (rows.length < BATCH) {
+        await marking;
+        return sent;
+      }
     }
   }
 
