@@ -238,11 +238,13 @@ async function main(cleanup: Cleanup): Promise<void> {
   console.log(`  raw Redis pipelined SET ... EX 60      ${fmt(redisRate)}`);
   console.log(`  raw PostgreSQL batched insert (${BATCH})  ${fmt(pgRate)}`);
   console.log(`  combined limit 1/(1/c + 1/r + 1/p)     ${fmt(combined)}`);
+  // The speed issue's goals: the overlapped stages beat the serial limit; p99 under 20 ms at 1,000/s.
+  const verdict = (ok: boolean) => (ok ? 'goal met' : 'goal not met');
   console.log(
-    `  end to end (log + cache + ack)         ${fmt(e2eRate)}  = ${(e2eRate / combined).toFixed(2)} of the limit (goal >= 0.5)`,
+    `  end to end (log + cache + ack)         ${fmt(e2eRate)}  = ${(e2eRate / combined).toFixed(2)} of the limit (goal ≥ 1.0): ${verdict(e2eRate >= combined)}`,
   );
   console.log(
-    `  at ${fmt(offered)} for ${rateSeconds}s: publish -> cache-visible p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms (goal p99 < 100 ms)`,
+    `  at ${fmt(offered)} for ${rateSeconds}s: publish -> cache-visible p50 ${pct(50).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms (goal p99 < 20 ms): ${verdict(pct(99) < 20)}`,
   );
 }
 

@@ -240,6 +240,21 @@ function report(phases: Phase[], floor: Floor, n: number): void {
   console.log(
     '\nfloor = bare Koa round trip + one-row PostgreSQL commit + NATS publish-to-receive (each percentile summed)',
   );
+  // The goals of the speed issue that this bench can judge (the burst's floor rate at the same
+  // concurrency is not measured yet).
+  const verdict = (ok: boolean) => (ok ? 'goal met' : 'goal not met');
+  const [paced, burst] = phases;
+  const lost = (p: Phase) => p.missing + p.duplicates;
+  if (paced) {
+    const x = percentile(paced.latencies, 99) / f99;
+    console.log(
+      `paced: event p99 ${x.toFixed(1)}× the floor's p99 (goal ≤ 5×): ${verdict(x <= 5 && lost(paced) === 0)}`,
+    );
+  }
+  if (burst) {
+    const p99 = percentile(burst.latencies, 99);
+    console.log(`burst: event p99 ${p99.toFixed(1)} ms (goal ≤ 100 ms): ${verdict(p99 <= 100 && lost(burst) === 0)}`);
+  }
 }
 
 runBench(main);
