@@ -53,15 +53,20 @@ export class HealthPipeline {
       // Oldest first: the cache then sees every change in a batch, and signals keep the newest.
       .sort((a, b) => a.valid.reportedAtMs - b.valid.reportedAtMs);
 
-    await insertHealthReports(
-      db,
-      known.map(({ valid }) => valid.report),
-    );
-    const cached = await this.cache.putNewest(
-      known.map(({ valid }) => valid),
-      this.events.key,
-      (report) => encodedHealthEvent(report, targets.get(report.operatorId)!.version),
-    );
+    // The log and the cache at once: both are idempotent (a conflicting row is skipped, an older
+    // or equal report never replaces the cached one), so a batch retried after one of them
+    // failed writes nothing twice; the reports are acked only after both.
+    const [, cached] = await Promise.all([
+      insertHealthReports(
+        db,
+        known.map(({ valid }) => valid.report),
+      ),
+      this.cache.putNewest(
+        known.map(({ valid }) => valid),
+        this.events.key,
+        (report) => encodedHealthEvent(report, targets.get(report.operatorId)!.version),
+      ),
+    ]);
     await sendSignals(
       temporal,
       signalsFor(
