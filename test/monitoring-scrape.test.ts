@@ -5,6 +5,7 @@ import { connect, type NatsConnection } from 'nats';
 import { parse } from 'yaml';
 import { asConnector, standardPki, type StandardPki } from './support/certs';
 import { adminToken, newOperatorRequest } from './support/harness';
+import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { PrivateNats } from './support/private-nats';
 import { PrivatePrometheus } from './support/private-prometheus';
 import { startServiceProcess, type ServiceProcess } from './support/service-process';
@@ -56,14 +57,19 @@ describe('Prometheus scraping both processes', () => {
   let service: ServiceProcess;
   let health: ServiceProcess;
   let prometheus: PrivatePrometheus;
+  let db: IsolatedDatabase;
 
   beforeAll(async () => {
+    // A database of its own: its relay publishes to the private NATS, and must not take the
+    // events of the test files running beside it.
+    db = await isolatedDatabase();
     nats = await PrivateNats.start();
     nc = await connect({ servers: nats.url });
     pki = standardPki();
     [service, health] = await Promise.all([
       startServiceProcess({
         LOG_LEVEL: 'warn',
+        DATABASE_URL: db.url,
         NATS_URL: nats.url,
         ONBOARDING_BIND_TIMEOUT_S: '3',
         INTERNAL_TLS: 'true',
@@ -73,7 +79,7 @@ describe('Prometheus scraping both processes', () => {
         INTERNAL_ALLOWED_CLIENTS: 'smpp-connector',
       }),
       startServiceProcess(
-        { LOG_LEVEL: 'warn', NATS_URL: nats.url, HEALTH_CONSUMER: `scrape-${randomUUID()}` },
+        { LOG_LEVEL: 'warn', DATABASE_URL: db.url, NATS_URL: nats.url, HEALTH_CONSUMER: `scrape-${randomUUID()}` },
         'health',
       ),
     ]);
@@ -92,6 +98,7 @@ describe('Prometheus scraping both processes', () => {
     await nc?.close();
     await nats?.dispose();
     pki?.pki.remove();
+    await db?.drop();
   });
 
   const admin = (p: string, init: RequestInit = {}) =>

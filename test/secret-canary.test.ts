@@ -6,6 +6,7 @@ import { createLogger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
 import { asConnector, standardPki, type StandardPki } from './support/certs';
 import { EventWatcher } from './support/events';
+import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { adminToken, newOperatorRequest } from './support/harness';
 import { newPassword, waitForType } from './support/rotation';
 import { dumpOpsSchema, dumpRedis, dumpStreams, historiesOf } from './support/secrets';
@@ -28,7 +29,8 @@ const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 describe('a password through the whole system, outages included', () => {
   const started = new Date();
-  const config = loadConfig();
+  let config = loadConfig();
+  let db: IsolatedDatabase;
   let r: Resources;
   let vault: TcpProxy;
   let nats: TcpProxy;
@@ -42,6 +44,10 @@ describe('a password through the whole system, outages included', () => {
   const answers: string[] = [];
 
   beforeAll(async () => {
+    // A database of its own: its relay, publishing through a proxy the test cuts, must not hold
+    // back the events of the test files running beside it.
+    db = await isolatedDatabase();
+    config = { ...config, postgres: db.config };
     r = await openResources(config, createLogger('silent'));
     const vaultUrl = new URL(config.vault.addr);
     const natsUrl = new URL((config.nats.servers[0] ?? '').replace(/^nats:/, 'http:'));
@@ -50,6 +56,7 @@ describe('a password through the whole system, outages included', () => {
     pki = standardPki();
     service = await startServiceProcess({
       LOG_LEVEL: 'trace',
+      DATABASE_URL: db.url,
       VAULT_ADDR: `http://127.0.0.1:${vault.port}`,
       NATS_URL: `nats://127.0.0.1:${nats.port}`,
       INTERNAL_TLS: 'true',
@@ -67,6 +74,7 @@ describe('a password through the whole system, outages included', () => {
     await Promise.all([vault?.stop(), nats?.stop()]);
     pki?.pki.remove();
     await r?.close();
+    await db?.drop();
   });
 
   async function admin(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
