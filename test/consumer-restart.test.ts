@@ -80,10 +80,14 @@ describe('consumer helpers across a NATS restart', () => {
       await publish(1);
       await until('version 1 reached both', () => durableSeen.length === 1 && recorder.seen.length === 1);
 
+      let reconnected = false;
+      void (async () => {
+        for await (const s of nc.status()) if (s.type === 'reconnect') reconnected = true;
+      })();
       await nats.stop();
       await nats.restart();
       // Published once the client is back: the helpers must still be following.
-      await until('the client reconnected', () => !nc.isClosed() && nc.info !== undefined);
+      await until('the client reconnected', () => reconnected);
       for (let attempt = 0; ; attempt++) {
         try {
           await publish(2);

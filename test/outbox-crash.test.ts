@@ -233,11 +233,13 @@ describe('outbox after a process crash', () => {
 
       // NATS back with its store; a restarted relay publishes the rest.
       await nats.restart();
-      const relay = new OutboxRelay(relayDb, pnc, log, { stream: config.nats.stream });
+      // Batches of 50: the rest crosses batch boundaries (prefetch, marks behind, held operators).
+      const relay = new OutboxRelay(relayDb, pnc, log, { stream: config.nats.stream, batchSize: 50 });
       const until = Date.now() + 30_000;
       for (;;) {
         const sent = await relay.flush().catch(() => -1);
         if (sent === 0 || Date.now() > until) break;
+        if (sent < 0) await new Promise((r) => setTimeout(r, 250)); // reconnecting
       }
 
       // The whole stream, message by message: each operator's versions 2..11, once, in order.

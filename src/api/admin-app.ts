@@ -109,7 +109,7 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   const auth = createAdminAuth(deps.config.jwt);
   app.use((ctx, next) => (isPublic(ctx.path) ? next() : auth(ctx, next)));
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' });
-  app.use((ctx, next) => (streamsItsBody(ctx) ? next() : json(ctx, next)));
+  app.use((ctx, next) => (streamsItsBody(ctx) || isPublic(ctx.path) ? next() : json(ctx, next)));
 
   const openapi = buildAdminOpenApi();
   const docs = new Router({ prefix: '/v1/admin' });
@@ -119,7 +119,9 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
 
   const api = createAdminRouter(deps);
   app.use(docs.routes());
-  app.use(createReferenceRouter().routes());
+  const reference = createReferenceRouter();
+  app.use(reference.routes());
+  app.use(reference.allowedMethods());
   app.use(api.routes());
   app.use(api.allowedMethods());
   return app;

@@ -29,7 +29,8 @@ const PAGE = `<!doctype html>
 `;
 
 // A file of its own rather than an inline script, so a strict Content-Security-Policy at the gateway still allows it.
-const INIT = `window.ui = SwaggerUIBundle({ url: '/v1/admin/openapi.json', dom_id: '#reference', deepLinking: true });\n`;
+// validatorUrl: null, or Swagger UI sends the document's URL to validator.swagger.io.
+const INIT = `window.ui = SwaggerUIBundle({ url: '/v1/admin/openapi.json', dom_id: '#reference', deepLinking: true, validatorUrl: null });\n`;
 
 export function createReferenceRouter(): Router {
   const files: Record<string, { type: string; body: string | Buffer }> = {

@@ -66,7 +66,12 @@ const ruleFields = {
     .max(INLINE_PREFIXES_MAX)
     // Unique as written, as the document says; "+254" and "254" are one prefix and kept once.
     .refine((p) => new Set(p).size === p.length, 'each prefix once')
-    .openapi({ minItems: 1, maxItems: INLINE_PREFIXES_MAX, uniqueItems: true })
+    .openapi({
+      minItems: 1,
+      maxItems: INLINE_PREFIXES_MAX,
+      uniqueItems: true,
+      description: 'Unique as written; "+254" and "254" are one prefix and stored once',
+    })
     .transform((p) => [...new Set(p.map((one) => normalizePrefix(one) as string))]),
   priority: z
     .number()
@@ -247,6 +252,9 @@ const writeErrors = {
   ),
 };
 
+/** A delete sends no body and names no table: no 413, no 422. */
+const { 413: _tooLarge, 422: _unprocessable, ...deleteErrors } = writeErrors;
+
 export function documentRoutingRules({ registry, security }: AdminDoc): void {
   const path = '/operators/{id}/routing-rules';
   const set = { ...json('The rule set', RoutingRuleSet), headers: etagHeader };
@@ -305,6 +313,6 @@ export function documentRoutingRules({ registry, security }: AdminDoc): void {
     description: RULE_WRITE,
     security,
     request: { params: RuleParams, headers: ifMatch },
-    responses: { 200: written, ...commonErrors, ...writeErrors },
+    responses: { 200: written, ...commonErrors, ...deleteErrors },
   });
 }

@@ -82,7 +82,7 @@ export async function appendConfigEvents<C extends ConfigChange>(
 export const RELAY_LOCK_KEY = 0x6f70_6d67_6d74;
 /** The channel the outbox's insert trigger notifies at commit (migrations/…_outbox-hardening.sql). */
 export const OUTBOX_CHANNEL = 'ops_outbox';
-/** Rows read at a time; of these, the next event of each operator is in flight at once. */
+/** Rows read at a time by default; of these, the next event of each operator is in flight at once. */
 const BATCH = 500;
 const ACTOR = 'system:outbox-relay';
 const ALERT_EVERY_MS = 60_000;
@@ -126,6 +126,8 @@ export interface RelayOptions {
   stream?: string;
   /** An error-level log once the oldest pending event is older than this. */
   alertAgeS?: number;
+  /** Rows read per batch (BATCH): tests make it small to cross batch boundaries. */
+  batchSize?: number;
 }
 
 /**
@@ -152,15 +154,19 @@ export class OutboxRelay {
     private readonly options: RelayOptions = {},
   ) {}
 
+  private get batchSize(): number {
+    return this.options.batchSize ?? BATCH;
+  }
+
   instrument(counters: RelayCounters): void {
     this.counters = counters;
   }
 
   /**
-   * Publishes everything pending, oldest first, each awaited before the next (order); returns
-   * how many events left. Acknowledged events are marked once per batch of up to 100, so a crash
-   * republishes at most that batch, which the duplicate window (or, for old rows, the stream
-   * look-up of storedAlready) drops.
+   * Publishes everything pending, oldest first, pipelined across operators and in version order
+   * within each (publishPending); returns how many events left. Acknowledged events are marked
+   * once per batch, so a crash republishes at most the two batches in hand, which the duplicate
+   * window (or, for old rows, the stream look-up of storedAlready) drops.
    *
    * `ifIdle`: give up at once when another relay holds the lock (it, or the poller after it,
    * will publish). The poller uses it so a NATS outage, during which the holder waits out
@@ -191,7 +197,7 @@ export class OutboxRelay {
   }
 
   /** The next batch after row `afterId`; an operator with a parked event publishes nothing newer. */
-  private async pendingAfter(client: PoolClient, afterId: string): Promise<PendingRow[]> {
+  private async pendingAfter(client: PoolClient, afterId: string): Promise<{ rows: PendingRow[]; readAt: number }> {
     const { rows } = await client.query<PendingRow>(
       `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload, o.created_at,
               extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s
@@ -200,101 +206,113 @@ export class OutboxRelay {
           AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
                            WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
                              AND f.operator_id = o.operator_id AND f.id < o.id)
-        ORDER BY o.id LIMIT ${BATCH}`,
+        ORDER BY o.id LIMIT ${this.batchSize}`,
       [afterId],
     );
-    return rows;
+    return { rows, readAt: performance.now() };
   }
 
   private async publishPending(client: PoolClient): Promise<number> {
+    const batch = this.batchSize;
     const js = this.nc.jetstream();
     let sent = 0;
     // Operators that met a parked or failed event in this flush: nothing newer of theirs goes out
     // until the next flush reads them again (the batch after was read before the park).
     const held = new Set<string>();
     let next = this.pendingAfter(client, '0');
-    // A batch's marks are written while the next batch is published, and awaited before the
-    // next marks and before the flush ends or fails: still one UPDATE per batch.
+    // A batch's marks are written while the next batch is published; each mark waits for the one
+    // before, and the flush waits for the last, however it ends: still one UPDATE per batch.
     let marking: Promise<void> = Promise.resolve();
-    for (;;) {
-      const rows = await next;
-      // The batch after this one is read while this one is published: its rows are newer, and
-      // each operator's are sent only after this batch's acks.
-      const last = rows[rows.length - 1];
-      next = rows.length === BATCH && last ? this.pendingAfter(client, last.id) : Promise.resolve([]);
-      // A failure below leaves the prefetch unread: its error, if any, is not this flush's.
-      next.catch(() => undefined);
-      const readAt = performance.now();
-      const stored = await this.storedAlready(rows);
-      // Marked once per batch (and before any error leaves): a crash republishes at most one
-      // batch, which the duplicate window, or storedAlready for old rows, drops.
-      const acked: string[] = [];
-      const markAcked = async () => {
-        await marking;
-        if (acked.length > 0) await this.markPublished(client, acked.splice(0));
-      };
-      // Pipelined: each round sends the next event of every operator in the batch at once and
-      // awaits the acks together. One event per operator in flight keeps every operator's
-      // version order on the stream even when a publish fails: nothing of that operator after
-      // the failed event was sent. Events without an operator keep their order among themselves.
-      const queues = new Map<string, PendingRow[]>();
-      for (const row of rows) {
-        if (held.has(row.operator_id ?? '')) continue;
-        const queue = queues.get(row.operator_id ?? '');
-        if (queue) queue.push(row);
-        else queues.set(row.operator_id ?? '', [row]);
-      }
-      while (queues.size > 0) {
-        const sends: Array<{ row: PendingRow; ack: Promise<unknown> }> = [];
-        for (const [operator, queue] of queues) {
-          const row = queue.shift();
-          if (queue.length === 0) queues.delete(operator);
-          if (!row) continue;
-          if (stored.has(row.event_id)) {
-            // Published by an attempt that never got to mark it: publishing again would duplicate it.
+    try {
+      for (;;) {
+        const { rows, readAt } = await next;
+        // The batch after this one is read while this one is published: its rows are newer, and
+        // each operator's are sent only after this batch's acks.
+        const last = rows[rows.length - 1];
+        next =
+          rows.length === batch && last
+            ? this.pendingAfter(client, last.id)
+            : Promise.resolve({ rows: [], readAt: performance.now() });
+        // A failure below leaves the prefetch unread: its error, if any, is not this flush's.
+        next.catch(() => undefined);
+        const stored = await this.storedAlready(rows);
+        // Marked once per batch (and before any error leaves): a crash republishes at most the
+        // batches in hand, which the duplicate window, or storedAlready for old rows, drops.
+        const acked: string[] = [];
+        const previous = marking;
+        const markAcked = async () => {
+          await previous;
+          if (acked.length > 0) await this.markPublished(client, acked.splice(0));
+        };
+        // Pipelined: each round sends the next event of every operator in the batch at once and
+        // awaits the acks together. One event per operator in flight keeps every operator's
+        // version order on the stream even when a publish fails: nothing of that operator after
+        // the failed event was sent. Events without an operator keep their order among themselves.
+        const queues = new Map<string, PendingRow[]>();
+        for (const row of rows) {
+          if (held.has(row.operator_id ?? '')) continue;
+          const queue = queues.get(row.operator_id ?? '');
+          if (queue) queue.push(row);
+          else queues.set(row.operator_id ?? '', [row]);
+        }
+        while (queues.size > 0) {
+          const sends: Array<{ row: PendingRow; ack: Promise<unknown> }> = [];
+          const parks: Array<{ row: PendingRow; reason: string }> = [];
+          for (const [operator, queue] of queues) {
+            const row = queue.shift();
+            if (queue.length === 0) queues.delete(operator);
+            if (!row) continue;
+            if (stored.has(row.event_id)) {
+              // Published by an attempt that never got to mark it: publishing again would duplicate it.
+              acked.push(row.id);
+              this.log.info({ eventId: row.event_id, subject: row.subject }, 'outbox event was already on the stream');
+              continue;
+            }
+            const body = JSON.stringify(row.payload);
+            const tooLarge = this.tooLarge(body);
+            if (tooLarge) {
+              // Parked after the round's acks: no publish of the round is left unawaited if it fails.
+              parks.push({ row, reason: tooLarge });
+              queues.delete(operator); // its later events wait behind the parked one
+              held.add(operator);
+              continue;
+            }
+            // msgID travels as the Nats-Msg-Id header.
+            sends.push({ row, ack: js.publish(row.subject, body, { msgID: row.event_id }) });
+          }
+          const results = await Promise.allSettled(sends.map((s) => s.ack));
+          let failure: { reason: unknown } | undefined;
+          results.forEach((result, i) => {
+            const { row } = sends[i]!;
+            if (result.status === 'rejected') {
+              this.counters?.publishFailed();
+              failure ??= { reason: result.reason };
+              queues.delete(row.operator_id ?? '');
+              held.add(row.operator_id ?? '');
+              return;
+            }
             acked.push(row.id);
-            this.log.info({ eventId: row.event_id, subject: row.subject }, 'outbox event was already on the stream');
-            continue;
+            this.counters?.published(row.subject, Math.max(0, row.age_s) + (performance.now() - readAt) / 1000);
+            sent++;
+          });
+          for (const { row, reason } of parks) await this.park(client, row, reason);
+          if (failure) {
+            // The publish error is what the caller must see, not a failed mark (logged by finally).
+            marking = markAcked();
+            if (isNoStream(failure.reason) && this.options.stream) await this.recreateStream();
+            throw failure.reason;
           }
-          const body = JSON.stringify(row.payload);
-          const tooLarge = this.tooLarge(body);
-          if (tooLarge) {
-            await this.park(client, row, tooLarge);
-            queues.delete(operator); // its later events wait behind the parked one
-            held.add(operator);
-            continue;
-          }
-          // msgID travels as the Nats-Msg-Id header.
-          sends.push({ row, ack: js.publish(row.subject, body, { msgID: row.event_id }) });
         }
-        const results = await Promise.allSettled(sends.map((s) => s.ack));
-        let failure: { reason: unknown } | undefined;
-        results.forEach((result, i) => {
-          const { row } = sends[i]!;
-          if (result.status === 'rejected') {
-            this.counters?.publishFailed();
-            failure ??= { reason: result.reason };
-            queues.delete(row.operator_id ?? '');
-            held.add(row.operator_id ?? '');
-            return;
-          }
-          acked.push(row.id);
-          this.counters?.published(row.subject, Math.max(0, row.age_s) + (performance.now() - readAt) / 1000);
-          sent++;
-        });
-        if (failure) {
-          await markAcked();
-          if (isNoStream(failure.reason) && this.options.stream) await this.recreateStream();
-          throw failure.reason;
-        }
+        marking = markAcked();
+        if (rows.length < batch) return sent;
       }
-      marking = markAcked();
-      // Not lost if the flush fails before it is awaited: the next mark or the end awaits it.
-      marking.catch(() => undefined);
-      if (rows.length < BATCH) {
-        await marking;
-        return sent;
-      }
+    } finally {
+      await marking.catch((err: unknown) =>
+        this.log.warn(
+          { err: (err as Error).message },
+          'outbox marks failed; those events go out again (the stream drops the copies)',
+        ),
+      );
     }
   }
 

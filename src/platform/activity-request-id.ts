@@ -1,6 +1,17 @@
-import { defaultPayloadConverter } from '@temporalio/common';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { requestContext } from './request-context';
+import { REQUEST_ID_PATTERN, requestContext } from './request-context';
+
+/** The header's id when it is one the API could have sent; anything else is ignored, never fatal. */
+function requestIdOf(header: Payload | undefined): string | undefined {
+  if (!header) return undefined;
+  try {
+    const id: unknown = defaultPayloadConverter.fromPayload(header);
+    return typeof id === 'string' && REQUEST_ID_PATTERN.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The worker's half of the request id (src/workflows/request-id-interceptor.ts sends it): an
@@ -12,8 +23,7 @@ export const activityRequestId: ActivityInterceptorsFactory = () => {
   return {
     inbound: {
       async execute(input, next) {
-        const header = input.headers.requestId;
-        requestId = header ? defaultPayloadConverter.fromPayload<string>(header) : undefined;
+        requestId = requestIdOf(input.headers.requestId);
         return requestId === undefined ? next(input) : requestContext.run({ requestId }, () => next(input));
       },
     },

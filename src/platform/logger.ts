@@ -6,7 +6,8 @@ export type Logger = pino.Logger;
 /**
  * Redaction is a second line of defence: code never logs a password on purpose, but a request
  * body or an error object that carries one must not reach the log either. Plain objects are
- * redacted by path (to four levels); errors (`err`, `error`) are scrubbed at any depth.
+ * redacted by path, and every logged object (errors inside it too) is scrubbed of secret-named
+ * keys at any depth.
  */
 const redactPaths = [
   'password',
@@ -35,8 +36,9 @@ function scrub(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown
   if (value === null || typeof value !== 'object') return value;
   if (seen.has(value) || depth > MAX_DEPTH) return '[omitted]';
   seen.add(value);
+  if (value instanceof Error) return scrub(pino.stdSerializers.err(value), depth, seen);
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1, seen));
-  if (Buffer.isBuffer(value)) return `[${value.length} bytes]`;
+  if (ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
   return Object.fromEntries(
     Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) ? CENSOR : scrub(v, depth + 1, seen)]),
   );
@@ -55,6 +57,8 @@ export function createLogger(
     level,
     redact: { paths: redactPaths, censor: CENSOR },
     serializers: { err: scrubbedError, error: scrubbedError },
+    // Every logged object, whatever its keys and depth (the paths above stop at four levels).
+    formatters: { log: (object) => scrub(object) as Record<string, unknown> },
     // Every line written for a request, or for an activity of a workflow it started, names it.
     mixin() {
       const requestId = currentRequestId();

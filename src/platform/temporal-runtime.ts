@@ -21,9 +21,12 @@ const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'
   ERROR: 'error',
 };
 
-/** The SDK logs at the process's level (LOG_LEVEL); pino's `fatal` and `silent` keep only errors. */
+/**
+ * The SDK logs at the process's level (LOG_LEVEL), at most DEBUG: at TRACE it logs whole
+ * activations and tasks (payloads, headers, task tokens). pino's `fatal` and `silent` keep errors.
+ */
 function temporalLevelOf(level: string): LogLevel {
-  const byPino: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN' };
+  const byPino: Record<string, LogLevel> = { trace: 'DEBUG', debug: 'DEBUG', info: 'INFO', warn: 'WARN' };
   return byPino[level] ?? 'ERROR';
 }
 

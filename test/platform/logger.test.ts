@@ -44,6 +44,23 @@ describe('logger', () => {
     expect(text()).toContain('[redacted]');
   });
 
+  it('scrubs secret-named keys of any logged object at any depth, errors under other keys too', () => {
+    const password = 'Qw3rt7zX';
+    const token = 'canary-task-token-987';
+    const { log, text } = capture();
+    log.info(
+      {
+        request: { headers: { Authorization: `Bearer ${token}` } },
+        a: { b: { c: { d: { e: { password } } } } },
+        cause: Object.assign(new Error('nested'), { config: { newPassword: password, taskToken: token } }),
+      },
+      'deep',
+    );
+    expectNoSecret(text(), password, 'the log');
+    expectNoSecret(text(), token, 'the log');
+    expect(text()).toContain('nested');
+  });
+
   it('adds the request id to every line written inside a request', () => {
     const { log, text } = capture();
     requestContext.run({ requestId: 'req-42' }, () => log.info('inside'));

@@ -38,6 +38,8 @@ export class PrivatePrometheus {
       ],
       { stdio: 'ignore' },
     );
+    // A missing binary is an error to report, not an unhandled 'error' event.
+    child.on('error', () => undefined);
     const prometheus = new PrivatePrometheus(child, `http://127.0.0.1:${port}`, dir);
     const deadline = Date.now() + 20_000;
     while ((await fetch(`${prometheus.url}/-/ready`).catch(() => undefined))?.status !== 200) {
@@ -48,6 +50,29 @@ export class PrivatePrometheus {
       await new Promise((r) => setTimeout(r, 200));
     }
     return prometheus;
+  }
+
+  /** The sum of an instant query's values (0 when it matches nothing). */
+  async query(promql: string): Promise<number> {
+    const res = await fetch(`${this.url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    const body = (await res.json()) as { data: { result: Array<{ value: [number, string] }> } };
+    return body.data.result.reduce((sum, r) => sum + Number(r.value[1]), 0);
+  }
+
+  /** The rules whose last evaluation failed, by name, once each has been evaluated. */
+  async unhealthyRules(): Promise<string[]> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const res = await fetch(`${this.url}/api/v1/rules`);
+      const body = (await res.json()) as {
+        data: { groups: Array<{ rules: Array<{ name: string; health: string }> }> };
+      };
+      const rules = body.data.groups.flatMap((g) => g.rules);
+      if (rules.length > 0 && (rules.every((r) => r.health !== 'unknown') || Date.now() > deadline)) {
+        return rules.filter((r) => r.health !== 'ok').map((r) => r.name);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   /** The names of every series Prometheus holds. */

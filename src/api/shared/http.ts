@@ -60,12 +60,14 @@ export const IF_MATCH_PATTERN = new RegExp(
  * not a 400). Undefined when absent; a header that is neither is a 400 naming it.
  */
 export function parseIfMatch(header: string): ExpectedVersion | undefined {
-  if (!header.trim()) return undefined;
-  if (header.trim() === '*') return 'any';
+  // HTTP's whitespace (OWS) only: String#trim would also drop NBSP, which the pattern refuses.
+  const ows = (s: string) => s.replace(/^[ \t]+|[ \t]+$/g, '');
+  if (!ows(header)) return undefined;
+  if (ows(header) === '*') return 'any';
   const versions: number[] = [];
   let rest = header;
   let tags = 0;
-  while (rest.trim()) {
+  while (ows(rest)) {
     // Empty list elements (", ,") are allowed and ignored (RFC 9110 5.6.1).
     const empty = /^[ \t]*,/.exec(rest);
     if (empty) {
