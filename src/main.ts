@@ -30,11 +30,14 @@ runProcess({
       onStop(async () => pipeline.events.stop());
       const admin = createAdminApp({ config, db: resources.db, log, registry, ...services });
       await listen(admin.callback(), config.http.adminPort, 'admin API');
+      const internalServices = createInternalServices(resources, config, log);
+      internalServices.credentials.start();
+      onStop(async () => internalServices.credentials.stop());
       const internalApp = createInternalApp({
         registry,
         config,
         log,
-        ...createInternalServices(resources, config, log),
+        ...internalServices,
         health: { pipeline, metrics, log },
       });
       const internal = createInternalServer(internalApp, config.internalTls, {

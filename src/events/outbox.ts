@@ -3,6 +3,7 @@ import type { PoolClient } from 'pg';
 import { DeliverPolicy, type NatsConnection } from 'nats';
 import { ensureStream } from '../clients/nats';
 import type { Db } from '../clients/postgres';
+import { PgListener } from '../db/listener';
 import type { Logger } from '../platform/logger';
 import type { ConfigEventData } from './catalog';
 import {
@@ -140,7 +141,7 @@ export interface RelayOptions {
 export class OutboxRelay {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
-  private listener?: PoolClient;
+  private readonly listener: PgListener;
   private wakeRequested = false;
   private waking?: Promise<void>;
   private lastAlertCheckAt = 0;
@@ -152,7 +153,15 @@ export class OutboxRelay {
     private readonly nc: NatsConnection,
     private readonly log: Logger,
     private readonly options: RelayOptions = {},
-  ) {}
+  ) {
+    // Whatever committed while nobody listened goes out as soon as it listens (again).
+    this.listener = new PgListener(
+      db,
+      OUTBOX_CHANNEL,
+      { onNotify: () => this.wake(), onListening: () => this.wake(), onLost: () => undefined },
+      log,
+    );
+  }
 
   private get batchSize(): number {
     return this.options.batchSize ?? BATCH;
@@ -428,63 +437,15 @@ export class OutboxRelay {
       if (this.timer) this.timer = setTimeout(() => void tick(), intervalMs);
     };
     this.timer = setTimeout(() => void tick(), intervalMs);
-    void this.listen();
+    this.listener.start();
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const listener = this.listener;
-    this.listener = undefined;
-    if (listener) {
-      listener.removeAllListeners('notification');
-      // Destroyed rather than returned to the pool: closing the connection ends the LISTEN.
-      listener.release(true);
-    }
+    this.listener.stop();
     await this.running;
     await this.waking;
-  }
-
-  /** Holds one connection that LISTENs; on its loss, listens again and catches up. */
-  private async listen(): Promise<void> {
-    if (!this.timer) return;
-    let client: PoolClient;
-    try {
-      client = await this.db.connect();
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'outbox relay could not LISTEN; polling until it can');
-      setTimeout(() => void this.listen(), 1000).unref();
-      return;
-    }
-    const held = client;
-    let dropped = false;
-    // One way out for this connection, however it fails: released once, listened again once.
-    const drop = (err: Error) => {
-      if (dropped) return;
-      dropped = true;
-      held.removeAllListeners('notification');
-      if (this.listener === held) this.listener = undefined;
-      held.release(err);
-      this.log.warn({ err: err.message }, 'outbox LISTEN connection lost; listening again');
-      setTimeout(() => void this.listen(), 1000).unref();
-    };
-    held.on('notification', () => this.wake());
-    held.on('error', drop);
-    try {
-      await held.query(`LISTEN ${OUTBOX_CHANNEL}`);
-    } catch (err) {
-      drop(err as Error);
-      return;
-    }
-    if (dropped) return;
-    if (!this.timer) {
-      dropped = true;
-      held.release(true);
-      return;
-    }
-    this.listener = held;
-    // Whatever committed while nobody listened goes out now.
-    this.wake();
   }
 
   /**

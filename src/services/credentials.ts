@@ -1,9 +1,9 @@
 import type { Db } from '../clients/postgres';
 import { VaultError, type KvStore } from '../clients/vault';
-import { findCredentialRefs } from '../db/operators';
 import { credentialsPath, type SmppCredentials } from '../domain/credentials';
 import { isLive } from '../domain/lifecycle';
 import type { Logger } from '../platform/logger';
+import { CredentialRefsCache } from './credential-refs-cache';
 import { notFound, ServiceError, unavailable } from './shared/errors';
 
 /**
@@ -29,9 +29,9 @@ export interface CredentialsServiceDeps {
   kv: KvStore;
   log: Logger;
   /**
-   * How long a Vault version read stays in this process's memory (0: never). A KV v2 version
-   * never changes once written, and PostgreSQL is asked on every read which version applies and
-   * whether the operator still exists, so a cached version is never a stale answer.
+   * How long a read stays in this process's memory (0: never): the Vault version's secret (a KV
+   * v2 version never changes once written) and which version is in force, which is also dropped
+   * at the commit of any change to it (src/services/credential-refs-cache.ts), once start() ran.
    */
   cacheTtlMs?: number;
 }
@@ -40,14 +40,26 @@ const CACHE_MAX_ENTRIES = 10_000;
 
 export class CredentialsService {
   private readonly cache = new Map<string, { secret: SmppCredentials; expiresAt: number }>();
+  private readonly refs: CredentialRefsCache;
 
-  constructor(private readonly deps: CredentialsServiceDeps) {}
+  constructor(private readonly deps: CredentialsServiceDeps) {
+    this.refs = new CredentialRefsCache(deps.db, deps.log, deps.cacheTtlMs ?? 0);
+  }
+
+  /** Keeps the version in force in memory from now on (with a cache TTL): listens for its changes. */
+  start(): void {
+    this.refs.start();
+  }
+
+  stop(): void {
+    this.refs.stop();
+  }
 
   async read(operatorId: string, choice: CredentialsChoice, caller: string): Promise<ServedCredentials> {
     let version: number | null = null;
     let outcome: Outcome = 'failed';
     try {
-      const refs = await findCredentialRefs(this.deps.db, operatorId);
+      const refs = await this.refs.get(operatorId);
       if (!refs || !isLive(refs.status)) {
         outcome = 'not_found';
         throw notFound(`Operator ${operatorId}`);
