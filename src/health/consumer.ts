@@ -12,6 +12,8 @@ export interface HealthConsumerOptions {
   consumer: string;
   subjectPrefix?: string;
   batchMax: number;
+  /** Batches handled at once (HEALTH_BATCHES_IN_FLIGHT); 1 when omitted. */
+  batchesInFlight?: number;
   maxAckPending: number;
   retryDelayMs: number;
   /** A report failing on its own is dropped on this delivery (HEALTH_MAX_DELIVERIES). */
@@ -76,7 +78,7 @@ export class HealthConsumer {
     while (!this.messages && !this.stopping) await new Promise((r) => setTimeout(r, 5));
   }
 
-  /** Finishes the batch in hand; reports not started are handed back for redelivery at once. */
+  /** Finishes the batches in hand; reports not started are handed back for redelivery at once. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.lagTimer);
@@ -123,15 +125,31 @@ export class HealthConsumer {
     }
   }
 
+  /**
+   * Up to batchesInFlight batches at once: one batch's writes overlap the next one's lookup and
+   * the stream's delivery. Their order does not matter: the cache keeps the newest report
+   * whichever batch writes it, the log skips what it holds, and each report is acked by its own
+   * batch after its writes.
+   */
   private async processForever(): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
+    const most = this.options.batchesInFlight ?? 1;
     while (!this.stopping) {
+      if (inFlight.size >= most) {
+        await Promise.race(inFlight);
+        continue;
+      }
       if (this.queue.length === 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
         continue;
       }
-      await this.handle(this.queue.splice(0, this.options.batchMax));
+      const handled: Promise<void> = this.handle(this.queue.splice(0, this.options.batchMax))
+        .catch((err: unknown) => this.deps.log.error({ err: (err as Error).message }, 'health batch not handled'))
+        .finally(() => inFlight.delete(handled));
+      inFlight.add(handled);
     }
+    await Promise.all(inFlight);
   }
 
   private validate(m: JsMsg): Validation {

@@ -112,6 +112,7 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/)
     .default('operator-management-health'),
   HEALTH_BATCH_MAX: positiveInt.max(10_000).default(500),
+  HEALTH_BATCHES_IN_FLIGHT: positiveInt.max(16).default(2),
   HEALTH_MAX_ACK_PENDING: positiveInt.default(5000),
   HEALTH_RETRY_DELAY_MS: positiveInt.default(1000),
   HEALTH_MAX_DELIVERIES: positiveInt.default(5),
@@ -171,6 +172,8 @@ export interface Config {
     /** Durable pull consumer shared by every health process replica. */
     consumer: string;
     batchMax: number;
+    /** Batches written at once: one's writes overlap the next one's lookup (newest-wins keeps order moot). */
+    batchesInFlight: number;
     maxAckPending: number;
     /** Redelivery delay of a batch whose writes failed (a dependency is down). */
     retryDelayMs: number;
@@ -310,6 +313,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       streamMaxAgeS: e.HEALTH_STREAM_MAX_AGE_S,
       consumer: e.HEALTH_CONSUMER,
       batchMax: e.HEALTH_BATCH_MAX,
+      batchesInFlight: e.HEALTH_BATCHES_IN_FLIGHT,
       maxAckPending: e.HEALTH_MAX_ACK_PENDING,
       retryDelayMs: e.HEALTH_RETRY_DELAY_MS,
       maxDeliveries: e.HEALTH_MAX_DELIVERIES,

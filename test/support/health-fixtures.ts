@@ -94,6 +94,8 @@ export async function startIngestion(
     consumer: consumerName,
     subjectPrefix: prefix,
     batchMax: options.batchMax ?? 100,
+    // As the health process runs by default (HEALTH_BATCHES_IN_FLIGHT).
+    batchesInFlight: 2,
     maxAckPending: 1000,
     retryDelayMs: options.retryDelayMs ?? 300,
     maxDeliveries: options.maxDeliveries ?? 5,
