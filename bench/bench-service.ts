@@ -33,8 +33,14 @@ export interface BenchService extends BenchDatabase {
   adminUrl: string;
 }
 
-/** A throwaway database, the service's clients on it (the outbox relay running) and an admin token. */
-export async function openBenchDatabase(cleanup: Cleanup): Promise<BenchDatabase> {
+/**
+ * A throwaway database, the service's clients on it and an admin token; the outbox relay runs
+ * here unless `relay: false` (the service under load then runs its own, in its process).
+ */
+export async function openBenchDatabase(
+  cleanup: Cleanup,
+  { relay = true }: { relay?: boolean } = {},
+): Promise<BenchDatabase> {
   const id = randomBytes(4).toString('hex');
   const base = loadConfig();
   const secret = base.jwt.secret;
@@ -47,7 +53,7 @@ export async function openBenchDatabase(cleanup: Cleanup): Promise<BenchDatabase
     createLogger('warn', 'bench'),
   );
   cleanup.add('close the service clients', () => resources.close());
-  resources.relay.start(config.nats.outboxPollMs);
+  if (relay) resources.relay.start(config.nats.outboxPollMs);
   const token = jwt.sign({ sub: ACTOR, scope: 'admin' }, secret, { expiresIn: '1h' });
   return { id, config, resources, auth: { authorization: `Bearer ${token}` } };
 }
@@ -71,13 +77,18 @@ export async function startBenchService(cleanup: Cleanup): Promise<BenchService>
  * `bench/serve.ts <kind>` in a child process on the bench database (the load generator stays
  * here): its URL once it listens. The cleanup stops it.
  */
-export async function spawnServer(cleanup: Cleanup, kind: string, databaseUrl: string): Promise<string> {
+export async function spawnServer(
+  cleanup: Cleanup,
+  kind: string,
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<string> {
   // BENCH_PROFILE_DIR: each server writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
     : [];
   const child = spawn(process.execPath, [...profile, ...process.execArgv, path.join(__dirname, 'serve.ts'), kind], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'exit');

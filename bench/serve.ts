@@ -3,14 +3,18 @@
  * shared with the load generator's event loop: `tsx bench/serve.ts <kind>`, configured like the
  * service (DATABASE_URL, …). Prints `listening <url>` once it serves; SIGTERM closes it.
  *
- * Kinds: `admin` (the whole admin API), `bare-longest-prefix` (bare Koa and the SQL of one
- * longest-prefix lookup: the floor route explain is measured against).
+ * Kinds (KINDS below): `admin` (the whole admin API), `admin-and-relay` (with the outbox relay, as
+ * a service process runs), `bare-longest-prefix` (bare Koa and the SQL of one longest-prefix
+ * lookup: the floor route explain is measured against), `floor-of-a-change` (bare Koa, a one-row
+ * commit and a NATS publish: the floor config propagation is measured against).
  */
+import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
+import { inTransaction } from '../src/clients/postgres';
 import { createAdminApp } from '../src/api/admin-app';
 import { prefixesOf } from '../src/domain/route-order';
-import { loadConfig } from '../src/platform/config';
-import { createLogger } from '../src/platform/logger';
+import { loadConfig, type Config } from '../src/platform/config';
+import { createLogger, type Logger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
 import { createAdminServices } from '../src/services';
 import { listen, urlOf } from './bench-service';
@@ -29,17 +33,48 @@ function bareLongestPrefix(resources: Resources): Koa {
   return app;
 }
 
+/**
+ * The floor of a config change: bare Koa, a one-row commit (a row per slot, as each operator has
+ * its own), a core NATS publish of the change's key on BENCH_FLOOR_SUBJECT.
+ */
+function floorOfAChange(resources: Resources): Koa {
+  const subject = process.env.BENCH_FLOOR_SUBJECT;
+  if (!subject) throw new Error('the floor server publishes on BENCH_FLOOR_SUBJECT: set it');
+  const app = new Koa();
+  app.use(bodyParser());
+  app.use(async (ctx) => {
+    const { name } = ctx.request.body as { name: string };
+    await inTransaction(resources.db, (tx) =>
+      tx.query('UPDATE bench_floor SET n = n + 1 WHERE id = $1', [Number(ctx.path.slice(1))]),
+    );
+    resources.nats.publish(subject, JSON.stringify({ key: name }));
+    ctx.body = { ok: true };
+  });
+  return app;
+}
+
+const KINDS: Record<
+  string,
+  (config: Config, log: Logger, resources: Resources) => Koa | ReturnType<typeof createAdminApp>
+> = {
+  admin: (config, log, resources) =>
+    createAdminApp({ config, db: resources.db, log, ...createAdminServices(resources, config.temporal, log) }),
+  /** The admin API with the outbox relay beside it, as a service process runs both. */
+  'admin-and-relay': (config, log, resources) => {
+    resources.relay.start(config.nats.outboxPollMs);
+    return KINDS.admin!(config, log, resources);
+  },
+  'bare-longest-prefix': (_config, _log, resources) => bareLongestPrefix(resources),
+  'floor-of-a-change': (_config, _log, resources) => floorOfAChange(resources),
+};
+
 async function main(kind: string | undefined): Promise<void> {
+  const make = kind === undefined ? undefined : KINDS[kind];
+  if (!make) throw new Error(`unknown server kind "${kind}": one of ${Object.keys(KINDS).join(', ')}`);
   const config = loadConfig();
   const log = createLogger('warn', `bench-${kind}`);
   const resources = await openResources(config, log);
-  const app =
-    kind === 'admin'
-      ? createAdminApp({ config, db: resources.db, log, ...createAdminServices(resources, config.temporal, log) })
-      : kind === 'bare-longest-prefix'
-        ? bareLongestPrefix(resources)
-        : undefined;
-  if (!app) throw new Error(`unknown server kind "${kind}": admin or bare-longest-prefix`);
+  const app = make(config, log, resources);
   const server = await listen(app);
   process.once('SIGTERM', () => {
     server.close();
