@@ -64,7 +64,7 @@ export async function appendConfigEvents<C extends ConfigChange>(
   await tx.query(
     `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
      SELECT e.event_id, e.subject, e.operator_id, e.version, e.payload, e.actor, e.actor
-       FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::jsonb[], $6::text[])
+       FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::json[], $6::text[])
             WITH ORDINALITY AS e(event_id, subject, operator_id, version, payload, actor, n)
       ORDER BY e.n`,
     [
@@ -97,7 +97,8 @@ interface PendingRow {
   event_id: string;
   subject: string;
   operator_id: string | null;
-  payload: EventEnvelope;
+  /** The event's JSON as it was written (a json column, read as text): published as it is. */
+  body: string;
   created_at: Date;
   age_s: number;
 }
@@ -208,7 +209,7 @@ export class OutboxRelay {
   /** The next batch after row `afterId`; an operator with a parked event publishes nothing newer. */
   private async pendingAfter(client: PoolClient, afterId: string): Promise<{ rows: PendingRow[]; readAt: number }> {
     const { rows } = await client.query<PendingRow>(
-      `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload, o.created_at,
+      `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload::text AS body, o.created_at,
               extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s
          FROM ops.event_outbox o
         WHERE o.published_at IS NULL AND o.failed_at IS NULL AND o.id > $1
@@ -253,10 +254,11 @@ export class OutboxRelay {
           await previous;
           if (acked.length > 0) await this.markPublished(client, acked.splice(0));
         };
-        // Pipelined: each round sends the next event of every operator in the batch at once and
-        // awaits the acks together. One event per operator in flight keeps every operator's
-        // version order on the stream even when a publish fails: nothing of that operator after
-        // the failed event was sent. Events without an operator keep their order among themselves.
+        // Pipelined: every operator of the batch has its next event in flight at once, each sent
+        // as soon as that operator's previous one is acknowledged. One event per operator in
+        // flight keeps every operator's version order on the stream even when a publish fails:
+        // nothing of that operator after the failed event is sent. Events without an operator
+        // keep their order among themselves.
         const queues = new Map<string, PendingRow[]>();
         for (const row of rows) {
           if (held.has(row.operator_id ?? '')) continue;
@@ -264,53 +266,46 @@ export class OutboxRelay {
           if (queue) queue.push(row);
           else queues.set(row.operator_id ?? '', [row]);
         }
-        while (queues.size > 0) {
-          const sends: Array<{ row: PendingRow; ack: Promise<unknown> }> = [];
-          const parks: Array<{ row: PendingRow; reason: string }> = [];
-          for (const [operator, queue] of queues) {
-            const row = queue.shift();
-            if (queue.length === 0) queues.delete(operator);
-            if (!row) continue;
+        const parks: Array<{ row: PendingRow; reason: string }> = [];
+        let failure: { reason: unknown } | undefined;
+        const publishInOrder = async (operator: string, queue: PendingRow[]) => {
+          for (const row of queue) {
+            // After a failure no publish starts; those in flight are still awaited.
+            if (failure) return;
             if (stored.has(row.event_id)) {
               // Published by an attempt that never got to mark it: publishing again would duplicate it.
               acked.push(row.id);
               this.log.info({ eventId: row.event_id, subject: row.subject }, 'outbox event was already on the stream');
               continue;
             }
-            const body = JSON.stringify(row.payload);
-            const tooLarge = this.tooLarge(body);
+            const tooLarge = this.tooLarge(row.body);
             if (tooLarge) {
-              // Parked after the round's acks: no publish of the round is left unawaited if it fails.
+              // Parked once the batch's publishes are done: none is left unawaited if it fails.
               parks.push({ row, reason: tooLarge });
-              queues.delete(operator); // its later events wait behind the parked one
-              held.add(operator);
-              continue;
+              held.add(operator); // its later events wait behind the parked one
+              return;
             }
-            // msgID travels as the Nats-Msg-Id header.
-            sends.push({ row, ack: js.publish(row.subject, body, { msgID: row.event_id }) });
-          }
-          const results = await Promise.allSettled(sends.map((s) => s.ack));
-          let failure: { reason: unknown } | undefined;
-          results.forEach((result, i) => {
-            const { row } = sends[i]!;
-            if (result.status === 'rejected') {
+            try {
+              // msgID travels as the Nats-Msg-Id header.
+              await js.publish(row.subject, row.body, { msgID: row.event_id });
+            } catch (err) {
               this.counters?.publishFailed();
-              failure ??= { reason: result.reason };
-              queues.delete(row.operator_id ?? '');
-              held.add(row.operator_id ?? '');
+              failure ??= { reason: err };
+              held.add(operator);
               return;
             }
             acked.push(row.id);
             this.counters?.published(row.subject, Math.max(0, row.age_s) + (performance.now() - readAt) / 1000);
             sent++;
-          });
-          for (const { row, reason } of parks) await this.park(client, row, reason);
-          if (failure) {
-            // The publish error is what the caller must see, not a failed mark (logged by finally).
-            marking = markAcked();
-            if (isNoStream(failure.reason) && this.options.stream) await this.recreateStream();
-            throw failure.reason;
           }
+        };
+        await Promise.all([...queues].map(([operator, queue]) => publishInOrder(operator, queue)));
+        for (const { row, reason } of parks) await this.park(client, row, reason);
+        if (failure) {
+          // The publish error is what the caller must see, not a failed mark (logged by finally).
+          marking = markAcked();
+          if (isNoStream(failure.reason) && this.options.stream) await this.recreateStream();
+          throw failure.reason;
         }
         marking = markAcked();
         if (rows.length < batch) return sent;
