@@ -220,8 +220,16 @@ class Replicas {
     for (const child of this.children) child.send('go');
   }
 
+  /** Until `count` reports are written; a report lost for a minute fails the bench. */
   async until(count: number): Promise<void> {
-    while (this.doneAt.size < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    const deadline = Date.now() + 60_000;
+    while (this.doneAt.size < count) {
+      if (Date.now() > deadline) throw new Error(`only ${this.doneAt.size} of ${count} reports were written`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 1000);
+      });
+    }
   }
 
   async stop(): Promise<void> {

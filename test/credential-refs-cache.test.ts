@@ -106,7 +106,8 @@ describe('credential refs cache', () => {
     const id = await insertActiveOperator(db, 'test:refs-cache');
     expect(await cache.get(id)).toMatchObject({ credentialsVersion: null });
     const [listener] = await listenerBackends();
-    await db.query('SELECT pg_terminate_backend($1)', [listener]);
+    // Waits until the backend is gone: the UPDATE below then commits while nobody listens.
+    await db.query('SELECT pg_terminate_backend($1, 5000)', [listener]);
     // A change committed while nobody listens: no notification will ever say so.
     await db.query('UPDATE ops.operators SET credentials_version = 7 WHERE id = $1', [id]);
     await eventually(async () => (await cache.get(id))?.credentialsVersion === 7, 'change seen without a NOTIFY');

@@ -75,12 +75,10 @@ export async function findOperator(
   forUpdate = false,
   includeDeleted = false,
 ): Promise<Operator | undefined> {
-  // Named (prepared once per connection): every change reads its operator twice.
-  const { rows } = await db.query<OperatorRow>({
-    name: `find-operator${forUpdate ? '-for-update' : ''}${includeDeleted ? '-with-deleted' : ''}`,
-    text: `${SELECT_OPERATOR} WHERE o.id = $1 ${includeDeleted ? '' : 'AND o.deleted_at IS NULL'} ${forUpdate ? 'FOR UPDATE OF o' : ''}`,
-    values: [id],
-  });
+  const { rows } = await db.query<OperatorRow>(
+    `${SELECT_OPERATOR} WHERE o.id = $1 ${includeDeleted ? '' : 'AND o.deleted_at IS NULL'} ${forUpdate ? 'FOR UPDATE OF o' : ''}`,
+    [id],
+  );
   return rows[0] && toOperator(rows[0]);
 }
 

@@ -135,7 +135,7 @@ export interface RelayOptions {
 /**
  * Publishes the outbox to JetStream. Every replica runs one; a session advisory lock lets one
  * publish at a time, so each operator's events leave in version order (publishes of different
- * operators are pipelined: many in flight, acks awaited together). Relays wake on the outbox trigger's
+ * operators are pipelined: every operator's next event in flight at once). Relays wake on the outbox trigger's
  * NOTIFY (no polling delay on the happy path) and also poll, which catches whatever a lost
  * notification, a NATS outage or a crashed replica left behind.
  */

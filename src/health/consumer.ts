@@ -127,9 +127,11 @@ export class HealthConsumer {
 
   /**
    * Up to batchesInFlight batches at once: one batch's writes overlap the next one's lookup and
-   * the stream's delivery. Their order does not matter: the cache keeps the newest report
-   * whichever batch writes it, the log skips what it holds, and each report is acked by its own
-   * batch after its writes.
+   * the stream's delivery. For the cache and the log their order does not matter (the cache
+   * keeps the newest report whichever batch writes it, the log skips what it holds), and each
+   * report is acked by its own batch after its writes. The workflows' signals may then arrive
+   * out of reportedAt order, as they already may from two replicas: drain compares timestamps;
+   * onboarding and rotation act on what arrives.
    */
   private async processForever(): Promise<void> {
     const inFlight = new Set<Promise<void>>();

@@ -9,7 +9,8 @@ import { notFound, ServiceError, unavailable } from './shared/errors';
 /**
  * What the SMPP connector reads over the internal API: an operator's SMPP credentials at an
  * explicit Vault version. PostgreSQL says which version is current (and which one a running
- * rotation has pending); Vault holds the secret. Every read leaves one audit line, never the secret.
+ * rotation has pending), kept in memory until it changes (CredentialRefsCache); Vault holds the
+ * secret. Every read leaves one audit line, never the secret.
  */
 
 /** `current` is the default answer until a rotation completes; `pending` is the rotation's new one. */

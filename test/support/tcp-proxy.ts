@@ -5,11 +5,13 @@ import { freePort } from './ports';
 /**
  * A TCP proxy in front of a shared server (Vault, NATS): `cut()` closes its port and every
  * connection through it, as an outage looks to the service, and `restore()` opens the same port
- * again. The shared server itself is never touched.
+ * again; `stall()` silences the connections open now. The shared server itself is never touched.
  */
 export class TcpProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
+  /** Silenced by stall(): destroyed by cut() and stop() like the rest. */
+  private readonly stalled = new Set<Socket>();
 
   private constructor(
     readonly port: number,
@@ -52,8 +54,22 @@ export class TcpProxy {
     this.server = undefined;
     const closed = once(server, 'close');
     server.close();
-    for (const s of this.sockets) s.destroy();
+    for (const s of [...this.sockets, ...this.stalled]) s.destroy();
+    this.stalled.clear();
     await closed;
+  }
+
+  /**
+   * The connections open now go silent (nothing forwarded either way, nothing closed), as a
+   * connection looks whose route died without a word; new ones are forwarded as before.
+   */
+  stall(): void {
+    for (const s of this.sockets) {
+      s.unpipe();
+      s.pause();
+      this.stalled.add(s);
+    }
+    this.sockets.clear();
   }
 
   stop(): Promise<void> {
