@@ -1,4 +1,4 @@
-// Exit 0 when the NATS server at argv[2] has JetStream enabled for our account.
+// Exit 0 when the NATS server at argv[2] has JetStream enabled for our account; prints its version.
 const { connect } = require('nats');
 
 (async () => {
@@ -6,6 +6,7 @@ const { connect } = require('nats');
   try {
     const jsm = await nc.jetstreamManager({ timeout: 2000 });
     await jsm.getAccountInfo();
+    console.log(nc.info?.version ?? 'unknown');
   } finally {
     await nc.close();
   }

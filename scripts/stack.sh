@@ -119,8 +119,13 @@ up_nats() {
     wait_for NATS 15 port_open "$NATS_PORT"
     log "started nats-server with JetStream"
   fi
-  nats_jetstream_ready || fail "NATS on 127.0.0.1:$NATS_PORT answers but JetStream is not enabled (start it with -js)"
-  ok "NATS        127.0.0.1:$NATS_PORT (JetStream enabled)"
+  local version
+  version=$(nats_jetstream_ready) || fail "NATS on 127.0.0.1:$NATS_PORT answers but JetStream is not enabled (start it with -js)"
+  ok "NATS        127.0.0.1:$NATS_PORT (JetStream enabled, nats-server $version)"
+  # Debian's 2.9 crawls through a backlog that follows steady traffic on a pull consumer.
+  if [[ $version =~ ^2\.[0-9]\. ]]; then
+    log "warning: nats-server $version is older than 2.10; health ingestion can crawl through a backlog on it (README, \"Keep nats-server current\")"
+  fi
 }
 
 # ---------------------------------------------------------------- Temporal
