@@ -1,9 +1,9 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { applyHttpLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './http-limits';
+import pino from 'pino';
 import type { Registry } from 'prom-client';
 import { createOpsApp } from '../api/shared/ops-app';
 import { loadConfig, type Config } from './config';
-import pino from 'pino';
 import { createLogger, type Logger } from './logger';
 import { createMetricsRegistry } from './metrics';
 import { requiredChecks, type ReadinessChecks, type ReadinessRole } from './readiness';

@@ -1,7 +1,8 @@
-import type { Pool } from 'pg';
+import type { Db } from '../clients/postgres';
 import { CREDENTIAL_CHANGES_CHANNEL, findCredentialRefs, type CredentialRefs } from '../db/operators';
 import { PgListener } from '../db/listener';
 import type { Logger } from '../platform/logger';
+import { TtlCache } from './shared/ttl-cache';
 
 /**
  * Which Vault version is in force for an operator (and whether it is live), kept in memory so
@@ -12,10 +13,8 @@ import type { Logger } from '../platform/logger';
  * after `ttlMs` whatever happens, which bounds a connection that died without a word.
  */
 
-const MAX_ENTRIES = 10_000;
-
 export class CredentialRefsCache {
-  private readonly entries = new Map<string, { refs: CredentialRefs; expiresAt: number }>();
+  private readonly entries: TtlCache<CredentialRefs>;
   private readonly listener: PgListener;
   /**
    * Moves on every notification and every change of the listener's state: a lookup that saw it
@@ -24,10 +23,11 @@ export class CredentialRefsCache {
   private generation = 0;
 
   constructor(
-    private readonly db: Pool,
+    private readonly db: Db,
     log: Logger,
     private readonly ttlMs: number,
   ) {
+    this.entries = new TtlCache(ttlMs);
     this.listener = new PgListener(
       db,
       CREDENTIAL_CHANGES_CHANNEL,
@@ -54,23 +54,12 @@ export class CredentialRefsCache {
   }
 
   async get(operatorId: string): Promise<CredentialRefs | undefined> {
-    const now = Date.now();
     const hit = this.entries.get(operatorId);
-    if (hit && hit.expiresAt > now) return hit.refs;
+    if (hit) return hit;
     const generation = this.generation;
     const refs = await findCredentialRefs(this.db, operatorId);
-    if (refs && this.listener.listening && generation === this.generation) this.keep(operatorId, refs, now);
+    if (refs && this.listener.listening && generation === this.generation) this.entries.set(operatorId, refs);
     return refs;
-  }
-
-  private keep(operatorId: string, refs: CredentialRefs, now: number): void {
-    this.entries.delete(operatorId);
-    // Oldest first (insertion order): the expired ones, then as many as the bound needs.
-    for (const [id, entry] of this.entries) {
-      if (entry.expiresAt > now && this.entries.size < MAX_ENTRIES) break;
-      this.entries.delete(id);
-    }
-    this.entries.set(operatorId, { refs, expiresAt: now + this.ttlMs });
   }
 
   private forgetAll(): void {

@@ -5,6 +5,7 @@ import { isLive } from '../domain/lifecycle';
 import type { Logger } from '../platform/logger';
 import { CredentialRefsCache } from './credential-refs-cache';
 import { notFound, ServiceError, unavailable } from './shared/errors';
+import { TtlCache } from './shared/ttl-cache';
 
 /**
  * What the SMPP connector reads over the internal API: an operator's SMPP credentials at an
@@ -37,13 +38,12 @@ export interface CredentialsServiceDeps {
   cacheTtlMs?: number;
 }
 
-const CACHE_MAX_ENTRIES = 10_000;
-
 export class CredentialsService {
-  private readonly cache = new Map<string, { secret: SmppCredentials; expiresAt: number }>();
+  private readonly secrets: TtlCache<SmppCredentials>;
   private readonly refs: CredentialRefsCache;
 
   constructor(private readonly deps: CredentialsServiceDeps) {
+    this.secrets = new TtlCache(deps.cacheTtlMs ?? 0);
     this.refs = new CredentialRefsCache(deps.db, deps.log, deps.cacheTtlMs ?? 0);
   }
 
@@ -84,20 +84,11 @@ export class CredentialsService {
   }
 
   private async readVersion(operatorId: string, version: number): Promise<SmppCredentials> {
-    const ttl = this.deps.cacheTtlMs ?? 0;
-    if (ttl <= 0) return this.readVault(operatorId, version);
     const key = `${operatorId}@${version}`;
-    const now = Date.now();
-    const hit = this.cache.get(key);
-    if (hit && hit.expiresAt > now) return hit.secret;
+    const hit = this.secrets.get(key);
+    if (hit) return hit;
     const secret = await this.readVault(operatorId, version);
-    // Entries are kept in insertion order, so the expired ones are at the front: no password
-    // outlives its TTL by more than the next miss.
-    for (const [k, entry] of this.cache) {
-      if (entry.expiresAt > now && this.cache.size < CACHE_MAX_ENTRIES) break;
-      this.cache.delete(k);
-    }
-    this.cache.set(key, { secret, expiresAt: now + ttl });
+    this.secrets.set(key, secret);
     return secret;
   }
 
