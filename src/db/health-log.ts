@@ -12,14 +12,17 @@ export const HEALTH_ACTOR = 'system:health-worker';
  */
 export async function insertHealthReports(db: Db, reports: readonly HealthReport[]): Promise<number> {
   if (reports.length === 0) return 0;
-  const result = await db.query(
-    `INSERT INTO ops.operator_health_log
+  // Named: PostgreSQL plans it once per connection, not for every batch (a batch of a few
+  // reports cost more to plan than to insert).
+  const result = await db.query({
+    name: 'health-log-insert',
+    text: `INSERT INTO ops.operator_health_log
        (operator_id, status, bound_sessions, inflight, credentials_version, connector_instance, reported_at,
         created_by, updated_by)
      SELECT r.*, $8, $8
        FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::text[], $7::timestamptz[]) AS r
      ON CONFLICT (operator_id, connector_instance, reported_at) DO NOTHING`,
-    [
+    values: [
       reports.map((r) => r.operatorId),
       reports.map((r) => r.status),
       reports.map((r) => r.boundSessions),
@@ -29,7 +32,7 @@ export async function insertHealthReports(db: Db, reports: readonly HealthReport
       reports.map((r) => r.reportedAt),
       HEALTH_ACTOR,
     ],
-  );
+  });
   return result.rowCount ?? 0;
 }
 
@@ -48,11 +51,12 @@ export async function findHealthTargets(db: Db, ids: readonly string[]): Promise
     status: OperatorStatus;
     version: string;
     pending_credentials_version: number | null;
-  }>(
-    `SELECT id, status, version, pending_credentials_version
-       FROM ops.operators WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`,
-    [ids],
-  );
+  }>({
+    name: 'health-targets',
+    text: `SELECT id, status, version, pending_credentials_version
+             FROM ops.operators WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`,
+    values: [ids],
+  });
   return new Map(
     rows.map((r) => [
       r.id,

@@ -1,68 +1,97 @@
 import type { Redis, Result } from 'ioredis';
 import { HEALTH_TTL_S, healthKey, healthTombstoneKey } from '../domain/health';
 import type { HealthStatus } from '../domain/operator';
+import { ACTOR_JSON, EVENT_TYPE_JSON, sharedMembers } from './events';
 import type { HealthReport, ValidReport } from './report';
 
 /**
- * The Redis health cache (README "Health ingestion") as the health pipeline writes it. One Lua script per report
- * makes "newer than what the cache holds" atomic, also between replicas, and appends a status
- * change's `operator.health` event to the outbox stream in the same step: a change is never
- * cached without its event (src/health/event-outbox.ts publishes them). A deleted operator's
- * tombstone refuses the write.
+ * The Redis health cache (README "Health ingestion") as the health pipeline writes it. A Lua
+ * script makes "newer than what the cache holds" atomic per report, also between replicas, and
+ * appends a status change's `operator.health` event to the outbox stream in the same step: a
+ * change is never cached without its event (src/health/event-outbox.ts publishes them). A deleted
+ * operator's tombstone refuses the write. One call writes up to CHUNK reports in order: fewer
+ * commands for the client and the server to handle than one per report, while no call holds
+ * Redis long.
  *
  * The cached JSON is the report plus `reportedAtMs` (what the script compares) and
  * `previousStatus` (the status it replaced, null when the key was missing): a redelivered report
- * finds itself in the cache and gets the same answer as its first delivery.
+ * finds itself in the cache and gets the same answer as its first delivery. The event's JSON and
+ * its `eventId` are made in the script, only for a change: the id is a UUID (version 8, RFC 9562
+ * "custom") from the SHA-1 of the report's identity, so a redelivered report yields the same id,
+ * which JetStream's duplicate window drops.
  */
 
+const CHUNK = 64;
+/** ARGV per report after the three shared ones. */
+const PER_REPORT = 7;
+
 const PUT_NEWEST = `
-if redis.call('EXISTS', KEYS[3]) == 1 then return {0, 'deleted', ''} end
-local ms = tonumber(ARGV[1])
-local instance = ARGV[2]
-local status = ARGV[3]
-local previous = false
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, c = pcall(cjson.decode, current)
-  if ok and type(c) == 'table' and tonumber(c.reportedAtMs) then
-    local cms = tonumber(c.reportedAtMs)
-    if ms < cms then return {0, 'stale', ''} end
-    if ms == cms then
-      if c.connectorInstance == instance then
-        local p = c.previousStatus
-        if type(p) ~= 'string' then p = '' end
-        if p ~= status then return {1, 'redelivered', p} end
-        return {0, 'redelivered', p}
-      end
-      -- Two instances at the same millisecond: a fixed order, so every replica agrees.
-      if instance < c.connectorInstance then return {0, 'stale', ''} end
-    end
-    if type(c.status) == 'string' then previous = c.status end
-  end
+local ttl = tonumber(ARGV[1])
+local eventType = ARGV[2]
+local actor = ARGV[3]
+local outbox = KEYS[1]
+local results = {}
+
+local function eventId(op, instance, reportedAt)
+  local h = redis.sha1hex('operator.health|' .. op .. '|' .. instance .. '|' .. reportedAt)
+  local variant = string.format('%x', 8 + tonumber(string.sub(h, 17, 17), 16) % 4)
+  return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-8' .. string.sub(h, 14, 16) .. '-' ..
+    variant .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
 end
-local prevJson = 'null'
-if previous then prevJson = cjson.encode(previous) end
-redis.call('SET', KEYS[1], ARGV[4] .. ',"previousStatus":' .. prevJson .. '}', 'EX', tonumber(ARGV[5]))
-if previous == status then return {0, 'written', previous} end
-redis.call('XADD', KEYS[2], '*', 'eventId', ARGV[6], 'event', ARGV[7] .. prevJson .. ARGV[8])
-return {1, 'written', previous or ''}
+
+local function put(key, tombstone, a)
+  if redis.call('EXISTS', tombstone) == 1 then return 0, 'deleted', '' end
+  local msText, instance, status, op, version, reportedAt, body =
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  local ms = tonumber(msText)
+  local previous = false
+  local current = redis.call('GET', key)
+  if current then
+    local ok, c = pcall(cjson.decode, current)
+    if ok and type(c) == 'table' and tonumber(c.reportedAtMs) then
+      local cms = tonumber(c.reportedAtMs)
+      if ms < cms then return 0, 'stale', '' end
+      if ms == cms then
+        if c.connectorInstance == instance then
+          local p = c.previousStatus
+          if type(p) ~= 'string' then p = '' end
+          if p ~= status then return 1, 'redelivered', p end
+          return 0, 'redelivered', p
+        end
+        -- Two instances at the same millisecond: a fixed order, so every replica agrees.
+        if instance < c.connectorInstance then return 0, 'stale', '' end
+      end
+      if type(c.status) == 'string' then previous = c.status end
+    end
+  end
+  local prevJson = 'null'
+  if previous then prevJson = cjson.encode(previous) end
+  redis.call('SET', key, '{"operatorId":"' .. op .. '",' .. body .. ',"reportedAtMs":' .. msText ..
+    ',"previousStatus":' .. prevJson .. '}', 'EX', ttl)
+  if previous == status then return 0, 'written', previous end
+  local id = eventId(op, instance, reportedAt)
+  redis.call('XADD', outbox, '*', 'eventId', id, 'event', '{"eventId":"' .. id .. '","type":' .. eventType ..
+    ',"operatorId":"' .. op .. '","version":' .. version .. ',"occurredAt":"' .. reportedAt .. '","actor":' .. actor ..
+    ',"data":{' .. body .. ',"previousStatus":' .. prevJson .. '}}')
+  return 1, 'written', previous or ''
+end
+
+for i = 0, (#KEYS - 1) / 2 - 1 do
+  local changed, write, previous = put(KEYS[2 + 2 * i], KEYS[3 + 2 * i], 4 + ${PER_REPORT} * i)
+  results[#results + 1] = changed
+  results[#results + 1] = write
+  results[#results + 1] = previous
+end
+return results
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    /** KEYS: the outbox, then each report's key and tombstone; ARGV: see PUT_NEWEST. */
     healthPutNewest(
-      key: string,
-      outboxKey: string,
-      tombstoneKey: string,
-      reportedAtMs: number,
-      connectorInstance: string,
-      status: string,
-      jsonHead: string,
-      ttlS: number,
-      eventId: string,
-      eventHead: string,
-      eventTail: string,
-    ): Result<[number, string, string], Context>;
+      numberOfKeys: number,
+      ...keysAndArgs: Array<string | number>
+    ): Result<Array<number | string>, Context>;
   }
 }
 
@@ -84,46 +113,51 @@ const defined = new WeakSet<Redis>();
 export class HealthCache {
   constructor(private readonly redis: Redis) {
     if (!defined.has(redis)) {
-      redis.defineCommand('healthPutNewest', { numberOfKeys: 3, lua: PUT_NEWEST });
+      redis.defineCommand('healthPutNewest', { lua: PUT_NEWEST });
       defined.add(redis);
     }
   }
 
   /**
    * Writes each report unless the cache holds a newer one, in the order given (callers sort by
-   * reportedAt, so each change within a batch is seen); a change also appends its event, made by
-   * `eventOf` with the status it replaced, to `outboxKey`. One round trip for the whole batch;
-   * throws if any write failed.
+   * reportedAt, so each change within a batch is seen); a change also appends its event, with
+   * the operator's config version from `versionOf`, to `outboxKey`. One round trip for the whole
+   * batch; throws if any write failed.
    */
   async putNewest(
     reports: readonly ValidReport[],
     outboxKey: string,
-    eventOf: (report: HealthReport) => { eventId: string; head: string; tail: string },
+    versionOf: (operatorId: string) => number,
   ): Promise<CacheOutcome[]> {
     if (reports.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const { report, reportedAtMs } of reports) {
-      const json = JSON.stringify({ ...report, reportedAtMs });
-      const event = eventOf(report);
-      pipeline.healthPutNewest(
-        healthKey(report.operatorId),
-        outboxKey,
-        healthTombstoneKey(report.operatorId),
-        reportedAtMs,
-        report.connectorInstance,
-        report.status,
-        json.slice(0, -1),
-        HEALTH_TTL_S,
-        event.eventId,
-        event.head,
-        event.tail,
-      );
+    for (let from = 0; from < reports.length; from += CHUNK) {
+      const chunk = reports.slice(from, from + CHUNK);
+      const keys: string[] = [outboxKey];
+      const args: Array<string | number> = [HEALTH_TTL_S, EVENT_TYPE_JSON, ACTOR_JSON];
+      for (const { report, reportedAtMs } of chunk) {
+        keys.push(healthKey(report.operatorId), healthTombstoneKey(report.operatorId));
+        args.push(
+          reportedAtMs,
+          report.connectorInstance,
+          report.status,
+          report.operatorId,
+          versionOf(report.operatorId),
+          report.reportedAt,
+          sharedMembers(report),
+        );
+      }
+      pipeline.healthPutNewest(keys.length, ...keys, ...args);
     }
     const results = (await pipeline.exec()) ?? [];
-    if (results.length !== reports.length) throw new Error('Redis pipeline answered partially');
-    return results.map(([err, value]) => {
+    if (results.length !== Math.ceil(reports.length / CHUNK)) throw new Error('Redis pipeline answered partially');
+    const flat = results.flatMap(([err, value]) => {
       if (err) throw err;
-      const [changed, write, previous] = value as [number, CacheOutcome['write'], string];
+      return value as Array<number | string>;
+    });
+    if (flat.length !== reports.length * 3) throw new Error('Redis answered for fewer reports than it was sent');
+    return reports.map((_, i) => {
+      const [changed, write, previous] = flat.slice(3 * i, 3 * i + 3) as [number, CacheOutcome['write'], string];
       return { changed: changed === 1, write, previousStatus: previous === '' ? null : (previous as HealthStatus) };
     });
   }

@@ -5,7 +5,6 @@ import type { Db } from '../clients/postgres';
 import { findHealthTargets, insertHealthReports } from '../db/health-log';
 import { HEALTH_SUBJECT } from '../events/envelope';
 import { HealthCache } from './cache';
-import { encodedHealthEvent } from './events';
 import { HealthEventOutbox } from './event-outbox';
 import type { HealthMetrics } from './metrics';
 import type { ValidReport } from './report';
@@ -64,7 +63,7 @@ export class HealthPipeline {
       this.cache.putNewest(
         known.map(({ valid }) => valid),
         this.events.key,
-        (report) => encodedHealthEvent(report, targets.get(report.operatorId)!.version),
+        (operatorId) => targets.get(operatorId)!.version,
       ),
     ]);
     await sendSignals(
