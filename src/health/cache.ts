@@ -39,6 +39,9 @@ local function eventId(op, instance, reportedAt)
     variant .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
 end
 
+-- The operator id and reportedAt go into the JSON unescaped: validateReport (src/health/report.ts)
+-- lets through only a lowercase UUID and a canonical toISOString() instant; the other strings come
+-- JSON-encoded from Node (body, eventType, actor) or cjson (prevJson).
 local function put(key, tombstone, a)
   if redis.call('EXISTS', tombstone) == 1 then return 0, 'deleted', '' end
   local msText, instance, status, op, version, reportedAt, body =

@@ -6,7 +6,8 @@ import type { HealthReport } from './report';
  * The pieces of an `operator.health` event (docs/asyncapi.yaml, `HealthChangedData` in
  * src/events/catalog.ts) that the cache's script (src/health/cache.ts) joins, for a status change
  * only: the envelope around `data`, which is the report without its operator id plus the status
- * it replaced, known only inside the script.
+ * it replaced, known only inside the script. The script's part is not typed: test/health-cache.test.ts
+ * checks what it writes against the catalog.
  */
 
 export const EVENT_TYPE_JSON = JSON.stringify(HEALTH_SUBJECT);
