@@ -18,7 +18,7 @@ import { createRoutingRulesRouter, documentRoutingRules } from './routing-rules'
 import { createAdminAuth, type AuthState } from './shared/auth';
 import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
 import { httpMetrics } from './shared/http-metrics';
-import { idempotency } from './shared/idempotency';
+import { documentIdempotency, idempotency } from './shared/idempotency';
 import { createReferenceRouter, REFERENCE_PREFIX } from './reference-page';
 import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
 import { logStreamErrors, problemMiddleware } from './shared/problem';
@@ -66,18 +66,22 @@ export function buildAdminOpenApi(): OpenApiDocument {
     server: '/v1/admin',
     auth: 'bearer' as const,
   };
-  return buildOpenApi(listener, (doc) => {
-    documentOnboarding(doc);
-    documentOperators(doc);
-    documentDrain(doc);
-    documentRotation(doc);
-    documentHealth(doc);
-    documentRoutingRules(doc);
-    documentTpsLimit(doc);
-    documentPrefixTables(doc);
-    documentRouting(doc);
-    documentRoutingLint(doc);
-  });
+  return buildOpenApi(
+    listener,
+    (doc) => {
+      documentOnboarding(doc);
+      documentOperators(doc);
+      documentDrain(doc);
+      documentRotation(doc);
+      documentHealth(doc);
+      documentRoutingRules(doc);
+      documentTpsLimit(doc);
+      documentPrefixTables(doc);
+      documentRouting(doc);
+      documentRoutingLint(doc);
+    },
+    (generated) => documentIdempotency(generated, { server: listener.server, skip: streamsItsBody }),
+  );
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Db } from '../../clients/postgres';
 import { claimKey, keepAnswer, releaseKey } from '../../db/idempotency-keys';
 import type { Logger } from '../../platform/logger';
 import type { AuthState } from './auth';
+import { eachOperation, problemDoc, type OpenApiDocument, type OperationDoc } from './openapi';
 import { HttpProblem } from './problem';
 
 /**
@@ -90,4 +91,52 @@ export function idempotency(
       log.warn({ err: (err as Error).message, key }, 'could not keep an idempotent answer'),
     );
   };
+}
+
+/**
+ * What the middleware adds to every POST it guards, written into the document once: the
+ * `Idempotency-Key` header, `Idempotent-Replayed` on a replayed answer, the 409 of a key still in
+ * progress and the 422 of a key reused with another request. `skip` is the middleware's own.
+ */
+export function documentIdempotency(
+  document: OpenApiDocument,
+  { server, skip }: { server: string; skip: (ctx: { path: string }) => boolean },
+): void {
+  eachOperation(document, (operation, method, path) => {
+    if (method !== 'post' || skip({ path: server + path.replace(/\{[^}]+\}/g, 'x') })) return;
+    const parameters = operation.parameters ?? [];
+    if (!parameters.some((p) => p.in === 'header' && p.name === 'Idempotency-Key')) {
+      operation.parameters = [
+        ...parameters,
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description: 'A repeat with the same key and body replays the first accepted answer; nothing runs twice',
+          schema: { type: 'string', maxLength: 200 },
+        },
+      ];
+    }
+    const { responses } = operation;
+    for (const [status, response] of Object.entries(responses)) {
+      if (status.startsWith('2')) {
+        response.headers = {
+          ...response.headers,
+          'Idempotent-Replayed': {
+            description: '`true` when this is the kept answer of an earlier request with the same Idempotency-Key',
+            schema: { type: 'string', enum: ['true'] },
+          },
+        };
+      }
+    }
+    amend(responses, '409', 'an Idempotency-Key whose first request is still in progress');
+    amend(responses, '422', 'an Idempotency-Key reused with another request');
+  });
+}
+
+/** Adds `reason` to the answer `status` of an operation, or the answer itself when it has none. */
+function amend(responses: OperationDoc['responses'], status: string, reason: string): void {
+  const existing = responses[status];
+  if (!existing) responses[status] = problemDoc(reason.charAt(0).toUpperCase() + reason.slice(1));
+  else if (!existing.description.includes('Idempotency-Key')) existing.description += `; or ${reason}`;
 }

@@ -1,4 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { REQUEST_ID_PATTERN } from '../../platform/request-context';
 import { IF_MATCH_PATTERN, z } from './http';
 
 /**
@@ -72,6 +73,8 @@ export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']
 export function buildOpenApi(
   listener: { title: string; description: string; server: string; auth: 'bearer' | 'mtls' },
   document: (doc: AdminDoc) => void,
+  /** What a listener's own middleware adds to the generated operations (before X-Request-Id goes on every answer). */
+  amend?: (generated: OpenApiDocument) => void,
 ): OpenApiDocument {
   const registry = new OpenAPIRegistry();
   const scheme =
@@ -87,9 +90,71 @@ export function buildOpenApi(
             'A client certificate chaining to the configured CA, with the clientAuth usage and a SAN on the allowlist',
         });
   document({ registry, security: [{ [scheme.name]: [] }] });
-  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+  const generated = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: listener.title, version: '1.0.0', description: listener.description },
     servers: [{ url: listener.server }],
   });
+  amend?.(generated);
+  documentRequestId(generated);
+  return generated;
+}
+
+/** One operation of a generated document, as the passes that amend every operation see it. */
+export interface OperationDoc {
+  parameters?: Array<{ name: string; in: string; required?: boolean; description?: string; schema: unknown }>;
+  responses: Record<string, { description: string; headers?: Record<string, unknown>; content?: unknown }>;
+}
+
+/**
+ * Calls `amend` on every operation of a generated document. What a middleware adds to every
+ * route (a header, an answer) is written once this way, so that no route's own part can forget it.
+ */
+export function eachOperation(
+  document: OpenApiDocument,
+  amend: (operation: OperationDoc, method: string, path: string) => void,
+): void {
+  const paths = (document.paths ?? {}) as Record<string, Record<string, OperationDoc>>;
+  for (const [path, item] of Object.entries(paths)) {
+    for (const [method, operation] of Object.entries(item)) amend(operation, method, path);
+  }
+}
+
+/** A problem+json answer in a generated document (the registered Problem schema, by reference). */
+export const problemDoc = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+});
+
+/**
+ * Every request of both listeners may carry `X-Request-Id` and every answer has one
+ * (src/api/shared/request-log.ts): a sane id comes back as sent, any other value is replaced by a
+ * new UUID, never refused.
+ */
+function documentRequestId(document: OpenApiDocument): void {
+  eachOperation(document, (operation) => {
+    operation.parameters = [
+      ...(operation.parameters ?? []),
+      {
+        name: 'X-Request-Id',
+        in: 'header',
+        required: false,
+        description: `The caller's request id, echoed and logged when it matches ${REQUEST_ID_PATTERN.source}; any other value is replaced by a new UUID`,
+        schema: { type: 'string' },
+      },
+    ];
+    for (const response of Object.values(operation.responses)) {
+      response.headers = { ...response.headers, 'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' } };
+    }
+  });
+  document.components = {
+    ...document.components,
+    headers: {
+      ...document.components?.headers,
+      'X-Request-Id': {
+        description: "The request's id (the caller's, or a new UUID): in every log line written for it",
+        schema: { type: 'string', pattern: REQUEST_ID_PATTERN.source },
+      },
+    },
+  };
 }
