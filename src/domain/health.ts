@@ -22,3 +22,11 @@ export const HEALTH_TOMBSTONE_TTL_S = 24 * 60 * 60 + 10 * 60;
 export function healthOutboxKey(subject: string): string {
   return `ops:health-outbox:${subject}`;
 }
+
+/**
+ * Whether report `a` was made before report `b`: the order that counts, whatever order they
+ * arrive in (two ingestion batches in flight, or two replicas, can deliver them crossed).
+ */
+export function reportedBefore(a: { reportedAt: string }, b: { reportedAt: string }): boolean {
+  return Date.parse(a.reportedAt) < Date.parse(b.reportedAt);
+}

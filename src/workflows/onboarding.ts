@@ -1,9 +1,10 @@
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import { DUPLICATE_OPERATOR, ONBOARDING_FAILED } from '../domain/failures';
+import { reportedBefore } from '../domain/health';
 import type { OperatorDraft } from '../domain/operator';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
-import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, trackSteps } from './shared';
+import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, healthByReportedAt, trackSteps } from './shared';
 
 export interface OnboardingInput {
   draft: OperatorDraft;
@@ -44,7 +45,10 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
   let saved = false;
   const at = trackSteps(onboardingSteps, 'saving');
   const acceptance = acceptOnFirstStep();
+  // The connector's newest report decides, not the one that happened to arrive last.
+  const byReportedAt = healthByReportedAt();
   setHandler(connectorHealthSignal, (health) => {
+    if (byReportedAt && lastHealth && reportedBefore(health, lastHealth)) return;
     lastHealth = health;
   });
 

@@ -1,7 +1,8 @@
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
-import { connectorHealthSignal, defineSteps, type StepOf } from './messages';
+import { reportedBefore } from '../domain/health';
+import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
-import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, trackSteps } from './shared';
+import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, healthByReportedAt, trackSteps } from './shared';
 
 /** The failure type of a rotation that ended with the previous credentials version in force. */
 export const CREDENTIALS_ROLLED_BACK = 'CredentialsRolledBack';
@@ -45,12 +46,16 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
   const { operatorId, actor, bindTimeoutS } = input;
   const at = trackSteps(rotationSteps, 'checking');
   const acceptance = acceptOnFirstStep();
-  // First decisive report per credentials version; reports of other versions are ignored.
-  const binds = new Map<number, 'UP' | 'AUTH_FAILED'>();
+  // First decisive report per credentials version, first by reportedAt (a report made earlier
+  // that arrives later still counts); reports of other versions are ignored.
+  const binds = new Map<number, Pick<ConnectorHealth, 'status' | 'reportedAt'>>();
+  const byReportedAt = healthByReportedAt();
   setHandler(connectorHealthSignal, (health) => {
     const version = health.credentialsVersion;
-    if (version === null || binds.has(version)) return;
-    if (health.status === 'UP' || health.status === 'AUTH_FAILED') binds.set(version, health.status);
+    if (version === null || (health.status !== 'UP' && health.status !== 'AUTH_FAILED')) return;
+    const held = binds.get(version);
+    if (held && !(byReportedAt && reportedBefore(health, held))) return;
+    binds.set(version, { status: health.status, reportedAt: health.reportedAt });
   });
 
   let previousVersion: number | undefined;
@@ -79,7 +84,7 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
           CREDENTIALS_ROLLED_BACK,
         );
       }
-      if (binds.get(pending) === 'AUTH_FAILED') {
+      if (binds.get(pending)?.status === 'AUTH_FAILED') {
         throw ApplicationFailure.nonRetryable(
           `the connector reported AUTH_FAILED with credentials version ${pending}`,
           CREDENTIALS_ROLLED_BACK,

@@ -6,6 +6,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
 } from '@temporalio/workflow';
@@ -13,6 +14,15 @@ import type { Operator } from '../domain/operator';
 import { acceptedUpdate, type Steps, type StepState } from './messages';
 
 /** What every workflow here shares: steps, the accepted answer, compensations, how a failure reads. */
+
+/**
+ * Whether this run orders health signals by `reportedAt` rather than by arrival. A run started
+ * before the rule (no marker in its history) keeps arrival order, so that its history replays
+ * exactly as it was written.
+ */
+export function healthByReportedAt(): boolean {
+  return patched('health-signals-by-reported-at');
+}
 
 export function failureReason(err: unknown): string {
   if (isCancellation(err)) return 'cancelled';

@@ -16,6 +16,7 @@ import {
 } from '../../src/workflows/onboarding';
 import {
   OPERATOR_ID,
+  blocking,
   useTimeSkippingEnv,
   errorsLoggedBy,
   failing,
@@ -81,6 +82,27 @@ describe('onboardOperator', () => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await handle.signal(connectorHealthSignal, report('UP'));
+
+      expect(await handle.result()).toMatchObject({ status: 'ACTIVE' });
+    });
+    expect(stubs.names()).toContain('activateOperator');
+  });
+
+  it('lets the newest report decide when an older one arrives after it', async () => {
+    // Held before the wait, so both reports are in before the workflow looks at them.
+    const announcing = blocking(fakeOperator({ status: 'ONBOARDING', version: 1, credentialsVersion: 1 }));
+    const stubs = stubActivities({ recordOperatorCreated: announcing.activity });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startOnboarding(taskQueue);
+      await accepted;
+      await announcing.entered;
+      // Two ingestion batches in flight: the newer report's signal overtakes the older one's.
+      await handle.signal(connectorHealthSignal, report('UP', 1, 0, { reportedAt: '2026-01-01T00:00:02.000Z' }));
+      await handle.signal(
+        connectorHealthSignal,
+        report('AUTH_FAILED', 1, 0, { reportedAt: '2026-01-01T00:00:01.000Z' }),
+      );
+      announcing.release();
 
       expect(await handle.result()).toMatchObject({ status: 'ACTIVE' });
     });

@@ -142,6 +142,27 @@ describe('rotateCredentials', () => {
     expect(stubs.names()).not.toContain('rollbackRotation');
   });
 
+  it('takes the decisive report made first, even when it arrives after a later one', async () => {
+    const announcing = blocking(fakeOperator());
+    const stubs = stubActivities({ beginRotation: announcing.activity });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startRotation(taskQueue);
+      await accepted;
+      await announcing.entered;
+      // Two ingestion batches in flight: the later report's signal overtakes the earlier one's.
+      await handle.signal(connectorHealthSignal, report('UP', NEW, 0, { reportedAt: '2026-01-01T00:00:02.000Z' }));
+      await handle.signal(
+        connectorHealthSignal,
+        report('AUTH_FAILED', NEW, 0, { reportedAt: '2026-01-01T00:00:01.000Z' }),
+      );
+      announcing.release();
+
+      expect(await workflowFailure(handle)).toMatchObject({ type: CREDENTIALS_ROLLED_BACK });
+    });
+    expect(stubs.names()).not.toContain('completeRotation');
+    expect(stubs.names().slice(-4)).toEqual(ROLLBACK);
+  });
+
   it('refuses the accepted update without touching Vault when the operator cannot rotate', async () => {
     const stubs = stubActivities({ prepareRotation: failing(CONFLICT) });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
