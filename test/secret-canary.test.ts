@@ -19,7 +19,8 @@ import { TcpProxy } from './support/tcp-proxy';
  * proxies the test cuts on the way. One password goes through onboarding, a PATCH, a rotation, a
  * rolled-back rotation and a drain; afterwards no canary is in any log line, PostgreSQL table,
  * Temporal history, NATS message, Redis key or HTTP answer, except the internal credentials
- * answers that exist to carry it.
+ * answers that exist to carry it. Nor are the service's own secrets, canaries as well: its JWT
+ * key, the admin tokens signed with it and its Vault token.
  */
 
 jest.setTimeout(180_000);
@@ -42,6 +43,10 @@ describe('a password through the whole system, outages included', () => {
   let onboarded = '';
   /** Status, headers and body of every answer the test got, except the credentials reads. */
   const answers: string[] = [];
+  /** The service's other secrets, canaries too: its HS256 key, the admin tokens signed with it, its Vault token. */
+  const JWT_SECRET = `canary-jwt-${randomUUID()}-${randomUUID()}`;
+  const bearerTokens: string[] = [];
+  let vaultToken = '';
 
   beforeAll(async () => {
     // A database of its own: its relay, publishing through a proxy the test cuts, must not hold
@@ -54,8 +59,19 @@ describe('a password through the whole system, outages included', () => {
     vault = await TcpProxy.start({ host: vaultUrl.hostname, port: Number(vaultUrl.port) });
     nats = await TcpProxy.start({ host: natsUrl.hostname, port: Number(natsUrl.port) });
     pki = standardPki();
+    // A Vault token of the service's own (the stack's root token is in every test's config).
+    if (config.vault.auth.kind !== 'token') throw new Error('the canary test needs VAULT_AUTH=token');
+    const created = await fetch(`${config.vault.addr}/v1/auth/token/create`, {
+      method: 'POST',
+      headers: { 'X-Vault-Token': config.vault.auth.token },
+      body: JSON.stringify({ policies: ['root'], ttl: '1h', renewable: true }),
+    });
+    expect(created.status).toBe(200);
+    vaultToken = ((await created.json()) as { auth: { client_token: string } }).auth.client_token;
     service = await startServiceProcess({
       LOG_LEVEL: 'trace',
+      JWT_SECRET,
+      VAULT_TOKEN: vaultToken,
       DATABASE_URL: db.url,
       VAULT_ADDR: `http://127.0.0.1:${vault.port}`,
       NATS_URL: `nats://127.0.0.1:${nats.port}`,
@@ -77,12 +93,18 @@ describe('a password through the whole system, outages included', () => {
     await db?.drop();
   });
 
+  function bearer(): string {
+    const token = adminToken({}, JWT_SECRET);
+    bearerTokens.push(token);
+    return token;
+  }
+
   async function admin(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
     const res = await fetch(`http://127.0.0.1:${service.ports.admin}/v1/admin${path}`, {
       ...init,
       body: init.json === undefined ? init.body : JSON.stringify(init.json),
       headers: {
-        authorization: `Bearer ${adminToken()}`,
+        authorization: `Bearer ${bearer()}`,
         'content-type': 'application/json',
         ...(init.headers as Record<string, string>),
       },
@@ -273,6 +295,18 @@ describe('a password through the whole system, outages included', () => {
       canaries.forEach((c, n) => {
         if (text.includes(c)) throw new Error(`canary ${n} found in ${place}`);
       });
+    }
+    // Nor the service's own secrets: its JWT key, a bearer token (or just its signature), its Vault token.
+    const secrets: Record<string, string[]> = {
+      'the JWT secret': [JWT_SECRET],
+      'an admin bearer token': bearerTokens.flatMap((t) => [t, t.split('.')[2] ?? t]),
+      'the Vault token': [vaultToken],
+    };
+    expect(bearerTokens.length).toBeGreaterThan(5);
+    for (const [place, text] of Object.entries(places)) {
+      for (const [what, values] of Object.entries(secrets)) {
+        if (values.some((v) => text.includes(v))) throw new Error(`${what} found in ${place}`);
+      }
     }
   });
 
