@@ -1,7 +1,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { CONFLICT, NOT_FOUND, VAULT_REJECTED } from '../../src/domain/failures';
-import { connectorHealthSignal } from '../../src/workflows/messages';
+import { connectorHealthSignal, type ConnectorHealth } from '../../src/workflows/messages';
 import {
   CREDENTIALS_ROLLED_BACK,
   rotateCredentials,
@@ -123,19 +123,24 @@ describe('rotateCredentials', () => {
     expect(stubs.names()).not.toContain('completeRotation');
   });
 
-  it('keeps the first decisive report of the new version and ignores other versions', async () => {
-    // Held before the wait, so every report below is in before the workflow looks at them.
+  /** A rotation given `reports` while its announcement is held: all are in before it looks at them. */
+  async function rotationGiven(reports: ConnectorHealth[], check: (handle: WorkflowHandle) => Promise<void>) {
     const announcing = blocking(fakeOperator());
     const stubs = stubActivities({ beginRotation: announcing.activity });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startRotation(taskQueue);
       await accepted;
       await announcing.entered;
-      await handle.signal(connectorHealthSignal, report('AUTH_FAILED', CURRENT));
-      await handle.signal(connectorHealthSignal, report('UP', NEW));
-      await handle.signal(connectorHealthSignal, report('AUTH_FAILED', NEW));
+      for (const health of reports) await handle.signal(connectorHealthSignal, health);
       announcing.release();
+      await check(handle);
+    });
+    return stubs;
+  }
 
+  it('keeps the first decisive report of the new version and ignores other versions', async () => {
+    const reports = [report('AUTH_FAILED', CURRENT), report('UP', NEW), report('AUTH_FAILED', NEW)];
+    const stubs = await rotationGiven(reports, async (handle) => {
       expect(await handle.result()).toMatchObject({ status: 'ROTATED', credentialsVersion: NEW });
     });
     expect(stubs.names()).toContain('completeRotation');
@@ -143,20 +148,12 @@ describe('rotateCredentials', () => {
   });
 
   it('takes the decisive report made first, even when it arrives after a later one', async () => {
-    const announcing = blocking(fakeOperator());
-    const stubs = stubActivities({ beginRotation: announcing.activity });
-    await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startRotation(taskQueue);
-      await accepted;
-      await announcing.entered;
-      // Two ingestion batches in flight: the later report's signal overtakes the earlier one's.
-      await handle.signal(connectorHealthSignal, report('UP', NEW, 0, { reportedAt: '2026-01-01T00:00:02.000Z' }));
-      await handle.signal(
-        connectorHealthSignal,
-        report('AUTH_FAILED', NEW, 0, { reportedAt: '2026-01-01T00:00:01.000Z' }),
-      );
-      announcing.release();
-
+    // Two ingestion batches in flight: the later report's signal overtakes the earlier one's.
+    const reports = [
+      report('UP', NEW, 0, { reportedAt: '2026-01-01T00:00:02.000Z' }),
+      report('AUTH_FAILED', NEW, 0, { reportedAt: '2026-01-01T00:00:01.000Z' }),
+    ];
+    const stubs = await rotationGiven(reports, async (handle) => {
       expect(await workflowFailure(handle)).toMatchObject({ type: CREDENTIALS_ROLLED_BACK });
     });
     expect(stubs.names()).not.toContain('completeRotation');
