@@ -2,24 +2,23 @@
  * Admin reads on the real local stack (`npm run stack:up`): `GET /v1/admin/operators/{id}` and
  * `GET /v1/admin/operators/{id}/routing-rules` through the whole admin app (JWT check, request
  * log, validation, problem mapping, service) at a fixed concurrency, beside a bare Koa route
- * running the same SQL (the same src/db functions) in the same run, and the ratio.
+ * running the same SQL (the same src/db functions) in the same run, and the ratio. Each server
+ * runs in a process of its own (bench/serve.ts), the load is generated in this one, in
+ * alternating rounds so that both sides see the same drift of a shared machine.
  *
  * Usage: `npm run bench:admin-read`. BENCH_N (requests per route and side, default 5000),
  * BENCH_CONCURRENCY (default 16), BENCH_OPERATORS (default 100, each with 10 rules).
  * Goal: throughput ≥ 0.6 of the bare route. Throwaway database, dropped at the end.
  */
 import { randomUUID } from 'node:crypto';
-import Koa from 'koa';
-import { findOperator } from '../src/db/operators';
-import { listRoutingRules } from '../src/db/routing-rules';
-import { ACTOR, insertActiveOperators, intEnv, listen, loadGets, startBenchService, urlOf } from './bench-service';
+import { ACTOR, compareLoads, insertActiveOperators, intEnv, openBenchDatabase, spawnServer } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 async function main(cleanup: Cleanup): Promise<void> {
   const n = intEnv('BENCH_N', 5000);
   const concurrency = intEnv('BENCH_CONCURRENCY', 16);
   const operatorCount = intEnv('BENCH_OPERATORS', 100);
-  const s = await startBenchService(cleanup);
+  const s = await openBenchDatabase(cleanup, { relay: false });
   const ids = Array.from({ length: operatorCount }, () => randomUUID());
   await insertActiveOperators(s.resources, ids);
   await s.resources.db.query(
@@ -35,18 +34,10 @@ async function main(cleanup: Cleanup): Promise<void> {
     [ids, ACTOR],
   );
 
-  // The floor: the same SQL behind a bare Koa route, no auth, validation or error mapping.
-  const bare = new Koa();
-  bare.use(async (ctx) => {
-    const [, , id, rules] = ctx.path.split('/');
-    const operator = await findOperator(s.resources.db, id ?? '');
-    ctx.body = rules
-      ? { version: operator?.version, routingRules: await listRoutingRules(s.resources.db, id ?? '') }
-      : operator;
-  });
-  const server = await listen(bare);
-  cleanup.add('close the bare Koa app', () => new Promise((r) => server.close(r)));
-  const bareUrl = urlOf(server);
+  // The admin app and its floor (the same SQL behind a bare Koa route) in processes of their own,
+  // the load generated here.
+  const adminUrl = `${await spawnServer(cleanup, 'admin', s.config.postgres.url)}/v1/admin`;
+  const bareUrl = await spawnServer(cleanup, 'bare-admin-read', s.config.postgres.url);
 
   const routes = [
     { name: 'GET /operators/{id}', path: (id: string) => `/operators/${id}` },
@@ -58,16 +49,16 @@ async function main(cleanup: Cleanup): Promise<void> {
   );
   console.log('|---|---|---|---|---|---|');
   for (const route of routes) {
-    const apiUrls = ids.map((id) => `${s.adminUrl}${route.path(id)}`);
+    const apiUrls = ids.map((id) => `${adminUrl}${route.path(id)}`);
     const bareUrls = ids.map((id) => `${bareUrl}${route.path(id)}`);
+    const api = { url: (i: number) => apiUrls[i % apiUrls.length] as string, headers: s.auth };
+    const bare = { url: (i: number) => bareUrls[i % bareUrls.length] as string, headers: {} };
     // Warm-up of both sides: JIT, pools, prepared statements.
-    await loadGets((i) => apiUrls[i % apiUrls.length] as string, 500, concurrency, s.auth);
-    await loadGets((i) => bareUrls[i % bareUrls.length] as string, 500, concurrency, {});
-    const api = await loadGets((i) => apiUrls[i % apiUrls.length] as string, n, concurrency, s.auth);
-    const floor = await loadGets((i) => bareUrls[i % bareUrls.length] as string, n, concurrency, {});
-    const ratio = api.perSecond / floor.perSecond;
+    await compareLoads(api, bare, 1000, concurrency, 2);
+    const [admin, floor] = await compareLoads(api, bare, n, concurrency);
+    const ratio = admin.perSecond / floor.perSecond;
     console.log(
-      `| ${route.name} | ${api.perSecond.toFixed(0)} | ${api.p50.toFixed(1)} / ${api.p99.toFixed(1)} | ${floor.perSecond.toFixed(0)} | ${floor.p50.toFixed(1)} / ${floor.p99.toFixed(1)} | ${ratio.toFixed(2)}: ${ratio >= 0.6 ? 'met' : 'NOT met'} |`,
+      `| ${route.name} | ${admin.perSecond.toFixed(0)} | ${admin.p50.toFixed(1)} / ${admin.p99.toFixed(1)} | ${floor.perSecond.toFixed(0)} | ${floor.p50.toFixed(1)} / ${floor.p99.toFixed(1)} | ${ratio.toFixed(2)}: ${ratio >= 0.6 ? 'met' : 'NOT met'} |`,
     );
   }
 }

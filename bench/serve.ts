@@ -12,12 +12,27 @@ import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
 import { inTransaction } from '../src/clients/postgres';
 import { createAdminApp } from '../src/api/admin-app';
+import { findOperator } from '../src/db/operators';
+import { listRoutingRules } from '../src/db/routing-rules';
 import { prefixesOf } from '../src/domain/route-order';
 import { loadConfig, type Config } from '../src/platform/config';
 import { createLogger, type Logger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
 import { createAdminServices } from '../src/services';
 import { listen, urlOf } from './bench-service';
+
+/** The floor of an admin read: the same src/db functions behind a bare Koa route, no auth, validation or error mapping. */
+function bareAdminRead(resources: Resources): Koa {
+  const app = new Koa();
+  app.use(async (ctx) => {
+    const [, , id, rules] = ctx.path.split('/');
+    const operator = await findOperator(resources.db, id ?? '');
+    ctx.body = rules
+      ? { version: operator?.version, routingRules: await listRoutingRules(resources.db, id ?? '') }
+      : operator;
+  });
+  return app;
+}
 
 function bareLongestPrefix(resources: Resources): Koa {
   const app = new Koa();
@@ -64,6 +79,7 @@ const KINDS: Record<
     resources.relay.start(config.nats.outboxPollMs);
     return KINDS.admin!(config, log, resources);
   },
+  'bare-admin-read': (_config, _log, resources) => bareAdminRead(resources),
   'bare-longest-prefix': (_config, _log, resources) => bareLongestPrefix(resources),
   'floor-of-a-change': (_config, _log, resources) => floorOfAChange(resources),
 };
