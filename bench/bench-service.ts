@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -83,6 +84,16 @@ export async function spawnServer(
   databaseUrl: string,
   env: Record<string, string> = {},
 ): Promise<string> {
+  return (await spawnServerProcess(cleanup, kind, databaseUrl, env)).url;
+}
+
+/** That server's URL and its process id (to sample its memory with rssOf). */
+export async function spawnServerProcess(
+  cleanup: Cleanup,
+  kind: string,
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; pid: number }> {
   // BENCH_PROFILE_DIR: each server writes a V8 CPU profile there when it stops (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
@@ -103,10 +114,18 @@ export async function spawnServer(
     child.once('exit', (code) => reject(new Error(`the ${kind} server exited before it listened (code ${code})`)));
   });
   lines.on('line', (line) => console.log(`[${kind}] ${line}`));
-  return url;
+  if (child.pid === undefined) throw new Error(`the ${kind} server has no process id`);
+  return { url, pid: child.pid };
 }
 
-export function listen(app: Koa | ReturnType<typeof createAdminApp>): Promise<Server> {
+/** A process's resident set size now, in bytes (Linux: VmRSS of /proc/<pid>/status). */
+export function rssOf(pid: number): number {
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb) * 1024;
+}
+
+export function listen(app: Pick<Koa, 'listen'>): Promise<Server> {
   return new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -6,19 +6,21 @@
  * Kinds (KINDS below): `admin` (the whole admin API), `admin-and-relay` (with the outbox relay, as
  * a service process runs), `bare-longest-prefix` (bare Koa and the SQL of one longest-prefix
  * lookup: the floor route explain is measured against), `floor-of-a-change` (bare Koa, a one-row
- * commit and a NATS publish: the floor config propagation is measured against).
+ * commit and a NATS publish: the floor config propagation is measured against), `internal-plain`
+ * (the internal API over plain HTTP: the routing snapshot), `bare-admin-read` (the floor of an admin read).
  */
 import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
 import { inTransaction } from '../src/clients/postgres';
 import { createAdminApp } from '../src/api/admin-app';
+import { createInternalApp } from '../src/api/internal-app';
 import { findOperator } from '../src/db/operators';
 import { listRoutingRules } from '../src/db/routing-rules';
 import { prefixesOf } from '../src/domain/route-order';
 import { loadConfig, type Config } from '../src/platform/config';
 import { createLogger, type Logger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
-import { createAdminServices } from '../src/services';
+import { createAdminServices, createInternalServices } from '../src/services';
 import { listen, urlOf } from './bench-service';
 
 /** The floor of an admin read: the same src/db functions behind a bare Koa route, no auth, validation or error mapping. */
@@ -68,16 +70,18 @@ function floorOfAChange(resources: Resources): Koa {
   return app;
 }
 
-const KINDS: Record<
-  string,
-  (config: Config, log: Logger, resources: Resources) => Koa | ReturnType<typeof createAdminApp>
-> = {
+const KINDS: Record<string, (config: Config, log: Logger, resources: Resources) => Pick<Koa, 'listen'>> = {
   admin: (config, log, resources) =>
     createAdminApp({ config, db: resources.db, log, ...createAdminServices(resources, config.temporal, log) }),
   /** The admin API with the outbox relay beside it, as a service process runs both. */
   'admin-and-relay': (config, log, resources) => {
     resources.relay.start(config.nats.outboxPollMs);
     return KINDS.admin!(config, log, resources);
+  },
+  /** The internal API over plain HTTP, no allowlist (INTERNAL_TLS=false): the snapshot, not TLS. */
+  'internal-plain': (config, log, resources) => {
+    const plain = { ...config, internalTls: { ...config.internalTls, enabled: false } };
+    return createInternalApp({ config: plain, log, ...createInternalServices(resources, plain, log) });
   },
   'bare-admin-read': (_config, _log, resources) => bareAdminRead(resources),
   'bare-longest-prefix': (_config, _log, resources) => bareLongestPrefix(resources),
