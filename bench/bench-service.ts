@@ -10,15 +10,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
 import type Koa from 'koa';
-import { createAdminApp } from '../src/api/admin-app';
 import { loadConfig, type Config } from '../src/platform/config';
 import { createLogger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
-import { createAdminServices } from '../src/services';
 import { createBenchDatabase } from './bench-database';
 import type { Cleanup } from './cleanup';
 
-/** What every admin-API benchmark starts from: a throwaway database and the admin API on it, in this process. */
+/** What every admin-API benchmark starts from: a throwaway database, and its service run apart (spawnServer). */
 
 export const ACTOR = 'system:bench';
 
@@ -30,6 +28,7 @@ export interface BenchDatabase {
   auth: Record<string, string>;
 }
 
+/** A bench database with the admin API serving it (in a process of its own). */
 export interface BenchService extends BenchDatabase {
   adminUrl: string;
 }
@@ -57,21 +56,6 @@ export async function openBenchDatabase(
   if (relay) resources.relay.start(config.nats.outboxPollMs);
   const token = jwt.sign({ sub: ACTOR, scope: 'admin' }, secret, { expiresIn: '1h' });
   return { id, config, resources, auth: { authorization: `Bearer ${token}` } };
-}
-
-/** That database with the admin API on it, in this process. */
-export async function startBenchService(cleanup: Cleanup): Promise<BenchService> {
-  const db = await openBenchDatabase(cleanup);
-  const log = createLogger('warn', 'bench');
-  const app = createAdminApp({
-    config: db.config,
-    db: db.resources.db,
-    log,
-    ...createAdminServices(db.resources, db.config.temporal, log),
-  });
-  const server = await listen(app);
-  cleanup.add('close the admin API', () => new Promise((r) => server.close(r)));
-  return { ...db, adminUrl: `${urlOf(server)}/v1/admin` };
 }
 
 /**

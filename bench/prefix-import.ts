@@ -3,7 +3,8 @@
  * CSV to `PUT /v1/admin/prefix-tables/{id}/entries` (Koa, JWT, streamed parse and validation,
  * COPY into a staging table, set operations, version, hash), beside a raw `COPY` of the same
  * rows into a scratch copy of the entries table (same columns, indexes and foreign key) in the same run, and
- * the process's peak RSS growth during the import. Then the fan-out: one entries change for a
+ * the service process's peak RSS growth during the import (the service, admin API and outbox
+ * relay, runs in a process of its own: bench/serve.ts `admin-and-relay`; the client here). Then the fan-out: one entries change for a
  * table that BENCH_FANOUT operators use, from the request to the last of their
  * `prefix_table_updated` events received by a NATS subscriber.
  *
@@ -22,7 +23,15 @@ import { randomUUID } from 'node:crypto';
 import { from as copyFrom } from 'pg-copy-streams';
 import { connectNats } from '../src/clients/nats';
 import type { EventEnvelope } from '../src/events/envelope';
-import { ACTOR, insertActiveOperators, intEnv, startBenchService, type BenchService } from './bench-service';
+import {
+  ACTOR,
+  insertActiveOperators,
+  intEnv,
+  openBenchDatabase,
+  rssOf,
+  spawnServerProcess,
+  type BenchService,
+} from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 const MB = 1024 * 1024;
@@ -152,7 +161,10 @@ async function fanOut(
 async function main(cleanup: Cleanup): Promise<void> {
   const n = intEnv('BENCH_PREFIXES', 1_000_000);
   const operators = intEnv('BENCH_FANOUT', 1000);
-  const s = await startBenchService(cleanup);
+  // The service (admin API and outbox relay) in a process of its own, its memory measured there.
+  const db = await openBenchDatabase(cleanup, { relay: false });
+  const server = await spawnServerProcess(cleanup, 'admin-and-relay', db.config.postgres.url);
+  const s: BenchService = { ...db, adminUrl: `${server.url}/v1/admin` };
   const dir = await mkdtemp(path.join(tmpdir(), 'prefix-import-'));
   cleanup.add('remove the CSV', () => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'prefixes.csv');
@@ -168,10 +180,9 @@ async function main(cleanup: Cleanup): Promise<void> {
   const copyMs = await rawCopy(s, file);
 
   const table = await createTable(s, `import ${s.id}`);
-  global.gc?.();
-  const rssBefore = process.memoryUsage().rss;
+  const rssBefore = rssOf(server.pid);
   let rssPeak = rssBefore;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 20);
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssOf(server.pid))), 20);
   const start = performance.now();
   const written = await putEntries(s, table, createReadStream(file));
   const importMs = performance.now() - start;
