@@ -71,7 +71,7 @@ export async function spawnServer(
   return (await spawnServerProcess(cleanup, kind, databaseUrl, env)).url;
 }
 
-/** That server's URL and its process id (to sample its memory with rssOf). */
+/** That server's URL and its process id (to sample its memory with sampleRss). */
 export async function spawnServerProcess(
   cleanup: Cleanup,
   kind: string,
@@ -102,11 +102,31 @@ export async function spawnServerProcess(
   return { url, pid: child.pid };
 }
 
-/** A process's resident set size now, in bytes (Linux: VmRSS of /proc/<pid>/status). */
-export function rssOf(pid: number): number {
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(kb) * 1024;
+/**
+ * A process's peak resident set size from now on (Linux: VmRSS of /proc/<pid>/status, every 20
+ * ms): `before` now, `stop()` the peak seen. A process that has gone is not sampled: its own exit
+ * fails the measurement it was serving.
+ */
+export function sampleRss(pid: number): { before: number; stop(): number } {
+  const now = (): number | undefined => {
+    try {
+      const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      return kb === undefined ? undefined : Number(kb) * 1024;
+    } catch {
+      return undefined;
+    }
+  };
+  const before = now();
+  if (before === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  let peak = before;
+  const timer = setInterval(() => (peak = Math.max(peak, now() ?? peak)), 20);
+  return {
+    before,
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
 }
 
 export function listen(app: Pick<Koa, 'listen'>): Promise<Server> {
@@ -254,20 +274,6 @@ function summary(runs: RawRun[]): LoadRun {
   const latencies = runs.flatMap((r) => r.latencies);
   const ms = runs.reduce((sum, r) => sum + r.ms, 0);
   return { perSecond: latencies.length / (ms / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
-
-/**
- * `n` GETs of `url(i)`, `concurrency` in flight on as many kept-alive connections; every answer
- * must be 200. node:http rather than fetch: a lighter client leaves more of the machine to the
- * server it measures.
- */
-export async function loadGets(
-  url: (i: number) => string,
-  n: number,
-  concurrency: number,
-  headers: Record<string, string>,
-): Promise<LoadRun> {
-  return summary([await run(url, 0, n, concurrency, headers)]);
 }
 
 export interface LoadSide {

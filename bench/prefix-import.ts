@@ -28,7 +28,7 @@ import {
   insertActiveOperators,
   intEnv,
   openBenchDatabase,
-  rssOf,
+  sampleRss,
   spawnServerProcess,
   type BenchService,
 } from './bench-service';
@@ -180,13 +180,12 @@ async function main(cleanup: Cleanup): Promise<void> {
   const copyMs = await rawCopy(s, file);
 
   const table = await createTable(s, `import ${s.id}`);
-  const rssBefore = rssOf(server.pid);
-  let rssPeak = rssBefore;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssOf(server.pid))), 20);
+  const rss = sampleRss(server.pid);
   const start = performance.now();
   const written = await putEntries(s, table, createReadStream(file));
   const importMs = performance.now() - start;
-  clearInterval(sampler);
+  const rssPeak = rss.stop();
+  const rssBefore = rss.before;
   if (written.added !== n || written.table.entryCount !== n) {
     throw new Error(`imported ${written.added} of ${n} prefixes (table holds ${written.table.entryCount})`);
   }

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { to as copyTo } from 'pg-copy-streams';
-import { openBenchDatabase, routingDataSize, rssOf, seedRoutingData, spawnServerProcess } from './bench-service';
+import { openBenchDatabase, routingDataSize, sampleRss, seedRoutingData, spawnServerProcess } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 const MB = 1024 * 1024;
@@ -81,11 +81,10 @@ async function main(cleanup: Cleanup): Promise<void> {
     }
   };
 
+  // From before the first read: a warm-up read would leave its own peak in the baseline.
+  const rss = sampleRss(server.pid);
   await read(); // warm-up
   await raw();
-  const rssBefore = rssOf(server.pid);
-  let rssPeak = rssBefore;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssOf(server.pid))), 20);
   // Alternating rounds, the median of each side: one read is at the mercy of a shared machine.
   const copies: Array<Awaited<ReturnType<typeof raw>>> = [];
   const snaps: Array<Awaited<ReturnType<typeof read>>> = [];
@@ -93,7 +92,8 @@ async function main(cleanup: Cleanup): Promise<void> {
     copies.push(await raw());
     snaps.push(await read());
   }
-  clearInterval(sampler);
+  const rssPeak = rss.stop();
+  const rssBefore = rss.before;
   const copy = median(copies);
   const snap = median(snaps);
 

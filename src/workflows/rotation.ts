@@ -46,15 +46,16 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
   const { operatorId, actor, bindTimeoutS } = input;
   const at = trackSteps(rotationSteps, 'checking');
   const acceptance = acceptOnFirstStep();
-  // First decisive report per credentials version, first by reportedAt (a report made earlier
-  // that arrives later still counts); reports of other versions are ignored.
+  // One decisive report per credentials version: of those in when the workflow looks, the newest
+  // by reportedAt (as onboarding; the health worker too forwards only an instance's newest report
+  // of a batch), the first to arrive on a tie; reports of other versions are ignored.
   const binds = new Map<number, Pick<ConnectorHealth, 'status' | 'reportedAt'>>();
   const byReportedAt = healthByReportedAt();
   setHandler(connectorHealthSignal, (health) => {
     const version = health.credentialsVersion;
     if (version === null || (health.status !== 'UP' && health.status !== 'AUTH_FAILED')) return;
     const held = binds.get(version);
-    if (held && !(byReportedAt && reportedBefore(health, held))) return;
+    if (held && !(byReportedAt && reportedBefore(held, health))) return;
     binds.set(version, { status: health.status, reportedAt: health.reportedAt });
   });
 

@@ -138,7 +138,7 @@ describe('rotateCredentials', () => {
     return stubs;
   }
 
-  it('keeps the first decisive report of the new version and ignores other versions', async () => {
+  it('keeps the first decisive report of the new version on a tie and ignores other versions', async () => {
     const reports = [report('AUTH_FAILED', CURRENT), report('UP', NEW), report('AUTH_FAILED', NEW)];
     const stubs = await rotationGiven(reports, async (handle) => {
       expect(await handle.result()).toMatchObject({ status: 'ROTATED', credentialsVersion: NEW });
@@ -147,17 +147,19 @@ describe('rotateCredentials', () => {
     expect(stubs.names()).not.toContain('rollbackRotation');
   });
 
-  it('takes the decisive report made first, even when it arrives after a later one', async () => {
-    // Two ingestion batches in flight: the later report's signal overtakes the earlier one's.
+  it('lets the newest decisive report decide, whatever order the reports arrive in', async () => {
+    // Both in before the workflow looks: first-come would roll back, the newest report is UP.
     const reports = [
-      report('UP', NEW, 0, { reportedAt: '2026-01-01T00:00:02.000Z' }),
       report('AUTH_FAILED', NEW, 0, { reportedAt: '2026-01-01T00:00:01.000Z' }),
+      report('UP', NEW, 0, { reportedAt: '2026-01-01T00:00:03.000Z' }),
+      // Two ingestion batches in flight: an older report's signal comes last.
+      report('AUTH_FAILED', NEW, 0, { reportedAt: '2026-01-01T00:00:02.000Z' }),
     ];
     const stubs = await rotationGiven(reports, async (handle) => {
-      expect(await workflowFailure(handle)).toMatchObject({ type: CREDENTIALS_ROLLED_BACK });
+      expect(await handle.result()).toMatchObject({ status: 'ROTATED', credentialsVersion: NEW });
     });
-    expect(stubs.names()).not.toContain('completeRotation');
-    expect(stubs.names().slice(-4)).toEqual(ROLLBACK);
+    expect(stubs.names()).toContain('completeRotation');
+    expect(stubs.names()).not.toContain('rollbackRotation');
   });
 
   it('refuses the accepted update without touching Vault when the operator cannot rotate', async () => {
