@@ -86,6 +86,12 @@ describe('a password through the whole system, outages included', () => {
   });
   afterAll(async () => {
     await service?.stop();
+    if (vaultToken) {
+      await fetch(`${config.vault.addr}/v1/auth/token/revoke-self`, {
+        method: 'POST',
+        headers: { 'X-Vault-Token': vaultToken },
+      });
+    }
     await events?.stop();
     await Promise.all([vault?.stop(), nats?.stop()]);
     pki?.pki.remove();
