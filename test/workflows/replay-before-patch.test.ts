@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { Worker } from '@temporalio/worker';
+import { expectHistoryReplays } from '../support/replay';
 
 /**
  * Runs recorded by the workflow code as it was before health signals were ordered by reportedAt
@@ -21,12 +21,6 @@ describe('runs started before the reportedAt rule', () => {
     const encoded = readFileSync(path.resolve(__dirname, `../fixtures/histories/${name}.binpb.b64`), 'utf8');
     const history = temporal.api.history.v1.History.decode(Buffer.from(encoded.trim(), 'base64'));
     expect(history.events.length).toBeGreaterThan(10);
-    await expect(
-      Worker.runReplayHistory(
-        { workflowBundle: { codePath: process.env.TEMPORAL_WORKFLOW_BUNDLE ?? '' } },
-        history,
-        name,
-      ),
-    ).resolves.toBeUndefined();
+    await expectHistoryReplays(history, name);
   });
 });
