@@ -3,8 +3,9 @@
  * CSV to `PUT /v1/admin/prefix-tables/{id}/entries` (Koa, JWT, streamed parse and validation,
  * COPY into a staging table, set operations, version, hash), beside a raw `COPY` of the same
  * rows into a scratch copy of the entries table (same columns, indexes and foreign key) in the same run, and
- * the service process's peak RSS growth during the import (the service, admin API and outbox
- * relay, runs in a process of its own: bench/serve.ts `admin-and-relay`; the client here). Then the fan-out: one entries change for a
+ * the service process's peak RSS growth from before its warm-up to the end of the import (the
+ * service, admin API and outbox relay, runs in a process of its own: bench/serve.ts
+ * `admin-and-relay`; the client here). Then the fan-out: one entries change for a
  * table that BENCH_FANOUT operators use, from the request to the last of their
  * `prefix_table_updated` events received by a NATS subscriber.
  *
@@ -170,6 +171,8 @@ async function main(cleanup: Cleanup): Promise<void> {
   const file = path.join(dir, 'prefixes.csv');
   await writeCsv(file, n);
 
+  // From before the warm-up: a warm-up taken into the baseline would hide its own peak.
+  const rss = sampleRss(server.pid);
   // Warm-up: JIT, connections, the table's pages.
   await putEntries(
     s,
@@ -180,7 +183,6 @@ async function main(cleanup: Cleanup): Promise<void> {
   const copyMs = await rawCopy(s, file);
 
   const table = await createTable(s, `import ${s.id}`);
-  const rss = sampleRss(server.pid);
   const start = performance.now();
   const written = await putEntries(s, table, createReadStream(file));
   const importMs = performance.now() - start;
