@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
@@ -60,4 +61,20 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { code?: unknown; constraint?: unknown };
   return e.code === '23505' && (constraint === undefined || e.constraint === constraint);
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * A name for a statement whose text is built from parts (which columns a change sets): the same
+ * text gets the same name, so PostgreSQL parses and plans it once per connection. Hashed because
+ * PostgreSQL keeps only the first 63 bytes of a statement's name.
+ */
+export function statementName(prefix: string, text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `${prefix}-${createHash('sha1').update(text).digest('base64url').slice(0, 16)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { statementName } from '../clients/postgres';
 import { assertTransition } from '../domain/lifecycle';
 import type { Operator, OperatorDraft, OperatorMetadata, OperatorStatus } from '../domain/operator';
 import { insertRoutingRules } from './routing-rules';
@@ -36,10 +37,13 @@ interface OperatorRow {
   enforcement_mode: 'hard' | 'shape' | 'monitor' | null;
 }
 
-const SELECT_OPERATOR = `
-  SELECT o.*, t.tps_cap, t.burst_window_ms, t.enforcement_mode
-    FROM ops.operators o
-    LEFT JOIN ops.tps_limits t ON t.operator_id = o.id AND t.deleted_at IS NULL`;
+// Columns named, not `o.*`: a prepared statement must keep its result's shape when a later
+// migration adds a column while a replica runs.
+const OPERATOR_COLUMNS = `o.id, o.name, o.host, o.port, o.system_id, o.system_type, o.bind_type, o.tls, o.window_size,
+  o.enquire_link_interval_s, o.labels, o.status, o.status_reason, o.version, o.credentials_version,
+  o.created_at, o.created_by, o.updated_at, o.updated_by, t.tps_cap, t.burst_window_ms, t.enforcement_mode`;
+const WITH_TPS_LIMIT = 'LEFT JOIN ops.tps_limits t ON t.operator_id = o.id AND t.deleted_at IS NULL';
+const SELECT_OPERATOR = `SELECT ${OPERATOR_COLUMNS} FROM ops.operators o ${WITH_TPS_LIMIT}`;
 
 function toOperator(r: OperatorRow): Operator {
   return {
@@ -69,16 +73,21 @@ function toOperator(r: OperatorRow): Operator {
   };
 }
 
+/**
+ * One operator by id. Named statements (parsed and planned once per connection): every admin
+ * read and every change starts here.
+ */
 export async function findOperator(
   db: Queryable,
   id: string,
   forUpdate = false,
   includeDeleted = false,
 ): Promise<Operator | undefined> {
-  const { rows } = await db.query<OperatorRow>(
-    `${SELECT_OPERATOR} WHERE o.id = $1 ${includeDeleted ? '' : 'AND o.deleted_at IS NULL'} ${forUpdate ? 'FOR UPDATE OF o' : ''}`,
-    [id],
-  );
+  const { rows } = await db.query<OperatorRow>({
+    name: `operator${includeDeleted ? '-with-deleted' : ''}${forUpdate ? '-for-update' : ''}`,
+    text: `${SELECT_OPERATOR} WHERE o.id = $1 ${includeDeleted ? '' : 'AND o.deleted_at IS NULL'} ${forUpdate ? 'FOR UPDATE OF o' : ''}`,
+    values: [id],
+  });
   return rows[0] && toOperator(rows[0]);
 }
 
@@ -214,17 +223,21 @@ export async function commitChange<C extends ConfigChange>(
   const entries = (Object.entries(changes) as Array<[keyof OperatorChanges, unknown]>).filter(
     ([, value]) => value !== undefined,
   );
-  const sets = entries.map(([field], i) => `${COLUMNS[field]} = $${i + 3}`);
+  const sets = entries.map(([field], i) => `${COLUMNS[field]} = $${i + 4}`);
   if (changes.status === 'DELETED') sets.push('deleted_at = now()');
-  const { rowCount } = await tx.query(
-    `UPDATE ops.operators SET ${[...sets, 'version = version + 1', 'updated_by = $2'].join(', ')}
-      WHERE id = $1 AND version = ${current.version}`,
-    [current.id, actor, ...entries.map(([, v]) => v)],
-  );
-  if (rowCount !== 1) throw new Error(`operator ${current.id} changed under a held lock`);
-  // The `deleted` change soft-deletes the row it reports.
-  const next = await findOperator(tx, current.id, false, true);
-  if (!next) throw new Error(`operator ${current.id} vanished during a change`);
+  // Returns the changed row (the `deleted` change too: it soft-deletes the row it reports). One
+  // named statement per set of columns changed: a handful in practice.
+  const text = `WITH o AS (
+      UPDATE ops.operators SET ${[...sets, 'version = version + 1', 'updated_by = $2'].join(', ')}
+       WHERE id = $1 AND version = $3 RETURNING *)
+    SELECT ${OPERATOR_COLUMNS} FROM o ${WITH_TPS_LIMIT}`;
+  const { rows } = await tx.query<OperatorRow>({
+    name: statementName('commit-change', text),
+    text,
+    values: [current.id, actor, current.version, ...entries.map(([, v]) => v)],
+  });
+  const next = rows[0] && toOperator(rows[0]);
+  if (!next) throw new Error(`operator ${current.id} changed under a held lock`);
   await appendConfigEvent(tx, { change, operatorId: next.id, version: next.version, actor, data: data(next) });
   return next;
 }

@@ -61,13 +61,14 @@ export async function appendConfigEvents<C extends ConfigChange>(
     if (bytes > EVENT_MAX_BYTES) throw new EventTooLargeError(bytes, largestField(envelopes[i]?.data));
   });
   // WITH ORDINALITY keeps the ids (the relay's order) in the order of `events`.
-  await tx.query(
-    `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
-     SELECT e.event_id, e.subject, e.operator_id, e.version, e.payload, e.actor, e.actor
-       FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::json[], $6::text[])
-            WITH ORDINALITY AS e(event_id, subject, operator_id, version, payload, actor, n)
-      ORDER BY e.n`,
-    [
+  await tx.query({
+    name: 'outbox-append',
+    text: `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
+           SELECT e.event_id, e.subject, e.operator_id, e.version, e.payload, e.actor, e.actor
+             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::json[], $6::text[])
+                  WITH ORDINALITY AS e(event_id, subject, operator_id, version, payload, actor, n)
+            ORDER BY e.n`,
+    values: [
       envelopes.map((e) => e.eventId),
       envelopes.map((e) => e.type),
       envelopes.map((e) => e.operatorId),
@@ -75,7 +76,7 @@ export async function appendConfigEvents<C extends ConfigChange>(
       payloads,
       envelopes.map((e) => e.actor),
     ],
-  );
+  });
   return envelopes;
 }
 
@@ -192,14 +193,15 @@ export class OutboxRelay {
     try {
       // A session lock: released by unlock below, or by PostgreSQL if the connection dies.
       const { rows } = await client.query<{ ok: boolean }>(
-        lock === 'try' ? 'SELECT pg_try_advisory_lock($1) AS ok' : 'SELECT true AS ok FROM pg_advisory_lock($1)',
-        [RELAY_LOCK_KEY],
+        lock === 'try'
+          ? { name: 'outbox-try-lock', text: 'SELECT pg_try_advisory_lock($1) AS ok', values: [RELAY_LOCK_KEY] }
+          : { name: 'outbox-lock', text: 'SELECT true AS ok FROM pg_advisory_lock($1)', values: [RELAY_LOCK_KEY] },
       );
       if (!rows[0]?.ok) return undefined;
       try {
         return await this.publishPending(client);
       } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_KEY]);
+        await client.query({ name: 'outbox-unlock', text: 'SELECT pg_advisory_unlock($1)', values: [RELAY_LOCK_KEY] });
       }
     } finally {
       client.release();
@@ -208,17 +210,19 @@ export class OutboxRelay {
 
   /** The next batch after row `afterId`; an operator with a parked event publishes nothing newer. */
   private async pendingAfter(client: PoolClient, afterId: string): Promise<{ rows: PendingRow[]; readAt: number }> {
-    const { rows } = await client.query<PendingRow>(
-      `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload::text AS body, o.created_at,
+    // Named: the relay reads a batch after nearly every commit.
+    const { rows } = await client.query<PendingRow>({
+      name: 'outbox-pending',
+      text: `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload::text AS body, o.created_at,
               extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s
          FROM ops.event_outbox o
         WHERE o.published_at IS NULL AND o.failed_at IS NULL AND o.id > $1
           AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
                            WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
                              AND f.operator_id = o.operator_id AND f.id < o.id)
-        ORDER BY o.id LIMIT ${this.batchSize}`,
-      [afterId],
-    );
+        ORDER BY o.id LIMIT $2`,
+      values: [afterId, this.batchSize],
+    });
     return { rows, readAt: performance.now() };
   }
 
@@ -321,10 +325,11 @@ export class OutboxRelay {
   }
 
   private async markPublished(client: PoolClient, ids: string[]): Promise<void> {
-    await client.query(
-      'UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = ANY($1::bigint[])',
-      [ids, ACTOR],
-    );
+    await client.query({
+      name: 'outbox-mark',
+      text: 'UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = ANY($1::bigint[])',
+      values: [ids, ACTOR],
+    });
   }
 
   /**
