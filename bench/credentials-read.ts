@@ -20,10 +20,12 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
 import { createPool } from '../src/clients/postgres';
 import { createKvStore } from '../src/clients/vault';
 import { loadConfig, type Config } from '../src/platform/config';
+import { createLogger } from '../src/platform/logger';
 import { credentialsPath } from '../src/domain/credentials';
 import { CredentialsService } from '../src/services/credentials';
 import type { OperatorService } from '../src/services/operators';
@@ -32,6 +34,7 @@ import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
 
 const CLIENT_ID = 'smpp-connector';
+const ROUNDS = 5;
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name] ?? String(fallback);
@@ -55,8 +58,10 @@ interface ServerPorts {
 /** Child process: the service's internal listener and the bare mTLS server. */
 async function runServers(setup: ServerSetup): Promise<ServerPorts> {
   const { config } = setup;
-  // Audit lines are part of the real cost: logged at info, into /dev/null.
-  const log = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  // Audit and request lines are part of the real cost: the service's own logger (redaction and
+  // scrubbing included) at info, into /dev/null; its metrics too, as the service process keeps them.
+  const log = createLogger('info', 'bench-credentials', pino.destination({ dest: '/dev/null', sync: false }));
+  const registry = new Registry();
   const db = createPool(config.postgres);
   const kv = await createKvStore(config.vault, log);
   const credentials = new CredentialsService({
@@ -68,7 +73,7 @@ async function runServers(setup: ServerSetup): Promise<ServerPorts> {
   credentials.start();
   // Only the config route uses OperatorService; the benchmark never calls it.
   const operators = {} as OperatorService;
-  const app = createInternalApp({ config, log, operators, credentials });
+  const app = createInternalApp({ config, log, operators, credentials, registry });
   const service = createInternalServer(app, config.internalTls, { log, reloadMs: 60_000 });
 
   const body = JSON.stringify({
@@ -136,35 +141,49 @@ function get(mod: typeof http | typeof https, options: https.RequestOptions, che
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
-/** `concurrency` loops, each one request at a time on a shared keep-alive agent. */
-async function measure(target: Target, concurrency: number, seconds: number): Promise<Result> {
-  const agent = target.agent();
-  const run = async (ms: number, latencies?: number[]) => {
-    const until = performance.now() + ms;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < until) {
-          const t0 = performance.now();
-          await target.request(agent);
-          latencies?.push(performance.now() - t0);
-        }
-      }),
-    );
-  };
-  await run(1000); // warm-up: connections, JIT, PostgreSQL plan
-  const latencies: number[] = [];
-  const t0 = performance.now();
-  await run(seconds * 1000, latencies);
-  const elapsed = performance.now() - t0;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return {
-    name: target.name,
-    requests: latencies.length,
-    rps: (latencies.length * 1000) / elapsed,
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-  };
+/** `concurrency` loops for `ms`, each one request at a time on the target's keep-alive agent. */
+async function load(target: Target, agent: http.Agent, concurrency: number, ms: number, latencies?: number[]) {
+  const until = performance.now() + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const t0 = performance.now();
+        await target.request(agent);
+        latencies?.push(performance.now() - t0);
+      }
+    }),
+  );
+}
+
+/**
+ * Every target for `seconds`, in ROUNDS rounds that take the targets in turn (the order reversed
+ * every other round), so that a machine whose speed drifts during the run weighs on all alike.
+ */
+async function measure(targets: Target[], concurrency: number, seconds: number): Promise<Result[]> {
+  const agents = targets.map((t) => t.agent());
+  // Warm-up: connections, JIT, PostgreSQL plan.
+  for (const [i, target] of targets.entries()) await load(target, agents[i]!, concurrency, 1000);
+  const latencies = targets.map((): number[] => []);
+  const elapsed = targets.map(() => 0);
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = targets.map((_, i) => (round % 2 === 0 ? i : targets.length - 1 - i));
+    for (const i of order) {
+      const t0 = performance.now();
+      await load(targets[i]!, agents[i]!, concurrency, (seconds * 1000) / ROUNDS, latencies[i]);
+      elapsed[i]! += performance.now() - t0;
+    }
+  }
+  for (const agent of agents) agent.destroy();
+  return targets.map((target, i) => {
+    const sorted = latencies[i]!.sort((a, b) => a - b);
+    return {
+      name: target.name,
+      requests: sorted.length,
+      rps: (sorted.length * 1000) / elapsed[i]!,
+      p50: percentile(sorted, 0.5),
+      p99: percentile(sorted, 0.99),
+    };
+  });
 }
 
 function report(results: Result[], base: Result, concurrency: number): void {
@@ -307,9 +326,10 @@ async function main(cleanup: Cleanup): Promise<void> {
     },
   ];
 
-  console.log(`database ${dbName}, secret ${secretPath}; ${seconds} s per target after 1 s of warm-up…\n`);
-  const results: Result[] = [];
-  for (const target of targets) results.push(await measure(target, concurrency, seconds));
+  console.log(
+    `database ${dbName}, secret ${secretPath}; ${seconds} s per target in ${ROUNDS} rounds taking them in turn, after 1 s of warm-up each…\n`,
+  );
+  const results = await measure(targets, concurrency, seconds);
   report(results, results[0] as Result, concurrency);
 }
 

@@ -61,6 +61,14 @@ describe('logger', () => {
     expect(text()).toContain('nested');
   });
 
+  it("scrubs a child logger's bindings too", () => {
+    const password = 'Zu8vK2pq';
+    const { log, text } = capture();
+    log.child({ component: 'vault', auth: { password } }).child({ token: password }).info('bound');
+    expectNoSecret(text(), password, 'the log');
+    expect(JSON.parse(text()) as { component?: string }).toMatchObject({ component: 'vault' });
+  });
+
   it('adds the request id to every line written inside a request', () => {
     const { log, text } = capture();
     requestContext.run({ requestId: 'req-42' }, () => log.info('inside'));
