@@ -11,6 +11,7 @@
  */
 import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
+import pino from 'pino';
 import { inTransaction } from '../src/clients/postgres';
 import { createAdminApp } from '../src/api/admin-app';
 import { createInternalApp } from '../src/api/internal-app';
@@ -92,7 +93,14 @@ async function main(kind: string | undefined): Promise<void> {
   const make = kind === undefined ? undefined : KINDS[kind];
   if (!make) throw new Error(`unknown server kind "${kind}": one of ${Object.keys(KINDS).join(', ')}`);
   const config = loadConfig();
-  const log = createLogger('warn', `bench-${kind}`);
+  // Logged as the service logs (LOG_LEVEL's default, info: a line per request) through the same
+  // asynchronous destination, into /dev/null; warnings and errors also on stdout, which the
+  // bench shows.
+  const lines = pino.multistream([
+    { level: 'info', stream: pino.destination({ dest: '/dev/null', sync: false }) },
+    { level: 'warn', stream: pino.destination({ dest: 1, sync: false }) },
+  ]);
+  const log = createLogger('info', `bench-${kind}`, lines);
   const resources = await openResources(config, log);
   const app = make(config, log, resources);
   const server = await listen(app);
