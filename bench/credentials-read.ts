@@ -34,7 +34,8 @@ import { createBenchDatabase } from './bench-database';
 import { runBench, type Cleanup } from './cleanup';
 
 const CLIENT_ID = 'smpp-connector';
-const ROUNDS = 5;
+/** A target's turn at most this long: it then waits at most four turns, within the servers' 5 s keep-alive. */
+const MAX_TURN_S = 0.8;
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name] ?? String(fallback);
@@ -155,21 +156,25 @@ async function load(target: Target, agent: http.Agent, concurrency: number, ms: 
   );
 }
 
+/** An even number of rounds (each order as often as the other), each turn at most MAX_TURN_S. */
+const roundsFor = (seconds: number) => 2 * Math.ceil(seconds / (2 * MAX_TURN_S));
+
 /**
- * Every target for `seconds`, in ROUNDS rounds that take the targets in turn (the order reversed
- * every other round), so that a machine whose speed drifts during the run weighs on all alike.
+ * Every target for `seconds`, in rounds that take the targets in turn (the order reversed every
+ * other round), so that a machine whose speed drifts during the run weighs on all alike.
  */
 async function measure(targets: Target[], concurrency: number, seconds: number): Promise<Result[]> {
+  const rounds = roundsFor(seconds);
   const agents = targets.map((t) => t.agent());
   // Warm-up: connections, JIT, PostgreSQL plan.
   for (const [i, target] of targets.entries()) await load(target, agents[i]!, concurrency, 1000);
   const latencies = targets.map((): number[] => []);
   const elapsed = targets.map(() => 0);
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const order = targets.map((_, i) => (round % 2 === 0 ? i : targets.length - 1 - i));
     for (const i of order) {
       const t0 = performance.now();
-      await load(targets[i]!, agents[i]!, concurrency, (seconds * 1000) / ROUNDS, latencies[i]);
+      await load(targets[i]!, agents[i]!, concurrency, (seconds * 1000) / rounds, latencies[i]);
       elapsed[i]! += performance.now() - t0;
     }
   }
@@ -327,7 +332,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   ];
 
   console.log(
-    `database ${dbName}, secret ${secretPath}; ${seconds} s per target in ${ROUNDS} rounds taking them in turn, after 1 s of warm-up each…\n`,
+    `database ${dbName}, secret ${secretPath}; ${seconds} s per target in ${roundsFor(seconds)} rounds taking them in turn, after 1 s of warm-up each…\n`,
   );
   const results = await measure(targets, concurrency, seconds);
   report(results, results[0] as Result, concurrency);

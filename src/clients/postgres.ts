@@ -40,20 +40,33 @@ export function createPool(config: Config['postgres'], log?: Logger): Pool {
   return pool;
 }
 
-/** Runs fn in one transaction: committed when it returns, rolled back when it throws. */
+/**
+ * Runs fn in one transaction: committed when it returns, rolled back when it throws. A
+ * connection whose prepared statements a migration made stale (a selected column's type changed)
+ * is closed rather than pooled again, so that the failure is one answer, not every later one on
+ * it (pool.query closes a connection after any error already).
+ */
 export async function inTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
   const tx = await pool.connect();
+  let stale = false;
   try {
     await tx.query('BEGIN');
     const result = await fn(tx);
     await tx.query('COMMIT');
     return result;
   } catch (err) {
+    stale = isStalePlan(err);
     await tx.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    tx.release();
+    tx.release(stale);
   }
+}
+
+/** A prepared statement whose result a migration changed: PostgreSQL refuses it on that connection. */
+function isStalePlan(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change');
 }
 
 /** PostgreSQL's unique_violation, optionally on one named constraint or index. */
@@ -64,15 +77,21 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
 }
 
 const statementNames = new Map<string, string>();
+/**
+ * Texts named at most, per process: each is prepared on every pooled connection that runs it,
+ * and a metadata PATCH may set any subset of its fields.
+ */
+const MAX_NAMED_STATEMENTS = 64;
 
 /**
  * A name for a statement whose text is built from parts (which columns a change sets): the same
  * text gets the same name, so PostgreSQL parses and plans it once per connection. Hashed because
- * PostgreSQL keeps only the first 63 bytes of a statement's name.
+ * PostgreSQL keeps only the first 63 bytes of a statement's name. Undefined (an unnamed
+ * statement, planned each time) once MAX_NAMED_STATEMENTS texts have names.
  */
-export function statementName(prefix: string, text: string): string {
+export function statementName(prefix: string, text: string): string | undefined {
   let name = statementNames.get(text);
-  if (name === undefined) {
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) {
     name = `${prefix}-${createHash('sha1').update(text).digest('base64url').slice(0, 16)}`;
     statementNames.set(text, name);
   }

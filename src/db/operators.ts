@@ -226,7 +226,7 @@ export async function commitChange<C extends ConfigChange>(
   const sets = entries.map(([field], i) => `${COLUMNS[field]} = $${i + 4}`);
   if (changes.status === 'DELETED') sets.push('deleted_at = now()');
   // Returns the changed row (the `deleted` change too: it soft-deletes the row it reports). One
-  // named statement per set of columns changed: a handful in practice.
+  // named statement per set of columns changed (statementName bounds how many).
   const text = `WITH o AS (
       UPDATE ops.operators SET ${[...sets, 'version = version + 1', 'updated_by = $2'].join(', ')}
        WHERE id = $1 AND version = $3 RETURNING *)

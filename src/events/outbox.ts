@@ -210,9 +210,10 @@ export class OutboxRelay {
 
   /** The next batch after row `afterId`; an operator with a parked event publishes nothing newer. */
   private async pendingAfter(client: PoolClient, afterId: string): Promise<{ rows: PendingRow[]; readAt: number }> {
-    // Named: the relay reads a batch after nearly every commit.
+    // Named: the relay reads a batch after nearly every commit. The batch size stays a literal
+    // (and in the name), so that the generic plan knows how many rows it is for.
     const { rows } = await client.query<PendingRow>({
-      name: 'outbox-pending',
+      name: `outbox-pending-${this.batchSize}`,
       text: `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload::text AS body, o.created_at,
               extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s
          FROM ops.event_outbox o
@@ -220,8 +221,8 @@ export class OutboxRelay {
           AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
                            WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
                              AND f.operator_id = o.operator_id AND f.id < o.id)
-        ORDER BY o.id LIMIT $2`,
-      values: [afterId, this.batchSize],
+        ORDER BY o.id LIMIT ${this.batchSize}`,
+      values: [afterId],
     });
     return { rows, readAt: performance.now() };
   }

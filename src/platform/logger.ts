@@ -8,7 +8,9 @@ export type Logger = pino.Logger;
  * error object that carries one must not reach the log either. Every logged object (errors
  * inside it too) and every child logger's bindings are scrubbed of secret-named keys at any
  * depth. pino's own path redaction is not used: the scrub covers every path it could name, and
- * its wildcard paths took a third of the credentials read's rate (README, Operations).
+ * its wildcard paths took a third of the credentials read's rate (README, Operations). pino runs
+ * serializers after the formatter: a serializer scrubs its own output (scrubbedError below), and
+ * messages are not interpolated (`%j`), so that no value bypasses the scrub.
  */
 const CENSOR = '[redacted]';
 /** Keys whose values are secrets wherever they sit in a logged error (a client's request, its options). */
