@@ -17,8 +17,19 @@ const CENSOR = '[redacted]';
 const SECRET_KEY = /password|passwd|secret|token|authorization|cookie/i;
 const MAX_DEPTH = 10;
 
-/** A copy of a value with every secret-named key censored, at any depth. */
+/** A flat object of primitives with no secret-named key (most lines: a request's, an audit's): nothing to copy. */
+function isClean(value: object): boolean {
+  if (Array.isArray(value) || ArrayBuffer.isView(value) || value instanceof Error) return false;
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (SECRET_KEY.test(key) || (v !== null && typeof v === 'object')) return false;
+  }
+  return true;
+}
+
+/** Every secret-named key censored, at any depth: a copy, or the value itself when it is clean. */
 function scrub(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+  if (depth === 0 && value !== null && typeof value === 'object' && isClean(value)) return value;
   if (value === null || typeof value !== 'object') return value;
   if (seen.has(value) || depth > MAX_DEPTH) return '[omitted]';
   seen.add(value);

@@ -56,6 +56,8 @@ describe('logger', () => {
       },
       'deep',
     );
+    // A flat line too, the kind that is written as it is when no key is secret-named.
+    log.info({ caller: 'smpp-connector', apiToken: token, ms: 3 }, 'flat');
     expectNoSecret(text(), password, 'the log');
     expectNoSecret(text(), token, 'the log');
     expect(text()).toContain('nested');
