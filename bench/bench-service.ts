@@ -102,20 +102,23 @@ export async function spawnServerProcess(
   return { url, pid: child.pid };
 }
 
+/** A process's resident set size in bytes now (Linux: VmRSS); undefined once it has gone. */
+export function rssOf(pid: number): number | undefined {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A process's peak resident set size from now on (Linux: VmRSS of /proc/<pid>/status, every 20
  * ms): `before` now, `stop()` the peak seen. A process that has gone is not sampled: its own exit
  * fails the measurement it was serving.
  */
 export function sampleRss(pid: number): { before: number; stop(): number } {
-  const now = (): number | undefined => {
-    try {
-      const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-      return kb === undefined ? undefined : Number(kb) * 1024;
-    } catch {
-      return undefined;
-    }
-  };
+  const now = () => rssOf(pid);
   const before = now();
   if (before === undefined) throw new Error(`no VmRSS for process ${pid}`);
   let peak = before;

@@ -31,18 +31,12 @@ import { CredentialsService } from '../src/services/credentials';
 import type { OperatorService } from '../src/services/operators';
 import { TestPki } from '../test/support/certs';
 import { createBenchDatabase } from './bench-database';
+import { intEnv, percentile } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 const CLIENT_ID = 'smpp-connector';
 /** A target's turn at most this long: it then waits at most four turns, within the servers' 5 s keep-alive. */
 const MAX_TURN_S = 0.8;
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name] ?? String(fallback);
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
 
 interface ServerSetup {
   config: Config;
@@ -139,9 +133,6 @@ function get(mod: typeof http | typeof https, options: https.RequestOptions, che
   });
 }
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
-
 /** `concurrency` loops for `ms`, each one request at a time on the target's keep-alive agent. */
 async function load(target: Target, agent: http.Agent, concurrency: number, ms: number, latencies?: number[]) {
   const until = performance.now() + ms;
@@ -180,13 +171,13 @@ async function measure(targets: Target[], concurrency: number, seconds: number):
   }
   for (const agent of agents) agent.destroy();
   return targets.map((target, i) => {
-    const sorted = latencies[i]!.sort((a, b) => a - b);
+    const samples = latencies[i]!;
     return {
       name: target.name,
-      requests: sorted.length,
-      rps: (sorted.length * 1000) / elapsed[i]!,
-      p50: percentile(sorted, 0.5),
-      p99: percentile(sorted, 0.99),
+      requests: samples.length,
+      rps: (samples.length * 1000) / elapsed[i]!,
+      p50: percentile(samples, 50),
+      p99: percentile(samples, 99),
     };
   });
 }
@@ -226,8 +217,8 @@ function report(results: Result[], base: Result, concurrency: number): void {
 }
 
 async function main(cleanup: Cleanup): Promise<void> {
-  const concurrency = positiveInt('BENCH_CONCURRENCY', 16);
-  const seconds = positiveInt('BENCH_SECONDS', 5);
+  const concurrency = intEnv('BENCH_CONCURRENCY', 16);
+  const seconds = intEnv('BENCH_SECONDS', 5);
   const base = loadConfig();
   if (base.vault.auth.kind !== 'token') throw new Error('the benchmark reads OpenBao with VAULT_AUTH=token');
   const token = base.vault.auth.token;

@@ -22,17 +22,11 @@ import type { EventEnvelope } from '../src/events/envelope';
 import { OutboxRelay } from '../src/events/outbox';
 import { createLogger } from '../src/platform/logger';
 import { createBenchDatabase } from './bench-database';
+import { intEnv } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 const WARMUP_N = 100;
 const ACTOR = 'system:bench';
-
-function positiveEnv(name: string, fallback: number): number {
-  const raw = process.env[name] ?? String(fallback);
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
 
 /** The data commitChange puts in an `updated` event: the operator as it stands after the change. */
 function operatorSnapshot(operatorId: string, version: number): Operator {
@@ -215,8 +209,8 @@ function report(run: Run, ratios: number[], perRound: number, payloadBytes: numb
 }
 
 async function main(cleanup: Cleanup): Promise<void> {
-  const n = positiveEnv('BENCH_N', 10_000);
-  const rounds = positiveEnv('BENCH_ROUNDS', 3);
+  const n = intEnv('BENCH_N', 10_000);
+  const rounds = intEnv('BENCH_ROUNDS', 3);
   const config = loadConfig();
   const id = randomBytes(4).toString('hex');
   const streamName = `BENCH_${id}`;

@@ -18,7 +18,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { DeliverPolicy, JSONCodec } from 'nats';
 import { loadConfig } from '../src/platform/config';
-import { intEnv, openBenchDatabase } from './bench-service';
+import { intEnv, openBenchDatabase, percentile, rssOf } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -36,16 +36,9 @@ interface Replica {
   rssNow?: number;
 }
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const rssOf = (pid: number | undefined): number | undefined => {
-  if (!pid) return undefined;
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)/m);
-  return line ? Number(line[1]) : undefined;
-};
+const rssOfChild = (child: ChildProcess | undefined) => (child?.pid ? rssOf(child.pid) : undefined);
+const mb = (bytes: number | undefined) => (bytes ?? 0) / 2 ** 20;
 
 async function main(cleanup: Cleanup): Promise<void> {
   const minutes = Number(process.env.SOAK_MINUTES ?? 10);
@@ -252,7 +245,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     await sleep(1000);
   }
   await sleep(5000);
-  for (const r of replicas) r.rssStart = rssOf(r.child?.pid);
+  for (const r of replicas) r.rssStart = rssOfChild(r.child);
 
   const end = Date.now() + durationMs;
   const killAt = Date.now() + durationMs / 3;
@@ -279,11 +272,11 @@ async function main(cleanup: Cleanup): Promise<void> {
     console.log('soak: both back');
     // Measured once warm, as the others were after the warm-up.
     await sleep(20_000);
-    for (const v of victims) v.rssStart = rssOf(v.child?.pid);
+    for (const v of victims) v.rssStart = rssOfChild(v.child);
     killed = true;
   })();
   const sampler = setInterval(() => {
-    for (const r of replicas) if (r.up) r.rssNow = rssOf(r.child?.pid) ?? r.rssNow;
+    for (const r of replicas) if (r.up) r.rssNow = rssOfChild(r.child) ?? r.rssNow;
   }, 5000);
   cleanup.add('stop sampling', async () => clearInterval(sampler));
   await Promise.all([
@@ -312,7 +305,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   ]);
   clearInterval(reporter);
   clearInterval(sampler);
-  for (const r of replicas) r.rssNow = rssOf(r.child?.pid) ?? r.rssNow;
+  for (const r of replicas) r.rssNow = rssOfChild(r.child) ?? r.rssNow;
 
   // Every committed change of these operators, once on the stream, in version order.
   let committed: Array<{ event_id: string; operator_id: string; version: number }>;
@@ -349,7 +342,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   console.log('  memory (RSS) per process, from after the warm-up (or 30 s after its restart) to the end:');
   for (const r of replicas) {
     console.log(
-      `    ${r.name.padEnd(10)} ${((r.rssStart ?? 0) / 1024).toFixed(0)} MB → ${((r.rssNow ?? 0) / 1024).toFixed(0)} MB (${(((r.rssNow ?? 0) - (r.rssStart ?? 0)) / 1024).toFixed(1)} MB)`,
+      `    ${r.name.padEnd(10)} ${mb(r.rssStart).toFixed(0)} MB → ${mb(r.rssNow).toFixed(0)} MB (${(mb(r.rssNow) - mb(r.rssStart)).toFixed(1)} MB)`,
     );
   }
   const ok = lost === 0 && duplicated === 0 && outOfOrder === 0 && fiveXX === 0 && killed;
