@@ -8,9 +8,9 @@ export type Logger = pino.Logger;
  * error object that carries one must not reach the log either. Every logged object (errors
  * inside it too) and every child logger's bindings are scrubbed of secret-named keys at any
  * depth. pino's own path redaction is not used: the scrub covers every path it could name, and
- * its wildcard paths took a third of the credentials read's rate (README, Operations). pino runs
- * serializers after the formatter: a serializer scrubs its own output (scrubbedError below), and
- * messages are not interpolated (`%j`), so that no value bypasses the scrub.
+ * its wildcard paths took a third of the credentials read's rate (README, Operations). What the
+ * formatter does not see is scrubbed where it enters: values interpolated into a message (`%j`),
+ * a child's bindings and setBindings; a serializer scrubs its own output (scrubbedError below).
  */
 const CENSOR = '[redacted]';
 /** Keys whose values are secrets wherever they sit in a logged error (a client's request, its options). */
@@ -53,8 +53,17 @@ export function createLogger(
     name,
     level,
     serializers: { err: scrubbedError, error: scrubbedError },
-    // Every logged object, whatever its keys and depth.
+    // Every logged object, whatever its keys and depth. It arrives here as a fresh plain copy
+    // (pino merges it into the mixin's object), so the clean fast path reads plain values.
     formatters: { log: (object) => scrub(object) as Record<string, unknown> },
+    hooks: {
+      // The arguments after the message (`%j`, `%o`) are written without the formatter.
+      logMethod(args, method) {
+        const first = typeof args[0] === 'string' ? 1 : 2;
+        for (let i = first; i < args.length; i++) args[i] = scrub(args[i]) as never;
+        return method.apply(this, args);
+      },
+    },
     // Every line written for a request, or for an activity of a workflow it started, names it.
     mixin() {
       const requestId = currentRequestId();
@@ -62,11 +71,15 @@ export function createLogger(
     },
   };
   const logger = destination ? pino(options, destination) : pino(options);
-  // pino writes a child's bindings through no formatter: they are scrubbed here, and a child's
-  // children inherit this method.
-  const child = logger.child;
+  // pino writes a child's bindings through no formatter: they are scrubbed here (a copy first:
+  // pino reads each value again), and a child's children inherit these methods.
+  const bound = (bindings: pino.Bindings) => scrub({ ...bindings }) as pino.Bindings;
+  const { child, setBindings } = logger;
   logger.child = function (this: Logger, bindings, childOptions) {
-    return child.call(this, scrub(bindings) as pino.Bindings, childOptions);
+    return child.call(this, bound(bindings), childOptions);
   } as Logger['child'];
+  logger.setBindings = function (this: Logger, bindings) {
+    setBindings.call(this, bound(bindings));
+  };
   return logger;
 }

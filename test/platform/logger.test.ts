@@ -63,6 +63,18 @@ describe('logger', () => {
     expect(text()).toContain('nested');
   });
 
+  it('scrubs values interpolated into a message and bindings set later', () => {
+    const password = 'Hy6tR4ew';
+    const { log, text } = capture();
+    log.info('sent %j', { credentials: { password } });
+    log.warn({ step: 1 }, 'again %o', { apiToken: password });
+    const child = log.child({ component: 'x' });
+    child.setBindings({ token: password });
+    child.info('bound later');
+    expectNoSecret(text(), password, 'the log');
+    expect(text()).toContain('bound later');
+  });
+
   it("scrubs a child logger's bindings too", () => {
     const password = 'Zu8vK2pq';
     const { log, text } = capture();
