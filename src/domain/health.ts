@@ -24,9 +24,17 @@ export function healthOutboxKey(subject: string): string {
 }
 
 /**
- * Whether report `a` was made before report `b`: the order that counts, whatever order they
- * arrive in (two ingestion batches in flight, or two replicas, can deliver them crossed).
+ * Of a report held and one arriving, the one to hold: the one made later, whatever order they
+ * arrive in (two ingestion batches in flight, or two replicas, can deliver them crossed). On the
+ * same reportedAt, `onTie` keeps the order a workflow had before this rule: onboarding the last
+ * to arrive, rotation the first.
  */
-export function reportedBefore(a: { reportedAt: string }, b: { reportedAt: string }): boolean {
-  return Date.parse(a.reportedAt) < Date.parse(b.reportedAt);
+export function newestReport<R extends { reportedAt: string }>(
+  held: R | undefined,
+  arriving: R,
+  onTie: 'first' | 'last',
+): R {
+  if (!held) return arriving;
+  const [h, a] = [Date.parse(held.reportedAt), Date.parse(arriving.reportedAt)];
+  return a > h || (a === h && onTie === 'last') ? arriving : held;
 }

@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import { DUPLICATE_OPERATOR, ONBOARDING_FAILED } from '../domain/failures';
-import { reportedBefore } from '../domain/health';
+import { newestReport } from '../domain/health';
 import type { OperatorDraft } from '../domain/operator';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
@@ -48,8 +48,7 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
   // The connector's newest report decides, not the one that happened to arrive last.
   const byReportedAt = healthByReportedAt();
   setHandler(connectorHealthSignal, (health) => {
-    if (byReportedAt && lastHealth && reportedBefore(health, lastHealth)) return;
-    lastHealth = health;
+    lastHealth = byReportedAt ? newestReport(lastHealth, health, 'last') : health;
   });
 
   try {

@@ -1,5 +1,5 @@
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
-import { reportedBefore } from '../domain/health';
+import { newestReport } from '../domain/health';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
 import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, healthByReportedAt, trackSteps } from './shared';
@@ -55,8 +55,8 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
     const version = health.credentialsVersion;
     if (version === null || (health.status !== 'UP' && health.status !== 'AUTH_FAILED')) return;
     const held = binds.get(version);
-    if (held && !(byReportedAt && reportedBefore(held, health))) return;
-    binds.set(version, { status: health.status, reportedAt: health.reportedAt });
+    const arriving = { status: health.status, reportedAt: health.reportedAt };
+    binds.set(version, byReportedAt ? newestReport(held, arriving, 'first') : (held ?? arriving));
   });
 
   let previousVersion: number | undefined;

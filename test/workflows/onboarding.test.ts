@@ -109,6 +109,24 @@ describe('onboardOperator', () => {
     expect(stubs.names()).toContain('activateOperator');
   });
 
+  it('lets the last to arrive decide between reports made at the same instant', async () => {
+    // As before the reportedAt rule: of two reports with one reportedAt, arrival order decides.
+    const announcing = blocking(fakeOperator({ status: 'ONBOARDING', version: 1, credentialsVersion: 1 }));
+    const stubs = stubActivities({ recordOperatorCreated: announcing.activity });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startOnboarding(taskQueue);
+      await accepted;
+      await announcing.entered;
+      const at = { reportedAt: '2026-01-01T00:00:01.000Z' };
+      await handle.signal(connectorHealthSignal, report('AUTH_FAILED', 1, 0, at));
+      await handle.signal(connectorHealthSignal, report('UP', 1, 0, at));
+      announcing.release();
+
+      expect(await handle.result()).toMatchObject({ status: 'ACTIVE' });
+    });
+    expect(stubs.names()).toContain('activateOperator');
+  });
+
   it('fails and compensates when the connector does not bind within bindTimeoutS', async () => {
     const stubs = stubActivities();
     await withWorker(env(), stubs.activities, async (taskQueue) => {
