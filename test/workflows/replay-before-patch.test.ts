@@ -14,13 +14,28 @@ import { expectHistoryReplays } from '../support/replay';
  * (base64): historyToJSON of this SDK version cannot encode what fetchHistory returns.
  */
 
-const RECORDED = ['onboarding-crossed-signals-before-patch', 'rotation-reports-before-patch'];
+/** Each history, with the compensation its arrival order chose (the rule would choose otherwise). */
+const RECORDED = [
+  {
+    name: 'onboarding-crossed-signals-before-patch',
+    chose: 'markOnboardingFailed',
+    ruleWouldChoose: 'activateOperator',
+  },
+  { name: 'rotation-reports-before-patch', chose: 'rollbackRotation', ruleWouldChoose: 'completeRotation' },
+];
 
 describe('runs started before the reportedAt rule', () => {
-  it.each(RECORDED)('%s replays with the current workflows', async (name) => {
+  it.each(RECORDED)('$name replays with the current workflows', async ({ name, chose, ruleWouldChoose }) => {
     const encoded = readFileSync(path.resolve(__dirname, `../fixtures/histories/${name}.binpb.b64`), 'utf8');
     const history = temporal.api.history.v1.History.decode(Buffer.from(encoded.trim(), 'base64'));
-    expect(history.events.length).toBeGreaterThan(10);
+    // Guards the fixture itself: recorded before the patch (no marker), deciding by arrival order.
+    const activities = (history.events ?? []).flatMap((e) => {
+      const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      return type ? [type] : [];
+    });
+    expect(history.events?.some((e) => e.markerRecordedEventAttributes)).toBe(false);
+    expect(activities).toContain(chose);
+    expect(activities).not.toContain(ruleWouldChoose);
     await expectHistoryReplays(history, name);
   });
 });
