@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startHarness, type Harness } from './support/harness';
-import { expectProblem } from './support/problems';
+import { expectInvalid, expectProblem } from './support/problems';
 import { onboardActive } from './support/rotation';
 
 /**
@@ -97,6 +97,28 @@ describe('Idempotency-Key and X-Request-Id as documented', () => {
       expect(op.responses).toHaveProperty('422');
     },
   );
+
+  it('refuses a key longer than the documented maxLength with a 400 naming it, and writes nothing', async () => {
+    const param = (operation('/prefix-tables', 'post').parameters ?? []).find((x) => x.name === 'Idempotency-Key') as
+      { schema?: { maxLength?: number } } | undefined;
+    const max = param?.schema?.maxLength ?? 0;
+    expect(max).toBeGreaterThan(0);
+    const name = `too long key ${randomUUID()}`;
+    const res = await h.api('/prefix-tables', {
+      method: 'POST',
+      headers: { 'Idempotency-Key': 'k'.repeat(max + 1) },
+      json: { name },
+    });
+    await expectInvalid(res, ['Idempotency-Key']);
+    // At the limit the key is taken, and the name is still free (a table name is unique): the
+    // refused request wrote nothing.
+    const ok = await h.api('/prefix-tables', {
+      method: 'POST',
+      headers: { 'Idempotency-Key': 'k'.repeat(max - 1) + randomUUID().slice(0, 1) },
+      json: { name },
+    });
+    expect(ok.status).toBe(201);
+  });
 
   it('echoes a sane X-Request-Id, replaces any other, on every answer the document says carries one', async () => {
     const op = operation('/prefix-tables/{id}', 'get');

@@ -7,7 +7,7 @@ import { RoutingRuleInput } from './routing-rules';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
 import { z } from './shared/http';
-import { commonErrors, idempotencyKey, json, location, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** POST /operators: onboarding, a workflow that ends with the operator ACTIVE or ONBOARDING_FAILED. */
@@ -52,18 +52,17 @@ export function documentOnboarding({ registry, security }: AdminDoc): void {
       'Stores the password in Vault and starts the onboarding workflow. Answers once the operator is saved (status ONBOARDING). A live operator with the same host, port and systemId is a 409 naming it.',
     security,
     request: {
-      headers: idempotencyKey,
       body: { content: { 'application/json': { schema: CreateOperatorRequest } } },
     },
     responses: {
       202: { ...json('Onboarding started', WorkflowAccepted), headers: location },
       ...commonErrors,
-      409: problem('Duplicate operator (`existingOperatorId`) or Idempotency-Key in progress'),
+      409: problem('Duplicate operator (`existingOperatorId`)'),
       413: problem(
         'The body is too large, or the operator.config.created event of this operator would not fit a NATS message; errors names the field; nothing was written',
       ),
       422: problem(
-        'Idempotency-Key reused with another body, or a rule that cannot be applied (validUntil not after validFrom, a prefix table that does not exist); `errors` names the field',
+        'A rule that cannot be applied (validUntil not after validFrom, a prefix table that does not exist); `errors` names the field',
       ),
       503: problem('No worker saved the operator in time, or Temporal did not answer; nothing was left behind'),
     },

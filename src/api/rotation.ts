@@ -4,7 +4,7 @@ import { SmppPassword } from './onboarding';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, z } from './shared/http';
-import { commonErrors, idempotencyKey, json, location, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** POST /operators/{id}/credentials/rotate: the credential-rotation workflow. */
@@ -32,17 +32,13 @@ export function documentRotation({ registry, security }: AdminDoc): void {
     security,
     request: {
       params: OperatorIdParams,
-      headers: idempotencyKey,
       body: { content: { 'application/json': { schema: RotateCredentialsRequest } } },
     },
     responses: {
       202: { ...json('Rotation started', WorkflowAccepted), headers: location },
       ...commonErrors,
       404: problem('No such operator'),
-      409: problem(
-        'A rotation is already running (`workflowId`), the operator is not ACTIVE, or Idempotency-Key in progress',
-      ),
-      422: problem('Idempotency-Key reused with another body'),
+      409: problem('A rotation is already running (`workflowId`), or the operator is not ACTIVE'),
       503: problem('Temporal did not answer; nothing was left behind'),
     },
   });

@@ -38,6 +38,9 @@ function canonical(value: unknown, hmacKey: string): unknown {
   return value;
 }
 
+/** The longest Idempotency-Key accepted (the middleware and its OpenAPI parameter). */
+const IDEMPOTENCY_KEY_MAX = 200;
+
 export function idempotency(
   db: Db,
   log: Logger,
@@ -46,10 +49,15 @@ export function idempotency(
   return async (ctx, next) => {
     const key = ctx.get('Idempotency-Key');
     if (ctx.method !== 'POST' || !key || options.skip?.(ctx)) return next();
-    if (key.length > 200)
-      throw new HttpProblem(400, 'Invalid request', 'Idempotency-Key is longer than 200 characters.', {
-        errors: [{ field: 'Idempotency-Key', message: 'at most 200 characters' }],
-      });
+    if (key.length > IDEMPOTENCY_KEY_MAX)
+      throw new HttpProblem(
+        400,
+        'Invalid request',
+        `Idempotency-Key is longer than ${IDEMPOTENCY_KEY_MAX} characters.`,
+        {
+          errors: [{ field: 'Idempotency-Key', message: `at most ${IDEMPOTENCY_KEY_MAX} characters` }],
+        },
+      );
 
     const body = (ctx.request as { body?: unknown }).body;
     const hash = createHash('sha256')
@@ -104,19 +112,17 @@ export function documentIdempotency(
 ): void {
   eachOperation(document, (operation, method, path) => {
     if (method !== 'post' || skip({ path: server + path.replace(/\{[^}]+\}/g, 'x') })) return;
-    const parameters = operation.parameters ?? [];
-    if (!parameters.some((p) => p.in === 'header' && p.name === 'Idempotency-Key')) {
-      operation.parameters = [
-        ...parameters,
-        {
-          name: 'Idempotency-Key',
-          in: 'header',
-          required: false,
-          description: 'A repeat with the same key and body replays the first accepted answer; nothing runs twice',
-          schema: { type: 'string', maxLength: 200 },
-        },
-      ];
-    }
+    operation.parameters = [
+      ...(operation.parameters ?? []),
+      {
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description:
+          "A repeat with the same key and body replays the first accepted answer; nothing runs twice. Keys are the caller's own (per token subject) and kept 24 hours",
+        schema: { type: 'string', maxLength: IDEMPOTENCY_KEY_MAX },
+      },
+    ];
     const { responses } = operation;
     for (const [status, response] of Object.entries(responses)) {
       if (status.startsWith('2')) {
@@ -138,5 +144,5 @@ export function documentIdempotency(
 function amend(responses: OperationDoc['responses'], status: string, reason: string): void {
   const existing = responses[status];
   if (!existing) responses[status] = problemDoc(reason.charAt(0).toUpperCase() + reason.slice(1));
-  else if (!existing.description.includes('Idempotency-Key')) existing.description += `; or ${reason}`;
+  else existing.description += `; or ${reason}`;
 }

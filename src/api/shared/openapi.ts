@@ -45,7 +45,6 @@ export const ifMatch = z.object({
     })
     .optional(),
 });
-export const idempotencyKey = z.object({ 'Idempotency-Key': z.string().max(200).optional() });
 export const commonErrors = {
   400: problem('Invalid input; `errors` names each field'),
   401: problem('Missing, invalid or expired token'),
@@ -106,6 +105,8 @@ export interface OperationDoc {
   responses: Record<string, { description: string; headers?: Record<string, unknown>; content?: unknown }>;
 }
 
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
+
 /**
  * Calls `amend` on every operation of a generated document. What a middleware adds to every
  * route (a header, an answer) is written once this way, so that no route's own part can forget it.
@@ -116,7 +117,10 @@ export function eachOperation(
 ): void {
   const paths = (document.paths ?? {}) as Record<string, Record<string, OperationDoc>>;
   for (const [path, item] of Object.entries(paths)) {
-    for (const [method, operation] of Object.entries(item)) amend(operation, method, path);
+    for (const [method, operation] of Object.entries(item)) {
+      // A path item also holds `parameters`, `summary`…: only its operations are amended.
+      if (HTTP_METHODS.has(method)) amend(operation, method, path);
+    }
   }
 }
 
