@@ -88,38 +88,32 @@ describe('onboardOperator', () => {
     expect(stubs.names()).toContain('activateOperator');
   });
 
-  it('lets the newest report decide when an older one arrives after it', async () => {
-    // Held before the wait, so both reports are in before the workflow looks at them.
-    const announcing = blocking(fakeOperator({ status: 'ONBOARDING', version: 1, credentialsVersion: 1 }));
-    const stubs = stubActivities({ recordOperatorCreated: announcing.activity });
-    await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startOnboarding(taskQueue);
-      await accepted;
-      await announcing.entered;
+  // Both reports are in before the workflow looks (the announcement is held meanwhile); UP must win.
+  it.each([
+    {
       // Two ingestion batches in flight: the newer report's signal overtakes the older one's.
-      await handle.signal(connectorHealthSignal, report('UP', 1, 0, { reportedAt: '2026-01-01T00:00:02.000Z' }));
-      await handle.signal(
-        connectorHealthSignal,
+      when: 'the newest report decides when an older one arrives after it',
+      arrivals: [
+        report('UP', 1, 0, { reportedAt: '2026-01-01T00:00:02.000Z' }),
         report('AUTH_FAILED', 1, 0, { reportedAt: '2026-01-01T00:00:01.000Z' }),
-      );
-      announcing.release();
-
-      expect(await handle.result()).toMatchObject({ status: 'ACTIVE' });
-    });
-    expect(stubs.names()).toContain('activateOperator');
-  });
-
-  it('lets the last to arrive decide between reports made at the same instant', async () => {
-    // As before the reportedAt rule: of two reports with one reportedAt, arrival order decides.
+      ],
+    },
+    {
+      // As before the reportedAt rule: of two reports with one reportedAt, arrival order decides.
+      when: 'the last to arrive decides between reports made at the same instant',
+      arrivals: [
+        report('AUTH_FAILED', 1, 0, { reportedAt: '2026-01-01T00:00:01.000Z' }),
+        report('UP', 1, 0, { reportedAt: '2026-01-01T00:00:01.000Z' }),
+      ],
+    },
+  ])('$when', async ({ arrivals }) => {
     const announcing = blocking(fakeOperator({ status: 'ONBOARDING', version: 1, credentialsVersion: 1 }));
     const stubs = stubActivities({ recordOperatorCreated: announcing.activity });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
       await announcing.entered;
-      const at = { reportedAt: '2026-01-01T00:00:01.000Z' };
-      await handle.signal(connectorHealthSignal, report('AUTH_FAILED', 1, 0, at));
-      await handle.signal(connectorHealthSignal, report('UP', 1, 0, at));
+      for (const health of arrivals) await handle.signal(connectorHealthSignal, health);
       announcing.release();
 
       expect(await handle.result()).toMatchObject({ status: 'ACTIVE' });
