@@ -225,16 +225,21 @@ export interface LoadRun {
   p99: number;
 }
 
-/** One GET on a kept-alive connection of `agent`: its status once its body is read. */
-function get(agent: http.Agent, url: string, headers: Record<string, string>): Promise<number> {
+/** One request on a kept-alive connection of `agent`: its status and body once read whole. */
+export function send(
+  agent: http.Agent,
+  url: string,
+  options: { method?: string; headers: Record<string, string>; body?: string },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent, headers }, (res) => {
-        res.on('data', () => undefined);
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      })
-      .on('error', reject);
+    const req = http.request(url, { agent, method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
   });
 }
 
@@ -261,7 +266,7 @@ async function run(
         while (next < from + n) {
           const target = url(next++);
           const t = performance.now();
-          const status = await get(agent, target, headers);
+          const { status } = await send(agent, target, { headers });
           if (status !== 200) throw new Error(`${target} answered ${status}`);
           latencies.push(performance.now() - t);
         }

@@ -119,9 +119,7 @@ async function flushAll(relay: OutboxRelay, db: Pool, n: number): Promise<number
   const start = performance.now();
   const sent = await relay.flush();
   const ms = performance.now() - start;
-  const { rows } = await db.query<{ pending: string }>(
-    'SELECT count(*) AS pending FROM ops.event_outbox WHERE published_at IS NULL',
-  );
+  const { rows } = await db.query<{ pending: string }>('SELECT count(*) AS pending FROM ops.event_outbox_pending');
   if (sent !== n || rows[0]?.pending !== '0') {
     throw new Error(`flush published ${sent} of ${n} events; ${rows[0]?.pending} still pending`);
   }

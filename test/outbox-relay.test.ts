@@ -121,6 +121,43 @@ describe('outbox relay', () => {
     expect(sum).toBeLessThan(5);
   });
 
+  it('queues every row written to the outbox, whoever wrote it, and only dequeues one marked by others', async () => {
+    const queued = (eventId: string) =>
+      db
+        .query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM ops.event_outbox_pending p JOIN ops.event_outbox o ON o.id = p.id
+            WHERE o.event_id = $1`,
+          [eventId],
+        )
+        .then((r) => r.rows[0]?.n);
+    const operatorId = randomUUID();
+    // As an earlier version of the service writes and marks rows: the outbox alone, no queue.
+    const insert = (eventId: string, version: number, publishedAt: string | null) =>
+      db.query(
+        `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, published_at, created_by, updated_by)
+         VALUES ($1, 'operator.config.prefix_table_updated', $2, $3, $4, $5, 'test-outbox', 'test-outbox')`,
+        [eventId, operatorId, version, JSON.stringify({ eventId, operatorId, version }), publishedAt],
+      );
+    const markedByOthers = randomUUID();
+    const alreadyPublished = randomUUID();
+    await insert(markedByOthers, 1, null);
+    await insert(alreadyPublished, 2, new Date().toISOString());
+    expect(await queued(markedByOthers)).toBe(1);
+    expect(await queued(alreadyPublished)).toBe(0);
+
+    await db.query(`UPDATE ops.event_outbox SET published_at = '2026-01-01T00:00:00Z' WHERE event_id = $1`, [
+      markedByOthers,
+    ]);
+    const relay = new OutboxRelay(db, nc, log);
+    const last = await append(db, operatorId, 3);
+    expect(await relay.flush()).toBe(1);
+    await events.waitFor(operatorId, (e) => e.length === 1);
+    expect(await queued(markedByOthers)).toBe(0);
+    // Its mark is kept, and it never went out again; the row after it did.
+    expect((await rowOf(db, markedByOthers))?.published_at?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(events.of(operatorId).map((e) => e.eventId)).toEqual([last.eventId]);
+  });
+
   it('parks an event NATS can never take and holds back only that operator', async () => {
     const relay = new OutboxRelay(db, nc, log);
     const registry = new Registry();

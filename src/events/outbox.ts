@@ -102,6 +102,10 @@ interface PendingRow {
   body: string;
   created_at: Date;
   age_s: number;
+  /** Marked published by someone else (ops' skip, an earlier version's relay): only dequeued. */
+  published: boolean;
+  /** Parked, or behind a parked event of its operator: nothing of that operator goes out. */
+  held: boolean;
 }
 
 export interface OutboxBacklog {
@@ -208,20 +212,28 @@ export class OutboxRelay {
     }
   }
 
-  /** The next batch after row `afterId`; an operator with a parked event publishes nothing newer. */
+  /**
+   * The next batch of the queue (ops.event_outbox_pending) after row `afterId`. Parked rows and
+   * the rows behind them come back too, flagged `held`: a batch is always `batchSize` rows while
+   * more are queued, however many of them are parked.
+   */
   private async pendingAfter(client: PoolClient, afterId: string): Promise<{ rows: PendingRow[]; readAt: number }> {
     // Named: the relay reads a batch after nearly every commit. The batch size stays a literal
-    // (and in the name), so that the generic plan knows how many rows it is for.
+    // (and in the name), so that the generic plan knows how many rows it is for. The queue's
+    // ids are taken first: the outbox keeps published rows for days, and a merge join would
+    // walk them from the cursor on.
     const { rows } = await client.query<PendingRow>({
-      name: `outbox-pending-${this.batchSize}`,
+      name: `outbox-queue-${this.batchSize}`,
       text: `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload::text AS body, o.created_at,
-              extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s
-         FROM ops.event_outbox o
-        WHERE o.published_at IS NULL AND o.failed_at IS NULL AND o.id > $1
-          AND NOT EXISTS (SELECT 1 FROM ops.event_outbox f
-                           WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
-                             AND f.operator_id = o.operator_id AND f.id < o.id)
-        ORDER BY o.id LIMIT ${this.batchSize}`,
+              extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s,
+              o.published_at IS NOT NULL AS published,
+              o.failed_at IS NOT NULL
+                OR EXISTS (SELECT 1 FROM ops.event_outbox f
+                            WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
+                              AND f.operator_id = o.operator_id AND f.id < o.id) AS held
+         FROM (SELECT id FROM ops.event_outbox_pending WHERE id > $1 ORDER BY id LIMIT ${this.batchSize}) p
+         JOIN ops.event_outbox o ON o.id = p.id
+        ORDER BY p.id`,
       values: [afterId],
     });
     return { rows, readAt: performance.now() };
@@ -266,6 +278,11 @@ export class OutboxRelay {
         // keep their order among themselves.
         const queues = new Map<string, PendingRow[]>();
         for (const row of rows) {
+          if (row.published) {
+            acked.push(row.id);
+            continue;
+          }
+          if (row.held) held.add(row.operator_id ?? '');
           if (held.has(row.operator_id ?? '')) continue;
           const queue = queues.get(row.operator_id ?? '');
           if (queue) queue.push(row);
@@ -325,10 +342,17 @@ export class OutboxRelay {
     }
   }
 
+  /**
+   * Dequeues the rows and stamps published_at, in one statement. The stamp is a HOT update (no
+   * index names the columns it sets) and sets updated_at itself, so the touch trigger is skipped
+   * (migrations/…_outbox-pending-queue.sql). A row someone else marked keeps its time.
+   */
   private async markPublished(client: PoolClient, ids: string[]): Promise<void> {
     await client.query({
       name: 'outbox-mark',
-      text: 'UPDATE ops.event_outbox SET published_at = now(), updated_by = $2 WHERE id = ANY($1::bigint[])',
+      text: `WITH dequeued AS (DELETE FROM ops.event_outbox_pending WHERE id = ANY($1::bigint[]))
+             UPDATE ops.event_outbox SET published_at = now(), updated_at = now(), updated_by = $2
+              WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
       values: [ids, ACTOR],
     });
   }
@@ -417,7 +441,7 @@ export class OutboxRelay {
       `SELECT count(*) AS pending,
               extract(epoch FROM now() - min(created_at) FILTER (WHERE failed_at IS NULL))::float8 AS oldest_age_s,
               count(*) FILTER (WHERE failed_at IS NOT NULL) AS parked
-         FROM ops.event_outbox WHERE published_at IS NULL`,
+         FROM ops.event_outbox_pending p JOIN ops.event_outbox o ON o.id = p.id WHERE o.published_at IS NULL`,
     );
     const r = rows[0];
     return { pending: Number(r?.pending ?? 0), oldestAgeS: r?.oldest_age_s ?? 0, parked: Number(r?.parked ?? 0) };

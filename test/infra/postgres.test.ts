@@ -135,6 +135,38 @@ describe('PostgreSQL schema ops (real database)', () => {
     expect(after.rows[0]!.updated_at.getTime()).toBeGreaterThan(before.rows[0]!.updated_at.getTime());
   });
 
+  it('connects without JIT: compiling a short statement costs more than running it', async () => {
+    const { rows } = await pool.query<{ jit: string }>('SHOW jit');
+    expect(rows[0]?.jit).toBe('off');
+  });
+
+  it("keeps the relay's mark a HOT update: no index names a column it sets, and pages have room", async () => {
+    const { rows } = await pool.query<{ def: string }>(
+      `SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = 'ops.event_outbox'::regclass`,
+    );
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    for (const { def } of rows) expect(def).not.toMatch(/published_at|updated_at|updated_by/);
+    const table = await pool.query<{ reloptions: string[] }>(
+      `SELECT reloptions FROM pg_class WHERE oid = 'ops.event_outbox'::regclass`,
+    );
+    expect(table.rows[0]?.reloptions).toContain('fillfactor=50');
+  });
+
+  it('touches an outbox row unless the statement set updated_at to now() itself', async () => {
+    const eventId = randomUUID();
+    await pool.query(
+      `INSERT INTO ops.event_outbox (event_id, subject, payload, created_by, updated_by)
+       VALUES ($1, 'operator.config.updated', '{}', 'infra-test', 'infra-test')`,
+      [eventId],
+    );
+    await pool.query(`UPDATE ops.event_outbox SET updated_at = '2000-01-01T00:00:00Z' WHERE event_id = $1`, [eventId]);
+    const { rows } = await pool.query<{ fresh: boolean }>(
+      `SELECT updated_at > now() - interval '1 minute' AS fresh FROM ops.event_outbox WHERE event_id = $1`,
+      [eventId],
+    );
+    expect(rows[0]?.fresh).toBe(true);
+  });
+
   it('partitions the health log by day and prunes only partitions past retention', async () => {
     await pool.query('SELECT ops.ensure_health_log_partitions(3)');
     await pool.query('SELECT ops.ensure_health_log_partitions(3)'); // idempotent
