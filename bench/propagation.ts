@@ -151,11 +151,18 @@ async function main(cleanup: Cleanup): Promise<void> {
   await runPhase('warmup', 100, service, oneByOne);
   await runPhase('floor warmup', 100, floor, oneByOne);
 
+  // Each burst right after a short one of its own: a pool idle for 10 s (the other side's paced
+  // phase) has closed its PostgreSQL connections, and the first burst after it would measure
+  // connection set-up on one side only.
+  const warmBurst = async (name: string, target: Target) => {
+    await runPhase(`${name} warmup`, 2 * concurrency, target, burst);
+    return runPhase(name, n, target, burst);
+  };
   const phases = {
     paced: await runPhase(`paced ${rate}/s`, n, service, paced),
     pacedFloor: await runPhase(`floor paced ${rate}/s`, n, floor, paced),
-    burst: await runPhase(`burst x${concurrency}`, n, service, burst),
-    burstFloor: await runPhase(`floor burst x${concurrency}`, n, floor, burst),
+    burst: await warmBurst(`burst x${concurrency}`, service),
+    burstFloor: await warmBurst(`floor burst x${concurrency}`, floor),
   };
   report(phases);
   if (Object.values(phases).some((p) => p.missing > 0 || p.duplicates > 0)) {
