@@ -35,17 +35,11 @@ import { ensureHealthStream } from '../src/health/stream';
 import { createLogger } from '../src/platform/logger';
 import { createMetricsRegistry } from '../src/platform/metrics';
 import { createBenchDatabase } from './bench-database';
+import { intEnv } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
 
 const OPERATORS = 200;
 const BATCH = 500;
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name] ?? String(fallback);
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
 
 const rate = (n: number, ms: number) => (n * 1000) / ms;
 const fmt = (r: number) => `${Math.round(r).toLocaleString('en-US')} /s`;
@@ -242,8 +236,8 @@ class Replicas {
 }
 
 async function main(cleanup: Cleanup): Promise<void> {
-  const n = envInt('BENCH_N', 20_000);
-  const rateSeconds = envInt('BENCH_RATE_S', 10);
+  const n = intEnv('BENCH_N', 20_000);
+  const rateSeconds = intEnv('BENCH_RATE_S', 10);
   const base = loadConfig();
   const id = randomBytes(4).toString('hex');
   const prefix = `bench${id}`;
