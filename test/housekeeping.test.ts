@@ -66,6 +66,39 @@ describe('housekeeping', () => {
     );
   }
 
+  it("queues an unpublished outbox row the relay's queue lacks (written with triggers off)", async () => {
+    const lock = await db.connect();
+    await lock.query('SELECT pg_advisory_lock($1)', [RELAY_LOCK_KEY]);
+    const eventId = randomUUID();
+    try {
+      // As a restore with --disable-triggers or a logical replica writes it: no queue trigger.
+      await lock.query('BEGIN');
+      await lock.query("SET LOCAL session_replication_role = 'replica'");
+      await lock.query(
+        `INSERT INTO ops.event_outbox (event_id, subject, payload, created_by, updated_by)
+         VALUES ($1, 'operator.config.updated', '{}', 'housekeeping-test', 'housekeeping-test')`,
+        [eventId],
+      );
+      await lock.query('COMMIT');
+      const queued = () =>
+        db
+          .query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM ops.event_outbox_pending p JOIN ops.event_outbox o USING (id)
+              WHERE o.event_id = $1`,
+            [eventId],
+          )
+          .then((r) => r.rows[0]?.n);
+      expect(await queued()).toBe(0);
+      const result = await runHousekeeping(db, 30);
+      expect(result.outboxRowsRequeued).toBeGreaterThanOrEqual(1);
+      expect(await queued()).toBe(1);
+    } finally {
+      await lock.query(`DELETE FROM ops.event_outbox WHERE event_id = $1`, [eventId]);
+      await lock.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_KEY]);
+      lock.release();
+    }
+  });
+
   it('keeps a week of health-log partitions ahead', async () => {
     await runHousekeeping(db, 30);
     const { rows } = await db.query<{ n: string }>(

@@ -113,4 +113,21 @@ describe('outbox retry after the duplicate window (private nats-server)', () => 
       [acked.eventId, neverSent.eventId].sort(),
     );
   });
+
+  it('never looks up the stream for a parked event older than the window', async () => {
+    // Parked rows are read again by every flush: looking each one up would make a single parked
+    // event cost every flush a read of the stream from its time on.
+    const parked = await activeOperatorWithChange(db);
+    await db.query(`UPDATE ops.event_outbox SET failed_at = now(), last_error = 'test' WHERE event_id = $1`, [
+      parked.eventId,
+    ]);
+    const relay = new OutboxRelay(db, nc, createLogger('silent'), { stream: STREAM });
+    const lookups = jest.spyOn(nc, 'jetstreamManager');
+    try {
+      expect(await relay.flush()).toBe(0);
+      expect(lookups).not.toHaveBeenCalled();
+    } finally {
+      lookups.mockRestore();
+    }
+  });
 });

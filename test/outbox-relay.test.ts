@@ -179,6 +179,11 @@ describe('outbox relay', () => {
     // Per-operator order: the later event of the same operator waits behind the parked one.
     expect((await rowOf(db, behind.eventId))?.published_at).toBeNull();
     expect(events.of(stuck)).toEqual([]);
+    // And in every flush after: the parked row is read again, flagged, and still holds it.
+    await relay.flush();
+    await events.waitFor(other, (e) => e.length === 1);
+    expect((await rowOf(db, behind.eventId))?.published_at).toBeNull();
+    expect(events.of(stuck)).toEqual([]);
 
     const backlog = await relay.backlog();
     expect(backlog.parked).toBeGreaterThanOrEqual(1);

@@ -220,20 +220,23 @@ export class OutboxRelay {
   private async pendingAfter(client: PoolClient, afterId: string): Promise<{ rows: PendingRow[]; readAt: number }> {
     // Named: the relay reads a batch after nearly every commit. The batch size stays a literal
     // (and in the name), so that the generic plan knows how many rows it is for. The queue's
-    // ids are taken first: the outbox keeps published rows for days, and a merge join would
-    // walk them from the cursor on.
+    // ids are taken first, as an array of primary keys: the outbox keeps published rows for
+    // days, and a join could walk them. A parked row's payload (too large to publish) is not
+    // read again; neither is one already published. Events without an operator keep their
+    // order among themselves: one of them parked holds the others (IS NOT DISTINCT FROM).
     const { rows } = await client.query<PendingRow>({
       name: `outbox-queue-${this.batchSize}`,
-      text: `SELECT o.id, o.event_id, o.subject, o.operator_id, o.payload::text AS body, o.created_at,
+      text: `SELECT o.id, o.event_id, o.subject, o.operator_id, o.created_at,
+              CASE WHEN o.failed_at IS NULL AND o.published_at IS NULL THEN o.payload::text ELSE '' END AS body,
               extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s,
               o.published_at IS NOT NULL AS published,
               o.failed_at IS NOT NULL
                 OR EXISTS (SELECT 1 FROM ops.event_outbox f
                             WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
-                              AND f.operator_id = o.operator_id AND f.id < o.id) AS held
-         FROM (SELECT id FROM ops.event_outbox_pending WHERE id > $1 ORDER BY id LIMIT ${this.batchSize}) p
-         JOIN ops.event_outbox o ON o.id = p.id
-        ORDER BY p.id`,
+                              AND f.operator_id IS NOT DISTINCT FROM o.operator_id AND f.id < o.id) AS held
+         FROM ops.event_outbox o
+        WHERE o.id = ANY(ARRAY(SELECT id FROM ops.event_outbox_pending WHERE id > $1 ORDER BY id LIMIT ${this.batchSize}))
+        ORDER BY o.id`,
       values: [afterId],
     });
     return { rows, readAt: performance.now() };
@@ -262,7 +265,9 @@ export class OutboxRelay {
             : Promise.resolve({ rows: [], readAt: performance.now() });
         // A failure below leaves the prefetch unread: its error, if any, is not this flush's.
         next.catch(() => undefined);
-        const stored = await this.storedAlready(rows);
+        // Only what this flush may publish: a parked row older than the window must not make
+        // every flush read the stream from its time on.
+        const stored = await this.storedAlready(rows.filter((r) => !r.published && !r.held));
         // Marked once per batch (and before any error leaves): a crash republishes at most the
         // batches in hand, which the duplicate window, or storedAlready for old rows, drops.
         const acked: string[] = [];
