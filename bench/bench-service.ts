@@ -238,7 +238,13 @@ export function send(
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
       res.on('error', reject);
     });
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // A kept-alive connection the server closed as idle just as this request went out on it:
+      // the server never read the request, so it is sent again on another connection (the
+      // retry Node's documentation gives for `request.reusedSocket`).
+      if (req.reusedSocket && err.code === 'ECONNRESET') send(agent, url, options).then(resolve, reject);
+      else reject(err);
+    });
     req.end(options.body);
   });
 }
