@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createPool, type Db } from '../src/clients/postgres';
 import { loadConfig } from '../src/platform/config';
 import { runHousekeeping } from '../src/db/housekeeping';
-import { RELAY_LOCK_KEY } from '../src/events/outbox';
+import { RELAY_LOCK_KEY } from '../src/db/outbox';
 
 describe('housekeeping', () => {
   let db: Db;

@@ -4,6 +4,17 @@ import { DeliverPolicy, type NatsConnection } from 'nats';
 import { ensureStream } from '../clients/nats';
 import type { Db } from '../clients/postgres';
 import { PgListener } from '../db/listener';
+import {
+  insertOutboxEvents,
+  markOutboxPublished,
+  parkOutboxEvent,
+  readOutboxBacklog,
+  readOutboxQueue,
+  releaseRelayLock,
+  takeRelayLock,
+  type OutboxBacklog,
+  type QueuedOutboxRow,
+} from '../db/outbox';
 import type { Logger } from '../platform/logger';
 import type { ConfigEventData } from './catalog';
 import {
@@ -60,28 +71,20 @@ export async function appendConfigEvents<C extends ConfigChange>(
     const bytes = Buffer.byteLength(payload);
     if (bytes > EVENT_MAX_BYTES) throw new EventTooLargeError(bytes, largestField(envelopes[i]?.data));
   });
-  // WITH ORDINALITY keeps the ids (the relay's order) in the order of `events`.
-  await tx.query({
-    name: 'outbox-append',
-    text: `INSERT INTO ops.event_outbox (event_id, subject, operator_id, version, payload, created_by, updated_by)
-           SELECT e.event_id, e.subject, e.operator_id, e.version, e.payload, e.actor, e.actor
-             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::json[], $6::text[])
-                  WITH ORDINALITY AS e(event_id, subject, operator_id, version, payload, actor, n)
-            ORDER BY e.n`,
-    values: [
-      envelopes.map((e) => e.eventId),
-      envelopes.map((e) => e.type),
-      envelopes.map((e) => e.operatorId),
-      envelopes.map((e) => e.version),
-      payloads,
-      envelopes.map((e) => e.actor),
-    ],
-  });
+  await insertOutboxEvents(
+    tx,
+    envelopes.map((e, i) => ({
+      eventId: e.eventId,
+      subject: e.type,
+      operatorId: e.operatorId,
+      version: e.version,
+      payload: payloads[i] as string,
+      actor: e.actor,
+    })),
+  );
   return envelopes;
 }
 
-// Any fixed 64-bit key: serialises relays across replicas so per-operator order holds.
-export const RELAY_LOCK_KEY = 0x6f70_6d67_6d74;
 /** The channel the outbox's insert trigger notifies at commit (migrations/…_outbox-hardening.sql). */
 export const OUTBOX_CHANNEL = 'ops_outbox';
 /** Rows read at a time by default; of these, the next event of each operator is in flight at once. */
@@ -92,30 +95,6 @@ const WAKE_RETRY_MS = 50;
 const HEADER_ALLOWANCE_BYTES = 128;
 /** Margin for the clock difference between PostgreSQL (created_at) and NATS (stored time). */
 const CLOCK_SKEW_MS = 30_000;
-
-interface PendingRow {
-  id: string;
-  event_id: string;
-  subject: string;
-  operator_id: string | null;
-  /** The event's JSON as it was written (a json column, read as text): published as it is. */
-  body: string;
-  created_at: Date;
-  age_s: number;
-  /** Marked published by someone else (ops' skip, an earlier version's relay): only dequeued. */
-  published: boolean;
-  /** Parked, or behind a parked event of its operator: nothing of that operator goes out. */
-  held: boolean;
-}
-
-export interface OutboxBacklog {
-  /** Events committed and not yet on the stream (parked ones included). */
-  pending: number;
-  /** Age of the oldest of them not parked, in seconds; 0 when there is none. */
-  oldestAgeS: number;
-  /** Events parked because they can never be published: they need ops (docs/runbook.md). */
-  parked: number;
-}
 
 /** What the relay counts; src/events/outbox-metrics.ts turns these into Prometheus counters. */
 export interface RelayCounters {
@@ -195,50 +174,23 @@ export class OutboxRelay {
   private async flushWith(lock: 'try' | 'wait'): Promise<number | undefined> {
     const client = await this.db.connect();
     try {
-      // A session lock: released by unlock below, or by PostgreSQL if the connection dies.
-      const { rows } = await client.query<{ ok: boolean }>(
-        lock === 'try'
-          ? { name: 'outbox-try-lock', text: 'SELECT pg_try_advisory_lock($1) AS ok', values: [RELAY_LOCK_KEY] }
-          : { name: 'outbox-lock', text: 'SELECT true AS ok FROM pg_advisory_lock($1)', values: [RELAY_LOCK_KEY] },
-      );
-      if (!rows[0]?.ok) return undefined;
+      if (!(await takeRelayLock(client, lock))) return undefined;
       try {
         return await this.publishPending(client);
       } finally {
-        await client.query({ name: 'outbox-unlock', text: 'SELECT pg_advisory_unlock($1)', values: [RELAY_LOCK_KEY] });
+        await releaseRelayLock(client);
       }
     } finally {
       client.release();
     }
   }
 
-  /**
-   * The next batch of the queue (ops.event_outbox_pending) after row `afterId`. Parked rows and
-   * the rows behind them come back too, flagged `held`: a batch is always `batchSize` rows while
-   * more are queued, however many of them are parked.
-   */
-  private async pendingAfter(client: PoolClient, afterId: string): Promise<{ rows: PendingRow[]; readAt: number }> {
-    // Named: the relay reads a batch after nearly every commit. The batch size stays a literal
-    // (and in the name), so that the generic plan knows how many rows it is for. The queue's
-    // ids are taken first, as an array of primary keys: the outbox keeps published rows for
-    // days, and a join could walk them. A parked row's payload (too large to publish) is not
-    // read again; neither is one already published. Events without an operator keep their
-    // order among themselves: one of them parked holds the others (IS NOT DISTINCT FROM).
-    const { rows } = await client.query<PendingRow>({
-      name: `outbox-queue-${this.batchSize}`,
-      text: `SELECT o.id, o.event_id, o.subject, o.operator_id, o.created_at,
-              CASE WHEN o.failed_at IS NULL AND o.published_at IS NULL THEN o.payload::text ELSE '' END AS body,
-              extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s,
-              o.published_at IS NOT NULL AS published,
-              o.failed_at IS NOT NULL
-                OR EXISTS (SELECT 1 FROM ops.event_outbox f
-                            WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
-                              AND f.operator_id IS NOT DISTINCT FROM o.operator_id AND f.id < o.id) AS held
-         FROM ops.event_outbox o
-        WHERE o.id = ANY(ARRAY(SELECT id FROM ops.event_outbox_pending WHERE id > $1 ORDER BY id LIMIT ${this.batchSize}))
-        ORDER BY o.id`,
-      values: [afterId],
-    });
+  /** The next batch of the queue after row `afterId` (readOutboxQueue), and when it was read. */
+  private async pendingAfter(
+    client: PoolClient,
+    afterId: string,
+  ): Promise<{ rows: QueuedOutboxRow[]; readAt: number }> {
+    const rows = await readOutboxQueue(client, afterId, this.batchSize);
     return { rows, readAt: performance.now() };
   }
 
@@ -274,14 +226,14 @@ export class OutboxRelay {
         const previous = marking;
         const markAcked = async () => {
           await previous;
-          if (acked.length > 0) await this.markPublished(client, acked.splice(0));
+          if (acked.length > 0) await markOutboxPublished(client, acked.splice(0), ACTOR);
         };
         // Pipelined: every operator of the batch has its next event in flight at once, each sent
         // as soon as that operator's previous one is acknowledged. One event per operator in
         // flight keeps every operator's version order on the stream even when a publish fails:
         // nothing of that operator after the failed event is sent. Events without an operator
         // keep their order among themselves.
-        const queues = new Map<string, PendingRow[]>();
+        const queues = new Map<string, QueuedOutboxRow[]>();
         for (const row of rows) {
           if (row.published) {
             acked.push(row.id);
@@ -293,9 +245,9 @@ export class OutboxRelay {
           if (queue) queue.push(row);
           else queues.set(row.operator_id ?? '', [row]);
         }
-        const parks: Array<{ row: PendingRow; reason: string }> = [];
+        const parks: Array<{ row: QueuedOutboxRow; reason: string }> = [];
         let failure: { reason: unknown } | undefined;
-        const publishInOrder = async (operator: string, queue: PendingRow[]) => {
+        const publishInOrder = async (operator: string, queue: QueuedOutboxRow[]) => {
           for (const row of queue) {
             // After a failure no publish starts; those in flight are still awaited.
             if (failure) return;
@@ -348,28 +300,13 @@ export class OutboxRelay {
   }
 
   /**
-   * Dequeues the rows and stamps published_at, in one statement. The stamp is a HOT update (no
-   * index names the columns it sets) and sets updated_at itself, so the touch trigger is skipped
-   * (migrations/…_outbox-pending-queue.sql). A row someone else marked keeps its time.
-   */
-  private async markPublished(client: PoolClient, ids: string[]): Promise<void> {
-    await client.query({
-      name: 'outbox-mark',
-      text: `WITH dequeued AS (DELETE FROM ops.event_outbox_pending WHERE id = ANY($1::bigint[]))
-             UPDATE ops.event_outbox SET published_at = now(), updated_at = now(), updated_by = $2
-              WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
-      values: [ids, ACTOR],
-    });
-  }
-
-  /**
    * The event ids, among this batch's rows older than the stream's duplicate window, that the
    * stream already holds. Exactly-once must not depend on the relay retrying within that window:
    * after a NATS outage or a relay crash longer than it, an event stored but never acknowledged
    * would otherwise go out twice. Reads only headers of config events, from the oldest such row
    * on (rare: only a backlog older than the window pays for it).
    */
-  private async storedAlready(rows: PendingRow[]): Promise<Set<string>> {
+  private async storedAlready(rows: QueuedOutboxRow[]): Promise<Set<string>> {
     const ids = new Set<string>();
     const stream = this.options.stream;
     if (!stream || rows.length === 0) return ids;
@@ -420,11 +357,8 @@ export class OutboxRelay {
       : undefined;
   }
 
-  private async park(client: PoolClient, row: PendingRow, error: string): Promise<void> {
-    await client.query(
-      'UPDATE ops.event_outbox SET failed_at = now(), last_error = $2, updated_by = $3 WHERE id = $1',
-      [row.id, error, ACTOR],
-    );
+  private async park(client: PoolClient, row: QueuedOutboxRow, error: string): Promise<void> {
+    await parkOutboxEvent(client, row.id, error, ACTOR);
     this.counters?.parked();
     this.log.error(
       { outboxId: row.id, eventId: row.event_id, subject: row.subject, operatorId: row.operator_id, error },
@@ -442,14 +376,7 @@ export class OutboxRelay {
 
   /** How far behind publishing is; read by the metrics and the alert. */
   async backlog(): Promise<OutboxBacklog> {
-    const { rows } = await this.db.query<{ pending: string; oldest_age_s: number | null; parked: string }>(
-      `SELECT count(*) AS pending,
-              extract(epoch FROM now() - min(created_at) FILTER (WHERE failed_at IS NULL))::float8 AS oldest_age_s,
-              count(*) FILTER (WHERE failed_at IS NOT NULL) AS parked
-         FROM ops.event_outbox_pending p JOIN ops.event_outbox o ON o.id = p.id WHERE o.published_at IS NULL`,
-    );
-    const r = rows[0];
-    return { pending: Number(r?.pending ?? 0), oldestAgeS: r?.oldest_age_s ?? 0, parked: Number(r?.parked ?? 0) };
+    return readOutboxBacklog(this.db);
   }
 
   /**

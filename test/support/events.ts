@@ -1,4 +1,5 @@
 import { DeliverPolicy, type Consumer, type ConsumerMessages, type NatsConnection } from 'nats';
+import { ensureStream } from '../../src/clients/nats';
 import { problemsOf } from '../../src/events/catalog';
 import type { EventEnvelope } from '../../src/events/envelope';
 
@@ -16,6 +17,8 @@ export class EventWatcher {
   private constructor(private readonly consumer: Consumer) {}
 
   static async start(nc: NatsConnection, stream: string, filter = 'operator.>'): Promise<EventWatcher> {
+    // As the service does at start: a suite that runs first on a fresh NATS finds no stream yet.
+    await ensureStream(nc, stream);
     const js = nc.jetstream();
     const consumer = await js.consumers.get(stream, {
       filterSubjects: filter,
