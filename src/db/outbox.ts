@@ -62,13 +62,14 @@ export async function releaseRelayLock(client: PoolClient): Promise<void> {
 
 export interface QueuedOutboxRow {
   id: string;
-  event_id: string;
+  eventId: string;
   subject: string;
-  operator_id: string | null;
+  operatorId: string | null;
   /** The event's JSON as it was written (a json column, read as text); '' when it is not to be sent. */
   body: string;
-  created_at: Date;
-  age_s: number;
+  createdAt: Date;
+  /** Seconds since the row was written, by PostgreSQL's clock at the read. */
+  ageS: number;
   /** Marked published by someone else (ops' skip, an earlier version's relay): only dequeued. */
   published: boolean;
   /** Parked, or behind a parked event of its operator: nothing of that operator goes out. */
@@ -86,19 +87,19 @@ export async function readOutboxQueue(client: PoolClient, afterId: string, limit
   // published rows for days, and a join could walk them. A parked row's payload (too large to
   // publish) is not read again; neither is one already published. Events without an operator
   // keep their order among themselves: one of them parked holds the others (IS NOT DISTINCT FROM).
-  const rowsLimit = Math.trunc(limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`batch size must be a positive integer: ${limit}`);
   const { rows } = await client.query<QueuedOutboxRow>({
-    name: `outbox-queue-${rowsLimit}`,
-    text: `SELECT o.id, o.event_id, o.subject, o.operator_id, o.created_at,
+    name: `outbox-queue-${limit}`,
+    text: `SELECT o.id, o.event_id AS "eventId", o.subject, o.operator_id AS "operatorId", o.created_at AS "createdAt",
             CASE WHEN o.failed_at IS NULL AND o.published_at IS NULL THEN o.payload::text ELSE '' END AS body,
-            extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_s,
+            extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS "ageS",
             o.published_at IS NOT NULL AS published,
             o.failed_at IS NOT NULL
               OR EXISTS (SELECT 1 FROM ops.event_outbox f
                           WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
                             AND f.operator_id IS NOT DISTINCT FROM o.operator_id AND f.id < o.id) AS held
        FROM ops.event_outbox o
-      WHERE o.id = ANY(ARRAY(SELECT id FROM ops.event_outbox_pending WHERE id > $1 ORDER BY id LIMIT ${rowsLimit}))
+      WHERE o.id = ANY(ARRAY(SELECT id FROM ops.event_outbox_pending WHERE id > $1 ORDER BY id LIMIT ${limit}))
       ORDER BY o.id`,
     values: [afterId],
   });

@@ -66,22 +66,19 @@ export async function appendConfigEvents<C extends ConfigChange>(
     data: event.data,
   }));
   if (envelopes.length === 0) return envelopes;
-  const payloads = envelopes.map((e) => JSON.stringify(e));
-  payloads.forEach((payload, i) => {
-    const bytes = Buffer.byteLength(payload);
+  const rows = envelopes.map((e) => ({
+    eventId: e.eventId,
+    subject: e.type,
+    operatorId: e.operatorId,
+    version: e.version,
+    payload: JSON.stringify(e),
+    actor: e.actor,
+  }));
+  rows.forEach((row, i) => {
+    const bytes = Buffer.byteLength(row.payload);
     if (bytes > EVENT_MAX_BYTES) throw new EventTooLargeError(bytes, largestField(envelopes[i]?.data));
   });
-  await insertOutboxEvents(
-    tx,
-    envelopes.map((e, i) => ({
-      eventId: e.eventId,
-      subject: e.type,
-      operatorId: e.operatorId,
-      version: e.version,
-      payload: payloads[i] as string,
-      actor: e.actor,
-    })),
-  );
+  await insertOutboxEvents(tx, rows);
   return envelopes;
 }
 
@@ -239,11 +236,11 @@ export class OutboxRelay {
             acked.push(row.id);
             continue;
           }
-          if (row.held) held.add(row.operator_id ?? '');
-          if (held.has(row.operator_id ?? '')) continue;
-          const queue = queues.get(row.operator_id ?? '');
+          if (row.held) held.add(row.operatorId ?? '');
+          if (held.has(row.operatorId ?? '')) continue;
+          const queue = queues.get(row.operatorId ?? '');
           if (queue) queue.push(row);
-          else queues.set(row.operator_id ?? '', [row]);
+          else queues.set(row.operatorId ?? '', [row]);
         }
         const parks: Array<{ row: QueuedOutboxRow; reason: string }> = [];
         let failure: { reason: unknown } | undefined;
@@ -251,10 +248,10 @@ export class OutboxRelay {
           for (const row of queue) {
             // After a failure no publish starts; those in flight are still awaited.
             if (failure) return;
-            if (stored.has(row.event_id)) {
+            if (stored.has(row.eventId)) {
               // Published by an attempt that never got to mark it: publishing again would duplicate it.
               acked.push(row.id);
-              this.log.info({ eventId: row.event_id, subject: row.subject }, 'outbox event was already on the stream');
+              this.log.info({ eventId: row.eventId, subject: row.subject }, 'outbox event was already on the stream');
               continue;
             }
             const tooLarge = this.tooLarge(row.body);
@@ -266,7 +263,7 @@ export class OutboxRelay {
             }
             try {
               // msgID travels as the Nats-Msg-Id header.
-              await js.publish(row.subject, row.body, { msgID: row.event_id });
+              await js.publish(row.subject, row.body, { msgID: row.eventId });
             } catch (err) {
               this.counters?.publishFailed();
               failure ??= { reason: err };
@@ -274,7 +271,7 @@ export class OutboxRelay {
               return;
             }
             acked.push(row.id);
-            this.counters?.published(row.subject, Math.max(0, row.age_s) + (performance.now() - readAt) / 1000);
+            this.counters?.published(row.subject, Math.max(0, row.ageS) + (performance.now() - readAt) / 1000);
             sent++;
           }
         };
@@ -311,7 +308,7 @@ export class OutboxRelay {
     const stream = this.options.stream;
     if (!stream || rows.length === 0) return ids;
     const windowS = await this.duplicateWindowS(stream);
-    const old = rows.filter((r) => r.age_s > windowS - CLOCK_SKEW_MS / 1000);
+    const old = rows.filter((r) => r.ageS > windowS - CLOCK_SKEW_MS / 1000);
     if (old.length === 0) return ids;
     const jsm = await this.nc.jetstreamManager();
     const info = await jsm.streams.info(stream).catch((err: unknown) => {
@@ -319,7 +316,7 @@ export class OutboxRelay {
       throw err;
     });
     if (!info || info.state.messages === 0) return ids;
-    const since = new Date(Math.min(...old.map((r) => r.created_at.getTime())) - CLOCK_SKEW_MS);
+    const since = new Date(Math.min(...old.map((r) => r.createdAt.getTime())) - CLOCK_SKEW_MS);
     if (new Date(info.state.last_ts) < since) return ids;
     const consumer = await this.nc.jetstream().consumers.get(stream, {
       filterSubjects: 'operator.config.>',
@@ -361,7 +358,7 @@ export class OutboxRelay {
     await parkOutboxEvent(client, row.id, error, ACTOR);
     this.counters?.parked();
     this.log.error(
-      { outboxId: row.id, eventId: row.event_id, subject: row.subject, operatorId: row.operator_id, error },
+      { outboxId: row.id, eventId: row.eventId, subject: row.subject, operatorId: row.operatorId, error },
       'outbox event parked: it can never be published; this operator\'s later events wait behind it (runbook: "A parked outbox event")',
     );
   }
