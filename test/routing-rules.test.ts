@@ -172,6 +172,24 @@ describe('routing rules and TPS limits', () => {
     expect(findings).toContainEqual(expect.objectContaining({ kind: 'empty_table', ruleIds: [ruleId] }));
   });
 
+  it("warns when a write leaves an ACTIVE operator without a rule, its last one deleted or its set emptied", async () => {
+    const idle = (id: string) => expect.objectContaining({ kind: 'operator_without_enabled_rule', operatorIds: [id] });
+    const first = await onboardActive(h());
+    const { routingRules } = (await (await h().api(`/operators/${first.id}/routing-rules`)).json()) as RuleSet;
+    expect(routingRules.length).toBeGreaterThan(0);
+    for (const [i, r] of routingRules.entries()) {
+      const res = await write(first.id, `/routing-rules/${r.id}`, 'DELETE', undefined, await versionOf(first.id));
+      expect(res.status).toBe(200);
+      const { findings } = (await res.json()) as { findings: unknown[] };
+      if (i === routingRules.length - 1) expect(findings).toContainEqual(idle(first.id));
+      else expect(findings).not.toContainEqual(idle(first.id));
+    }
+    const second = await onboardActive(h());
+    const put = await write(second.id, '/routing-rules', 'PUT', { routingRules: [] }, await versionOf(second.id));
+    expect(put.status).toBe(200);
+    expect(((await put.json()) as { findings: unknown[] }).findings).toContainEqual(idle(second.id));
+  });
+
   it('reads and replaces the TPS limit under If-Match with tps_updated', async () => {
     const { id } = await onboardActive(h());
     const v0 = await versionOf(id);

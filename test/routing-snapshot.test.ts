@@ -82,7 +82,7 @@ describe('routing snapshot', () => {
     ];
 
     await new Promise((r) => setTimeout(r, 300));
-    const state = new RoutingState(tableOf);
+    const state = new RoutingState(tableOf, { recordApplied: true });
     const res = await fetch(`${internal.url}/routing/snapshot`);
     expect(res.headers.get('content-type')).toContain('application/x-ndjson');
     const from = await state.loadSnapshot(

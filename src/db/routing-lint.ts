@@ -368,15 +368,20 @@ export async function findExpiredRules(s: LintScratch, scope: LintScope, now: Da
 }
 
 /**
- * ACTIVE operators without an enabled live rule; with a scope, only the operators of its rules.
+ * ACTIVE operators without an enabled live rule; with a scope, only the operators of its rules
+ * and `operatorIds`.
  */
-export async function findOperatorsWithoutEnabledRule(s: LintScratch, scope: LintScope): Promise<string[]> {
+export async function findOperatorsWithoutEnabledRule(
+  s: LintScratch,
+  scope: LintScope,
+  operatorIds: readonly string[] = [],
+): Promise<string[]> {
   const { rows } = await s.client.query<{ id: string }>(
     `SELECT o.id FROM ops.operators o
       WHERE o.deleted_at IS NULL AND o.status = 'ACTIVE'
         AND NOT EXISTS (SELECT 1 FROM lint_rules r WHERE r.operator_id = o.id AND r.enabled)
-        AND ($1::uuid[] IS NULL OR o.id IN (SELECT operator_id FROM lint_rules WHERE id = ANY($1)))`,
-    [scope],
+        AND ($1::uuid[] IS NULL OR o.id IN (SELECT operator_id FROM lint_rules WHERE id = ANY($1)) OR o.id = ANY($2))`,
+    [scope, operatorIds],
   );
   return rows.map((r) => r.id);
 }

@@ -21,6 +21,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export interface LintOptions {
   /** Only findings that involve one of these rules (for operator findings: their operators). */
   ruleIds?: readonly string[];
+  /** With `ruleIds`: also the findings about these operators (one whose last rule went has none in scope). */
+  operatorIds?: readonly string[];
   /** The instant `never_active_again` is judged at; defaults to the current time. */
   now?: Date;
 }
@@ -31,7 +33,8 @@ export class RoutingLintService {
   async lint(options: LintOptions = {}): Promise<LintFinding[]> {
     // A string that is no UUID names no rule; PostgreSQL would refuse the whole uuid[] for it.
     const scope: LintScope = options.ruleIds ? options.ruleIds.filter((id) => UUID.test(id)) : null;
-    if (scope && scope.length === 0) return [];
+    const operators = (options.operatorIds ?? []).filter((id) => UUID.test(id));
+    if (scope && scope.length === 0 && operators.length === 0) return [];
     const now = options.now ?? new Date();
     const findings = await withLintScratch(this.deps.db, async (s) => {
       // One connection, one statement at a time: the kinds run one after the other.
@@ -40,7 +43,7 @@ export class RoutingLintService {
       const mixed = await findMixedCurrencyRanks(s, scope);
       const empty = await findEmptyTableRules(s, scope);
       const expired = await findExpiredRules(s, scope, now);
-      const idle = await findOperatorsWithoutEnabledRule(s, scope);
+      const idle = await findOperatorsWithoutEnabledRule(s, scope, operators);
       return [
         ...shadowed.map((r): LintFinding => ({
           kind: 'shadowed',

@@ -144,9 +144,12 @@ export class RoutingRuleService {
     );
   }
 
-  /** After the commit: the lint reads what peers will route by. */
+  /**
+   * After the commit: the lint reads what peers will route by. The operator is in scope too: a
+   * set left empty has no rule to carry its `operator_without_enabled_rule`.
+   */
   private async withFindings(set: RoutingRuleSet, ruleIds: string[]): Promise<RoutingRuleWrite> {
-    return { ...set, findings: ruleIds.length > 0 ? await this.deps.lint.lint({ ruleIds }) : [] };
+    return { ...set, findings: await this.deps.lint.lint({ ruleIds, operatorIds: [set.operatorId] }) };
   }
 
   async getTpsLimit(operatorId: string): Promise<OperatorTpsLimit> {

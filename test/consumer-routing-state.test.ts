@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { RoutingState, type TableLoader } from '../src/consumer/routing-state';
+import type { Operator, RoutingRule } from '../src/domain/operator';
+import type { PrefixTableChange } from '../src/domain/routing';
+import type { SnapshotRecord } from '../src/domain/routing-snapshot';
+import type { EventEnvelope } from '../src/events/envelope';
+
+/**
+ * The routing engine's helper (src/consumer/routing-state.ts) alone, against a table loader that
+ * answers what "PostgreSQL" holds now. The stream keeps each operator's versions in order but
+ * not the commit order across operators (the relay publishes operators side by side), and a
+ * table's changes reach the helper through every operator that uses the table.
+ */
+
+const AT = '2026-12-01T00:00:00.000Z';
+
+function operator(id: string, version: number): Operator {
+  return {
+    id,
+    name: `carrier ${id.slice(0, 4)}`,
+    host: 'smsc.example.net',
+    port: 2775,
+    systemId: 'acct',
+    systemType: '',
+    bindType: 'transceiver',
+    tls: false,
+    windowSize: 10,
+    enquireLinkIntervalS: 30,
+    labels: {},
+    status: 'ACTIVE',
+    statusReason: null,
+    version,
+    credentialsVersion: 1,
+    tpsLimit: null,
+    createdAt: AT,
+    createdBy: 'test',
+    updatedAt: AT,
+    updatedBy: 'test',
+  };
+}
+
+function ruleOn(prefixTableId: string): RoutingRule {
+  return {
+    id: randomUUID(),
+    prefixTableId,
+    priority: 1,
+    weight: 100,
+    costPerSegment: '0.01',
+    currency: 'EUR',
+    enabled: true,
+    validFrom: null,
+    validUntil: null,
+    weekly: null,
+  };
+}
+
+function event(operatorId: string, version: number, change: string, data: unknown): EventEnvelope {
+  return {
+    eventId: randomUUID(),
+    type: `operator.config.${change}`,
+    operatorId,
+    version,
+    occurredAt: AT,
+    actor: 'test',
+    data,
+  } as EventEnvelope;
+}
+
+const listed = (prefixTableId: string, tableVersion: number, added: string[]): PrefixTableChange => ({
+  prefixTableId,
+  tableVersion,
+  entryCount: 0,
+  contentHash: 'x',
+  replaced: false,
+  added,
+  removed: [],
+});
+
+async function* records(...list: SnapshotRecord[]): AsyncGenerator<SnapshotRecord> {
+  yield { type: 'snapshot', stream: 'S', streamSequence: 1, takenAt: AT };
+  yield* list;
+  yield { type: 'end', operators: 0, prefixTables: 0 };
+}
+
+/** "PostgreSQL": the tables as they are now, and how often the helper read each. */
+function database(tables: Record<string, { version: number; prefixes: string[] }>) {
+  const reads: string[] = [];
+  const load: TableLoader = async (id) => {
+    reads.push(id);
+    const t = tables[id];
+    return t && { version: t.version, prefixes: [...t.prefixes] };
+  };
+  return { tables, reads, load };
+}
+
+const table = (id: string, version: number) =>
+  ({ type: 'prefixTable', table: { id, name: id, description: '', version } }) as unknown as SnapshotRecord;
+
+describe("the routing engine's in-memory state", () => {
+  it("reads a table again when another operator's event for the change in between has not arrived yet", async () => {
+    const t = randomUUID();
+    const a = randomUUID();
+    const b = randomUUID();
+    const db = database({ [t]: { version: 7, prefixes: ['2547', '2549', '2548'] } });
+    const state = new RoutingState(db.load);
+    // The snapshot: T at version 5 used by A; B not on T.
+    await state.loadSnapshot(
+      records(
+        table(t, 5),
+        { type: 'prefixTableEntries', prefixTableId: t, prefixes: ['2547'] },
+        { type: 'operator', operator: operator(a, 10), version: 10, routingRules: [ruleOn(t)], tpsLimit: null },
+        { type: 'operator', operator: operator(b, 20), version: 20, routingRules: [], tpsLimit: null },
+      ),
+    );
+    const bRule = ruleOn(t);
+    // Committed: T 5→6 (+2549, event A@11), B takes T up (B@21), T 6→7 (+2548, A@12 and B@22).
+    // Reached the stream: B's two first, then A's.
+    await state.apply(event(b, 21, 'routing_updated', { routingRules: [bRule] }));
+    await state.apply(event(b, 22, 'prefix_table_updated', listed(t, 7, ['2548'])));
+    await state.apply(event(a, 11, 'prefix_table_updated', listed(t, 6, ['2549'])));
+    await state.apply(event(a, 12, 'prefix_table_updated', listed(t, 7, ['2548'])));
+
+    expect([...(state.tables.get(t)?.prefixes ?? [])].sort()).toEqual(['2547', '2548', '2549']);
+    expect(state.tables.get(t)?.version).toBe(7);
+    expect(state.explain('254912345', new Date(AT)).ranks[0]?.groups[0]?.members).toHaveLength(2);
+  });
+
+  it('applies a listed change on the version it was made from without reading the table', async () => {
+    const t = randomUUID();
+    const a = randomUUID();
+    const db = database({ [t]: { version: 6, prefixes: ['2547', '2549'] } });
+    const state = new RoutingState(db.load);
+    await state.loadSnapshot(
+      records(
+        table(t, 5),
+        { type: 'prefixTableEntries', prefixTableId: t, prefixes: ['2547'] },
+        { type: 'operator', operator: operator(a, 10), version: 10, routingRules: [ruleOn(t)], tpsLimit: null },
+      ),
+    );
+    await state.apply(event(a, 11, 'prefix_table_updated', listed(t, 6, ['2549'])));
+    expect([...(state.tables.get(t)?.prefixes ?? [])].sort()).toEqual(['2547', '2549']);
+    expect(db.reads).toEqual([]);
+  });
+
+  it('leaves out an operator not yet announced, and reads its tables when its created event comes', async () => {
+    const t = randomUUID();
+    const x = randomUUID();
+    const db = database({ [t]: { version: 6, prefixes: ['2547', '2549'] } });
+    const state = new RoutingState(db.load);
+    const rules = [ruleOn(t)];
+    // The snapshot holds X at version 0 (saved by its onboarding, no event yet) and T at 5.
+    await state.loadSnapshot(
+      records(
+        table(t, 5),
+        { type: 'prefixTableEntries', prefixTableId: t, prefixes: ['2547'] },
+        { type: 'operator', operator: operator(x, 0), version: 0, routingRules: rules, tpsLimit: null },
+      ),
+    );
+    expect(state.operators.has(x)).toBe(false);
+    expect(state.tables.has(t)).toBe(false);
+    // T changed to 6 while X was at version 0 (no event for X); then X's `created`.
+    await state.apply(event(x, 1, 'created', { operator: operator(x, 1), routingRules: rules }));
+    expect(state.operators.get(x)?.version).toBe(1);
+    expect([...(state.tables.get(t)?.prefixes ?? [])].sort()).toEqual(['2547', '2549']);
+  });
+
+  it('records the versions applied only when asked to', async () => {
+    const a = randomUUID();
+    const quiet = new RoutingState(database({}).load);
+    const recording = new RoutingState(database({}).load, { recordApplied: true });
+    for (const state of [quiet, recording]) {
+      await state.apply(event(a, 1, 'created', { operator: operator(a, 1), routingRules: [] }));
+      await state.apply(event(a, 2, 'updated', { operator: operator(a, 2), changed: ['name'] }));
+      await state.apply(event(a, 2, 'updated', { operator: operator(a, 2), changed: ['name'] }));
+    }
+    expect(quiet.applied.size).toBe(0);
+    expect(recording.applied.get(a)).toEqual([1, 2]);
+  });
+});
