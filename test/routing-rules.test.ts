@@ -172,7 +172,7 @@ describe('routing rules and TPS limits', () => {
     expect(findings).toContainEqual(expect.objectContaining({ kind: 'empty_table', ruleIds: [ruleId] }));
   });
 
-  it("warns when a write leaves an ACTIVE operator without a rule, its last one deleted or its set emptied", async () => {
+  it('warns when a write leaves an ACTIVE operator without a rule, its last one deleted or its set emptied', async () => {
     const idle = (id: string) => expect.objectContaining({ kind: 'operator_without_enabled_rule', operatorIds: [id] });
     const first = await onboardActive(h());
     const { routingRules } = (await (await h().api(`/operators/${first.id}/routing-rules`)).json()) as RuleSet;

@@ -189,7 +189,8 @@ export class RoutingState {
     // A listed change is what changed from the version before it. Held at an older one (another
     // operator's event for the change in between has not arrived yet), the delta would lose
     // that change: read the table as it is now instead.
-    if (!table || change.replaced || table.version !== change.tableVersion - 1) return this.reload(change.prefixTableId);
+    if (!table || change.replaced || table.version !== change.tableVersion - 1)
+      return this.reload(change.prefixTableId);
     for (const p of change.removed) table.prefixes.delete(p);
     for (const p of change.added) table.prefixes.add(p);
     table.version = change.tableVersion;
