@@ -420,6 +420,34 @@ describe('admin API', () => {
       expect(updatedEvents(operator.id)).toHaveLength(0);
     });
 
+    it('refuses a stale version, an operator still being created or one no longer live, its row and outbox untouched', async () => {
+      // The update is made before these checks (it takes the row's lock) and rolled back by them.
+      for (const [status, version, ifMatch, refusal] of [
+        ['ACTIVE', 3, '"2"', 412],
+        ['ONBOARDING', 0, '"0"', 409],
+        ['ONBOARDING_FAILED', 2, '"2"', 409],
+      ] as const) {
+        const id = randomUUID();
+        await h.resources.db.query(
+          `INSERT INTO ops.operators (id, name, host, port, system_id, bind_type, window_size, enquire_link_interval_s,
+                                      status, version, credentials_version, created_by, updated_by)
+           VALUES ($1::uuid, 'Refused carrier', $1::text || '.example.net', 2775, 'acct', 'transceiver', 10, 30, $2, $3, 1, 'test', 'test')`,
+          [id, status, version],
+        );
+        const before = await h.resources.db.query('SELECT * FROM ops.operators WHERE id = $1', [id]);
+        const res = await h.api(`/operators/${id}`, {
+          method: 'PATCH',
+          json: { name: 'Renamed' },
+          headers: { 'If-Match': ifMatch },
+        });
+        await expectProblem(res, refusal);
+        const after = await h.resources.db.query('SELECT * FROM ops.operators WHERE id = $1', [id]);
+        expect(after.rows).toEqual(before.rows);
+        const outbox = await h.resources.db.query('SELECT 1 FROM ops.event_outbox WHERE operator_id = $1', [id]);
+        expect(outbox.rowCount).toBe(0);
+      }
+    });
+
     it('answers 409 naming the holder when the new endpoint belongs to another live operator', async () => {
       const holder = await announcedOperator();
       // Same SMPP account (systemId) on another host: moving it onto the holder's host clashes.

@@ -204,6 +204,37 @@ const COLUMNS: Record<keyof OperatorChanges, string> = {
 };
 
 /**
+ * The row's update for a change, returning the changed row (the `deleted` change too: it
+ * soft-deletes the row it reports). `where` picks the row; its parameters come after the id
+ * ($1) and the actor ($2). One named statement per set of columns changed (statementName bounds
+ * how many).
+ */
+async function updateOperator(
+  tx: PoolClient,
+  id: string,
+  changes: OperatorChanges,
+  actor: string,
+  where: { sql: string; values: unknown[] },
+): Promise<Operator | undefined> {
+  const entries = (Object.entries(changes) as Array<[keyof OperatorChanges, unknown]>).filter(
+    ([, value]) => value !== undefined,
+  );
+  const first = 3 + where.values.length;
+  const sets = entries.map(([field], i) => `${COLUMNS[field]} = $${first + i}`);
+  if (changes.status === 'DELETED') sets.push('deleted_at = now()');
+  const text = `WITH o AS (
+      UPDATE ops.operators o SET ${[...sets, 'version = o.version + 1', 'updated_by = $2'].join(', ')}
+       WHERE o.id = $1 AND ${where.sql} RETURNING o.*)
+    SELECT ${OPERATOR_COLUMNS} FROM o ${WITH_TPS_LIMIT}`;
+  const { rows } = await tx.query<OperatorRow>({
+    name: statementName('commit-change', text),
+    text,
+    values: [id, actor, ...where.values, ...entries.map(([, v]) => v)],
+  });
+  return rows[0] && toOperator(rows[0]);
+}
+
+/**
  * The single way a config change commits: the row changes, the version goes up by one, and the
  * event with that version joins the outbox, all in the caller's transaction. The caller has
  * locked the row (findOperator(tx, id, true)) and passes what it read. An illegal status change
@@ -220,24 +251,37 @@ export async function commitChange<C extends ConfigChange>(
   if (changes.status !== undefined && changes.status !== current.status) {
     assertTransition(current.id, current.status, changes.status);
   }
-  const entries = (Object.entries(changes) as Array<[keyof OperatorChanges, unknown]>).filter(
-    ([, value]) => value !== undefined,
-  );
-  const sets = entries.map(([field], i) => `${COLUMNS[field]} = $${i + 4}`);
-  if (changes.status === 'DELETED') sets.push('deleted_at = now()');
-  // Returns the changed row (the `deleted` change too: it soft-deletes the row it reports). One
-  // named statement per set of columns changed (statementName bounds how many).
-  const text = `WITH o AS (
-      UPDATE ops.operators SET ${[...sets, 'version = version + 1', 'updated_by = $2'].join(', ')}
-       WHERE id = $1 AND version = $3 RETURNING *)
-    SELECT ${OPERATOR_COLUMNS} FROM o ${WITH_TPS_LIMIT}`;
-  const { rows } = await tx.query<OperatorRow>({
-    name: statementName('commit-change', text),
-    text,
-    values: [current.id, actor, current.version, ...entries.map(([, v]) => v)],
+  const next = await updateOperator(tx, current.id, changes, actor, {
+    sql: 'o.version = $3',
+    values: [current.version],
   });
-  const next = rows[0] && toOperator(rows[0]);
   if (!next) throw new Error(`operator ${current.id} changed under a held lock`);
+  await appendConfigEvent(tx, { change, operatorId: next.id, version: next.version, actor, data: data(next) });
+  return next;
+}
+
+/** What the row was before a change that sets no status: its version, and its status, unchanged. */
+export type BeforeChange = Pick<Operator, 'version' | 'status'>;
+
+/**
+ * commitChange for a change that needs nothing read first (a metadata PATCH): the row is updated
+ * (which locks it) and `check` judges it as it was, throwing to refuse; the caller's transaction
+ * then rolls the update back. One round trip fewer than a locked read and commitChange, on the
+ * busiest admin write. It sets no status, so no lifecycle transition is involved. Undefined when
+ * no live operator has this id.
+ */
+export async function changeOperator<C extends ConfigChange>(
+  tx: PoolClient,
+  id: string,
+  change: C,
+  changes: Omit<OperatorChanges, 'status'>,
+  actor: string,
+  check: (before: BeforeChange) => void,
+  data: (next: Operator) => ConfigEventData<C>,
+): Promise<Operator | undefined> {
+  const next = await updateOperator(tx, id, changes, actor, { sql: 'o.deleted_at IS NULL', values: [] });
+  if (!next) return undefined;
+  check({ version: next.version - 1, status: next.status });
   await appendConfigEvent(tx, { change, operatorId: next.id, version: next.version, actor, data: data(next) });
   return next;
 }

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import { withinDeadline } from '../clients/temporal';
-import { commitChange, findByEndpoint, findOperator, listOperators, type ListQuery } from '../db/operators';
+import { changeOperator, findByEndpoint, findOperator, listOperators, type ListQuery } from '../db/operators';
 import { listRoutingRules } from '../db/routing-rules';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
 import type { Operator, OperatorMetadata, RoutingRule } from '../domain/operator';
@@ -50,16 +50,22 @@ export class OperatorService {
   ): Promise<Operator> {
     try {
       return await inTransaction(this.deps.db, async (tx) => {
-        const current = await findOperator(tx, id, true);
-        if (!current) throw notFound(`Operator ${id}`);
-        if (expectedVersion !== undefined) checkVersion(expectedVersion, current.version);
-        // Before `created` is out (version 0) an `updated` would overtake it on the stream.
-        if (current.version === 0) throw conflict(`Operator ${id} is still being created; retry shortly.`);
-        if (!acceptsChanges(current.status)) throw conflict(refusal(id, current.status, 'it can no longer change'));
-        return commitChange(tx, current, 'updated', patch, actor, (next) => ({
-          operator: next,
-          changed: Object.keys(patch),
-        }));
+        const next = await changeOperator(
+          tx,
+          id,
+          'updated',
+          patch,
+          actor,
+          (before) => {
+            if (expectedVersion !== undefined) checkVersion(expectedVersion, before.version);
+            // Before `created` is out (version 0) an `updated` would overtake it on the stream.
+            if (before.version === 0) throw conflict(`Operator ${id} is still being created; retry shortly.`);
+            if (!acceptsChanges(before.status)) throw conflict(refusal(id, before.status, 'it can no longer change'));
+          },
+          (changed) => ({ operator: changed, changed: Object.keys(patch) }),
+        );
+        if (!next) throw notFound(`Operator ${id}`);
+        return next;
       });
     } catch (err) {
       if (!isUniqueViolation(err, 'operators_endpoint_live_key')) throw err;
