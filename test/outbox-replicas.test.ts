@@ -178,4 +178,51 @@ describe('two outbox relays at once (private nats-server)', () => {
       expect(onStream.filter((m) => m.event.operatorId === id).map((m) => m.event.version)).toEqual(expected);
     }
   });
+
+  it('publishes every event once and in order while a busy relay flushes under one lock and another waits to flush', async () => {
+    // A relay woken by commits keeps its lock across flushes (for at most HOLD_MS); a flush that
+    // queues for the lock (an activity's publishPendingEvents) gets it in turn, while commits go on.
+    await Promise.all(relays.map((r) => r.stop()));
+    const make = async (name: string) => {
+      const pool = createPool((isolated as IsolatedDatabase).config);
+      const nc = await connectNats({ ...config.nats, servers: [nats.url] }, name);
+      const relay = new OutboxRelay(pool, nc, createLogger('silent'), { stream: STREAM });
+      pools.push(pool);
+      connections.push(nc);
+      relays.push(relay);
+      return relay;
+    };
+    const busy = await make('busy');
+    const waiting = await make('waiting');
+    let busyPublished = 0;
+    busy.instrument({ published: () => busyPublished++, publishFailed: () => undefined, parked: () => undefined });
+    busy.start(50);
+
+    const operators: string[] = [];
+    for (let i = 0; i < 4; i++) operators.push(await insertActiveOperator(db, ACTOR));
+    // Three writers per operator: commits wake the busy relay again and again. They stop only once
+    // the waiting flushes are through.
+    let writing = true;
+    const writers = [...operators, ...operators, ...operators].map(async (id) => {
+      while (writing) await commitRename(db, id, ACTOR);
+    });
+    while (busyPublished < 20) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 3; i++) await waiting.flush();
+    writing = false;
+    await Promise.all(writers);
+
+    const deadline = Date.now() + 30_000;
+    while ((await committed(db, operators)).some((r) => !r.published)) {
+      if (Date.now() > deadline) throw new Error('the relays did not publish everything within 30 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const rows = await committed(db, operators);
+    const wanted = new Set(operators);
+    const onStream = (await readStream(connections[0] as NatsConnection)).filter((m) => wanted.has(m.event.operatorId));
+    expect(onStream.map((m) => m.event.eventId).sort()).toEqual(rows.map((r) => r.event_id).sort());
+    for (const id of operators) {
+      const versions = onStream.filter((m) => m.event.operatorId === id).map((m) => m.event.version);
+      expect(versions).toEqual(Array.from({ length: versions.length }, (_, i) => i + 2));
+    }
+  });
 });
