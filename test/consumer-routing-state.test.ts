@@ -4,6 +4,7 @@ import type { Operator, RoutingRule } from '../src/domain/operator';
 import type { PrefixTableChange } from '../src/domain/routing';
 import type { SnapshotRecord } from '../src/domain/routing-snapshot';
 import type { EventEnvelope } from '../src/events/envelope';
+import { fakeOperator } from './support/operators';
 
 /**
  * The routing engine's helper (src/consumer/routing-state.ts) alone, against a table loader that
@@ -14,30 +15,7 @@ import type { EventEnvelope } from '../src/events/envelope';
 
 const AT = '2026-12-01T00:00:00.000Z';
 
-function operator(id: string, version: number): Operator {
-  return {
-    id,
-    name: `carrier ${id.slice(0, 4)}`,
-    host: 'smsc.example.net',
-    port: 2775,
-    systemId: 'acct',
-    systemType: '',
-    bindType: 'transceiver',
-    tls: false,
-    windowSize: 10,
-    enquireLinkIntervalS: 30,
-    labels: {},
-    status: 'ACTIVE',
-    statusReason: null,
-    version,
-    credentialsVersion: 1,
-    tpsLimit: null,
-    createdAt: AT,
-    createdBy: 'test',
-    updatedAt: AT,
-    updatedBy: 'test',
-  };
-}
+const operator = (id: string, version: number): Operator => fakeOperator({ id, version });
 
 function ruleOn(prefixTableId: string): RoutingRule {
   return {
@@ -76,10 +54,38 @@ const listed = (prefixTableId: string, tableVersion: number, added: string[]): P
   removed: [],
 });
 
-async function* records(...list: SnapshotRecord[]): AsyncGenerator<SnapshotRecord> {
+/** A snapshot of one table at `version` holding `prefixes`, and the operators given with their rules. */
+async function* snapshot(
+  table: { id: string; version: number; prefixes: string[] },
+  operators: Array<{ id: string; version: number; routingRules: RoutingRule[] }>,
+): AsyncGenerator<SnapshotRecord> {
   yield { type: 'snapshot', stream: 'S', streamSequence: 1, takenAt: AT };
-  yield* list;
-  yield { type: 'end', operators: 0, prefixTables: 0 };
+  yield {
+    type: 'prefixTable',
+    table: {
+      id: table.id,
+      name: table.id,
+      description: '',
+      version: table.version,
+      entryCount: table.prefixes.length,
+      contentHash: 'x',
+      createdAt: AT,
+      createdBy: 'test',
+      updatedAt: AT,
+      updatedBy: 'test',
+    },
+  };
+  yield { type: 'prefixTableEntries', prefixTableId: table.id, prefixes: table.prefixes };
+  for (const o of operators) {
+    yield {
+      type: 'operator',
+      operator: operator(o.id, o.version),
+      version: o.version,
+      routingRules: o.routingRules,
+      tpsLimit: null,
+    };
+  }
+  yield { type: 'end', operators: operators.length, prefixTables: 1 };
 }
 
 /** "PostgreSQL": the tables as they are now, and how often the helper read each. */
@@ -93,9 +99,6 @@ function database(tables: Record<string, { version: number; prefixes: string[] }
   return { tables, reads, load };
 }
 
-const table = (id: string, version: number) =>
-  ({ type: 'prefixTable', table: { id, name: id, description: '', version } }) as unknown as SnapshotRecord;
-
 describe("the routing engine's in-memory state", () => {
   it("reads a table again when another operator's event for the change in between has not arrived yet", async () => {
     const t = randomUUID();
@@ -105,12 +108,10 @@ describe("the routing engine's in-memory state", () => {
     const state = new RoutingState(db.load);
     // The snapshot: T at version 5 used by A; B not on T.
     await state.loadSnapshot(
-      records(
-        table(t, 5),
-        { type: 'prefixTableEntries', prefixTableId: t, prefixes: ['2547'] },
-        { type: 'operator', operator: operator(a, 10), version: 10, routingRules: [ruleOn(t)], tpsLimit: null },
-        { type: 'operator', operator: operator(b, 20), version: 20, routingRules: [], tpsLimit: null },
-      ),
+      snapshot({ id: t, version: 5, prefixes: ['2547'] }, [
+        { id: a, version: 10, routingRules: [ruleOn(t)] },
+        { id: b, version: 20, routingRules: [] },
+      ]),
     );
     const bRule = ruleOn(t);
     // Committed: T 5→6 (+2549, event A@11), B takes T up (B@21), T 6→7 (+2548, A@12 and B@22).
@@ -131,11 +132,7 @@ describe("the routing engine's in-memory state", () => {
     const db = database({ [t]: { version: 6, prefixes: ['2547', '2549'] } });
     const state = new RoutingState(db.load);
     await state.loadSnapshot(
-      records(
-        table(t, 5),
-        { type: 'prefixTableEntries', prefixTableId: t, prefixes: ['2547'] },
-        { type: 'operator', operator: operator(a, 10), version: 10, routingRules: [ruleOn(t)], tpsLimit: null },
-      ),
+      snapshot({ id: t, version: 5, prefixes: ['2547'] }, [{ id: a, version: 10, routingRules: [ruleOn(t)] }]),
     );
     await state.apply(event(a, 11, 'prefix_table_updated', listed(t, 6, ['2549'])));
     expect([...(state.tables.get(t)?.prefixes ?? [])].sort()).toEqual(['2547', '2549']);
@@ -150,11 +147,7 @@ describe("the routing engine's in-memory state", () => {
     const rules = [ruleOn(t)];
     // The snapshot holds X at version 0 (saved by its onboarding, no event yet) and T at 5.
     await state.loadSnapshot(
-      records(
-        table(t, 5),
-        { type: 'prefixTableEntries', prefixTableId: t, prefixes: ['2547'] },
-        { type: 'operator', operator: operator(x, 0), version: 0, routingRules: rules, tpsLimit: null },
-      ),
+      snapshot({ id: t, version: 5, prefixes: ['2547'] }, [{ id: x, version: 0, routingRules: rules }]),
     );
     expect(state.operators.has(x)).toBe(false);
     expect(state.tables.has(t)).toBe(false);

@@ -14,6 +14,7 @@ import { DefaultLogger, Runtime, Worker, type LogEntry, type WorkerOptions } fro
 import type { Activities } from '../../src/activities';
 import type { Operator, OperatorDraft } from '../../src/domain/operator';
 import { acceptedUpdate, type ConnectorHealth, type StepState } from '../../src/workflows/messages';
+import { fakeOperator, OPERATOR_ID } from './operators';
 
 /**
  * Workflow tests without the stack: the time-skipping test server, a worker on the bundle
@@ -120,33 +121,7 @@ export interface ActivityStubs {
   argsOf<K extends ActivityName>(name: K): Parameters<Activities[K]>[];
 }
 
-export const OPERATOR_ID = 'op-test';
-
-export function fakeOperator(overrides: Partial<Operator> = {}): Operator {
-  return {
-    id: OPERATOR_ID,
-    name: 'Test operator',
-    host: 'smsc.test',
-    port: 2775,
-    systemId: 'test',
-    systemType: '',
-    bindType: 'transceiver',
-    tls: false,
-    windowSize: 10,
-    enquireLinkIntervalS: 30,
-    labels: {},
-    createdAt: '2026-01-01T00:00:00.000Z',
-    createdBy: 'test-admin',
-    updatedAt: '2026-01-01T00:00:00.000Z',
-    updatedBy: 'test-admin',
-    status: 'ACTIVE',
-    statusReason: null,
-    version: 2,
-    credentialsVersion: 1,
-    tpsLimit: { tpsCap: 50, burstWindowMs: 1000, enforcementMode: 'hard' },
-    ...overrides,
-  };
-}
+export { fakeOperator, OPERATOR_ID };
 
 export function fakeDraft(id = OPERATOR_ID): OperatorDraft {
   const { name, host, port, systemId, systemType, bindType, tls, windowSize, enquireLinkIntervalS, labels } =
