@@ -42,7 +42,11 @@ export async function startChildWorker(env: Record<string, string>, readyTimeout
     },
     async stop() {
       if (alive()) child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      // The timer is cleared once the child is gone: left running, it kept Jest's worker alive.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 15_000)))]).finally(() =>
+        clearTimeout(timer),
+      );
       if (alive()) child.kill('SIGKILL');
       await exited;
     },
