@@ -224,5 +224,11 @@ describe('two outbox relays at once (private nats-server)', () => {
       const versions = onStream.filter((m) => m.event.operatorId === id).map((m) => m.event.version);
       expect(versions).toEqual(Array.from({ length: versions.length }, (_, i) => i + 2));
     }
+    // Every published row was taken off the queue: nothing is left for a later flush to read again.
+    const queued = await db.query(
+      `SELECT 1 FROM ops.event_outbox_pending p JOIN ops.event_outbox o ON o.id = p.id WHERE o.operator_id = ANY($1::uuid[])`,
+      [operators],
+    );
+    expect(queued.rowCount).toBe(0);
   });
 });
