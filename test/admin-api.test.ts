@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import jwt from 'jsonwebtoken';
+import { commitChange, findOperator } from '../src/db/operators';
+import { replaceTpsLimit } from '../src/db/tps-limits';
 import { EventWatcher } from './support/events';
 import { expectInvalid, expectProblem } from './support/problems';
 import { adminToken, newOperatorRequest, startHarness, type Harness } from './support/harness';
@@ -420,6 +422,47 @@ describe('admin API', () => {
       expect(updatedEvents(operator.id)).toHaveLength(0);
     });
 
+    it('answers and announces the operator as it is after waiting for a concurrent change of its TPS limit', async () => {
+      const { operator } = await announcedOperator();
+      const limit = { tpsCap: 321, burstWindowMs: 2000, enforcementMode: 'shape' as const };
+      // A TPS change holds the row's lock while the PATCH arrives; it commits once the PATCH waits.
+      const tx = await h.resources.db.connect();
+      try {
+        await tx.query('BEGIN');
+        const current = await findOperator(tx, operator.id, true);
+        if (!current) throw new Error('operator gone');
+        await replaceTpsLimit(tx, operator.id, limit, 'test');
+        await commitChange(tx, current, 'tps_updated', {}, 'test', () => ({ tpsLimit: limit }));
+        const patched = h.api(`/operators/${operator.id}`, {
+          method: 'PATCH',
+          json: { name: 'After the wait' },
+          headers: { 'If-Match': '*' },
+        });
+        const waiting = async () =>
+          Number(
+            (
+              await h.resources.db.query<{ n: string }>(
+                `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+              )
+            ).rows[0]?.n,
+          );
+        while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 10));
+        await tx.query('COMMIT');
+        const res = await patched;
+        expect(res.status).toBe(200);
+        expect(await res.json()).toMatchObject({
+          version: operator.version + 2,
+          tpsLimit: limit,
+          name: 'After the wait',
+        });
+      } finally {
+        tx.release();
+      }
+      const published = await events.waitFor(operator.id, (e) => e.some((x) => x.type === 'operator.config.updated'));
+      const updated = published.find((e) => e.type === 'operator.config.updated');
+      expect(updated).toMatchObject({ version: operator.version + 2, data: { operator: { tpsLimit: limit } } });
+    });
+
     it('refuses a stale version, an operator still being created or one no longer live, its row and outbox untouched', async () => {
       // The update is made before these checks (it takes the row's lock) and rolled back by them.
       for (const [status, version, ifMatch, refusal] of [
@@ -460,6 +503,13 @@ describe('admin API', () => {
       });
       const { body } = await expectProblem(res, 409);
       expect(body.existingOperatorId).toBe(holder.operator.id);
+      // The precondition comes first: with a stale If-Match the same clash is a 412.
+      const stale = await h.api(`/operators/${mover.operator.id}`, {
+        method: 'PATCH',
+        json: { host: holder.operator.host, port: holder.operator.port },
+        headers: { 'If-Match': `"${mover.operator.version + 5}"` },
+      });
+      await expectProblem(stale, 412);
 
       const after = (await (await h.api(`/operators/${mover.operator.id}`)).json()) as Operator;
       expect(after).toMatchObject({ host: mover.operator.host, version: mover.operator.version });

@@ -40,6 +40,13 @@ export function dependencyFailure(err: unknown): DependencyFailure | undefined {
         detail: 'PostgreSQL is busy with a concurrent change (lock timeout).',
         retryAfterS: 1,
       };
+    // What is left of inTransaction's retries when concurrent changes kept winning.
+    if (code === '40001')
+      return {
+        dependency: 'PostgreSQL',
+        detail: 'PostgreSQL is busy with concurrent changes of the same row.',
+        retryAfterS: 1,
+      };
     // Connection exceptions, insufficient resources, operator intervention (shutdown, recovery).
     if (/^(08|53|57)/.test(code))
       return { dependency: 'PostgreSQL', detail: 'PostgreSQL is unavailable.', retryAfterS: 5 };

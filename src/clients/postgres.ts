@@ -49,12 +49,33 @@ export function createPool(config: Config['postgres'], log?: Logger): Pool {
  * connection whose prepared statements a migration made stale (a selected column's type changed)
  * is closed rather than pooled again, so that the failure is one answer, not every later one on
  * it (pool.query closes a connection after any error already).
+ *
+ * `snapshot`: REPEATABLE READ, for a transaction whose statement both waits for a row lock and
+ * reads other rows (under READ COMMITTED it would read them as they were before the wait). A
+ * concurrent change then fails it with serialization_failure, and fn runs again on a fresh
+ * snapshot, up to SNAPSHOT_ATTEMPTS times.
  */
-export async function inTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  pool: Pool,
+  fn: (tx: PoolClient) => Promise<T>,
+  options: { snapshot?: boolean } = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await attemptTransaction(pool, fn, options.snapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ' : 'BEGIN');
+    } catch (err) {
+      if (!options.snapshot || attempt >= SNAPSHOT_ATTEMPTS || !isSerializationFailure(err)) throw err;
+    }
+  }
+}
+
+const SNAPSHOT_ATTEMPTS = 3;
+
+async function attemptTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>, begin: string): Promise<T> {
   const tx = await pool.connect();
   let stale = false;
   try {
-    await tx.query('BEGIN');
+    await tx.query(begin);
     const result = await fn(tx);
     await tx.query('COMMIT');
     return result;
@@ -65,6 +86,11 @@ export async function inTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promi
   } finally {
     tx.release(stale);
   }
+}
+
+/** PostgreSQL's serialization_failure: a REPEATABLE READ transaction met a concurrent change. */
+export function isSerializationFailure(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '40001';
 }
 
 /** A prepared statement whose result a migration changed: PostgreSQL refuses it on that connection. */

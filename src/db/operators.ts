@@ -268,7 +268,8 @@ export type BeforeChange = Pick<Operator, 'version' | 'status'>;
  * (which locks it) and `check` judges it as it was, throwing to refuse; the caller's transaction
  * then rolls the update back. One round trip fewer than a locked read and commitChange, on the
  * busiest admin write. It sets no status, so no lifecycle transition is involved. Undefined when
- * no live operator has this id.
+ * no live operator has this id. Run it in a snapshot transaction (inTransaction's `snapshot`):
+ * the one statement that waits for the lock also reads the TPS limit it returns.
  */
 export async function changeOperator<C extends ConfigChange>(
   tx: PoolClient,

@@ -1,7 +1,14 @@
 import type { Client } from '@temporalio/client';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import { withinDeadline } from '../clients/temporal';
-import { changeOperator, findByEndpoint, findOperator, listOperators, type ListQuery } from '../db/operators';
+import {
+  changeOperator,
+  findByEndpoint,
+  findOperator,
+  listOperators,
+  type BeforeChange,
+  type ListQuery,
+} from '../db/operators';
 import { listRoutingRules } from '../db/routing-rules';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
 import type { Operator, OperatorMetadata, RoutingRule } from '../domain/operator';
@@ -48,28 +55,34 @@ export class OperatorService {
     expectedVersion: ExpectedVersion | undefined,
     actor: string,
   ): Promise<Operator> {
+    const mayChange = (before: BeforeChange) => {
+      if (expectedVersion !== undefined) checkVersion(expectedVersion, before.version);
+      // Before `created` is out (version 0) an `updated` would overtake it on the stream.
+      if (before.version === 0) throw conflict(`Operator ${id} is still being created; retry shortly.`);
+      if (!acceptsChanges(before.status)) throw conflict(refusal(id, before.status, 'it can no longer change'));
+    };
     try {
-      return await inTransaction(this.deps.db, async (tx) => {
-        const next = await changeOperator(
-          tx,
-          id,
-          'updated',
-          patch,
-          actor,
-          (before) => {
-            if (expectedVersion !== undefined) checkVersion(expectedVersion, before.version);
-            // Before `created` is out (version 0) an `updated` would overtake it on the stream.
-            if (before.version === 0) throw conflict(`Operator ${id} is still being created; retry shortly.`);
-            if (!acceptsChanges(before.status)) throw conflict(refusal(id, before.status, 'it can no longer change'));
-          },
-          (changed) => ({ operator: changed, changed: Object.keys(patch) }),
-        );
-        if (!next) throw notFound(`Operator ${id}`);
-        return next;
-      });
+      // A snapshot: the update may wait for the row's lock, and the row it returns (TPS limit
+      // included) must be read as of after that wait; a concurrent change retries it.
+      return await inTransaction(
+        this.deps.db,
+        async (tx) => {
+          const next = await changeOperator(tx, id, 'updated', patch, actor, mayChange, (changed) => ({
+            operator: changed,
+            changed: Object.keys(patch),
+          }));
+          if (!next) throw notFound(`Operator ${id}`);
+          return next;
+        },
+        { snapshot: true },
+      );
     } catch (err) {
       if (!isUniqueViolation(err, 'operators_endpoint_live_key')) throw err;
-      const holder = await findByEndpoint(this.deps.db, { ...(await this.get(id)), ...patch });
+      // The update failed before the checks could judge the row: they come first (a stale
+      // If-Match is a 412 whatever else the request would clash with).
+      const current = await this.get(id);
+      mayChange(current);
+      const holder = await findByEndpoint(this.deps.db, { ...current, ...patch });
       throw duplicateOperator(holder?.id ?? null);
     }
   }

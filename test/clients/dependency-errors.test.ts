@@ -10,6 +10,7 @@ describe('dependencyFailure', () => {
 
   it('names PostgreSQL for timeouts and lost connections, not for a refused statement', () => {
     expect(dependencyFailure(pgError('55P03'))).toMatchObject({ dependency: 'PostgreSQL', retryAfterS: 1 });
+    expect(dependencyFailure(pgError('40001'))).toMatchObject({ dependency: 'PostgreSQL', retryAfterS: 1 });
     expect(dependencyFailure(pgError('57014'))).toMatchObject({ dependency: 'PostgreSQL' });
     expect(dependencyFailure(pgError('08006'))).toMatchObject({ dependency: 'PostgreSQL' });
     expect(dependencyFailure(pgError('23505'))).toBeUndefined();
