@@ -438,14 +438,14 @@ describe('admin API', () => {
           json: { name: 'After the wait' },
           headers: { 'If-Match': '*' },
         });
+        // Waiting for this transaction's lock, not any lock of a test file running beside this one.
+        const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
         const waiting = async () =>
-          Number(
-            (
-              await h.resources.db.query<{ n: string }>(
-                `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-              )
-            ).rows[0]?.n,
-          );
+          (
+            await h.resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [
+              holder,
+            ])
+          ).rowCount ?? 0;
         while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 10));
         await tx.query('COMMIT');
         const res = await patched;
@@ -456,7 +456,8 @@ describe('admin API', () => {
           name: 'After the wait',
         });
       } finally {
-        tx.release();
+        // Destroyed, not pooled: a failure before COMMIT must not leave its transaction open.
+        tx.release(true);
       }
       const published = await events.waitFor(operator.id, (e) => e.some((x) => x.type === 'operator.config.updated'));
       const updated = published.find((e) => e.type === 'operator.config.updated');

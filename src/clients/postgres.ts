@@ -89,7 +89,7 @@ async function attemptTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise
 }
 
 /** PostgreSQL's serialization_failure: a REPEATABLE READ transaction met a concurrent change. */
-export function isSerializationFailure(err: unknown): boolean {
+function isSerializationFailure(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === '40001';
 }
 
