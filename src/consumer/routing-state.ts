@@ -1,6 +1,7 @@
 import { DeliverPolicy, type NatsConnection } from 'nats';
 import type { Operator, RoutingRule, TpsLimit } from '../domain/operator';
 import {
+  compareExcluded,
   exclusionOf,
   prefixesOf,
   rankCandidates,
@@ -11,6 +12,7 @@ import {
 import type { PrefixTableChange } from '../domain/routing';
 import type { SnapshotRecord } from '../domain/routing-snapshot';
 import type { EventEnvelope } from '../events/envelope';
+import { PrefixIndex } from './prefix-index';
 
 /**
  * For a routing engine: the routing configuration in memory, loaded from
@@ -35,7 +37,7 @@ export interface OperatorRouting {
 
 export interface TableState {
   version: number;
-  prefixes: Set<string>;
+  prefixes: ReadonlySet<string>;
 }
 
 /**
@@ -46,8 +48,10 @@ export interface TableState {
 export type TableLoader = (prefixTableId: string) => Promise<{ version: number; prefixes: string[] } | undefined>;
 
 export class RoutingState {
-  readonly operators = new Map<string, OperatorRouting>();
-  readonly tables = new Map<string, TableState>();
+  private readonly heldOperators = new Map<string, OperatorRouting>();
+  private readonly heldTables = new Map<string, { version: number; prefixes: Set<string> }>();
+  /** Kept in step with every operator and table held: all their changes go through it. */
+  private readonly index = new PrefixIndex();
   /**
    * With `recordApplied`, the versions applied per operator, in order: what a test checks for
    * "each change once". Off by default: a routing engine runs for months.
@@ -59,6 +63,14 @@ export class RoutingState {
     private readonly options: { recordApplied?: boolean } = {},
   ) {}
 
+  get operators(): ReadonlyMap<string, OperatorRouting> {
+    return this.heldOperators;
+  }
+
+  get tables(): ReadonlyMap<string, TableState> {
+    return this.heldTables;
+  }
+
   /** Loads a snapshot; returns the stream sequence to follow the events from. */
   async loadSnapshot(records: AsyncIterable<SnapshotRecord>): Promise<number> {
     let from: number | undefined;
@@ -69,16 +81,18 @@ export class RoutingState {
           from = record.streamSequence;
           break;
         case 'prefixTable':
-          this.tables.set(record.table.id, { version: record.table.version, prefixes: new Set() });
+          this.putTable(record.table.id, record.table.version, []);
           break;
-        case 'prefixTableEntries':
-          for (const p of record.prefixes) this.tables.get(record.prefixTableId)?.prefixes.add(p);
+        case 'prefixTableEntries': {
+          const table = this.heldTables.get(record.prefixTableId);
+          if (table) this.changeEntries(record.prefixTableId, table, record.prefixes, []);
           break;
+        }
         case 'operator':
           // Version 0: saved by an onboarding but not announced. Its `created` event brings it
           // in; until then no table event reaches it, so tables held for it alone would go stale.
           if (record.version === 0) break;
-          this.operators.set(record.operator.id, {
+          this.putOperator(record.operator.id, {
             operator: record.operator,
             version: record.version,
             routingRules: record.routingRules,
@@ -96,7 +110,7 @@ export class RoutingState {
 
   /** Applies one config event unless its version is not above the one held; says whether it did. */
   async apply(event: EventEnvelope): Promise<boolean> {
-    const held = this.operators.get(event.operatorId);
+    const held = this.heldOperators.get(event.operatorId);
     if (held && event.version <= held.version) return false;
     const change = event.type.replace(/^operator\.config\./, '');
     const data = event.data as Record<string, unknown>;
@@ -117,8 +131,8 @@ export class RoutingState {
     if (change === 'prefix_table_updated') await this.applyTableChange(data as unknown as PrefixTableChange);
     next.version = event.version;
     // Gone for routing: deleted, or given up at onboarding.
-    if (change === 'deleted' || change === 'onboarding_failed') this.operators.delete(event.operatorId);
-    else this.operators.set(event.operatorId, next);
+    if (change === 'deleted' || change === 'onboarding_failed') this.putOperator(event.operatorId, undefined);
+    else this.putOperator(event.operatorId, next);
     // A table no held rule uses gets no events: a copy kept would go stale, so it is dropped
     // (and loaded again if a rule takes it up).
     if (change === 'routing_updated' || change === 'deleted' || change === 'onboarding_failed') this.dropUnusedTables();
@@ -135,55 +149,83 @@ export class RoutingState {
     destination: string,
     at: Date,
   ): { ranks: Rank<MatchingRule>[]; excluded: Array<{ rule: MatchingRule; reason: ExclusionReason }> } {
-    const prefixes = prefixesOf(destination);
     const candidates: MatchingRule[] = [];
     const excluded: Array<{ rule: MatchingRule; reason: ExclusionReason }> = [];
-    for (const { operator, routingRules } of this.operators.values()) {
-      for (const rule of routingRules) {
-        const table = rule.prefixTableId ? this.tables.get(rule.prefixTableId)?.prefixes : undefined;
-        const has = (p: string) => (rule.prefixes ? rule.prefixes.includes(p) : (table?.has(p) ?? false));
-        // Longest first: the rule counts with its longest prefix the number starts with.
-        const matched = [...prefixes].reverse().find(has);
-        if (matched === undefined) continue;
-        const matching: MatchingRule = {
-          ruleId: rule.id,
-          operatorId: operator.id,
-          operatorStatus: operator.status,
-          matchedPrefix: matched,
-          priority: rule.priority,
-          weight: rule.weight,
-          costPerSegment: rule.costPerSegment,
-          currency: rule.currency,
-          enabled: rule.enabled,
-          validFrom: rule.validFrom,
-          validUntil: rule.validUntil,
-          weekly: rule.weekly,
-        };
-        const reason = exclusionOf(matching, at);
-        if (reason) excluded.push({ rule: matching, reason });
-        else candidates.push(matching);
-      }
+    for (const { indexed, prefix } of this.index.matches(prefixesOf(destination))) {
+      const { operator } = this.heldOperators.get(indexed.operatorId)!;
+      const { rule } = indexed;
+      const matching: MatchingRule = {
+        ruleId: rule.id,
+        operatorId: operator.id,
+        operatorStatus: operator.status,
+        matchedPrefix: prefix,
+        priority: rule.priority,
+        weight: rule.weight,
+        costPerSegment: rule.costPerSegment,
+        currency: rule.currency,
+        enabled: rule.enabled,
+        validFrom: rule.validFrom,
+        validUntil: rule.validUntil,
+        weekly: rule.weekly,
+      };
+      const reason = exclusionOf(matching, at);
+      if (reason) excluded.push({ rule: matching, reason });
+      else candidates.push(matching);
     }
+    excluded.sort((a, b) => compareExcluded(a.rule, b.rule));
     return { ranks: rankCandidates(candidates), excluded };
+  }
+
+  /** Holds an operator as given (undefined: no longer), its rules filed in the index. */
+  private putOperator(id: string, routing: OperatorRouting | undefined): void {
+    this.index.replaceRules(id, this.heldOperators.get(id)?.routingRules ?? [], routing?.routingRules ?? []);
+    if (routing) this.heldOperators.set(id, routing);
+    else this.heldOperators.delete(id);
+  }
+
+  /** Holds a table as given (undefined: no longer), its entries filed in the index. */
+  private putTable(id: string, version: number, prefixes: readonly string[] | undefined): void {
+    const held = this.heldTables.get(id);
+    if (held) for (const p of held.prefixes) this.index.removeTablePrefix(id, p);
+    this.heldTables.delete(id);
+    if (prefixes === undefined) return;
+    const table = { version, prefixes: new Set<string>() };
+    this.heldTables.set(id, table);
+    this.changeEntries(id, table, prefixes, []);
+  }
+
+  private changeEntries(
+    id: string,
+    table: { prefixes: Set<string> },
+    added: readonly string[],
+    removed: readonly string[],
+  ): void {
+    for (const p of removed) {
+      if (table.prefixes.delete(p)) this.index.removeTablePrefix(id, p);
+    }
+    for (const p of added) {
+      table.prefixes.add(p);
+      this.index.addTablePrefix(id, p);
+    }
   }
 
   private dropUnusedTables(): void {
     const used = new Set(
-      [...this.operators.values()].flatMap((o) =>
+      [...this.heldOperators.values()].flatMap((o) =>
         o.routingRules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])),
       ),
     );
-    for (const id of this.tables.keys()) if (!used.has(id)) this.tables.delete(id);
+    for (const id of [...this.heldTables.keys()]) if (!used.has(id)) this.putTable(id, 0, undefined);
   }
 
   private async ensureTables(rules: readonly RoutingRule[]): Promise<void> {
     for (const id of rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : []))) {
-      if (!this.tables.has(id)) await this.reload(id);
+      if (!this.heldTables.has(id)) await this.reload(id);
     }
   }
 
   private async applyTableChange(change: PrefixTableChange): Promise<void> {
-    const table = this.tables.get(change.prefixTableId);
+    const table = this.heldTables.get(change.prefixTableId);
     // Several operators share a table: the first of their events brings it up to date.
     if (table && table.version >= change.tableVersion) return;
     // A listed change is what changed from the version before it. Held at an older one (another
@@ -191,15 +233,13 @@ export class RoutingState {
     // that change: read the table as it is now instead.
     if (!table || change.replaced || table.version !== change.tableVersion - 1)
       return this.reload(change.prefixTableId);
-    for (const p of change.removed) table.prefixes.delete(p);
-    for (const p of change.added) table.prefixes.add(p);
+    this.changeEntries(change.prefixTableId, table, change.added, change.removed);
     table.version = change.tableVersion;
   }
 
   private async reload(id: string): Promise<void> {
     const table = await this.loadTable(id);
-    if (table) this.tables.set(id, { version: table.version, prefixes: new Set(table.prefixes) });
-    else this.tables.delete(id);
+    this.putTable(id, table?.version ?? 0, table?.prefixes);
   }
 }
 

@@ -181,6 +181,17 @@ function group<T extends { weight: number; ruleId: string }>(
   };
 }
 
+/**
+ * How explain lists the matching rules that are out: longest matched prefix first, then by
+ * priority, then by rule id (every reader of the same rules lists them the same way).
+ */
+export function compareExcluded(
+  a: Pick<MatchingRule, 'matchedPrefix' | 'priority' | 'ruleId'>,
+  b: Pick<MatchingRule, 'matchedPrefix' | 'priority' | 'ruleId'>,
+): number {
+  return b.matchedPrefix.length - a.matchedPrefix.length || a.priority - b.priority || byCodePoint(a.ruleId, b.ruleId);
+}
+
 /** All prefixes a number can match: its first 1, 2, … 15 digits. */
 export function prefixesOf(destination: string): string[] {
   return Array.from({ length: destination.length }, (_, i) => destination.slice(0, i + 1));

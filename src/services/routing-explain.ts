@@ -1,7 +1,7 @@
 import type { Db } from '../clients/postgres';
 import { findMatchingRules, type ExplainedRule } from '../db/routing-explain';
 import type { HealthStatus } from '../domain/operator';
-import { exclusionOf, prefixesOf, rankCandidates, type ExclusionReason } from '../domain/route-order';
+import { compareExcluded, exclusionOf, prefixesOf, rankCandidates, type ExclusionReason } from '../domain/route-order';
 import type { HealthCache } from '../health/cache';
 
 /**
@@ -59,9 +59,7 @@ export class RoutingExplainService {
         }),
       })),
     }));
-    excluded.sort(
-      (a, b) => b.rule.matchedPrefix.length - a.rule.matchedPrefix.length || a.rule.priority - b.rule.priority,
-    );
+    excluded.sort((a, b) => compareExcluded(a.rule, b.rule));
     return { destination, at: at.toISOString(), ranks, excluded };
   }
 }
