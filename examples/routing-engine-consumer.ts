@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const state = new RoutingState(async (id) => {
     const res = await get(`/prefix-tables/${id}/entries`);
     if (res.statusCode === 404) return undefined;
-    return json<{ version: number; prefixes: string[] }>(res);
+    return json<{ version: number; contentHash: string; prefixes: string[] }>(res);
   });
   const from = await state.loadSnapshot(
     ndjsonRecords<SnapshotRecord>(await get('/routing/snapshot', 'application/x-ndjson')),

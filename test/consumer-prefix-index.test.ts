@@ -72,6 +72,9 @@ function toRule(r: RuleDraft): RoutingRule {
   } satisfies RoutingRule;
 }
 
+/** Stands for the service's SHA-256: the helper only compares hashes. */
+const hashOf = (prefixes: Iterable<string>) => [...prefixes].sort().join(',');
+
 /** The answer without an index: every held rule of every held operator, each prefix tried. */
 function bruteForce(state: RoutingState, destination: string) {
   const prefixes = prefixesOf(destination);
@@ -114,7 +117,7 @@ describe("the routing engine helper's longest-prefix index", () => {
         const tables = new Map(TABLES.map((id) => [id, { version: 1, prefixes: new Set<string>() }]));
         const load: TableLoader = async (id) => {
           const t = tables.get(id);
-          return t && { version: t.version, prefixes: [...t.prefixes] };
+          return t && { version: t.version, contentHash: hashOf(t.prefixes), prefixes: [...t.prefixes] };
         };
         const versions = new Map<string, number>();
         const rulesOf = new Map<string, RoutingRule[]>();
@@ -151,6 +154,7 @@ describe("the routing engine helper's longest-prefix index", () => {
             if (s.change === 'deleted') gone.add(s.operator);
           } else {
             const table = tables.get(s.table)!;
+            const previousContentHash = hashOf(table.prefixes);
             const removed = s.removed.filter((p) => table.prefixes.has(p));
             const added = s.added.filter((p) => !table.prefixes.has(p) && !removed.includes(p));
             for (const p of removed) table.prefixes.delete(p);
@@ -161,7 +165,8 @@ describe("the routing engine helper's longest-prefix index", () => {
               prefixTableId: s.table,
               tableVersion: table.version,
               entryCount: table.prefixes.size,
-              contentHash: 'x',
+              contentHash: hashOf(table.prefixes),
+              previousContentHash,
               ...(s.replaced ? { replaced: true as const } : { replaced: false as const, added, removed }),
             };
             for (const [id, rules] of rulesOf) {

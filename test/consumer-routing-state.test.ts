@@ -44,11 +44,16 @@ function event(operatorId: string, version: number, change: string, data: unknow
   } as EventEnvelope;
 }
 
-const listed = (prefixTableId: string, tableVersion: number, added: string[]): PrefixTableChange => ({
+/** Stands for the service's SHA-256: the helper only compares hashes. */
+const hashOf = (prefixes: Iterable<string>) => [...prefixes].sort().join(',');
+
+/** `added` to a table that held `from`, at `tableVersion`. */
+const listed = (prefixTableId: string, tableVersion: number, from: string[], added: string[]): PrefixTableChange => ({
   prefixTableId,
   tableVersion,
-  entryCount: 0,
-  contentHash: 'x',
+  entryCount: from.length + added.length,
+  contentHash: hashOf([...from, ...added]),
+  previousContentHash: hashOf(from),
   replaced: false,
   added,
   removed: [],
@@ -68,7 +73,7 @@ async function* snapshot(
       description: '',
       version: table.version,
       entryCount: table.prefixes.length,
-      contentHash: 'x',
+      contentHash: hashOf(table.prefixes),
       createdAt: AT,
       createdBy: 'test',
       updatedAt: AT,
@@ -94,7 +99,7 @@ function database(tables: Record<string, { version: number; prefixes: string[] }
   const load: TableLoader = async (id) => {
     reads.push(id);
     const t = tables[id];
-    return t && { version: t.version, prefixes: [...t.prefixes] };
+    return t && { version: t.version, contentHash: hashOf(t.prefixes), prefixes: [...t.prefixes] };
   };
   return { tables, reads, load };
 }
@@ -117,9 +122,9 @@ describe("the routing engine's in-memory state", () => {
     // Committed: T 5→6 (+2549, event A@11), B takes T up (B@21), T 6→7 (+2548, A@12 and B@22).
     // Reached the stream: B's two first, then A's.
     await state.apply(event(b, 21, 'routing_updated', { routingRules: [bRule] }));
-    await state.apply(event(b, 22, 'prefix_table_updated', listed(t, 7, ['2548'])));
-    await state.apply(event(a, 11, 'prefix_table_updated', listed(t, 6, ['2549'])));
-    await state.apply(event(a, 12, 'prefix_table_updated', listed(t, 7, ['2548'])));
+    await state.apply(event(b, 22, 'prefix_table_updated', listed(t, 7, ['2547', '2549'], ['2548'])));
+    await state.apply(event(a, 11, 'prefix_table_updated', listed(t, 6, ['2547'], ['2549'])));
+    await state.apply(event(a, 12, 'prefix_table_updated', listed(t, 7, ['2547', '2549'], ['2548'])));
 
     expect([...(state.tables.get(t)?.prefixes ?? [])].sort()).toEqual(['2547', '2548', '2549']);
     expect(state.tables.get(t)?.version).toBe(7);
@@ -134,7 +139,22 @@ describe("the routing engine's in-memory state", () => {
     await state.loadSnapshot(
       snapshot({ id: t, version: 5, prefixes: ['2547'] }, [{ id: a, version: 10, routingRules: [ruleOn(t)] }]),
     );
-    await state.apply(event(a, 11, 'prefix_table_updated', listed(t, 6, ['2549'])));
+    await state.apply(event(a, 11, 'prefix_table_updated', listed(t, 6, ['2547'], ['2549'])));
+    expect([...(state.tables.get(t)?.prefixes ?? [])].sort()).toEqual(['2547', '2549']);
+    expect(db.reads).toEqual([]);
+  });
+
+  it('applies a listed change made after a rename (a version with no event) without reading the table', async () => {
+    const t = randomUUID();
+    const a = randomUUID();
+    const db = database({ [t]: { version: 7, prefixes: ['2547', '2549'] } });
+    const state = new RoutingState(db.load);
+    await state.loadSnapshot(
+      snapshot({ id: t, version: 5, prefixes: ['2547'] }, [{ id: a, version: 10, routingRules: [ruleOn(t)] }]),
+    );
+    // T renamed 5→6 (no event: nothing routes by a name), then 6→7 adds 2549 to what 5 held.
+    await state.apply(event(a, 11, 'prefix_table_updated', listed(t, 7, ['2547'], ['2549'])));
+    expect(state.tables.get(t)).toMatchObject({ version: 7, contentHash: hashOf(['2547', '2549']) });
     expect([...(state.tables.get(t)?.prefixes ?? [])].sort()).toEqual(['2547', '2549']);
     expect(db.reads).toEqual([]);
   });

@@ -21,6 +21,7 @@ async function append(db: Db, operatorId: string, version: number, blob?: string
     tableVersion: 1,
     entryCount: 0,
     contentHash: '',
+    previousContentHash: '',
     replaced: true as const,
   };
   const data = blob ? { ...change, blob } : change;
@@ -48,6 +49,7 @@ async function appendOversized(db: Db, operatorId: string, version: number, byte
       tableVersion: 1,
       entryCount: 0,
       contentHash: '',
+      previousContentHash: '',
       replaced: true,
       blob: 'x'.repeat(bytes),
     },

@@ -115,6 +115,7 @@ describe('prefix tables', () => {
     expect(await asJson.json()).toEqual({
       prefixTableId: table.id,
       version: 3,
+      contentHash: hashOf(['2541', '2547', '25470', '2549']),
       prefixes: ['2541', '2547', '25470', '2549'],
     });
 
@@ -145,7 +146,7 @@ describe('prefix tables', () => {
       expect((await h().api(`/prefix-tables/${table.id}/entries`, { method: 'HEAD' })).status).toBe(200);
     }
     const res = await h().api(`/prefix-tables/${table.id}/entries`, { headers: { accept: 'application/json' } });
-    expect(await res.json()).toEqual({ prefixTableId: table.id, version: 1, prefixes: [] });
+    expect(await res.json()).toEqual({ prefixTableId: table.id, version: 1, contentHash: hashOf([]), prefixes: [] });
   });
 
   it('refuses a bad line, naming it, and writes nothing', async () => {
@@ -243,6 +244,7 @@ describe('prefix tables', () => {
         tableVersion: 2,
         entryCount: 2,
         contentHash: hashOf(['2541', '2547']),
+        previousContentHash: hashOf([]),
         replaced: false,
         added: expect.arrayContaining(['2541', '2547']),
         removed: [],

@@ -45,7 +45,7 @@ describe('routing snapshot', () => {
       await h.api(`/operators/${id}/routing-rules`, { method: 'PUT', json: { routingRules: [rule(0)] }, headers: any });
     }
 
-    // Writers: rules, TPS limits and the shared table's entries change until told to stop.
+    // Writers: rules, TPS limits and the shared table's entries (and name) change until told to stop.
     let writing = true;
     const writers = [
       ...operators.map(async (id, w) => {
@@ -70,6 +70,15 @@ describe('routing snapshot', () => {
       }),
       (async () => {
         for (let i = 1; writing; i++) {
+          // A rename bumps the table's version, not its content: no event, and the delta after it still applies.
+          if (i % 4 === 0) {
+            const renamed = await h.api(`/prefix-tables/${table.id}`, {
+              method: 'PATCH',
+              json: { name: `snap ${randomUUID()}` },
+              headers: any,
+            });
+            expect(renamed.status).toBe(200);
+          }
           const body = Array.from({ length: 20 + (i % 5) }, (_, k) => `98${(i + k) % 40}`).join('\n');
           const res = await h.api(`/prefix-tables/${table.id}/entries`, {
             method: 'PUT',
@@ -122,6 +131,49 @@ describe('routing snapshot', () => {
     if (!truth) throw new Error(`table ${table.id} is gone`);
     expect([...(state.tables.get(table.id)?.prefixes ?? [])].sort()).toEqual(truth.prefixes);
     expect(state.tables.get(table.id)?.version).toBe(truth.version);
+    expect(state.tables.get(table.id)?.contentHash).toBe(truth.contentHash);
+  });
+
+  it('applies an entries change made after a rename as a delta, without reading the table again', async () => {
+    const any = { 'If-Match': '*' };
+    const table = (await (
+      await h.api('/prefix-tables', { method: 'POST', json: { name: `renamed ${randomUUID()}` } })
+    ).json()) as { id: string };
+    const { id } = await onboardActive(h);
+    const rule = { prefixTableId: table.id, priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' };
+    await h.api(`/operators/${id}/routing-rules`, { method: 'PUT', json: { routingRules: [rule] }, headers: any });
+    const csv = { 'content-type': 'text/csv', ...any };
+    await h.api(`/prefix-tables/${table.id}/entries`, { method: 'PUT', body: '2541\n', headers: csv });
+
+    const reads: string[] = [];
+    const state = new RoutingState(async (t) => {
+      reads.push(t);
+      return tableOf(t);
+    });
+    const res = await fetch(`${internal.url}/routing/snapshot`);
+    const from = await state.loadSnapshot(
+      ndjsonRecords<SnapshotRecord>(res.body as unknown as AsyncIterable<Uint8Array>),
+    );
+    const follower = await followConfigEvents(h.resources.nats, h.config.nats.stream, from, state);
+    const renamed = await h.api(`/prefix-tables/${table.id}`, {
+      method: 'PATCH',
+      json: { name: `x ${id}` },
+      headers: any,
+    });
+    expect(renamed.status).toBe(200);
+    const added = await h.api(`/prefix-tables/${table.id}/entries`, { method: 'POST', body: '2547\n', headers: csv });
+    expect(added.status).toBe(200);
+
+    const final = ((await (await h.api(`/operators/${id}`)).json()) as { version: number }).version;
+    const deadline = Date.now() + 10_000;
+    while (state.operators.get(id)?.version !== final && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    await follower.stop();
+    expect(state.operators.get(id)?.version).toBe(final);
+    const truth = await tableOf(table.id);
+    expect([...(state.tables.get(table.id)?.prefixes ?? [])].sort()).toEqual(['2541', '2547']);
+    expect(state.tables.get(table.id)).toMatchObject({ version: truth?.version, contentHash: truth?.contentHash });
+    expect(reads.filter((t) => t === table.id)).toEqual([]);
   });
 
   it('pages a large table, and a reader gone half-way leaves no transaction or COPY behind', async () => {

@@ -75,7 +75,12 @@ const EntriesWritten = z
   .openapi('EntriesWritten');
 
 const PrefixTableEntries = z
-  .object({ prefixTableId: z.uuid(), version: z.number().int(), prefixes: z.array(z.string()) })
+  .object({
+    prefixTableId: z.uuid(),
+    version: z.number().int(),
+    contentHash: z.string().openapi({ description: 'SHA-256 (hex) of the sorted prefixes joined by "\\n"' }),
+    prefixes: z.array(z.string()),
+  })
   .openapi('PrefixTableEntries');
 
 const PrefixesJson = z.strictObject({ prefixes: z.array(z.string().regex(/^\+?[0-9]{1,15}$/)) }).openapi('Prefixes');
@@ -151,7 +156,7 @@ function sendEntries(tables: PrefixTableService) {
     ctx.res.once('close', () => void close());
     ctx.set('ETag', etagOf(table.version));
     ctx.type = asCsv ? 'text/csv' : 'application/json';
-    ctx.body = Readable.from(asCsv ? csvLines(pages) : jsonChunks(table.id, table.version, pages));
+    ctx.body = Readable.from(asCsv ? csvLines(pages) : jsonChunks(table, pages));
   };
 }
 
@@ -160,9 +165,13 @@ async function* csvLines(pages: AsyncIterable<string[]>): AsyncGenerator<string>
   for await (const page of pages) yield `${page.join('\n')}\n`;
 }
 
-/** `{"prefixTableId", "version", "prefixes": [...]}`, a page at a time. */
-async function* jsonChunks(id: string, version: number, pages: AsyncIterable<string[]>): AsyncGenerator<string> {
-  yield `{"prefixTableId":${JSON.stringify(id)},"version":${version},"prefixes":[`;
+/** `{"prefixTableId", "version", "contentHash", "prefixes": [...]}`, a page at a time. */
+async function* jsonChunks(
+  table: { id: string; version: number; contentHash: string },
+  pages: AsyncIterable<string[]>,
+): AsyncGenerator<string> {
+  const head = { prefixTableId: table.id, version: table.version, contentHash: table.contentHash };
+  yield `${JSON.stringify(head).slice(0, -1)},"prefixes":[`;
   let first = true;
   for await (const page of pages) {
     yield `${first ? '' : ','}${page.map((p) => `"${p}"`).join(',')}`;

@@ -24,7 +24,7 @@ import { PrefixIndex } from './prefix-index';
  * and apply only events whose `version` is above the operator's version held: nothing is
  * missed, nothing applied twice. The stream keeps each operator's versions in order, not the
  * order of commits across operators: a table's events reach it through many operators, so a
- * table's listed change is applied only on the version it was made from (else the table is read
+ * table's listed change is applied only to the content it was made from (else the table is read
  * again).
  */
 
@@ -37,6 +37,8 @@ export interface OperatorRouting {
 
 export interface TableState {
   version: number;
+  /** Of the prefixes held: what a listed change names as the content it was made from. */
+  contentHash: string;
   prefixes: ReadonlySet<string>;
 }
 
@@ -45,11 +47,15 @@ export interface TableState {
  * replaced or a rule takes it up; `undefined` when it is gone (a 404). An old event may name a
  * table deleted since: the events after it no longer use it, so it is simply not held.
  */
-export type TableLoader = (prefixTableId: string) => Promise<{ version: number; prefixes: string[] } | undefined>;
+export type TableLoader = (
+  prefixTableId: string,
+) => Promise<{ version: number; contentHash: string; prefixes: string[] } | undefined>;
+
+type HeldTable = { version: number; contentHash: string; prefixes: Set<string> };
 
 export class RoutingState {
   private readonly heldOperators = new Map<string, OperatorRouting>();
-  private readonly heldTables = new Map<string, { version: number; prefixes: Set<string> }>();
+  private readonly heldTables = new Map<string, HeldTable>();
   /** Kept in step with every operator and table held: all their changes go through it. */
   private readonly index = new PrefixIndex();
   /**
@@ -81,7 +87,7 @@ export class RoutingState {
           from = record.streamSequence;
           break;
         case 'prefixTable':
-          this.putTable(record.table.id, record.table.version, []);
+          this.putTable(record.table.id, record.table, []);
           break;
         case 'prefixTableEntries': {
           const table = this.heldTables.get(record.prefixTableId);
@@ -184,12 +190,16 @@ export class RoutingState {
   }
 
   /** Holds a table as given (undefined: no longer), its entries filed in the index. */
-  private putTable(id: string, version: number, prefixes: readonly string[] | undefined): void {
+  private putTable(
+    id: string,
+    { version, contentHash }: { version: number; contentHash: string },
+    prefixes: readonly string[] | undefined,
+  ): void {
     const held = this.heldTables.get(id);
     if (held) for (const p of held.prefixes) this.index.removeTablePrefix(id, p);
     this.heldTables.delete(id);
     if (prefixes === undefined) return;
-    const table = { version, prefixes: new Set<string>() };
+    const table = { version, contentHash, prefixes: new Set<string>() };
     this.heldTables.set(id, table);
     this.changeEntries(id, table, prefixes, []);
   }
@@ -215,7 +225,7 @@ export class RoutingState {
         o.routingRules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])),
       ),
     );
-    for (const id of [...this.heldTables.keys()]) if (!used.has(id)) this.putTable(id, 0, undefined);
+    for (const [id, table] of [...this.heldTables]) if (!used.has(id)) this.putTable(id, table, undefined);
   }
 
   private async ensureTables(rules: readonly RoutingRule[]): Promise<void> {
@@ -228,18 +238,20 @@ export class RoutingState {
     const table = this.heldTables.get(change.prefixTableId);
     // Several operators share a table: the first of their events brings it up to date.
     if (table && table.version >= change.tableVersion) return;
-    // A listed change is what changed from the version before it. Held at an older one (another
-    // operator's event for the change in between has not arrived yet), the delta would lose
-    // that change: read the table as it is now instead.
-    if (!table || change.replaced || table.version !== change.tableVersion - 1)
+    // A listed change is what changed from the content it names (a rename in between bumped
+    // the version, not the content). Holding other content (another operator's event for an
+    // entries change in between has not arrived yet), the delta would lose that change: read
+    // the table as it is now instead.
+    if (!table || change.replaced || table.contentHash !== change.previousContentHash)
       return this.reload(change.prefixTableId);
     this.changeEntries(change.prefixTableId, table, change.added, change.removed);
     table.version = change.tableVersion;
+    table.contentHash = change.contentHash;
   }
 
   private async reload(id: string): Promise<void> {
     const table = await this.loadTable(id);
-    this.putTable(id, table?.version ?? 0, table?.prefixes);
+    this.putTable(id, table ?? { version: 0, contentHash: '' }, table?.prefixes);
   }
 }
 

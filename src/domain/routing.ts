@@ -92,6 +92,12 @@ export type PrefixTableChange = {
   tableVersion: number;
   entryCount: number;
   contentHash: string;
+  /**
+   * The content hash the change was made from. A consumer holding that content applies a listed
+   * change whatever table version it holds: a rename or a description bumps the version, never
+   * the content.
+   */
+  previousContentHash: string;
 } & (
   | { replaced: false; added: string[]; removed: string[] }
   /** Too large to list: consumers reload the table (GET /v1/internal/prefix-tables/{id}/entries). */

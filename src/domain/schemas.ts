@@ -72,6 +72,7 @@ export const PrefixTableChange = z
       tableVersion: z.number().int(),
       entryCount: z.number().int(),
       contentHash: z.string(),
+      previousContentHash: z.string(),
       replaced: z.literal(false),
       added: z.array(z.string()),
       removed: z.array(z.string()),
@@ -81,6 +82,7 @@ export const PrefixTableChange = z
       tableVersion: z.number().int(),
       entryCount: z.number().int(),
       contentHash: z.string(),
+      previousContentHash: z.string(),
       replaced: z.literal(true),
     }),
   ])

@@ -141,6 +141,7 @@ export class PrefixTableService {
         tableVersion: table.version,
         entryCount: table.entryCount,
         contentHash: table.contentHash,
+        previousContentHash: before.contentHash,
         ...(listed
           ? { replaced: false as const, added: added.sample ?? [], removed: removed.sample ?? [] }
           : { replaced: true as const }),

@@ -20,10 +20,10 @@ export async function listenInternal(h: Harness): Promise<{ url: string; close()
 
 /** GET /prefix-tables/{id}/entries as a consumer's table loader. */
 export function tableLoader(internalUrl: string) {
-  return async (id: string): Promise<{ version: number; prefixes: string[] } | undefined> => {
+  return async (id: string): Promise<{ version: number; contentHash: string; prefixes: string[] } | undefined> => {
     const res = await fetch(`${internalUrl}/prefix-tables/${id}/entries`, { headers: { accept: 'application/json' } });
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new Error(`entries of ${id} answered ${res.status}`);
-    return (await res.json()) as { version: number; prefixes: string[] };
+    return (await res.json()) as { version: number; contentHash: string; prefixes: string[] };
   };
 }
