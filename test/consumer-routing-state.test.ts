@@ -159,6 +159,31 @@ describe("the routing engine's in-memory state", () => {
     expect(db.reads).toEqual([]);
   });
 
+  it('from a service that sends no content hashes, applies a listed change only on the version right before it', async () => {
+    const t = randomUUID();
+    const a = randomUUID();
+    const db = database({ [t]: { version: 7, prefixes: ['2547', '2548', '2549'] } });
+    const state = new RoutingState(async (id) => {
+      const table = await db.load(id);
+      return table && ({ version: table.version, prefixes: table.prefixes } as Awaited<ReturnType<TableLoader>>);
+    });
+    await state.loadSnapshot(
+      snapshot({ id: t, version: 5, prefixes: ['2547'] }, [{ id: a, version: 10, routingRules: [ruleOn(t)] }]),
+    );
+    const old = (change: PrefixTableChange) => {
+      const { previousContentHash: _, ...rest } = change;
+      return rest;
+    };
+    // Held at 5, told of 7 (6 not here yet): read again, not applied on top of 5.
+    await state.apply(event(a, 12, 'prefix_table_updated', old(listed(t, 7, ['2547', '2549'], ['2548']))));
+    expect(db.reads).toEqual([t]);
+    expect([...(state.tables.get(t)?.prefixes ?? [])].sort()).toEqual(['2547', '2548', '2549']);
+    // Read without a hash, then told of 8 made from 7: applied.
+    await state.apply(event(a, 13, 'prefix_table_updated', old(listed(t, 8, ['2547', '2548', '2549'], ['2550']))));
+    expect(db.reads).toEqual([t]);
+    expect(state.tables.get(t)?.version).toBe(8);
+  });
+
   it('leaves out an operator not yet announced, and reads its tables when its created event comes', async () => {
     const t = randomUUID();
     const x = randomUUID();

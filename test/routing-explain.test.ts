@@ -148,6 +148,9 @@ describe('route explain', () => {
           ),
         ).toEqual(order(api));
         expect(Object.fromEntries(local.excluded.map((e) => [nameOf(e.rule.ruleId), e.reason]))).toEqual(excluded(api));
+        // In the same order too: longest matched prefix, priority, rule id (src/domain/route-order.ts).
+        expect(local.excluded.map((e) => e.rule.ruleId)).toEqual(api.excluded.map((e) => e.rule.ruleId));
+        expect(api.excluded.length).toBeGreaterThan(1);
       }
     } finally {
       await internal.close();

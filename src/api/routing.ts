@@ -69,7 +69,9 @@ const Explanation = z
           .openapi({ description: 'More than one group only when they differ in currency (costs not comparable)' }),
       }),
     ),
-    excluded: z.array(z.object({ rule: ExplainedRule, reason: z.enum(EXCLUSION_REASONS) })),
+    excluded: z
+      .array(z.object({ rule: ExplainedRule, reason: z.enum(EXCLUSION_REASONS) }))
+      .openapi({ description: 'Longest matched prefix first, then by priority, then by rule id' }),
   })
   .openapi('RouteExplanation');
 

@@ -57,6 +57,7 @@ export class PrefixIndex {
    * of its table's) the number starts with: `prefixes` are looked up longest first.
    */
   *matches(prefixes: readonly string[]): Generator<{ indexed: IndexedRule; prefix: string }> {
+    // By object: each operator's rules come parsed from its own event or snapshot line, never shared.
     const seen = new Set<RoutingRule>();
     const longestFirst = [...prefixes].sort((a, b) => b.length - a.length);
     for (const prefix of longestFirst) {

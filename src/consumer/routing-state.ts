@@ -31,7 +31,8 @@ import { PrefixIndex } from './prefix-index';
 export interface OperatorRouting {
   operator: Operator;
   version: number;
-  routingRules: RoutingRule[];
+  /** Filed in the index as they are: never changed in place. */
+  routingRules: readonly RoutingRule[];
   tpsLimit: TpsLimit | null;
 }
 
@@ -184,24 +185,31 @@ export class RoutingState {
 
   /** Holds an operator as given (undefined: no longer), its rules filed in the index. */
   private putOperator(id: string, routing: OperatorRouting | undefined): void {
-    this.index.replaceRules(id, this.heldOperators.get(id)?.routingRules ?? [], routing?.routingRules ?? []);
+    const before = this.heldOperators.get(id)?.routingRules ?? [];
+    const after = routing?.routingRules ?? [];
+    // Most events leave the rules as they were (the same array): re-filing them would cost a
+    // table shared by N operators O(N) per operator's event.
+    if (after !== before) this.index.replaceRules(id, before, after);
     if (routing) this.heldOperators.set(id, routing);
     else this.heldOperators.delete(id);
   }
 
-  /** Holds a table as given (undefined: no longer), its entries filed in the index. */
+  /** Holds a table as given, its entries filed in the index (in place of any held before). */
   private putTable(
     id: string,
     { version, contentHash }: { version: number; contentHash: string },
-    prefixes: readonly string[] | undefined,
+    prefixes: readonly string[],
   ): void {
-    const held = this.heldTables.get(id);
-    if (held) for (const p of held.prefixes) this.index.removeTablePrefix(id, p);
-    this.heldTables.delete(id);
-    if (prefixes === undefined) return;
+    this.dropTable(id);
     const table = { version, contentHash, prefixes: new Set<string>() };
     this.heldTables.set(id, table);
     this.changeEntries(id, table, prefixes, []);
+  }
+
+  private dropTable(id: string): void {
+    const held = this.heldTables.get(id);
+    if (held) for (const p of held.prefixes) this.index.removeTablePrefix(id, p);
+    this.heldTables.delete(id);
   }
 
   private changeEntries(
@@ -225,7 +233,7 @@ export class RoutingState {
         o.routingRules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])),
       ),
     );
-    for (const [id, table] of [...this.heldTables]) if (!used.has(id)) this.putTable(id, table, undefined);
+    for (const id of [...this.heldTables.keys()]) if (!used.has(id)) this.dropTable(id);
   }
 
   private async ensureTables(rules: readonly RoutingRule[]): Promise<void> {
@@ -242,8 +250,7 @@ export class RoutingState {
     // the version, not the content). Holding other content (another operator's event for an
     // entries change in between has not arrived yet), the delta would lose that change: read
     // the table as it is now instead.
-    if (!table || change.replaced || table.contentHash !== change.previousContentHash)
-      return this.reload(change.prefixTableId);
+    if (!table || change.replaced || !madeFrom(table, change)) return this.reload(change.prefixTableId);
     this.changeEntries(change.prefixTableId, table, change.added, change.removed);
     table.version = change.tableVersion;
     table.contentHash = change.contentHash;
@@ -251,8 +258,21 @@ export class RoutingState {
 
   private async reload(id: string): Promise<void> {
     const table = await this.loadTable(id);
-    this.putTable(id, table ?? { version: 0, contentHash: '' }, table?.prefixes);
+    if (table) this.putTable(id, table, table.prefixes);
+    else this.dropTable(id);
   }
+}
+
+/**
+ * Whether a listed change was made from the table held. Its event and the table as read are
+ * checked as they arrived, not as typed: a service older than this helper sends no content
+ * hashes, and then only the version right before the change will do.
+ */
+function madeFrom(table: { version: number; contentHash?: string }, change: PrefixTableChange): boolean {
+  const from: unknown = change.previousContentHash;
+  if (typeof from !== 'string' || typeof table.contentHash !== 'string')
+    return table.version === change.tableVersion - 1;
+  return table.contentHash === from;
 }
 
 /** Reads NDJSON records from a byte stream (a fetch body), one line at a time. */

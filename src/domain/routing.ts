@@ -93,8 +93,8 @@ export type PrefixTableChange = {
   entryCount: number;
   contentHash: string;
   /**
-   * The content hash the change was made from. A consumer holding that content applies a listed
-   * change whatever table version it holds: a rename or a description bumps the version, never
+   * The content hash the change was made from. A consumer holding that content at any older
+   * table version applies a listed change: a rename or a description bumps the version, never
    * the content.
    */
   previousContentHash: string;
