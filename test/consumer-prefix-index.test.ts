@@ -4,6 +4,7 @@ import type { OperatorStatus, RoutingRule } from '../src/domain/operator';
 import {
   compareExcluded,
   exclusionOf,
+  matchingRule,
   prefixesOf,
   rankCandidates,
   type ExclusionReason,
@@ -213,20 +214,7 @@ function bruteForce(state: RoutingState, destination: string) {
         .reverse()
         .find((p) => (r.prefixes ? r.prefixes.includes(p) : (table?.has(p) ?? false)));
       if (matched === undefined) continue;
-      const matching: MatchingRule = {
-        ruleId: r.id,
-        operatorId: operator.id,
-        operatorStatus: operator.status,
-        matchedPrefix: matched,
-        priority: r.priority,
-        weight: r.weight,
-        costPerSegment: r.costPerSegment,
-        currency: r.currency,
-        enabled: r.enabled,
-        validFrom: r.validFrom,
-        validUntil: r.validUntil,
-        weekly: r.weekly,
-      };
+      const matching = matchingRule(operator, r, matched);
       const reason = exclusionOf(matching, AT);
       if (reason) excluded.push({ rule: matching, reason });
       else candidates.push(matching);

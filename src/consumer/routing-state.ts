@@ -3,6 +3,7 @@ import type { Operator, RoutingRule, TpsLimit } from '../domain/operator';
 import {
   compareExcluded,
   exclusionOf,
+  matchingRule,
   prefixesOf,
   rankCandidates,
   type ExclusionReason,
@@ -160,21 +161,7 @@ export class RoutingState {
     const excluded: Array<{ rule: MatchingRule; reason: ExclusionReason }> = [];
     for (const { indexed, prefix } of this.index.matches(prefixesOf(destination))) {
       const { operator } = this.heldOperators.get(indexed.operatorId)!;
-      const { rule } = indexed;
-      const matching: MatchingRule = {
-        ruleId: rule.id,
-        operatorId: operator.id,
-        operatorStatus: operator.status,
-        matchedPrefix: prefix,
-        priority: rule.priority,
-        weight: rule.weight,
-        costPerSegment: rule.costPerSegment,
-        currency: rule.currency,
-        enabled: rule.enabled,
-        validFrom: rule.validFrom,
-        validUntil: rule.validUntil,
-        weekly: rule.weekly,
-      };
+      const matching = matchingRule(operator, indexed.rule, prefix);
       const reason = exclusionOf(matching, at);
       if (reason) excluded.push({ rule: matching, reason });
       else candidates.push(matching);

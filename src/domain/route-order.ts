@@ -1,4 +1,4 @@
-import type { OperatorStatus } from './operator';
+import type { Operator, OperatorStatus, RoutingRule } from './operator';
 import { minutesOf, WEEKDAYS, type WeeklySchedule, type Weekday } from './routing';
 
 /**
@@ -22,6 +22,28 @@ export interface MatchingRule {
   validFrom: string | null;
   validUntil: string | null;
   weekly: WeeklySchedule | null;
+}
+
+/** A held rule of an operator as it matches a number, with its longest prefix the number starts with. */
+export function matchingRule(
+  operator: Pick<Operator, 'id' | 'status'>,
+  rule: RoutingRule,
+  matchedPrefix: string,
+): MatchingRule {
+  return {
+    ruleId: rule.id,
+    operatorId: operator.id,
+    operatorStatus: operator.status,
+    matchedPrefix,
+    priority: rule.priority,
+    weight: rule.weight,
+    costPerSegment: rule.costPerSegment,
+    currency: rule.currency,
+    enabled: rule.enabled,
+    validFrom: rule.validFrom,
+    validUntil: rule.validUntil,
+    weekly: rule.weekly,
+  };
 }
 
 export const EXCLUSION_REASONS = [
