@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
@@ -98,7 +99,12 @@ describe('internal API (mTLS)', () => {
     expect(lines[0]).toMatchObject({ type: 'snapshot', streamSequence: expect.any(Number) });
     expect(lines.at(-1)).toMatchObject({ type: 'end' });
     const entries = await mtlsGet(port, `/v1/internal/prefix-tables/${table.id}/entries`, p.ca.cert, p.allowed);
-    expect(JSON.parse(entries.text)).toEqual({ prefixTableId: table.id, version: 1, prefixes: [] });
+    expect(JSON.parse(entries.text)).toEqual({
+      prefixTableId: table.id,
+      version: 1,
+      contentHash: createHash('sha256').digest('hex'), // of no prefixes
+      prefixes: [],
+    });
   });
 
   it('mounts no admin route on the internal listener', async () => {
