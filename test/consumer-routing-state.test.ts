@@ -184,6 +184,24 @@ describe("the routing engine's in-memory state", () => {
     expect(state.tables.get(t)?.version).toBe(8);
   });
 
+  it('reads a table an operator takes up even when it holds it for another whose events are behind', async () => {
+    const t = randomUUID();
+    const a = randomUUID();
+    const b = randomUUID();
+    // Committed: B deleted (B@11); T gained 2547 while no live operator used it (no event); A created on T.
+    const db = database({ [t]: { version: 2, prefixes: ['2547'] } });
+    const state = new RoutingState(db.load);
+    await state.loadSnapshot(
+      snapshot({ id: t, version: 1, prefixes: [] }, [{ id: b, version: 10, routingRules: [ruleOn(t)] }]),
+    );
+    // A's events reach the helper before B's: T is still held, for B.
+    await state.apply(event(a, 1, 'created', { operator: operator(a, 1), routingRules: [ruleOn(t)] }));
+    await state.apply(event(b, 11, 'deleted', { operator: operator(b, 11) }));
+    expect(db.reads).toEqual([t]);
+    expect([...(state.tables.get(t)?.prefixes ?? [])]).toEqual(['2547']);
+    expect(state.explain('254712', new Date(AT)).ranks).toHaveLength(1);
+  });
+
   it('leaves out an operator not yet announced, and reads its tables when its created event comes', async () => {
     const t = randomUUID();
     const x = randomUUID();

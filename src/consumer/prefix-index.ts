@@ -57,8 +57,7 @@ export class PrefixIndex {
    * of its table's) the number starts with: `prefixes` are looked up longest first.
    */
   *matches(prefixes: readonly string[]): Generator<{ indexed: IndexedRule; prefix: string }> {
-    // By object: each operator's rules come parsed from its own event or snapshot line, never shared.
-    const seen = new Set<RoutingRule>();
+    const seen = new Set<string>();
     const longestFirst = [...prefixes].sort((a, b) => b.length - a.length);
     for (const prefix of longestFirst) {
       const tables = this.tablesByPrefix.get(prefix);
@@ -68,8 +67,8 @@ export class PrefixIndex {
         ...fromTables.flatMap((id) => this.rulesByTable.get(id) ?? []),
       ];
       for (const indexed of found) {
-        if (seen.has(indexed.rule)) continue;
-        seen.add(indexed.rule);
+        if (seen.has(indexed.rule.id)) continue;
+        seen.add(indexed.rule.id);
         yield { indexed, prefix };
       }
     }

@@ -132,7 +132,7 @@ export class RoutingState {
     if (data.operator) next.operator = data.operator as Operator;
     if (change === 'created' || change === 'routing_updated') {
       next.routingRules = data.routingRules as RoutingRule[];
-      await this.ensureTables(next.routingRules);
+      await this.takeUpTables(held?.routingRules ?? [], next.routingRules);
     }
     if (change === 'created') next.tpsLimit = next.operator.tpsLimit;
     if (change === 'tps_updated') next.tpsLimit = data.tpsLimit as TpsLimit;
@@ -215,18 +215,18 @@ export class RoutingState {
   }
 
   private dropUnusedTables(): void {
-    const used = new Set(
-      [...this.heldOperators.values()].flatMap((o) =>
-        o.routingRules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])),
-      ),
-    );
+    const used = new Set([...this.heldOperators.values()].flatMap((o) => tablesOf(o.routingRules)));
     for (const id of [...this.heldTables.keys()]) if (!used.has(id)) this.dropTable(id);
   }
 
-  private async ensureTables(rules: readonly RoutingRule[]): Promise<void> {
-    for (const id of rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : []))) {
-      if (!this.heldTables.has(id)) await this.reload(id);
-    }
+  /**
+   * Reads the tables an operator's rules take up, held or not: one held for another operator
+   * whose events are behind (its rules dropped the table in PostgreSQL already) may have missed
+   * changes made while no operator used it, and those publish no event.
+   */
+  private async takeUpTables(before: readonly RoutingRule[], after: readonly RoutingRule[]): Promise<void> {
+    const had = new Set(tablesOf(before));
+    for (const id of new Set(tablesOf(after))) if (!had.has(id)) await this.reload(id);
   }
 
   private async applyTableChange(change: PrefixTableChange): Promise<void> {
@@ -249,6 +249,8 @@ export class RoutingState {
     else this.dropTable(id);
   }
 }
+
+const tablesOf = (rules: readonly RoutingRule[]) => rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : []));
 
 /**
  * Whether a listed change was made from the table held. Its event and the table as read are
