@@ -118,6 +118,40 @@ describe('onboarding', () => {
   });
 
   // Every other branch (bind timeout, AUTH_FAILED, a refused step) is in test/workflows/onboarding.test.ts.
+  it("announces an operator only once an entries change of its rules' table has committed", async () => {
+    const table = (await (
+      await h.api('/prefix-tables', { method: 'POST', json: { name: `onboarding ${Date.now()}` } })
+    ).json()) as { id: string };
+    // An entries change holds the table's row (as src/services/prefix-tables.ts takes it) while
+    // the operator is created: `created` waits for it, so the change either tells the operator
+    // or is in the tables a consumer reads for its `created`.
+    const tx = await h.resources.db.connect();
+    try {
+      await tx.query('BEGIN');
+      await tx.query('SELECT 1 FROM ops.prefix_tables WHERE id = $1 FOR NO KEY UPDATE', [table.id]);
+      const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const body = newOperatorRequest({
+        routingRules: [{ prefixTableId: table.id, priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' }],
+      });
+      const accepted = await onboard(h, body);
+      const waiting = async () =>
+        (
+          await h.resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [
+            holder,
+          ])
+        ).rowCount ?? 0;
+      while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 10));
+      const during = (await (await h.api(`/operators/${accepted.operator.id}`)).json()) as { version: number };
+      expect(during.version).toBe(0);
+      await tx.query('COMMIT');
+      const published = await events.waitFor(accepted.operator.id, (e) => e.length >= 1);
+      expect(published[0]).toMatchObject({ type: 'operator.config.created', version: 1 });
+      await h.resources.temporal.workflow.getHandle(accepted.workflowId).cancel();
+    } finally {
+      tx.release(true);
+    }
+  });
+
   it('compensates when ops cancel an onboarding that waits for its bind, and frees the endpoint', async () => {
     const body = newOperatorRequest();
     const accepted = await onboard(h, body);

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import type { KvStore } from '../clients/vault';
 import { commitChange, findByEndpoint, insertDraft } from '../db/operators';
+import { lockPrefixTablesForUse } from '../db/prefix-tables';
 import { listRoutingRules } from '../db/routing-rules';
 import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
 import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR } from '../domain/failures';
@@ -47,16 +48,30 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
       });
     },
 
-    /** Version 1 and `operator.config.created`, once credentials are in Vault. */
+    /**
+     * Version 1 and `operator.config.created`, once credentials are in Vault. Its rules' tables
+     * are locked first, as a rule write locks them: an entries change then either commits before
+     * (and a consumer reading the tables for this event sees it) or waits, and tells this
+     * operator too (it is announced by then). At version 0 the rules cannot change meanwhile.
+     */
     async recordOperatorCreated(operatorId: string, credentialsVersion: number, actor: string): Promise<Operator> {
-      return withLockedOperator(db, operatorId, async (op, tx) => {
-        if (op.version > 0) return op;
-        const routingRules = await listRoutingRules(tx, operatorId);
-        return commitChange(tx, op, 'created', { credentialsVersion }, actor, (next) => ({
-          operator: next,
-          routingRules,
-        }));
-      });
+      const tableIds = (await listRoutingRules(db, operatorId)).flatMap((r) =>
+        r.prefixTableId ? [r.prefixTableId] : [],
+      );
+      return withLockedOperator(
+        db,
+        operatorId,
+        async (op, tx) => {
+          if (op.version > 0) return op;
+          const routingRules = await listRoutingRules(tx, operatorId);
+          return commitChange(tx, op, 'created', { credentialsVersion }, actor, (next) => ({
+            operator: next,
+            routingRules,
+          }));
+        },
+        'fail',
+        (tx) => lockPrefixTablesForUse(tx, tableIds),
+      );
     },
 
     async activateOperator(operatorId: string, actor: string): Promise<Operator> {

@@ -11,6 +11,9 @@ import type { Operator } from '../domain/operator';
 
 /** What the capability activities share: the locked operator, and failures a retry will not heal. */
 
+/** What a transaction locks before the operator's row (the one order that cannot deadlock). */
+type LockFirst = (tx: PoolClient) => Promise<unknown>;
+
 /**
  * Runs fn on the locked operator inside one transaction; `null` when it does not exist (or is
  * deleted) and `missing` is 'null'. A lifecycle refusal fails the activity for good.
@@ -19,21 +22,26 @@ export async function withLockedOperator<T>(
   db: Db,
   operatorId: string,
   fn: (op: Operator, tx: PoolClient) => Promise<T>,
+  missing?: 'fail',
+  lockFirst?: LockFirst,
 ): Promise<T>;
 export async function withLockedOperator<T>(
   db: Db,
   operatorId: string,
   fn: (op: Operator, tx: PoolClient) => Promise<T>,
   missing: 'null',
+  lockFirst?: LockFirst,
 ): Promise<T | null>;
 export async function withLockedOperator<T>(
   db: Db,
   operatorId: string,
   fn: (op: Operator, tx: PoolClient) => Promise<T>,
   missing: 'fail' | 'null' = 'fail',
+  lockFirst?: LockFirst,
 ): Promise<T | null> {
   try {
     return await inTransaction(db, async (tx) => {
+      await lockFirst?.(tx);
       const op = await findOperator(tx, operatorId, true);
       if (op) return fn(op, tx);
       if (missing === 'null') return null;
