@@ -21,9 +21,12 @@ const tls = {
   key: readFileSync(path.join(certs, 'client.key')),
 };
 
-function get(urlPath: string, accept = 'application/json'): Promise<IncomingMessage> {
+function get(
+  urlPath: string,
+  headers: Record<string, string> = { accept: 'application/json' },
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    https.get(`${INTERNAL}${urlPath}`, { ...tls, headers: { accept } }, resolve).on('error', reject);
+    https.get(`${INTERNAL}${urlPath}`, { ...tls, headers }, resolve).on('error', reject);
   });
 }
 
@@ -35,13 +38,19 @@ async function json<T>(res: IncomingMessage): Promise<T> {
 
 async function main(): Promise<void> {
   const destination = process.argv[2] ?? '254712345678';
-  const state = new RoutingState(async (id) => {
-    const res = await get(`/prefix-tables/${id}/entries`);
-    if (res.statusCode === 404) return undefined;
+  const state = new RoutingState(async (id, held) => {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    // The version held: 304 ('unchanged') when it is still the current one.
+    if (held) headers['if-none-match'] = `"${held.version}"`;
+    const res = await get(`/prefix-tables/${id}/entries`, headers);
+    if (res.statusCode === 304 || res.statusCode === 404) {
+      res.resume();
+      return res.statusCode === 304 ? 'unchanged' : undefined;
+    }
     return json<{ version: number; contentHash: string; prefixes: string[] }>(res);
   });
   const from = await state.loadSnapshot(
-    ndjsonRecords<SnapshotRecord>(await get('/routing/snapshot', 'application/x-ndjson')),
+    ndjsonRecords<SnapshotRecord>(await get('/routing/snapshot', { accept: 'application/x-ndjson' })),
   );
   console.log(
     `snapshot: ${state.operators.size} operators, ${state.tables.size} tables; following from sequence ${from}`,

@@ -93,12 +93,13 @@ async function* snapshot(
   yield { type: 'end', operators: operators.length, prefixTables: 1 };
 }
 
-/** "PostgreSQL": the tables as they are now, and how often the helper read each. */
+/** "PostgreSQL": the tables as they are now, and how often the helper read each whole. */
 function database(tables: Record<string, { version: number; prefixes: string[] }>) {
   const reads: string[] = [];
-  const load: TableLoader = async (id) => {
-    reads.push(id);
+  const load: TableLoader = async (id, held) => {
     const t = tables[id];
+    if (t && held?.version === t.version) return 'unchanged';
+    reads.push(id);
     return t && { version: t.version, contentHash: hashOf(t.prefixes), prefixes: [...t.prefixes] };
   };
   return { tables, reads, load };
@@ -165,7 +166,8 @@ describe("the routing engine's in-memory state", () => {
     const db = database({ [t]: { version: 7, prefixes: ['2547', '2548', '2549'] } });
     const state = new RoutingState(async (id) => {
       const table = await db.load(id);
-      return table && ({ version: table.version, prefixes: table.prefixes } as Awaited<ReturnType<TableLoader>>);
+      if (!table || table === 'unchanged') return table;
+      return { version: table.version, prefixes: table.prefixes } as Awaited<ReturnType<TableLoader>>;
     });
     await state.loadSnapshot(
       snapshot({ id: t, version: 5, prefixes: ['2547'] }, [{ id: a, version: 10, routingRules: [ruleOn(t)] }]),
@@ -200,6 +202,20 @@ describe("the routing engine's in-memory state", () => {
     expect(db.reads).toEqual([t]);
     expect([...(state.tables.get(t)?.prefixes ?? [])]).toEqual(['2547']);
     expect(state.explain('254712', new Date(AT)).ranks).toHaveLength(1);
+  });
+
+  it('asks, and does not read again, a table that operators take up at the version it holds', async () => {
+    const t = randomUUID();
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const db = database({ [t]: { version: 3, prefixes: ['2547'] } });
+    const state = new RoutingState(db.load);
+    await state.loadSnapshot(
+      snapshot({ id: t, version: 3, prefixes: ['2547'] }, [{ id: a, version: 10, routingRules: [ruleOn(t)] }]),
+    );
+    for (const id of [b, c])
+      await state.apply(event(id, 1, 'created', { operator: operator(id, 1), routingRules: [ruleOn(t)] }));
+    expect(db.reads).toEqual([]);
+    expect(state.explain('254712', new Date(AT)).ranks[0]?.groups[0]?.members).toHaveLength(3);
   });
 
   it('leaves out an operator not yet announced, and reads its tables when its created event comes', async () => {

@@ -128,7 +128,7 @@ describe('routing snapshot', () => {
       expect(expected.length).toBeGreaterThan(0);
     }
     const truth = await tableOf(table.id);
-    if (!truth) throw new Error(`table ${table.id} is gone`);
+    if (!truth || truth === 'unchanged') throw new Error(`table ${table.id} is gone`);
     expect([...(state.tables.get(table.id)?.prefixes ?? [])].sort()).toEqual(truth.prefixes);
     expect(state.tables.get(table.id)?.version).toBe(truth.version);
     expect(state.tables.get(table.id)?.contentHash).toBe(truth.contentHash);
@@ -171,9 +171,20 @@ describe('routing snapshot', () => {
     await follower.stop();
     expect(state.operators.get(id)?.version).toBe(final);
     const truth = await tableOf(table.id);
+    if (!truth || truth === 'unchanged') throw new Error(`table ${table.id} is gone`);
     expect([...(state.tables.get(table.id)?.prefixes ?? [])].sort()).toEqual(['2541', '2547']);
-    expect(state.tables.get(table.id)).toMatchObject({ version: truth?.version, contentHash: truth?.contentHash });
+    expect(state.tables.get(table.id)).toMatchObject({ version: truth.version, contentHash: truth.contentHash });
     expect(reads.filter((t) => t === table.id)).toEqual([]);
+
+    // A consumer naming the version it holds is told it is current (304), or sent the table.
+    const entries = `${internal.url}/prefix-tables/${table.id}/entries`;
+    const current = await fetch(entries, { headers: { 'if-none-match': `"${truth.version}"` } });
+    expect(current.status).toBe(304);
+    expect(current.headers.get('etag')).toBe(`"${truth.version}"`);
+    expect(await current.text()).toBe('');
+    const older = await fetch(entries, { headers: { 'if-none-match': `"${truth.version - 1}"` } });
+    expect(older.status).toBe(200);
+    expect(((await older.json()) as { prefixes: string[] }).prefixes).toEqual(['2541', '2547']);
   });
 
   it('pages a large table, and a reader gone half-way leaves no transaction or COPY behind', async () => {

@@ -142,8 +142,30 @@ export function createPrefixTablesRouter(tables: PrefixTableService, config: Con
 /** GET /v1/internal/prefix-tables/{id}/entries: one table, for a consumer that reloads it. */
 export function createInternalPrefixTablesRouter(tables: PrefixTableService): Router<InternalState> {
   const router = new Router<InternalState>();
-  router.get('/prefix-tables/:id/entries', sendEntries(tables));
+  router.get('/prefix-tables/:id/entries', async (ctx) => {
+    // A consumer that holds the table names its version: 304 when it is still the current one
+    // (a routing engine reads a table again for every operator that takes it up).
+    const held = ctx.get('If-None-Match');
+    if (held) {
+      const { id } = parse(TableParams, ctx.params, 'path');
+      const etag = etagOf((await tables.get(id)).version);
+      if (noneMatchHolds(held, etag)) {
+        ctx.set('ETag', etag);
+        ctx.status = 304;
+        return;
+      }
+    }
+    await sendEntries(tables)(ctx);
+  });
   return router;
+}
+
+/** If-None-Match (RFC 9110 13.1.2) names the current ETag: `*`, or one of its list, compared weakly. */
+function noneMatchHolds(header: string, etag: string): boolean {
+  return header.split(',').some((tag) => {
+    const t = tag.replace(/^[ \t]+|[ \t]+$/g, '');
+    return t === '*' || t.replace(/^W\//, '') === etag;
+  });
 }
 
 /** A table's entries as CSV or JSON by Accept, streamed from one snapshot; ETag is the table version. */
@@ -308,9 +330,18 @@ export function documentInternalEntries({ registry, security }: AdminDoc): void 
     method: 'get',
     path: '/prefix-tables/{id}/entries',
     summary: "One table's prefixes and the table version they are, for a consumer that reloads it",
-    description: 'CSV or JSON by Accept, streamed in prefix order from one snapshot; ETag is the table version.',
+    description:
+      'CSV or JSON by Accept, streamed in prefix order from one snapshot; ETag is the table version. With If-None-Match naming the current version, 304 and no body.',
     security,
-    request: { params: TableParams },
+    request: {
+      params: TableParams,
+      headers: z.object({
+        'If-None-Match': z
+          .string()
+          .optional()
+          .openapi({ description: 'The version held, as its ETag ("3"); 304 when it is still the current one' }),
+      }),
+    },
     responses: {
       200: {
         description: 'The prefixes',
@@ -320,6 +351,7 @@ export function documentInternalEntries({ registry, security }: AdminDoc): void 
           'application/json': { schema: PrefixTableEntries },
         },
       },
+      304: { description: 'The version named in If-None-Match is the current one', headers: etagHeader },
       400: problem('Not a table id'),
       403: problem('The client certificate is not allowed'),
       404: problem('No such prefix table'),

@@ -51,7 +51,9 @@ export interface TableState {
  */
 export type TableLoader = (
   prefixTableId: string,
-) => Promise<{ version: number; contentHash: string; prefixes: string[] } | undefined>;
+  /** The version held, if any: answer 'unchanged' when it is still the current one (a 304). */
+  held?: { version: number },
+) => Promise<{ version: number; contentHash: string; prefixes: string[] } | 'unchanged' | undefined>;
 
 type HeldTable = { version: number; contentHash: string; prefixes: Set<string> };
 
@@ -244,7 +246,10 @@ export class RoutingState {
   }
 
   private async reload(id: string): Promise<void> {
-    const table = await this.loadTable(id);
+    const held = this.heldTables.get(id);
+    const table = await this.loadTable(id, held && { version: held.version });
+    // What is held is that version's content, whether it was read or brought there by deltas.
+    if (table === 'unchanged') return;
     if (table) this.putTable(id, table, table.prefixes);
     else this.dropTable(id);
   }

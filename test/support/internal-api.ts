@@ -20,8 +20,14 @@ export async function listenInternal(h: Harness): Promise<{ url: string; close()
 
 /** GET /prefix-tables/{id}/entries as a consumer's table loader. */
 export function tableLoader(internalUrl: string) {
-  return async (id: string): Promise<{ version: number; contentHash: string; prefixes: string[] } | undefined> => {
-    const res = await fetch(`${internalUrl}/prefix-tables/${id}/entries`, { headers: { accept: 'application/json' } });
+  return async (
+    id: string,
+    held?: { version: number },
+  ): Promise<{ version: number; contentHash: string; prefixes: string[] } | 'unchanged' | undefined> => {
+    const res = await fetch(`${internalUrl}/prefix-tables/${id}/entries`, {
+      headers: { accept: 'application/json', ...(held && { 'if-none-match': `"${held.version}"` }) },
+    });
+    if (res.status === 304) return 'unchanged';
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new Error(`entries of ${id} answered ${res.status}`);
     return (await res.json()) as { version: number; contentHash: string; prefixes: string[] };
