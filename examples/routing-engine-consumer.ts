@@ -43,9 +43,11 @@ async function main(): Promise<void> {
     // The version held: 304 ('unchanged') when it is still the current one.
     if (held) headers['if-none-match'] = `"${held.version}"`;
     const res = await get(`/prefix-tables/${id}/entries`, headers);
-    if (res.statusCode === 304 || res.statusCode === 404) {
+    if (res.statusCode !== 200) {
       res.resume();
-      return res.statusCode === 304 ? 'unchanged' : undefined;
+      if (res.statusCode === 304) return 'unchanged';
+      if (res.statusCode === 404) return undefined;
+      throw new Error(`entries of table ${id} answered ${res.statusCode}`); // the helper retries the event
     }
     return json<{ version: number; contentHash: string; prefixes: string[] }>(res);
   });

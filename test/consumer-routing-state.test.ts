@@ -218,6 +218,15 @@ describe("the routing engine's in-memory state", () => {
     expect(state.explain('254712', new Date(AT)).ranks[0]?.groups[0]?.members).toHaveLength(3);
   });
 
+  it("refuses a loader's 'unchanged' for a table it does not hold", async () => {
+    const t = randomUUID();
+    const a = randomUUID();
+    const state = new RoutingState(async () => 'unchanged');
+    const created = event(a, 1, 'created', { operator: operator(a, 1), routingRules: [ruleOn(t)] });
+    await expect(state.apply(created)).rejects.toThrow(/not held/);
+    expect(state.operators.has(a)).toBe(false);
+  });
+
   it('leaves out an operator not yet announced, and reads its tables when its created event comes', async () => {
     const t = randomUUID();
     const x = randomUUID();

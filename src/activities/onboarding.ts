@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import type { KvStore } from '../clients/vault';
-import { commitChange, findByEndpoint, insertDraft } from '../db/operators';
+import { commitChange, findByEndpoint, findOperator, insertDraft } from '../db/operators';
 import { lockPrefixTablesForUse } from '../db/prefix-tables';
 import { listRoutingRules } from '../db/routing-rules';
 import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
@@ -9,6 +9,9 @@ import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR } from '../domain/failures';
 import { canTransition } from '../domain/lifecycle';
 import type { Operator, OperatorDraft } from '../domain/operator';
 import { vaultStep, withLockedOperator } from './shared';
+
+/** Under the activity's 30 s start-to-close timeout (src/workflows/proxies.ts). */
+const CREATED_LOCK_WAIT_MS = 25_000;
 
 /** The onboarding workflow's steps. Each is idempotent: a retry finds its own work done. */
 export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) {
@@ -55,6 +58,9 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
      * operator too (it is announced by then). At version 0 the rules cannot change meanwhile.
      */
     async recordOperatorCreated(operatorId: string, credentialsVersion: number, actor: string): Promise<Operator> {
+      // A retry after the commit: done, and nothing to lock.
+      const current = await findOperator(db, operatorId);
+      if (current && current.version > 0) return current;
       const tableIds = (await listRoutingRules(db, operatorId)).flatMap((r) =>
         r.prefixTableId ? [r.prefixTableId] : [],
       );
@@ -70,7 +76,8 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
           }));
         },
         'fail',
-        (tx) => lockPrefixTablesForUse(tx, tableIds),
+        // An import holds its table for its whole upload: wait most of the attempt, not the pool's 5 s.
+        (tx) => lockPrefixTablesForUse(tx, tableIds, { waitMs: CREATED_LOCK_WAIT_MS }),
       );
     },
 

@@ -17,7 +17,7 @@ import {
   toPage,
   z,
 } from './shared/http';
-import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** /prefix-tables: destination prefix tables and their entries (CSV or JSON, a million in one request). */
@@ -151,6 +151,7 @@ export function createInternalPrefixTablesRouter(tables: PrefixTableService): Ro
       const etag = etagOf((await tables.get(id)).version);
       if (noneMatchHolds(held, etag)) {
         ctx.set('ETag', etag);
+        ctx.vary('Accept');
         ctx.status = 304;
         return;
       }
@@ -168,6 +169,8 @@ function noneMatchHolds(header: string, etag: string): boolean {
   });
 }
 
+const tableEtag = { ETag: { description: 'The table version, quoted', schema: { type: 'string' as const } } };
+
 /** A table's entries as CSV or JSON by Accept, streamed from one snapshot; ETag is the table version. */
 function sendEntries(tables: PrefixTableService) {
   return async (ctx: Context) => {
@@ -177,6 +180,8 @@ function sendEntries(tables: PrefixTableService) {
     // Ends the snapshot however the answer ends: read to the end, a HEAD, a client gone.
     ctx.res.once('close', () => void close());
     ctx.set('ETag', etagOf(table.version));
+    // One ETag for both forms: a cache keys them apart by Accept.
+    ctx.vary('Accept');
     ctx.type = asCsv ? 'text/csv' : 'application/json';
     ctx.body = Readable.from(asCsv ? csvLines(pages) : jsonChunks(table, pages));
   };
@@ -203,7 +208,7 @@ async function* jsonChunks(
 }
 
 export function documentPrefixTables({ registry, security }: AdminDoc): void {
-  const table = { ...json('The prefix table', PrefixTable), headers: etagHeader };
+  const table = { ...json('The prefix table', PrefixTable), headers: tableEtag };
   const writeErrors = {
     404: problem('No such prefix table'),
     412: problem('If-Match does not match the table version'),
@@ -228,7 +233,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
     security,
     request: { body: { content: { 'application/json': { schema: CreatePrefixTableRequest } } } },
     responses: {
-      201: { ...json('The new table', PrefixTable), headers: { ...etagHeader, ...location } },
+      201: { ...json('The new table', PrefixTable), headers: { ...tableEtag, ...location } },
       ...commonErrors,
       409: problem('A live table has that name'),
     },
@@ -275,7 +280,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
       409: problem('Live routing rules use the table; `rules` names them ({ruleId, operatorId})'),
     },
   });
-  const entriesWritten = { ...json('What changed', EntriesWritten), headers: etagHeader };
+  const entriesWritten = { ...json('What changed', EntriesWritten), headers: tableEtag };
   const entriesErrors = {
     ...writeErrors,
     400: problem(
@@ -313,7 +318,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
     responses: {
       200: {
         description: 'The prefixes; ETag is the table version',
-        headers: etagHeader,
+        headers: tableEtag,
         content: {
           'text/csv': { schema: z.string().openapi({ example: 'prefix\n2541\n2547\n' }) },
           'application/json': { schema: PrefixTableEntries },
@@ -336,22 +341,22 @@ export function documentInternalEntries({ registry, security }: AdminDoc): void 
     request: {
       params: TableParams,
       headers: z.object({
-        'If-None-Match': z
-          .string()
-          .optional()
-          .openapi({ description: 'The version held, as its ETag ("3"); 304 when it is still the current one' }),
+        'If-None-Match': z.string().optional().openapi({
+          description:
+            'The version held, as its ETag ("3"), a list of ETags (W/ ones compared weakly) or *; 304 when one is the current version',
+        }),
       }),
     },
     responses: {
       200: {
         description: 'The prefixes',
-        headers: etagHeader,
+        headers: tableEtag,
         content: {
           'text/csv': { schema: z.string() },
           'application/json': { schema: PrefixTableEntries },
         },
       },
-      304: { description: 'The version named in If-None-Match is the current one', headers: etagHeader },
+      304: { description: 'The version named in If-None-Match is the current one', headers: tableEtag },
       400: problem('Not a table id'),
       403: problem('The client certificate is not allowed'),
       404: problem('No such prefix table'),

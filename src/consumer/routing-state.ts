@@ -249,7 +249,10 @@ export class RoutingState {
     const held = this.heldTables.get(id);
     const table = await this.loadTable(id, held && { version: held.version });
     // What is held is that version's content, whether it was read or brought there by deltas.
-    if (table === 'unchanged') return;
+    if (table === 'unchanged') {
+      if (held) return;
+      throw new Error(`the table loader answered 'unchanged' for table ${id}, which is not held`);
+    }
     if (table) this.putTable(id, table, table.prefixes);
     else this.dropTable(id);
   }

@@ -95,8 +95,14 @@ export async function findLivePrefixTableIds(db: Queryable, ids: readonly string
  * row, as an import takes the table's before its operators': one order, no deadlock; and a table
  * deleted meanwhile is not returned, so no live rule can point at a deleted table.
  */
-export async function lockPrefixTablesForUse(tx: PoolClient, ids: readonly string[]): Promise<Set<string>> {
+export async function lockPrefixTablesForUse(
+  tx: PoolClient,
+  ids: readonly string[],
+  /** How long to wait for an import holding one (the pool's lock timeout when omitted). */
+  { waitMs }: { waitMs?: number } = {},
+): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
+  if (waitMs !== undefined) await tx.query(`SET LOCAL lock_timeout = ${Math.trunc(waitMs)}`);
   const { rows } = await tx.query<{ id: string }>(
     'SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE',
     [[...ids].sort()],
