@@ -146,7 +146,11 @@ describe('onboarding', () => {
       await tx.query('COMMIT');
       const published = await events.waitFor(accepted.operator.id, (e) => e.length >= 1);
       expect(published[0]).toMatchObject({ type: 'operator.config.created', version: 1 });
-      await h.resources.temporal.workflow.getHandle(accepted.workflowId).cancel();
+      // Not left running: its compensation would still be going when the worker stops.
+      const handle = h.resources.temporal.workflow.getHandle(accepted.workflowId);
+      finished.push(accepted.workflowId);
+      await handle.cancel();
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     } finally {
       tx.release(true);
     }
