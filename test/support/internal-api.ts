@@ -27,8 +27,10 @@ export function tableLoader(internalUrl: string) {
     const res = await fetch(`${internalUrl}/prefix-tables/${id}/entries`, {
       headers: { accept: 'application/json', ...(held && { 'if-none-match': `"${held.version}"` }) },
     });
-    if (res.status === 304) return 'unchanged';
-    if (res.status === 404) return undefined;
+    if (res.status === 304 || res.status === 404) {
+      await res.body?.cancel(); // nothing to read: the connection goes back to the pool
+      return res.status === 304 ? 'unchanged' : undefined;
+    }
     if (res.status !== 200) throw new Error(`entries of ${id} answered ${res.status}`);
     return (await res.json()) as { version: number; contentHash: string; prefixes: string[] };
   };
