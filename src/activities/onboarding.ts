@@ -7,7 +7,7 @@ import { listRoutingRules } from '../db/routing-rules';
 import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
 import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR } from '../domain/failures';
 import { canTransition } from '../domain/lifecycle';
-import type { Operator, OperatorDraft } from '../domain/operator';
+import { tablesUsedBy, type Operator, type OperatorDraft } from '../domain/operator';
 import { vaultStep, withLockedOperator } from './shared';
 
 /** Under the activity's 30 s start-to-close timeout (src/workflows/proxies.ts). */
@@ -61,9 +61,7 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
       // A retry after the commit: done, and nothing to lock.
       const current = await findOperator(db, operatorId);
       if (current && current.version > 0) return current;
-      const tableIds = (await listRoutingRules(db, operatorId)).flatMap((r) =>
-        r.prefixTableId ? [r.prefixTableId] : [],
-      );
+      const tableIds = tablesUsedBy(await listRoutingRules(db, operatorId));
       return withLockedOperator(
         db,
         operatorId,

@@ -15,6 +15,7 @@ import {
   requiredIfMatch,
   sendVersioned,
   toPage,
+  namesCurrentEtag,
   z,
 } from './shared/http';
 import { commonErrors, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
@@ -149,7 +150,7 @@ export function createInternalPrefixTablesRouter(tables: PrefixTableService): Ro
     if (held) {
       const { id } = parse(TableParams, ctx.params, 'path');
       const etag = etagOf((await tables.get(id)).version);
-      if (noneMatchHolds(held, etag)) {
+      if (namesCurrentEtag(held, etag)) {
         ctx.set('ETag', etag);
         ctx.vary('Accept');
         ctx.status = 304;
@@ -159,14 +160,6 @@ export function createInternalPrefixTablesRouter(tables: PrefixTableService): Ro
     await sendEntries(tables)(ctx);
   });
   return router;
-}
-
-/** If-None-Match (RFC 9110 13.1.2) names the current ETag: `*`, or one of its list, compared weakly. */
-function noneMatchHolds(header: string, etag: string): boolean {
-  return header.split(',').some((tag) => {
-    const t = tag.replace(/^[ \t]+|[ \t]+$/g, '');
-    return t === '*' || t.replace(/^W\//, '') === etag;
-  });
 }
 
 const tableEtag = { ETag: { description: 'The table version, quoted', schema: { type: 'string' as const } } };

@@ -1,5 +1,5 @@
 import { DeliverPolicy, type NatsConnection } from 'nats';
-import type { Operator, RoutingRule, TpsLimit } from '../domain/operator';
+import { tablesUsedBy, type Operator, type RoutingRule, type TpsLimit } from '../domain/operator';
 import {
   compareExcluded,
   exclusionOf,
@@ -217,7 +217,7 @@ export class RoutingState {
   }
 
   private dropUnusedTables(): void {
-    const used = new Set([...this.heldOperators.values()].flatMap((o) => tablesOf(o.routingRules)));
+    const used = new Set([...this.heldOperators.values()].flatMap((o) => tablesUsedBy(o.routingRules)));
     for (const id of [...this.heldTables.keys()]) if (!used.has(id)) this.dropTable(id);
   }
 
@@ -227,8 +227,8 @@ export class RoutingState {
    * changes made while no operator used it, and those publish no event.
    */
   private async takeUpTables(before: readonly RoutingRule[], after: readonly RoutingRule[]): Promise<void> {
-    const had = new Set(tablesOf(before));
-    for (const id of new Set(tablesOf(after))) if (!had.has(id)) await this.reload(id);
+    const had = new Set(tablesUsedBy(before));
+    for (const id of tablesUsedBy(after)) if (!had.has(id)) await this.reload(id);
   }
 
   private async applyTableChange(change: PrefixTableChange): Promise<void> {
@@ -257,8 +257,6 @@ export class RoutingState {
     else this.dropTable(id);
   }
 }
-
-const tablesOf = (rules: readonly RoutingRule[]) => rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : []));
 
 /**
  * Whether a listed change was made from the table held. Its event and the table as read are

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { tablesUsedBy } from '../domain/operator';
 import type { SnapshotRecord } from '../domain/routing-snapshot';
 import { listLiveOperators } from './operators';
 import { closing, encodedEntriesOfTables, findPrefixTables, openSnapshot } from './prefix-tables';
@@ -26,9 +27,7 @@ export async function openRoutingSnapshot(
   async function* parts(): AsyncGenerator<SnapshotPart> {
     const operators = await listLiveOperators(client);
     const rules = await listRulesOfLiveOperators(client);
-    const tableIds = [
-      ...new Set([...rules.values()].flat().flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : []))),
-    ].sort();
+    const tableIds = tablesUsedBy([...rules.values()].flat()).sort();
     const tables = await findPrefixTables(client, tableIds);
     for (const table of tables) yield { type: 'prefixTable', table };
     if (tables.length > 0) {

@@ -50,6 +50,11 @@ export interface RoutingRuleInput {
   weekly?: WeeklySchedule | null;
 }
 
+/** The prefix tables a set of rules uses, each once, in the order first named. */
+export function tablesUsedBy(rules: readonly Pick<RoutingRuleInput, 'prefixTableId'>[]): string[] {
+  return [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
+}
+
 export interface RoutingRule extends RoutingRuleInput {
   id: string;
   validFrom: string | null;

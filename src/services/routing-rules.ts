@@ -6,7 +6,13 @@ import { insertRoutingRules, listRoutingRules, softDeleteRoutingRules, updateRou
 import { replaceTpsLimit } from '../db/tps-limits';
 import type { LintFinding } from '../domain/routing-lint';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
-import type { Operator, RoutingRule, RoutingRuleInput, TpsLimit } from '../domain/operator';
+import {
+  tablesUsedBy,
+  type Operator,
+  type RoutingRule,
+  type RoutingRuleInput,
+  type TpsLimit,
+} from '../domain/operator';
 import {
   checkVersion,
   conflict,
@@ -49,8 +55,7 @@ export async function checkPrefixTables(
   rules: readonly RoutingRuleInput[],
   field: (index: number) => string,
 ): Promise<void> {
-  const ids = [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
-  const known = await findLivePrefixTableIds(db, ids);
+  const known = await findLivePrefixTableIds(db, tablesUsedBy(rules));
   const errors: FieldError[] = [];
   rules.forEach((r, i) => {
     if (r.prefixTableId && !known.has(r.prefixTableId)) {
@@ -59,10 +64,6 @@ export async function checkPrefixTables(
     }
   });
   if (errors.length > 0) throw unprocessable(errors);
-}
-
-function tablesOf(rules: readonly RoutingRuleInput[]): string[] {
-  return [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
 }
 
 export class RoutingRuleService {
@@ -81,7 +82,7 @@ export class RoutingRuleService {
     expected: ExpectedVersion,
     actor: string,
   ): Promise<RoutingRuleWrite> {
-    const set = await this.change(operatorId, expected, actor, tablesOf(rules), async (tx) => {
+    const set = await this.change(operatorId, expected, actor, tablesUsedBy(rules), async (tx) => {
       await checkPrefixTables(tx, rules, (i) => `routingRules[${i}]`);
       await softDeleteRoutingRules(tx, operatorId, actor);
       await insertRoutingRules(tx, operatorId, rules, actor);
@@ -99,7 +100,7 @@ export class RoutingRuleService {
     actor: string,
   ): Promise<RoutingRuleWrite & { ruleId: string }> {
     let ruleId = '';
-    const set = await this.change(operatorId, expected, actor, tablesOf([rule]), async (tx) => {
+    const set = await this.change(operatorId, expected, actor, tablesUsedBy([rule]), async (tx) => {
       await checkPrefixTables(tx, [rule], () => '');
       [ruleId = ''] = await insertRoutingRules(tx, operatorId, [rule], actor);
     });

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { IF_MATCH_PATTERN, parseIfMatch, requiredIfMatch } from '../../src/api/shared/http';
+import { IF_MATCH_PATTERN, namesCurrentEtag, parseIfMatch, requiredIfMatch } from '../../src/api/shared/http';
 import { checkVersion, ServiceError } from '../../src/services/shared/errors';
 
 /** If-Match per RFC 9110 13.1.1, parsed and compared strongly against the current version. */
@@ -68,5 +68,13 @@ describe('If-Match', () => {
   it('is required where a write must name its version: absent is 428', () => {
     expect(() => requiredIfMatch('')).toThrow(expect.objectContaining({ kind: 'precondition_required' }));
     expect(requiredIfMatch('*')).toBe('any');
+  });
+});
+
+describe('If-None-Match', () => {
+  it('names the current ETag by *, by a tag of its list, or by a weak tag; nothing else does', () => {
+    for (const header of ['"3"', '*', ' "1", W/"3" ', 'W/"3"']) expect(namesCurrentEtag(header, '"3"')).toBe(true);
+    for (const header of ['"2"', '3', '"33"', 'W/"2", "4"', 'garbage'])
+      expect(namesCurrentEtag(header, '"3"')).toBe(false);
   });
 });

@@ -87,6 +87,17 @@ export function parseIfMatch(header: string): ExpectedVersion | undefined {
   return { versions };
 }
 
+/**
+ * Whether If-None-Match (RFC 9110 13.1.2) names `etag`: `*`, or one tag of its list compared
+ * weakly (W/ ignored). Anything else names nothing, and the answer is sent whole.
+ */
+export function namesCurrentEtag(header: string, etag: string): boolean {
+  return header.split(',').some((tag) => {
+    const t = tag.replace(/^[ \t]+|[ \t]+$/g, '');
+    return t === '*' || t.replace(/^W\//, '') === etag;
+  });
+}
+
 /** For writes that must name the version they change: `*` (any) or ETags; absent is 428. */
 export function requiredIfMatch(header: string): ExpectedVersion {
   const expected = parseIfMatch(header);
