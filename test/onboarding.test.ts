@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { expectReplays } from './support/replay';
 import nodeVault from 'node-vault';
 import { createKvStore } from '../src/clients/vault';
 import { credentialsPath, stagedCredentialsPath } from '../src/domain/credentials';
+import { OPERATOR_ID } from '../src/domain/workflow-ids';
 import { connectorHealthSignal } from '../src/workflows/messages';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
@@ -155,6 +157,79 @@ describe('onboarding', () => {
       tx.release(true);
     }
   });
+
+  it('refuses with 422, saving nothing, an onboarding whose table is deleted between its check and its save', async () => {
+    const table = (await (
+      await h.api('/prefix-tables', { method: 'POST', json: { name: `deleted meanwhile ${Date.now()}` } })
+    ).json()) as { id: string };
+    // A deletion's transaction (src/services/prefix-tables.ts) holds the table FOR UPDATE while
+    // it checks that nothing uses it: the request's check sees the table live, the save waits.
+    const tx = await h.resources.db.connect();
+    try {
+      await tx.query('BEGIN');
+      await tx.query('SELECT 1 FROM ops.prefix_tables WHERE id = $1 FOR UPDATE', [table.id]);
+      const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const body = newOperatorRequest({
+        routingRules: [
+          { prefixes: ['49'], priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' },
+          { prefixTableId: table.id, priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' },
+        ],
+      });
+      const since = new Date(Date.now() - 60_000).toISOString();
+      const requestId = randomUUID();
+      const answer = h.api('/operators', { method: 'POST', json: body, headers: { 'X-Request-Id': requestId } });
+      const blocked = async () =>
+        (
+          await h.resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [
+            holder,
+          ])
+        ).rowCount ?? 0;
+      const until = Date.now() + 10_000;
+      while ((await blocked()) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await tx.query('UPDATE ops.prefix_tables SET deleted_at = now(), version = version + 1 WHERE id = $1', [
+        table.id,
+      ]);
+      await tx.query('COMMIT');
+
+      const res = await answer;
+      expect(res.status).toBe(422);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toMatchObject({
+        errors: [{ field: 'routingRules[1].prefixTableId', message: 'no such prefix table' }],
+      });
+      const saved = await h.resources.db.query('SELECT 1 FROM ops.operators WHERE system_id = $1', [body.systemId]);
+      expect(saved.rowCount).toBe(0);
+      const rules = await h.resources.db.query(
+        'SELECT 1 FROM ops.routing_rules WHERE prefix_table_id = $1 AND deleted_at IS NULL',
+        [table.id],
+      );
+      expect(rules.rowCount).toBe(0);
+
+      // The refused workflow compensates: awaited, so nothing runs on when the worker stops.
+      const refused = await onboardingOfRequest(requestId, since);
+      await expect(h.resources.temporal.workflow.getHandle(refused.workflowId).result()).rejects.toBeInstanceOf(
+        WorkflowFailedError,
+      );
+      expect(await h.resources.kv.currentVersion(stagedCredentialsPath(refused.operatorId))).toBeUndefined();
+    } finally {
+      tx.release(true);
+    }
+  });
+
+  /** The onboarding a request started (its id travels in the memo; visibility lags: asked until it answers). */
+  async function onboardingOfRequest(
+    requestId: string,
+    since: string,
+  ): Promise<{ workflowId: string; operatorId: string }> {
+    const query = `WorkflowType = 'onboardOperator' AND StartTime > '${since}'`;
+    for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+      for await (const wf of h.resources.temporal.workflow.list({ query })) {
+        const operatorId = wf.typedSearchAttributes.get(OPERATOR_ID);
+        if (operatorId && wf.memo?.requestId === requestId) return { workflowId: wf.workflowId, operatorId };
+      }
+    }
+    throw new Error(`the onboarding of request ${requestId} is not listed`);
+  }
 
   it('compensates when ops cancel an onboarding that waits for its bind, and frees the endpoint', async () => {
     const body = newOperatorRequest();

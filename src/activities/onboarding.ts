@@ -2,12 +2,12 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import type { KvStore } from '../clients/vault';
 import { commitChange, findByEndpoint, findOperator, insertDraft } from '../db/operators';
-import { lockPrefixTablesForUse } from '../db/prefix-tables';
+import { keepPrefixTablesFromDeletion, lockPrefixTablesForUse } from '../db/prefix-tables';
 import { listRoutingRules } from '../db/routing-rules';
 import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
-import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR } from '../domain/failures';
+import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR, UNPROCESSABLE } from '../domain/failures';
 import { canTransition } from '../domain/lifecycle';
-import { tablesUsedBy, type Operator, type OperatorDraft } from '../domain/operator';
+import { missingPrefixTableErrors, tablesUsedBy, type Operator, type OperatorDraft } from '../domain/operator';
 import { vaultStep, withLockedOperator } from './shared';
 
 /** Under the activity's 30 s start-to-close timeout (src/workflows/proxies.ts). */
@@ -16,9 +16,27 @@ const CREATED_LOCK_WAIT_MS = 25_000;
 /** The onboarding workflow's steps. Each is idempotent: a retry finds its own work done. */
 export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) {
   return {
+    /**
+     * The operator at version 0 with its TPS limit and rules. Its rules' tables are kept from
+     * deletion first: one deleted since the request checked it refuses the onboarding (422,
+     * naming the rule), and none can be deleted before the rules that use it are saved. An import
+     * of one does not hold the save up: `recordOperatorCreated` waits for that.
+     */
     async saveOperator(draft: OperatorDraft, actor: string): Promise<Operator> {
       try {
-        return await inTransaction(db, (tx) => insertDraft(tx, draft, actor));
+        return await inTransaction(db, async (tx) => {
+          const live = await keepPrefixTablesFromDeletion(tx, tablesUsedBy(draft.routingRules));
+          const errors = missingPrefixTableErrors(draft.routingRules, live, (i) => `routingRules[${i}]`);
+          if (errors.length > 0) {
+            throw ApplicationFailure.create({
+              message: `routing rules name prefix tables that no longer exist: ${errors.map((e) => e.field).join(', ')}`,
+              type: UNPROCESSABLE,
+              nonRetryable: true,
+              details: [{ errors }],
+            });
+          }
+          return insertDraft(tx, draft, actor);
+        });
       } catch (err) {
         if (!isUniqueViolation(err, 'operators_endpoint_live_key')) throw err;
         const holder = await findByEndpoint(db, draft.metadata);

@@ -111,12 +111,37 @@ export async function lockPrefixTablesForUse(
 }
 
 /**
- * The live table; `lock` takes the row for a change. NO KEY UPDATE, not UPDATE: a rule insert's
- * foreign-key check (KEY SHARE) must not wait for an import, or the two could deadlock.
+ * Keeps the live tables among `ids` from being deleted until the transaction ends, and returns
+ * them: FOR KEY SHARE (in id order) waits only for a deletion in progress (FOR UPDATE, below),
+ * not for an import or an entries change, and a table that deletion removed is not returned.
  */
-export async function findPrefixTable(db: Queryable, id: string, lock = false): Promise<PrefixTable | undefined> {
+export async function keepPrefixTablesFromDeletion(tx: PoolClient, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await tx.query<{ id: string }>(
+    'SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR KEY SHARE',
+    [[...ids].sort()],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+const ROW_LOCKS = {
+  none: '',
+  // NO KEY UPDATE, not UPDATE: a rule insert's foreign-key check (KEY SHARE) must not wait for
+  // an import, or the two could deadlock.
+  change: 'FOR NO KEY UPDATE',
+  // UPDATE: waits for every rule being saved on the table (their KEY SHARE), which the deletion
+  // then sees. It takes no other lock, so it cannot be part of a deadlock.
+  delete: 'FOR UPDATE',
+} as const;
+
+/** The live table, its row locked for a `change` or a `delete` until the transaction ends. */
+export async function findPrefixTable(
+  db: Queryable,
+  id: string,
+  lock: keyof typeof ROW_LOCKS = 'none',
+): Promise<PrefixTable | undefined> {
   const { rows } = await db.query<PrefixTableRow>(
-    `SELECT ${COLUMNS} FROM ops.prefix_tables WHERE id = $1 AND deleted_at IS NULL ${lock ? 'FOR NO KEY UPDATE' : ''}`,
+    `SELECT ${COLUMNS} FROM ops.prefix_tables WHERE id = $1 AND deleted_at IS NULL ${ROW_LOCKS[lock]}`,
     [id],
   );
   return rows[0] && toTable(rows[0]);

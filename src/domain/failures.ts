@@ -6,3 +6,5 @@ export const CREDENTIALS_NOT_STAGED = 'CredentialsNotStaged';
 export const ONBOARDING_FAILED = 'OnboardingFailed';
 export const CONFLICT = 'Conflict';
 export const EVENT_TOO_LARGE = 'EventTooLarge';
+/** Well-formed input that cannot be applied; details[0] is `{ errors: [{ field, message }] }` (a 422). */
+export const UNPROCESSABLE = 'Unprocessable';

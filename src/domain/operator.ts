@@ -55,6 +55,23 @@ export function tablesUsedBy(rules: readonly Pick<RoutingRuleInput, 'prefixTable
   return [...new Set(rules.flatMap((r) => (r.prefixTableId ? [r.prefixTableId] : [])))];
 }
 
+/**
+ * A field error for each rule that names a table not in `live` (the tables found, or locked, for
+ * these rules): a rule must never point at a missing or deleted table. `field(i)` is where rule i
+ * sits in the request ('' for a lone rule).
+ */
+export function missingPrefixTableErrors(
+  rules: readonly Pick<RoutingRuleInput, 'prefixTableId'>[],
+  live: ReadonlySet<string>,
+  field: (index: number) => string,
+): Array<{ field: string; message: string }> {
+  return rules.flatMap((r, i) => {
+    if (!r.prefixTableId || live.has(r.prefixTableId)) return [];
+    const at = field(i);
+    return [{ field: at ? `${at}.prefixTableId` : 'prefixTableId', message: 'no such prefix table' }];
+  });
+}
+
 export interface RoutingRule extends RoutingRuleInput {
   id: string;
   validFrom: string | null;

@@ -74,7 +74,7 @@ export class PrefixTableService {
   ): Promise<PrefixTable> {
     try {
       return await inTransaction(this.deps.db, async (tx) => {
-        const table = await findPrefixTable(tx, id, true);
+        const table = await findPrefixTable(tx, id, 'change');
         if (!table) throw notFound(`Prefix table ${id}`);
         checkVersion(expected, table.version);
         return updatePrefixTable(tx, id, patch, actor);
@@ -88,7 +88,7 @@ export class PrefixTableService {
   /** Soft delete; refused (409, naming them) while a live rule uses the table. */
   async remove(id: string, expected: ExpectedVersion, actor: string): Promise<void> {
     await inTransaction(this.deps.db, async (tx) => {
-      const table = await findPrefixTable(tx, id, true);
+      const table = await findPrefixTable(tx, id, 'delete');
       if (!table) throw notFound(`Prefix table ${id}`);
       checkVersion(expected, table.version);
       const users = await findRulesUsingTable(tx, id);
@@ -113,7 +113,7 @@ export class PrefixTableService {
     actor: string,
   ): Promise<EntriesWritten> {
     return inTransaction(this.deps.db, async (tx) => {
-      const before = await findPrefixTable(tx, id, true);
+      const before = await findPrefixTable(tx, id, 'change');
       if (!before) throw notFound(`Prefix table ${id}`);
       checkVersion(expected, before.version);
       const { received, added, removed, unchanged } = await writeEntries(

@@ -7,20 +7,14 @@ import { replaceTpsLimit } from '../db/tps-limits';
 import type { LintFinding } from '../domain/routing-lint';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
 import {
+  missingPrefixTableErrors,
   tablesUsedBy,
   type Operator,
   type RoutingRule,
   type RoutingRuleInput,
   type TpsLimit,
 } from '../domain/operator';
-import {
-  checkVersion,
-  conflict,
-  notFound,
-  type ExpectedVersion,
-  type FieldError,
-  unprocessable,
-} from './shared/errors';
+import { checkVersion, conflict, notFound, type ExpectedVersion, unprocessable } from './shared/errors';
 import type { RoutingLintService } from './routing-lint';
 
 /**
@@ -55,14 +49,7 @@ export async function checkPrefixTables(
   rules: readonly RoutingRuleInput[],
   field: (index: number) => string,
 ): Promise<void> {
-  const known = await findLivePrefixTableIds(db, tablesUsedBy(rules));
-  const errors: FieldError[] = [];
-  rules.forEach((r, i) => {
-    if (r.prefixTableId && !known.has(r.prefixTableId)) {
-      const at = field(i);
-      errors.push({ field: at ? `${at}.prefixTableId` : 'prefixTableId', message: 'no such prefix table' });
-    }
-  });
+  const errors = missingPrefixTableErrors(rules, await findLivePrefixTableIds(db, tablesUsedBy(rules)), field);
   if (errors.length > 0) throw unprocessable(errors);
 }
 

@@ -14,12 +14,20 @@ import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { currentRequestId } from '../../platform/request-context';
 import type { WorkflowStartCounter } from '../../platform/workflow-metrics';
-import { CONFLICT, DUPLICATE_OPERATOR, EVENT_TOO_LARGE, NOT_FOUND } from '../../domain/failures';
+import { CONFLICT, DUPLICATE_OPERATOR, EVENT_TOO_LARGE, NOT_FOUND, UNPROCESSABLE } from '../../domain/failures';
 import type { Operator } from '../../domain/operator';
 import { OPERATOR_ID } from '../../domain/workflow-ids';
 import { acceptedUpdate } from '../../workflows/messages';
 import { runningRunId } from '../../clients/temporal';
-import { conflict, duplicateOperator, notFound, ServiceError, unavailable } from './errors';
+import {
+  conflict,
+  duplicateOperator,
+  notFound,
+  ServiceError,
+  unavailable,
+  unprocessable,
+  type FieldError,
+} from './errors';
 
 /**
  * How the API starts every workflow: update-with-start of the workflow's `accepted` update, so
@@ -192,6 +200,10 @@ function refusal(what: string, operatorId: string, failure: ApplicationFailure):
       return notFound(`Operator ${operatorId}`);
     case CONFLICT:
       return conflict(failure.message);
+    case UNPROCESSABLE: {
+      const details = failure.details?.[0] as { errors?: FieldError[] } | undefined;
+      return unprocessable(details?.errors ?? []);
+    }
     case EVENT_TOO_LARGE:
       return new ServiceError('too_large', `${failure.message}; nothing was written.`);
     default:
