@@ -13,6 +13,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -261,9 +262,17 @@ async function main(cleanup: Cleanup): Promise<void> {
       allowedClients: [CLIENT_ID],
     },
   };
-  const child: ChildProcess = fork(__filename, { env: { ...process.env, BENCH_CHILD: '1' } });
+  // BENCH_PROFILE_DIR: the server process writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+  const child: ChildProcess = fork(__filename, {
+    env: { ...process.env, BENCH_CHILD: '1' },
+    execArgv: [...profile, ...process.execArgv],
+  });
+  const exited = once(child, 'exit');
   cleanup.add('stop server process', async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
+    if (child.exitCode === null && child.kill('SIGTERM')) await exited;
   });
   const ports = await new Promise<ServerPorts>((resolve, reject) => {
     child.once('message', (m) => resolve(m as ServerPorts));
