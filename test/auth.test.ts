@@ -56,13 +56,17 @@ async function call(url: string, token?: string): Promise<Response> {
 /** An expiry five minutes ahead: the service refuses tokens without one. */
 const soon = () => Math.floor(Date.now() / 1000) + 300;
 
-async function expectUnauthorized(res: Response): Promise<void> {
+/** A 401 problem; `detail`, when given, says which check refused the token. */
+async function expectUnauthorized(res: Response, detail?: string): Promise<void> {
   expect(res.status).toBe(401);
   expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   const body = (await res.json()) as ProblemBody;
-  expect(body).toMatchObject({ status: 401, title: 'Unauthorized' });
+  expect(body).toMatchObject({ status: 401, title: 'Unauthorized', ...(detail === undefined ? {} : { detail }) });
 }
+
+/** What the verifier says of a token whose signature or algorithm it refuses. */
+const NOT_VALID = 'The token is not valid.';
 
 describe('admin auth with a JWKS URL', () => {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -151,33 +155,37 @@ describe('admin auth with a JWKS URL', () => {
   });
 
   it('refuses an unknown kid', async () => {
-    await expectUnauthorized(await call(url, sign({ sub: 'alice', scope: 'admin' }, { keyid: 'key-unknown' })));
+    await expectUnauthorized(
+      await call(url, sign({ sub: 'alice', scope: 'admin' }, { keyid: 'key-unknown' })),
+      NOT_VALID,
+    );
   });
 
   it('refuses a token signed by another key under the same kid', async () => {
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-    await expectUnauthorized(await call(url, sign({ sub: 'alice', scope: 'admin' }, {}, other)));
+    await expectUnauthorized(await call(url, sign({ sub: 'alice', scope: 'admin' }, {}, other)), NOT_VALID);
   });
 
   it('refuses an HS256 token signed with the public key as a secret (algorithm confusion)', async () => {
     const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
-    const token = jwt.sign({ sub: 'alice', scope: 'admin' }, pem, {
+    // Valid in every other way (expiry included), so only the algorithm check can refuse it.
+    const token = jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, pem, {
       algorithm: 'HS256',
       keyid: KID,
       issuer: ISSUER,
       audience: AUDIENCE,
     });
-    await expectUnauthorized(await call(url, token));
+    await expectUnauthorized(await call(url, token), NOT_VALID);
   });
 
   it('refuses an HS256 token signed with some secret', async () => {
-    const token = jwt.sign({ sub: 'alice', scope: 'admin' }, 'some-secret', {
+    const token = jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, 'some-secret', {
       algorithm: 'HS256',
       keyid: KID,
       issuer: ISSUER,
       audience: AUDIENCE,
     });
-    await expectUnauthorized(await call(url, token));
+    await expectUnauthorized(await call(url, token), NOT_VALID);
   });
 
   it('refuses an alg:none token', async () => {
@@ -188,8 +196,9 @@ describe('admin auth with a JWKS URL', () => {
       iss: ISSUER,
       aud: AUDIENCE,
       iat: now,
+      exp: now + 300,
     })}.`;
-    await expectUnauthorized(await call(url, token));
+    await expectUnauthorized(await call(url, token), NOT_VALID);
   });
 
   it('forbids a token without the admin scope', async () => {
@@ -305,18 +314,22 @@ describe('admin auth with a shared secret', () => {
   it('refuses an HS384 token signed with the right secret (only HS256 is allowed)', async () => {
     await expectUnauthorized(
       await call(url, jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS384' })),
+      NOT_VALID,
     );
   });
 
   it('refuses an alg:none token', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const token = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: 'alice', scope: 'admin', iat: now })}.`;
-    await expectUnauthorized(await call(url, token));
+    const token = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: 'alice', scope: 'admin', iat: now, exp: now + 300 })}.`;
+    await expectUnauthorized(await call(url, token), NOT_VALID);
   });
 
   it('refuses an alg:none token carrying the HMAC of the secret anyway', async () => {
     const valid = jwt.sign({ exp: soon(), sub: 'alice', scope: 'admin' }, SECRET, { algorithm: 'HS256' });
     const [, payload, signature] = valid.split('.');
-    await expectUnauthorized(await call(url, `${b64url({ alg: 'none', typ: 'JWT' })}.${payload}.${signature}`));
+    await expectUnauthorized(
+      await call(url, `${b64url({ alg: 'none', typ: 'JWT' })}.${payload}.${signature}`),
+      NOT_VALID,
+    );
   });
 });

@@ -94,15 +94,18 @@ async function* snapshot(
 }
 
 /** "PostgreSQL": the tables as they are now, and how often the helper read each whole. */
+/** `asks`: every call of the loader; `reads`: the ones that sent the table whole. */
 function database(tables: Record<string, { version: number; prefixes: string[] }>) {
+  const asks: string[] = [];
   const reads: string[] = [];
   const load: TableLoader = async (id, held) => {
+    asks.push(id);
     const t = tables[id];
     if (t && held?.version === t.version) return 'unchanged';
     reads.push(id);
     return t && { version: t.version, contentHash: hashOf(t.prefixes), prefixes: [...t.prefixes] };
   };
-  return { tables, reads, load };
+  return { tables, asks, reads, load };
 }
 
 describe("the routing engine's in-memory state", () => {
@@ -214,6 +217,7 @@ describe("the routing engine's in-memory state", () => {
     );
     for (const id of [b, c])
       await state.apply(event(id, 1, 'created', { operator: operator(id, 1), routingRules: [ruleOn(t)] }));
+    expect(db.asks).toEqual([t, t]);
     expect(db.reads).toEqual([]);
     expect(state.explain('254712', new Date(AT)).ranks[0]?.groups[0]?.members).toHaveLength(3);
   });

@@ -3,6 +3,7 @@ import { createPool, type Db } from '../src/clients/postgres';
 import { loadConfig } from '../src/platform/config';
 import { runHousekeeping } from '../src/db/housekeeping';
 import { RELAY_LOCK_KEY } from '../src/db/outbox';
+import { isolatedDatabase } from './support/isolated-db';
 
 describe('housekeeping', () => {
   let db: Db;
@@ -99,11 +100,29 @@ describe('housekeeping', () => {
     }
   });
 
-  it('keeps a week of health-log partitions ahead', async () => {
-    await runHousekeeping(db, 30);
-    const { rows } = await db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM pg_class WHERE relname = 'operator_health_log_' || to_char(current_date + 7, 'YYYYMMDD')`,
-    );
-    expect(Number(rows[0]?.n)).toBe(1);
+  it('keeps a week of health-log partitions ahead, making the ones missing', async () => {
+    // A database of its own: the migration already made this week's partitions, so some are
+    // dropped first, and only housekeeping can bring them back.
+    const isolated = await isolatedDatabase();
+    const own = createPool(isolated.config);
+    try {
+      const ahead = `SELECT to_char(current_date + d, 'YYYYMMDD') AS day FROM generate_series(1, 7) AS d`;
+      const days = (await own.query<{ day: string }>(ahead)).rows.map((r) => r.day);
+      for (const day of days.slice(-3)) await own.query(`DROP TABLE ops.operator_health_log_${day}`);
+      const present = async () =>
+        (
+          await own.query<{ relname: string }>(
+            `SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) ORDER BY relname`,
+            [days.map((day) => `operator_health_log_${day}`)],
+          )
+        ).rows.map((r) => r.relname);
+      expect(await present()).toHaveLength(4);
+
+      await runHousekeeping(own, 30);
+      expect(await present()).toEqual(days.map((day) => `operator_health_log_${day}`));
+    } finally {
+      await own.end();
+      await isolated.drop();
+    }
   });
 });

@@ -44,6 +44,7 @@ describe('alert rules', () => {
     const cases = (parse(readFileSync(path.join(monitoring, 'alerts.test.yml'), 'utf8')) as RuleTests).tests.flatMap(
       (t) => t.alert_rule_test ?? [],
     );
+    expect(alerts.length).toBeGreaterThanOrEqual(7);
     for (const { alert } of alerts) {
       const own = cases.filter((c) => c.alertname === alert);
       expect({ alert, silent: own.some((c) => c.exp_alerts.length === 0) }).toEqual({ alert, silent: true });

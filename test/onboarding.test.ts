@@ -186,6 +186,8 @@ describe('onboarding', () => {
         ).rowCount ?? 0;
       const until = Date.now() + 10_000;
       while ((await blocked()) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      // The save waits for the deletion: the race is really run, not refused by the request's check.
+      expect(await blocked()).toBeGreaterThan(0);
       await tx.query('UPDATE ops.prefix_tables SET deleted_at = now(), version = version + 1 WHERE id = $1', [
         table.id,
       ]);

@@ -111,7 +111,9 @@ describe('admin API against its OpenAPI document (property-based)', () => {
     if (allowed === false && res.status < 300) throw new Error(`a request the document refuses was taken: ${where}`);
     const type = (res.headers.get('content-type') ?? '').split(';')[0] ?? '';
     const content = documented.content?.[type];
-    if (!documented.content || text === '') return;
+    if (!documented.content) return;
+    // A documented body must be there: only a HEAD answer carries none.
+    if (text === '' && op.method === 'HEAD') return;
     if (!content) throw new Error(`an undocumented content type ${type}: ${where}`);
     if (!type.endsWith('json')) return;
     const validate = ajv.compile(anchored(content.schema) as object);

@@ -24,8 +24,8 @@ const pairs = OPERATOR_STATUSES.flatMap((from) =>
 );
 
 describe('operator lifecycle', () => {
-  it('has every status pair in its table', () => {
-    expect(pairs).toHaveLength(25);
+  it('knows exactly the five statuses of the README, so the pairs below are every pair', () => {
+    expect([...OPERATOR_STATUSES].sort()).toEqual(['ACTIVE', 'DELETED', 'DRAINING', 'ONBOARDING', 'ONBOARDING_FAILED']);
   });
 
   it.each(pairs)('%s → %s is allowed exactly when the lifecycle says so', (from, to) => {

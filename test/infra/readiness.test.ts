@@ -132,7 +132,10 @@ describe('ops app: /healthz, /readyz, /metrics against the real stack', () => {
     expect(res.status).toBe(503);
     expect(((await res.json()) as { detail: string }).detail).toBe('down: redis');
   });
+});
 
+// Checks of its own, no stack: what checkReadiness does with a check that hangs or leaks.
+describe('checkReadiness', () => {
   it('bounds a hung check by its timeout and keeps reasons free of credentials', async () => {
     const started = Date.now();
     const report = await checkReadiness(

@@ -147,16 +147,26 @@ describe('drainOperator', () => {
   });
 
   it('soft-deletes once the last busy instance reports 0 too', async () => {
-    const stubs = stubActivities();
+    let deletedAtMs = 0;
+    const stubs = stubActivities({
+      finishDrain: async () => {
+        deletedAtMs = await env().currentTimeMs();
+      },
+    });
+    let busySinceMs = 0;
     await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
+      busySinceMs = await env().currentTimeMs();
       await handle.signal(connectorHealthSignal, await inflight(4, 'connector-b'));
       await handle.signal(connectorHealthSignal, await inflight(0, 'connector-a'));
       await handle.signal(connectorHealthSignal, await inflight(0, 'connector-b'));
       expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'drained' });
     });
+    // At connector-b's 0, not once it had been silent for the window (the test above).
+    expect(deletedAtMs).toBeGreaterThan(0);
+    expect(deletedAtMs).toBeLessThan(busySinceMs + WINDOW_S * 1000);
   });
 
   it('waits for an instance the health log saw just before the drain, until it leaves the window', async () => {

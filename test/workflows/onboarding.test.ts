@@ -77,11 +77,16 @@ describe('onboardOperator', () => {
   });
 
   it('keeps a healthy report that arrives before it starts waiting for the bind', async () => {
-    const stubs = stubActivities();
+    // The announcement is held, so the report certainly arrives before the wait begins.
+    const announcing = blocking(fakeOperator({ status: 'ONBOARDING', version: 1, credentialsVersion: 1 }));
+    const stubs = stubActivities({ recordOperatorCreated: announcing.activity });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
       const { handle, accepted } = await startOnboarding(taskQueue);
       await accepted;
+      await announcing.entered;
       await handle.signal(connectorHealthSignal, report('UP'));
+      expect(await stepOf(handle)).toBe('announcing');
+      announcing.release();
 
       expect(await handle.result()).toMatchObject({ status: 'ACTIVE' });
     });
