@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
+import { createPool } from '../src/clients/postgres';
 import { createKvStore, type KvStore } from '../src/clients/vault';
 import type { Config } from '../src/platform/config';
 import { credentialsPath } from '../src/domain/credentials';
@@ -339,6 +340,22 @@ describe('internal credentials API', () => {
       for (const text of [res.text, failureLogs.join('')]) {
         expectNoSecret(text, DEV_TOKEN);
         for (const secret of canaries) expectNoSecret(text, secret);
+      }
+    });
+
+    it('answers 503 naming PostgreSQL when it is unreachable, counted as unavailable', async () => {
+      const log = bufferLogger(failureLogs);
+      const db = createPool({ ...h.config.postgres, url: 'postgres://ops@127.0.0.1:1/ops', connectTimeoutMs: 500 });
+      const listener = await listen(new CredentialsService({ db, kv: h.resources.kv, log }), log);
+      try {
+        const unavailable = await readsOf('unavailable');
+        const res = await read(randomUUID(), '', listener);
+        expect(res.status).toBe(503);
+        expect(json(res)).toMatchObject({ status: 503, dependency: 'PostgreSQL' });
+        expect(await readsOf('unavailable')).toBe(unavailable + 1);
+      } finally {
+        await listener.close();
+        await db.end();
       }
     });
 

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { Counter, type Registry } from 'prom-client';
+import { dependencyFailure } from '../clients/dependency-errors';
 import type { CredentialsService } from '../services/credentials';
 import { ServiceError } from '../services/shared/errors';
 import { OperatorIdParams, z } from './shared/http';
@@ -24,6 +25,12 @@ function readsCounter(registry: Registry): Counter<'caller' | 'outcome'> {
   });
 }
 
+/** A refusal by its kind; PostgreSQL or Vault down is `unavailable` too (the alert watches it). */
+function outcomeOf(err: unknown): string {
+  if (err instanceof ServiceError) return err.kind;
+  return dependencyFailure(err) ? 'unavailable' : 'error';
+}
+
 export function createCredentialsRouter(credentials: CredentialsService, registry?: Registry): Router<InternalState> {
   const router = new Router<InternalState>();
   const reads = registry ? readsCounter(registry) : undefined;
@@ -38,7 +45,7 @@ export function createCredentialsRouter(credentials: CredentialsService, registr
       ctx.body = await credentials.read(id, version, caller);
       reads?.inc({ caller, outcome: 'ok' });
     } catch (err) {
-      reads?.inc({ caller, outcome: err instanceof ServiceError ? err.kind : 'error' });
+      reads?.inc({ caller, outcome: outcomeOf(err) });
       throw err;
     }
   });
