@@ -123,6 +123,59 @@ describe('outbox relay', () => {
     expect(sum).toBeLessThan(5);
   });
 
+  it("keeps an operator's version order when its change commits late, after newer rows, in the middle of a flush", async () => {
+    const late = randomUUID();
+    const others = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    // Version 5 takes its outbox id first and commits last: rows with higher ids commit before it.
+    const slow = await db.connect();
+    const gate = await db.connect();
+    try {
+      await slow.query('BEGIN');
+      await appendConfigEvent(slow, {
+        change: 'prefix_table_updated',
+        operatorId: late,
+        version: 5,
+        actor: 'test-outbox',
+        data: {
+          prefixTableId: late,
+          tableVersion: 5,
+          entryCount: 0,
+          contentHash: '',
+          previousContentHash: '',
+          replaced: true,
+        },
+      });
+      for (const id of others) await append(db, id, 1);
+      // Batches of two: the flush reads [o1 o2], [o3 o4], then the rows after o4. Holding o1's
+      // row stops the flush's first mark, and every read queued behind it on the relay's
+      // connection, until both of the late operator's changes have committed.
+      const first = (await db.query<{ id: string }>('SELECT min(id)::text AS id FROM ops.event_outbox_pending'))
+        .rows[0]!;
+      await gate.query('BEGIN');
+      await gate.query('SELECT 1 FROM ops.event_outbox WHERE id = $1 FOR UPDATE', [first.id]);
+      const gatePid = (await gate.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+
+      const relay = new OutboxRelay(db, nc, log, { batchSize: 2 });
+      const flushed = relay.flush();
+      const waitsAtGate = async () =>
+        (await db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [gatePid]))
+          .rowCount ?? 0;
+      for (const until = Date.now() + 10_000; (await waitsAtGate()) === 0; await new Promise((r) => setTimeout(r, 10)))
+        if (Date.now() > until) throw new Error('the flush never reached its first mark');
+      await slow.query('COMMIT');
+      await append(db, late, 6);
+      await gate.query('ROLLBACK');
+      await flushed;
+      await relay.flush();
+
+      const got = await events.waitFor(late, (e) => e.length >= 2, 10_000);
+      expect(got.map((e) => e.version)).toEqual([5, 6]);
+    } finally {
+      slow.release(true);
+      gate.release(true);
+    }
+  });
+
   it('queues every row written to the outbox, whoever wrote it, and only dequeues one marked by others', async () => {
     const queued = (eventId: string) =>
       db

@@ -74,14 +74,23 @@ export interface QueuedOutboxRow {
   published: boolean;
   /** Parked, or behind a parked event of its operator: nothing of that operator goes out. */
   held: boolean;
+  /** The read's snapshot (pg_current_snapshot()), for the reads after it in the same pass. */
+  snapshot: string;
 }
 
 /**
  * The queue's next `limit` rows after row `afterId`, in id order. Parked rows and the rows behind
  * them come back too, flagged `held`: a batch is always `limit` rows while more are queued,
- * however many of them are parked.
+ * however many of them are parked. `asOf`, the snapshot an earlier read returned, leaves out
+ * rows queued by transactions that had not committed when it was taken: the batches of one pass
+ * are then one consistent view, in which an operator's rows are in version order without gaps.
  */
-export async function readOutboxQueue(client: PoolClient, afterId: string, limit: number): Promise<QueuedOutboxRow[]> {
+export async function readOutboxQueue(
+  client: PoolClient,
+  afterId: string,
+  limit: number,
+  asOf: string | null = null,
+): Promise<QueuedOutboxRow[]> {
   // The limit stays a literal (and in the name), so that the generic plan knows how many rows it
   // is for. The queue's ids are taken first, as an array of primary keys: the outbox keeps
   // published rows for days, and a join could walk them. A parked row's payload (too large to
@@ -97,11 +106,15 @@ export async function readOutboxQueue(client: PoolClient, afterId: string, limit
             o.failed_at IS NOT NULL
               OR EXISTS (SELECT 1 FROM ops.event_outbox f
                           WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
-                            AND f.operator_id IS NOT DISTINCT FROM o.operator_id AND f.id < o.id) AS held
+                            AND f.operator_id IS NOT DISTINCT FROM o.operator_id AND f.id < o.id) AS held,
+            pg_current_snapshot()::text AS snapshot
        FROM ops.event_outbox o
-      WHERE o.id = ANY(ARRAY(SELECT id FROM ops.event_outbox_pending WHERE id > $1 ORDER BY id LIMIT ${limit}))
+      WHERE o.id = ANY(ARRAY(SELECT id FROM ops.event_outbox_pending
+                              WHERE id > $1
+                                AND ($2::pg_snapshot IS NULL OR xact IS NULL OR pg_visible_in_snapshot(xact, $2::pg_snapshot))
+                              ORDER BY id LIMIT ${limit}))
       ORDER BY o.id`,
-    values: [afterId],
+    values: [afterId, asOf],
   });
   return rows;
 }

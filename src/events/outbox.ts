@@ -194,12 +194,16 @@ export class OutboxRelay {
     }
   }
 
-  /** The next batch of the queue after row `afterId` (readOutboxQueue), and when it was read. */
+  /**
+   * The next batch of the queue after row `afterId` (readOutboxQueue) as of the pass's first read
+   * (`asOf`, its snapshot; none for the first read), and when it was read.
+   */
   private async pendingAfter(
     client: PoolClient,
     afterId: string,
+    asOf: string | null,
   ): Promise<{ rows: QueuedOutboxRow[]; readAt: number }> {
-    const rows = await readOutboxQueue(client, afterId, this.batchSize);
+    const rows = await readOutboxQueue(client, afterId, this.batchSize, asOf);
     return { rows, readAt: performance.now() };
   }
 
@@ -210,19 +214,23 @@ export class OutboxRelay {
     // Operators that met a parked or failed event in this flush: nothing newer of theirs goes out
     // until the next flush reads them again (the batch after was read before the park).
     const held = new Set<string>();
-    let next = this.pendingAfter(client, '0');
+    // Every batch of this pass as of its first read: what commits meanwhile waits for the next
+    // pass, which starts from the queue's head (readOutboxQueue, `asOf`).
+    let asOf: string | null = null;
+    let next = this.pendingAfter(client, '0', asOf);
     // A batch's marks are written while the next batch is published; each mark waits for the one
     // before, and the flush waits for the last, however it ends: still one UPDATE per batch.
     let marking: Promise<void> = Promise.resolve();
     try {
       for (;;) {
         const { rows, readAt } = await next;
+        asOf ??= rows[0]?.snapshot ?? null;
         // The batch after this one is read while this one is published: its rows are newer, and
         // each operator's are sent only after this batch's acks.
         const last = rows[rows.length - 1];
         next =
           rows.length === batch && last
-            ? this.pendingAfter(client, last.id)
+            ? this.pendingAfter(client, last.id, asOf)
             : Promise.resolve({ rows: [], readAt: performance.now() });
         // A failure below leaves the prefetch unread: its error, if any, is not this flush's.
         next.catch(() => undefined);
