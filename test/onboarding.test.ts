@@ -3,11 +3,13 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { expectReplays } from './support/replay';
 import nodeVault from 'node-vault';
 import { createKvStore } from '../src/clients/vault';
+import { createOnboardingActivities } from '../src/activities/onboarding';
 import { credentialsPath, stagedCredentialsPath } from '../src/domain/credentials';
 import { OPERATOR_ID } from '../src/domain/workflow-ids';
 import { connectorHealthSignal } from '../src/workflows/messages';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
+import { insertActiveOperator } from './support/outbox-fixtures';
 import { expectNoSecret } from './support/secrets';
 
 interface Accepted {
@@ -232,6 +234,16 @@ describe('onboarding', () => {
     }
     throw new Error(`the onboarding of request ${requestId} is not listed`);
   }
+
+  it('a retried activation leaves an operator drained since as it is', async () => {
+    // Activation committed, its reply was lost, and a drain began before the retry.
+    const id = await insertActiveOperator(h.resources.db, 'onboarding-test');
+    await h.resources.db.query(`UPDATE ops.operators SET status = 'DRAINING', version = 2 WHERE id = $1`, [id]);
+    const { activateOperator } = createOnboardingActivities(h.resources);
+    expect(await activateOperator(id, 'onboarding-test')).toMatchObject({ status: 'DRAINING', version: 2 });
+    const { rows } = await h.resources.db.query('SELECT status, version FROM ops.operators WHERE id = $1', [id]);
+    expect(rows).toEqual([{ status: 'DRAINING', version: '2' }]);
+  });
 
   it('compensates when ops cancel an onboarding that waits for its bind, and frees the endpoint', async () => {
     const body = newOperatorRequest();

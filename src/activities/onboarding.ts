@@ -99,7 +99,8 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
 
     async activateOperator(operatorId: string, actor: string): Promise<Operator> {
       return withLockedOperator(db, operatorId, async (op, tx) => {
-        if (op.status === 'ACTIVE') return op;
+        // A retry after a lost reply may find it ACTIVE, or already draining: never undo a drain.
+        if (op.status !== 'ONBOARDING') return op;
         return commitChange(tx, op, 'activated', { status: 'ACTIVE', statusReason: null }, actor);
       });
     },

@@ -45,6 +45,14 @@ export function isLive(status: OperatorStatus): boolean {
   return status !== 'ONBOARDING_FAILED' && status !== 'DELETED';
 }
 
+/**
+ * The operator was activated at some point: ACTIVE, or on its way out since (only an ACTIVE
+ * operator can be drained). An onboarding that finds one has succeeded, whatever failed after.
+ */
+export function wasActivated(status: OperatorStatus): boolean {
+  return status === 'ACTIVE' || status === 'DRAINING' || status === 'DELETED';
+}
+
 /** Metadata may change until the operator reaches a final state. */
 export function acceptsChanges(status: OperatorStatus): boolean {
   return isLive(status);

@@ -1,10 +1,19 @@
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import { DUPLICATE_OPERATOR, ONBOARDING_FAILED } from '../domain/failures';
 import { newestReport } from '../domain/health';
+import { wasActivated } from '../domain/lifecycle';
 import type { OperatorDraft } from '../domain/operator';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
-import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, healthByReportedAt, trackSteps } from './shared';
+import {
+  acceptOnFirstStep,
+  bestEffort,
+  drainedCountsAsActivated,
+  failureReason,
+  handlersDone,
+  healthByReportedAt,
+  trackSteps,
+} from './shared';
 
 export interface OnboardingInput {
   draft: OperatorDraft;
@@ -92,8 +101,8 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
     acceptance.refuse(err, ONBOARDING_FAILED);
     at('compensating', reason);
     const outcome = await CancellationScope.nonCancellable(() => compensate(draft.id, reason, actor));
-    if (outcome.status === 'ACTIVE' && outcome.credentialsVersion !== null) {
-      // Activation had already committed: the operator is live, so the onboarding succeeded.
+    if (outcome.activated && outcome.credentialsVersion !== null) {
+      // Activation had already committed (the operator may be draining since): the onboarding succeeded.
       at('active');
       await handlersDone();
       return { operatorId: draft.id, status: 'ACTIVE', credentialsVersion: outcome.credentialsVersion };
@@ -109,20 +118,23 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
 
 /**
  * Marks the operator failed first (that frees its endpoint), then discards its secret unless the
- * operator turned out to be ACTIVE. Runs even when nothing was saved: a save may have committed
- * although its reply was lost. A refused discard is logged, not allowed to skip the rest.
+ * operator turned out to be activated (ACTIVE, or drained since: the secret is the live
+ * operator's). Runs even when nothing was saved: a save may have committed although its reply
+ * was lost. A refused discard is logged, not allowed to skip the rest.
  */
 async function compensate(
   operatorId: string,
   reason: string,
   actor: string,
-): Promise<{ status: string | null; credentialsVersion: number | null }> {
+): Promise<{ activated: boolean; credentialsVersion: number | null }> {
   const after = await untilDone.markOnboardingFailed(operatorId, reason, actor);
-  if (after?.status !== 'ACTIVE') {
+  const activated =
+    after !== null && (after.status === 'ACTIVE' || (wasActivated(after.status) && drainedCountsAsActivated()));
+  if (!activated) {
     await bestEffort('discard the credentials of a failed onboarding', operatorId, () =>
       untilDone.discardCredentials(operatorId),
     );
   }
   await events.publishPendingEvents();
-  return { status: after?.status ?? null, credentialsVersion: after?.credentialsVersion ?? null };
+  return { activated, credentialsVersion: after?.credentialsVersion ?? null };
 }

@@ -24,6 +24,15 @@ export function healthByReportedAt(): boolean {
   return patched('health-signals-by-reported-at');
 }
 
+/**
+ * Whether this onboarding counts an operator its compensation finds DRAINING or DELETED as
+ * activated (its secret kept), as it does one found ACTIVE. A run that compensated before the
+ * rule (no marker in its history) replays as it was written.
+ */
+export function drainedCountsAsActivated(): boolean {
+  return patched('onboarding-drained-counts-as-activated');
+}
+
 export function failureReason(err: unknown): string {
   if (isCancellation(err)) return 'cancelled';
   // An activity failure wraps the activity's own error: its message is the useful one.

@@ -5,6 +5,7 @@ import {
   canTransition,
   IllegalTransitionError,
   isLive,
+  wasActivated,
   OPERATOR_STATUSES,
 } from '../../src/domain/lifecycle';
 import type { OperatorStatus } from '../../src/domain/operator';
@@ -60,5 +61,9 @@ describe('operator lifecycle', () => {
     expect(isLive(status)).toBe(live);
     expect(acceptsChanges(status)).toBe(live);
     expect(canRotateCredentials(status)).toBe(status === 'ACTIVE');
+  });
+
+  it.each(OPERATOR_STATUSES)('%s says whether the operator was ever activated', (status) => {
+    expect(wasActivated(status)).toBe(['ACTIVE', 'DRAINING', 'DELETED'].includes(status));
   });
 });

@@ -261,6 +261,26 @@ describe('onboardOperator', () => {
     expect(stubs.names().slice(-3)).toEqual(['activateOperator', 'markOnboardingFailed', 'publishPendingEvents']);
   });
 
+  it('ends ACTIVE keeping the secret when compensation finds the operator already draining', async () => {
+    // Activation committed, its answer was lost, and an admin began a drain before the retry.
+    const stubs = stubActivities({
+      activateOperator: failing('ActivationReplyLost'),
+      markOnboardingFailed: async (operatorId) =>
+        fakeOperator({ id: operatorId, status: 'DRAINING', credentialsVersion: 5 }),
+    });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startOnboarding(taskQueue);
+      await accepted;
+      await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
+      await handle.signal(connectorHealthSignal, report('UP'));
+
+      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ACTIVE', credentialsVersion: 5 });
+      expect(await stepOf(handle)).toBe('active');
+    });
+    // The secret is the draining operator's: its connector still reads it.
+    expect(stubs.names()).not.toContain('discardCredentials');
+  });
+
   it('fails without discarding the credentials when compensation finds it ACTIVE with no credentials version', async () => {
     const stubs = stubActivities({
       activateOperator: failing('ActivationReplyLost'),
