@@ -201,7 +201,7 @@ describe('onboarding', () => {
       expect(await res.json()).toMatchObject({
         errors: [{ field: 'routingRules[1].prefixTableId', message: 'no such prefix table' }],
       });
-      const saved = await h.resources.db.query('SELECT 1 FROM ops.operators WHERE system_id = $1', [body.systemId]);
+      const saved = await h.resources.db.query('SELECT 1 FROM ops.operators WHERE host = $1', [body.host]);
       expect(saved.rowCount).toBe(0);
       const rules = await h.resources.db.query(
         'SELECT 1 FROM ops.routing_rules WHERE prefix_table_id = $1 AND deleted_at IS NULL',
