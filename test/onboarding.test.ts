@@ -245,6 +245,20 @@ describe('onboarding', () => {
     expect(rows).toEqual([{ status: 'DRAINING', version: '2' }]);
   });
 
+  it('a late compensation finds an operator deleted since, so that its secret is kept', async () => {
+    // Activated, then drained and deleted while the onboarding's last publish waited for NATS.
+    const id = await insertActiveOperator(h.resources.db, 'onboarding-test');
+    await h.resources.db.query(
+      `UPDATE ops.operators SET status = 'DELETED', deleted_at = now(), version = 4 WHERE id = $1`,
+      [id],
+    );
+    const { markOnboardingFailed } = createOnboardingActivities(h.resources);
+    // Not null ("never saved", whose secret the compensation would destroy): the deleted operator.
+    expect(await markOnboardingFailed(id, 'cancelled', 'onboarding-test')).toMatchObject({ status: 'DELETED' });
+    const { rows } = await h.resources.db.query('SELECT status, version FROM ops.operators WHERE id = $1', [id]);
+    expect(rows).toEqual([{ status: 'DELETED', version: '4' }]);
+  });
+
   it('compensates when ops cancel an onboarding that waits for its bind, and frees the endpoint', async () => {
     const body = newOperatorRequest();
     const accepted = await onboard(h, body);

@@ -59,7 +59,7 @@ export function createDrainActivities({ db, redis }: { db: Db; redis: Redis }) {
           );
           await softDeleteOperatorConfig(tx, operatorId, actor);
         },
-        'null',
+        { missing: 'null' },
       );
     },
 

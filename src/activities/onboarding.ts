@@ -91,9 +91,8 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
             routingRules,
           }));
         },
-        'fail',
         // An import holds its table for its whole upload: wait most of the attempt, not the pool's 5 s.
-        (tx) => lockPrefixTablesForUse(tx, tableIds, { waitMs: CREATED_LOCK_WAIT_MS }),
+        { lockFirst: (tx) => lockPrefixTablesForUse(tx, tableIds, { waitMs: CREATED_LOCK_WAIT_MS }) },
       );
     },
 
@@ -107,7 +106,8 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
 
     /**
      * ONBOARDING_FAILED with its reason; the partial index then frees (host, port, systemId). A
-     * compensation: an operator that got past onboarding (or never existed) is left as it is.
+     * compensation: an operator that got past onboarding (or never existed) is left as it is. A
+     * deleted one is returned too: it was activated and drained since, and its secret is kept.
      */
     async markOnboardingFailed(operatorId: string, reason: string, actor: string): Promise<Operator | null> {
       return withLockedOperator(
@@ -124,7 +124,7 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
             (next) => ({ operator: next, reason }),
           );
         },
-        'null',
+        { missing: 'null', includeDeleted: true },
       );
     },
 

@@ -137,7 +137,7 @@ export function createRotationActivities({ db, kv }: { db: Db; kv: KvStore }) {
             reason,
           }));
         },
-        'null',
+        { missing: 'null' },
       );
     },
 

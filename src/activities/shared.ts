@@ -14,35 +14,40 @@ import type { Operator } from '../domain/operator';
 /** What a transaction locks before the operator's row (the one order that cannot deadlock). */
 type LockFirst = (tx: PoolClient) => Promise<unknown>;
 
+interface LockOptions {
+  /** What the transaction locks before the operator's row. */
+  lockFirst?: LockFirst;
+  /** A soft-deleted operator is found too (a compensation must tell "deleted" from "never saved"). */
+  includeDeleted?: boolean;
+}
+
 /**
  * Runs fn on the locked operator inside one transaction; `null` when it does not exist (or is
- * deleted) and `missing` is 'null'. A lifecycle refusal fails the activity for good.
+ * deleted, unless `includeDeleted`) and `missing` is 'null'. A lifecycle refusal fails the
+ * activity for good.
  */
 export async function withLockedOperator<T>(
   db: Db,
   operatorId: string,
   fn: (op: Operator, tx: PoolClient) => Promise<T>,
-  missing?: 'fail',
-  lockFirst?: LockFirst,
+  options?: LockOptions & { missing?: 'fail' },
 ): Promise<T>;
 export async function withLockedOperator<T>(
   db: Db,
   operatorId: string,
   fn: (op: Operator, tx: PoolClient) => Promise<T>,
-  missing: 'null',
-  lockFirst?: LockFirst,
+  options: LockOptions & { missing: 'null' },
 ): Promise<T | null>;
 export async function withLockedOperator<T>(
   db: Db,
   operatorId: string,
   fn: (op: Operator, tx: PoolClient) => Promise<T>,
-  missing: 'fail' | 'null' = 'fail',
-  lockFirst?: LockFirst,
+  { missing = 'fail', lockFirst, includeDeleted = false }: LockOptions & { missing?: 'fail' | 'null' } = {},
 ): Promise<T | null> {
   try {
     return await inTransaction(db, async (tx) => {
       await lockFirst?.(tx);
-      const op = await findOperator(tx, operatorId, true);
+      const op = await findOperator(tx, operatorId, true, includeDeleted);
       if (op) return fn(op, tx);
       if (missing === 'null') return null;
       throw ApplicationFailure.nonRetryable(`operator ${operatorId} not found`, NOT_FOUND);
