@@ -11,7 +11,7 @@ import { CONFLICT } from '../domain/failures';
 import type { Operator } from '../domain/operator';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
-import { acceptOnFirstStep, failureReason, handlersDone, trackSteps } from './shared';
+import { acceptOnFirstStep, drainClockAfterAnnounce, failureReason, handlersDone, trackSteps } from './shared';
 
 export interface DrainInput {
   operatorId: string;
@@ -95,12 +95,16 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     await acceptance.first(() => steps.beginDrain(operatorId, input.actor));
 
     // After DRAINING is committed: a report stamped before this instant never counts.
-    const beganAtMs = Date.now();
+    let beganAtMs = Date.now();
     const recent = await steps.recentConnectorReports(operatorId, input.instanceWindowS);
     for (const r of recent) {
       recordReport(reports, r.connectorInstance, { inflight: r.inflight, reportedAtMs: Date.parse(r.reportedAt) });
     }
     await events.publishPendingEvents();
+    // SPEC 6: the wait, and its timeout, begin once `draining` is out. A NATS outage longer than
+    // the timeout would otherwise end the drain the moment it was announced, and an inflight=0
+    // stamped before anyone knew of the drain would count.
+    if (drainClockAfterAnnounce()) beganAtMs = Date.now();
 
     at('waitingForEmpty', `up to ${input.drainTimeoutS}s`);
     const drained = await untilDrained(beganAtMs, beganAtMs + input.drainTimeoutS * 1000);

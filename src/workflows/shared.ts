@@ -33,6 +33,15 @@ export function drainedCountsAsActivated(): boolean {
   return patched('onboarding-drained-counts-as-activated');
 }
 
+/**
+ * Whether this drain starts its wait and timeout once its `draining` event is published, not at
+ * the commit before. A run that waited before the rule (no marker in its history) replays as it
+ * was written.
+ */
+export function drainClockAfterAnnounce(): boolean {
+  return patched('drain-clock-after-announce');
+}
+
 export function failureReason(err: unknown): string {
   if (isCancellation(err)) return 'cancelled';
   // An activity failure wraps the activity's own error: its message is the useful one.

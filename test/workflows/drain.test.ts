@@ -112,6 +112,30 @@ describe('drainOperator', () => {
     expect(stubs.names()).toContain('forgetHealth');
   });
 
+  it('starts its wait and timeout once `draining` is out, however long NATS kept it in', async () => {
+    // NATS is down for longer than the drain timeout: `draining` goes out only after retries.
+    let outageEndsAtMs = Infinity;
+    let deletedAtMs = 0;
+    const stubs = stubActivities({
+      publishPendingEvents: async () => {
+        const nowMs = await env().currentTimeMs();
+        if (outageEndsAtMs === Infinity) outageEndsAtMs = nowMs + (DRAIN_TIMEOUT_S + 60) * 1000;
+        if (nowMs < outageEndsAtMs) throw ApplicationFailure.retryable('NATS is unavailable', 'NatsDown');
+        return 0;
+      },
+      finishDrain: async () => {
+        deletedAtMs = await env().currentTimeMs();
+      },
+    });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      // No connector reports: the drain times out, a whole timeout after `draining` went out.
+      expect(await handle.result()).toMatchObject({ outcome: 'DELETED', reason: 'timeout' });
+    });
+    expect(deletedAtMs).toBeGreaterThanOrEqual(outageEndsAtMs + DRAIN_TIMEOUT_S * 1000);
+  });
+
   it('does not count a report stamped before the drain began', async () => {
     const stubs = stubActivities();
     await withWorker(env(), stubs.activities, async (taskQueue) => {
