@@ -11,7 +11,7 @@ import { CONFLICT } from '../domain/failures';
 import type { Operator } from '../domain/operator';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
-import { acceptOnFirstStep, drainClockAfterAnnounce, failureReason, handlersDone, trackSteps } from './shared';
+import { acceptOnFirstStep, drainTimeoutAfterAnnounce, failureReason, handlersDone, trackSteps } from './shared';
 
 export interface DrainInput {
   operatorId: string;
@@ -95,19 +95,18 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     await acceptance.first(() => steps.beginDrain(operatorId, input.actor));
 
     // After DRAINING is committed: a report stamped before this instant never counts.
-    let beganAtMs = Date.now();
+    const beganAtMs = Date.now();
     const recent = await steps.recentConnectorReports(operatorId, input.instanceWindowS);
     for (const r of recent) {
       recordReport(reports, r.connectorInstance, { inflight: r.inflight, reportedAtMs: Date.parse(r.reportedAt) });
     }
     await events.publishPendingEvents();
-    // SPEC 6: the wait, and its timeout, begin once `draining` is out. A NATS outage longer than
-    // the timeout would otherwise end the drain the moment it was announced, and an inflight=0
-    // stamped before anyone knew of the drain would count.
-    if (drainClockAfterAnnounce()) beganAtMs = Date.now();
+    // SPEC 6: the timeout runs from when `draining` is out, not from the commit: a NATS outage
+    // longer than the timeout would otherwise end the drain the moment it was announced.
+    const waitFromMs = drainTimeoutAfterAnnounce() ? Date.now() : beganAtMs;
 
     at('waitingForEmpty', `up to ${input.drainTimeoutS}s`);
-    const drained = await untilDrained(beganAtMs, beganAtMs + input.drainTimeoutS * 1000);
+    const drained = await untilDrained(beganAtMs, waitFromMs + input.drainTimeoutS * 1000);
     if (cancelledBy !== undefined) return await restore(cancelledBy);
 
     deleting = true;

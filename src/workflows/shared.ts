@@ -34,12 +34,12 @@ export function drainedCountsAsActivated(): boolean {
 }
 
 /**
- * Whether this drain starts its wait and timeout once its `draining` event is published, not at
- * the commit before. A run that waited before the rule (no marker in its history) replays as it
- * was written.
+ * Whether this drain's timeout runs from when its `draining` event is published, not from the
+ * commit before. A run that waited before the rule (no marker in its history) replays as it was
+ * written.
  */
-export function drainClockAfterAnnounce(): boolean {
-  return patched('drain-clock-after-announce');
+export function drainTimeoutAfterAnnounce(): boolean {
+  return patched('drain-timeout-after-announce');
 }
 
 export function failureReason(err: unknown): string {

@@ -112,7 +112,7 @@ describe('drainOperator', () => {
     expect(stubs.names()).toContain('forgetHealth');
   });
 
-  it('starts its wait and timeout once `draining` is out, however long NATS kept it in', async () => {
+  it('runs its timeout from when `draining` is out, however long NATS kept it in', async () => {
     // NATS is down for longer than the drain timeout: `draining` goes out only after retries.
     let outageEndsAtMs = Infinity;
     let deletedAtMs = 0;
