@@ -32,6 +32,32 @@ async function onboard(h: Harness, body: Record<string, unknown>): Promise<Accep
   return (await res.json()) as Accepted;
 }
 
+/**
+ * A transaction holding a new prefix table's row as `lock` (an entries change: FOR NO KEY UPDATE;
+ * a deletion: FOR UPDATE) takes it, and a wait until another session queues behind it.
+ */
+async function holdNewTable(h: Harness, lock: 'FOR NO KEY UPDATE' | 'FOR UPDATE') {
+  const table = (await (
+    await h.api('/prefix-tables', { method: 'POST', json: { name: `held ${randomUUID()}` } })
+  ).json()) as { id: string };
+  const tx = await h.resources.db.connect();
+  await tx.query('BEGIN');
+  await tx.query(`SELECT 1 FROM ops.prefix_tables WHERE id = $1 ${lock}`, [table.id]);
+  const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+  const waited = async () =>
+    ((await h.resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [holder]))
+      .rowCount ?? 0) > 0;
+  return {
+    tableId: table.id,
+    tx,
+    async untilWaitedFor(): Promise<void> {
+      for (const until = Date.now() + 10_000; !(await waited()); await new Promise((r) => setTimeout(r, 10))) {
+        if (Date.now() > until) throw new Error('nobody queued behind the held table');
+      }
+    },
+  };
+}
+
 /** Every string and byte run (decoded as UTF-8) inside a value: payloads are bytes in history. */
 function textOf(value: unknown): string[] {
   if (value instanceof Uint8Array) return [Buffer.from(value).toString('utf8')];
@@ -123,31 +149,21 @@ describe('onboarding', () => {
 
   // Every other branch (bind timeout, AUTH_FAILED, a refused step) is in test/workflows/onboarding.test.ts.
   it("announces an operator only once an entries change of its rules' table has committed", async () => {
-    const table = (await (
-      await h.api('/prefix-tables', { method: 'POST', json: { name: `onboarding ${Date.now()}` } })
-    ).json()) as { id: string };
     // An entries change holds the table's row (as src/services/prefix-tables.ts takes it) while
     // the operator is created: `created` waits for it, so the change either tells the operator
     // or is in the tables a consumer reads for its `created`.
-    const tx = await h.resources.db.connect();
+    const held = await holdNewTable(h, 'FOR NO KEY UPDATE');
     try {
-      await tx.query('BEGIN');
-      await tx.query('SELECT 1 FROM ops.prefix_tables WHERE id = $1 FOR NO KEY UPDATE', [table.id]);
-      const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
       const body = newOperatorRequest({
-        routingRules: [{ prefixTableId: table.id, priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' }],
+        routingRules: [
+          { prefixTableId: held.tableId, priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' },
+        ],
       });
       const accepted = await onboard(h, body);
-      const waiting = async () =>
-        (
-          await h.resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [
-            holder,
-          ])
-        ).rowCount ?? 0;
-      while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 10));
+      await held.untilWaitedFor();
       const during = (await (await h.api(`/operators/${accepted.operator.id}`)).json()) as { version: number };
       expect(during.version).toBe(0);
-      await tx.query('COMMIT');
+      await held.tx.query('COMMIT');
       const published = await events.waitFor(accepted.operator.id, (e) => e.length >= 1);
       expect(published[0]).toMatchObject({ type: 'operator.config.created', version: 1 });
       // Not left running: its compensation would still be going when the worker stops.
@@ -156,44 +172,30 @@ describe('onboarding', () => {
       await handle.cancel();
       await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     } finally {
-      tx.release(true);
+      held.tx.release(true);
     }
   });
 
   it('refuses with 422, saving nothing, an onboarding whose table is deleted between its check and its save', async () => {
-    const table = (await (
-      await h.api('/prefix-tables', { method: 'POST', json: { name: `deleted meanwhile ${Date.now()}` } })
-    ).json()) as { id: string };
     // A deletion's transaction (src/services/prefix-tables.ts) holds the table FOR UPDATE while
     // it checks that nothing uses it: the request's check sees the table live, the save waits.
-    const tx = await h.resources.db.connect();
+    const held = await holdNewTable(h, 'FOR UPDATE');
     try {
-      await tx.query('BEGIN');
-      await tx.query('SELECT 1 FROM ops.prefix_tables WHERE id = $1 FOR UPDATE', [table.id]);
-      const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
       const body = newOperatorRequest({
         routingRules: [
           { prefixes: ['49'], priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' },
-          { prefixTableId: table.id, priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' },
+          { prefixTableId: held.tableId, priority: 1, weight: 1, costPerSegment: '0.01', currency: 'EUR' },
         ],
       });
       const since = new Date(Date.now() - 60_000).toISOString();
       const requestId = randomUUID();
       const answer = h.api('/operators', { method: 'POST', json: body, headers: { 'X-Request-Id': requestId } });
-      const blocked = async () =>
-        (
-          await h.resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [
-            holder,
-          ])
-        ).rowCount ?? 0;
-      const until = Date.now() + 10_000;
-      while ((await blocked()) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
       // The save waits for the deletion: the race is really run, not refused by the request's check.
-      expect(await blocked()).toBeGreaterThan(0);
-      await tx.query('UPDATE ops.prefix_tables SET deleted_at = now(), version = version + 1 WHERE id = $1', [
-        table.id,
+      await held.untilWaitedFor();
+      await held.tx.query('UPDATE ops.prefix_tables SET deleted_at = now(), version = version + 1 WHERE id = $1', [
+        held.tableId,
       ]);
-      await tx.query('COMMIT');
+      await held.tx.query('COMMIT');
 
       const res = await answer;
       expect(res.status).toBe(422);
@@ -205,7 +207,7 @@ describe('onboarding', () => {
       expect(saved.rowCount).toBe(0);
       const rules = await h.resources.db.query(
         'SELECT 1 FROM ops.routing_rules WHERE prefix_table_id = $1 AND deleted_at IS NULL',
-        [table.id],
+        [held.tableId],
       );
       expect(rules.rowCount).toBe(0);
 
@@ -216,7 +218,7 @@ describe('onboarding', () => {
       );
       expect(await h.resources.kv.currentVersion(stagedCredentialsPath(refused.operatorId))).toBeUndefined();
     } finally {
-      tx.release(true);
+      held.tx.release(true);
     }
   });
 

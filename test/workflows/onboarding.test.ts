@@ -242,44 +242,28 @@ describe('onboardOperator', () => {
     expect(stubs.names()).toEqual(COMPENSATION);
   });
 
-  it('ends ACTIVE without discarding the credentials when compensation finds the operator active', async () => {
-    const stubs = stubActivities({
-      // Activation committed, but its answer was lost.
-      activateOperator: failing('ActivationReplyLost'),
-      markOnboardingFailed: async (operatorId) => fakeOperator({ id: operatorId, credentialsVersion: 5 }),
-    });
-    await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startOnboarding(taskQueue);
-      await accepted;
-      await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('UP'));
+  // Activation committed but its answer was lost; since then the operator may have been drained
+  // or deleted by an admin. The secret is the live operator's: it is kept.
+  it.each(['ACTIVE', 'DRAINING', 'DELETED'] as const)(
+    'ends ACTIVE without discarding the credentials when compensation finds the operator %s',
+    async (status) => {
+      const stubs = stubActivities({
+        activateOperator: failing('ActivationReplyLost'),
+        markOnboardingFailed: async (operatorId) => fakeOperator({ id: operatorId, status, credentialsVersion: 5 }),
+      });
+      await withWorker(env(), stubs.activities, async (taskQueue) => {
+        const { handle, accepted } = await startOnboarding(taskQueue);
+        await accepted;
+        await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
+        await handle.signal(connectorHealthSignal, report('UP'));
 
-      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ACTIVE', credentialsVersion: 5 });
-      expect(await stepOf(handle)).toBe('active');
-    });
-    expect(stubs.names()).not.toContain('discardCredentials');
-    expect(stubs.names().slice(-3)).toEqual(['activateOperator', 'markOnboardingFailed', 'publishPendingEvents']);
-  });
-
-  it('ends ACTIVE keeping the secret when compensation finds the operator already draining', async () => {
-    // Activation committed, its answer was lost, and an admin began a drain before the retry.
-    const stubs = stubActivities({
-      activateOperator: failing('ActivationReplyLost'),
-      markOnboardingFailed: async (operatorId) =>
-        fakeOperator({ id: operatorId, status: 'DRAINING', credentialsVersion: 5 }),
-    });
-    await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startOnboarding(taskQueue);
-      await accepted;
-      await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('UP'));
-
-      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ACTIVE', credentialsVersion: 5 });
-      expect(await stepOf(handle)).toBe('active');
-    });
-    // The secret is the draining operator's: its connector still reads it.
-    expect(stubs.names()).not.toContain('discardCredentials');
-  });
+        expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ACTIVE', credentialsVersion: 5 });
+        expect(await stepOf(handle)).toBe('active');
+      });
+      expect(stubs.names()).not.toContain('discardCredentials');
+      expect(stubs.names().slice(-3)).toEqual(['activateOperator', 'markOnboardingFailed', 'publishPendingEvents']);
+    },
+  );
 
   it('fails without discarding the credentials when compensation finds it ACTIVE with no credentials version', async () => {
     const stubs = stubActivities({
