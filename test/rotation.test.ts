@@ -2,12 +2,17 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { expectProblem } from './support/problems';
 import { expectReplays } from './support/replay';
-import { credentialsPath, stagedRotationPath } from '../src/domain/credentials';
+import {
+  credentialsPath,
+  ROTATION_STAGING_FOLDER,
+  rotationEntryOf,
+  stagedRotationPath,
+} from '../src/domain/credentials';
 import { workflowIds } from '../src/domain/workflow-ids';
 import { createLogger } from '../src/platform/logger';
 import { CredentialsService } from '../src/services/credentials';
 import { ServiceError } from '../src/services/shared/errors';
-import { sweepStagedCredentials } from '../src/services/credentials-staging';
+import { stagePassword, sweepStagedCredentials } from '../src/services/credentials-staging';
 import { connectorHealthSignal } from '../src/workflows/messages';
 import { rotationSteps } from '../src/workflows/rotation';
 import { EventWatcher } from './support/events';
@@ -54,6 +59,9 @@ describe('credential rotation', () => {
   };
   const vaultData = async (id: string, version?: number) =>
     (await h.resources.kv.read(credentialsPath(id), version))?.data;
+  /** Every rotation staging entry of the operator, each request's own or a legacy one. */
+  const stagedRotationsOf = async (operatorId: string) =>
+    (await h.resources.kv.list(ROTATION_STAGING_FOLDER)).filter((e) => rotationEntryOf(e).operatorId === operatorId);
 
   it('makes the new version current only after the connector binds with it', async () => {
     const { id, body } = await onboardActive(h);
@@ -76,7 +84,7 @@ describe('credential rotation', () => {
       password: body.password,
     });
     expect(await credentials.read(id, 'pending', 'test')).toMatchObject({ credentialsVersion: 2, password });
-    expect(await h.resources.kv.currentVersion(stagedRotationPath(id))).toBeUndefined();
+    expect(await stagedRotationsOf(id)).toEqual([]);
 
     expect(await credentials.read(id, 'current', 'test')).toMatchObject({ credentialsVersion: 1 });
     await handle.signal(connectorHealthSignal, report('UP', 2));
@@ -123,7 +131,7 @@ describe('credential rotation', () => {
     expect(await h.resources.kv.currentVersion(credentialsPath(id))).toBe(3);
     expect(await vaultData(id)).toEqual({ system_id: body.systemId, password: body.password });
     expect(await vaultData(id, 2)).toEqual({ system_id: body.systemId, password: rejected });
-    expect(await h.resources.kv.currentVersion(stagedRotationPath(id))).toBeUndefined();
+    expect(await stagedRotationsOf(id)).toEqual([]);
 
     const published = await waitForType(events, id, ROLLED_BACK);
     expect(published.slice(2).map((e) => [e.type, e.version, e.data])).toEqual([
@@ -168,7 +176,7 @@ describe('credential rotation', () => {
     expect(problem.workflowId).toBe(first.workflowId);
     expect(problem.detail).toContain(first.workflowId);
     expectNoSecret(JSON.stringify(problem), second);
-    expect(await h.resources.kv.currentVersion(stagedRotationPath(id))).toBeUndefined();
+    expect(await stagedRotationsOf(id)).toEqual([]);
 
     await handle.signal(connectorHealthSignal, report('UP', 2));
     await handle.result();
@@ -193,7 +201,7 @@ describe('credential rotation', () => {
     await waitForType(events, id, ROTATED);
     await handle.signal(connectorHealthSignal, report('UP', 2));
     await handle.result();
-    expect(await h.resources.kv.currentVersion(stagedRotationPath(id))).toBeUndefined();
+    expect(await stagedRotationsOf(id)).toEqual([]);
     expect(await h.resources.kv.currentVersion(credentialsPath(id))).toBe(2);
   });
 
@@ -226,7 +234,7 @@ describe('credential rotation', () => {
     await h.resources.temporal.workflow.getHandle(pending.workflowId).cancel();
 
     for (const operatorId of [id, pending.operator.id]) {
-      expect(await h.resources.kv.currentVersion(stagedRotationPath(operatorId))).toBeUndefined();
+      expect(await stagedRotationsOf(operatorId)).toEqual([]);
       await expect(
         h.resources.temporal.workflow.getHandle(workflowIds.rotation(operatorId)).describe(),
       ).rejects.toBeInstanceOf(WorkflowNotFoundError);
@@ -277,26 +285,45 @@ describe('credential rotation', () => {
   it('sweeps a staged rotation password only when no rotation owns it', async () => {
     const { id } = await onboardActive(h);
     const orphan = (await onboardActive(h)).id;
-    await h.resources.kv.write(stagedRotationPath(orphan), { system_id: 'acct', password: 'orphan1' });
+    // An orphan of this version (a request's own entry) and one of the version before (no key).
+    const orphanKeyed = stagedRotationPath(orphan, 'request-1');
+    await h.resources.kv.write(orphanKeyed, { system_id: 'acct', password: 'orphan1' });
+    await h.resources.kv.write(stagedRotationPath(orphan), { system_id: 'acct', password: 'orphan2' });
     // A running rotation owns its entry (a rotation on a queue nobody polls keeps running).
-    await h.resources.kv.write(stagedRotationPath(id), { system_id: 'acct', password: 'owned1' });
+    const owned = stagedRotationPath(id, 'request-2');
+    await h.resources.kv.write(owned, { system_id: 'acct', password: 'owned1' });
     const owner = await h.resources.temporal.workflow.start('rotateCredentials', {
       workflowId: workflowIds.rotation(id),
       taskQueue: `rotation-sweep-test-${id}`,
-      args: [{ operatorId: id, stagedVersion: 1, actor: 'test', bindTimeoutS: 1 }],
+      args: [{ operatorId: id, stagedVersion: 1, stagingKey: 'request-2', actor: 'test', bindTimeoutS: 1 }],
     });
     try {
       const swept = await sweepStagedCredentials(h.resources.kv, h.resources.temporal, {
         maxAgeMs: 0,
         onlyOperators: [id, orphan],
       });
-      expect(swept).toEqual([orphan]);
-      expect(await h.resources.kv.currentVersion(stagedRotationPath(orphan))).toBeUndefined();
-      expect(await h.resources.kv.currentVersion(stagedRotationPath(id))).toBe(1);
+      expect(swept).toEqual([orphan, orphan]);
+      expect(await stagedRotationsOf(orphan)).toEqual([]);
+      expect(await h.resources.kv.currentVersion(owned)).toBe(1);
     } finally {
       await owner.terminate('test over');
-      await h.resources.kv.destroy(stagedRotationPath(id));
+      await h.resources.kv.destroy(owned);
     }
+  });
+
+  it('stages each request in an entry of its own, which a later request or the sweep never touches', async () => {
+    const { id } = await onboardActive(h);
+    const credentials = { system_id: 'acct', password: 'pw' };
+    const log = createLogger('silent');
+    const first = await stagePassword(h.resources.kv, log, 'rotation', id, credentials);
+    const second = await stagePassword(h.resources.kv, log, 'rotation', id, credentials);
+    expect(first.key).not.toEqual(second.key);
+    expect(await stagedRotationsOf(id)).toHaveLength(2);
+    // The first request's clean-up (or the sweep's) takes only its own entry.
+    await first.discard();
+    expect(await h.resources.kv.currentVersion(stagedRotationPath(id, second.key))).toBe(1);
+    await second.discard();
+    expect(await stagedRotationsOf(id)).toEqual([]);
   });
 
   it('replays the finished histories deterministically with the current workflow code', async () => {

@@ -44,10 +44,15 @@ export function createRotationActivities({ db, kv }: { db: Db; kv: KvStore }) {
      * (check-and-set), then clears the staging path. A retry finds that version holding the
      * staged data (or the staging cleared) and returns it; any other newer version is a conflict.
      */
-    async promoteStagedCredentials(operatorId: string, stagedVersion: number, baseVersion: number): Promise<number> {
+    async promoteStagedCredentials(
+      operatorId: string,
+      stagedVersion: number,
+      baseVersion: number,
+      stagingKey?: string | null,
+    ): Promise<number> {
       return vaultStep(async () => {
         const finalPath = credentialsPath(operatorId);
-        const staging = stagedRotationPath(operatorId);
+        const staging = stagedRotationPath(operatorId, stagingKey);
         const staged = await kv.read<SmppCredentials>(staging, stagedVersion);
         const current = await kv.currentVersion(finalPath);
         if (current !== undefined && current > baseVersion) {
@@ -164,9 +169,9 @@ export function createRotationActivities({ db, kv }: { db: Db; kv: KvStore }) {
       });
     },
 
-    /** Removes whatever a rotation staged (its own entry, or one a refused request left). */
-    async discardStagedRotation(operatorId: string): Promise<void> {
-      await vaultStep(() => kv.destroy(stagedRotationPath(operatorId)));
+    /** Removes the rotation's own staging entry (the operator's, for a run started before keys). */
+    async discardStagedRotation(operatorId: string, stagingKey?: string | null): Promise<void> {
+      await vaultStep(() => kv.destroy(stagedRotationPath(operatorId, stagingKey)));
     },
   };
 }

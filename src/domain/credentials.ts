@@ -16,11 +16,19 @@ export function stagedCredentialsPath(operatorId: string): string {
 export const STAGING_FOLDER = 'ops/staging/operators';
 
 /**
- * Where the API leaves a rotation's new password. Apart from onboarding's so that the staging
- * sweep can ask the right workflow (the rotation's) whether an entry is still owned.
+ * Where the API leaves a rotation's new password: an entry of the request's own (`key`), so that
+ * two requests, or a request and the staging sweep, never share one. Apart from onboarding's so
+ * that the sweep asks the right workflow (the rotation's) whether an entry is still owned. A run
+ * started before entries had keys has none: the operator's entry.
  */
-export function stagedRotationPath(operatorId: string): string {
-  return `${ROTATION_STAGING_FOLDER}/${operatorId}/credentials`;
+export function stagedRotationPath(operatorId: string, key?: string | null): string {
+  return `${ROTATION_STAGING_FOLDER}/${key ? `${operatorId}.${key}` : operatorId}/credentials`;
+}
+
+/** The operator and request key of an entry of the rotation staging folder, as Vault lists it. */
+export function rotationEntryOf(entry: string): { operatorId: string; key?: string } {
+  const [operatorId = '', key] = entry.replace(/\/$/, '').split('.');
+  return key ? { operatorId, key } : { operatorId };
 }
 
 export const ROTATION_STAGING_FOLDER = 'ops/staging/rotations';

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { isWorkflowRunning } from '../clients/temporal';
 import type { KvStore } from '../clients/vault';
 import {
   ROTATION_STAGING_FOLDER,
   STAGING_FOLDER,
+  rotationEntryOf,
   stagedCredentialsPath,
   stagedRotationPath,
 } from '../domain/credentials';
@@ -19,15 +21,40 @@ import type { Logger } from '../platform/logger';
 /** Far beyond the longest accept timeout (60 s): a younger entry may belong to a request in flight. */
 export const STAGED_SECRET_MAX_AGE_MS = 10 * 60 * 1000;
 
-/** Each staging folder, with the path of an operator's entry and the workflow that owns it. */
+/**
+ * Each staging folder: a request's new entry, what an entry the folder lists belongs to, and the
+ * workflow that owns it. An onboarding's operator id is new with each request, so its entry is
+ * the request's own; a rotation's entry carries a key of the request's.
+ */
 const STAGINGS = {
-  onboarding: { folder: STAGING_FOLDER, path: stagedCredentialsPath, owner: workflowIds.onboarding },
-  rotation: { folder: ROTATION_STAGING_FOLDER, path: stagedRotationPath, owner: workflowIds.rotation },
+  onboarding: {
+    folder: STAGING_FOLDER,
+    owner: workflowIds.onboarding,
+    newEntry: (operatorId: string) => ({ path: stagedCredentialsPath(operatorId) }),
+    listed: (entry: string) => {
+      const operatorId = entry.replace(/\/$/, '');
+      return { operatorId, path: stagedCredentialsPath(operatorId) };
+    },
+  },
+  rotation: {
+    folder: ROTATION_STAGING_FOLDER,
+    owner: workflowIds.rotation,
+    newEntry: (operatorId: string) => {
+      const key = randomUUID();
+      return { key, path: stagedRotationPath(operatorId, key) };
+    },
+    listed: (entry: string) => {
+      const { operatorId, key } = rotationEntryOf(entry);
+      return { operatorId, path: stagedRotationPath(operatorId, key) };
+    },
+  },
 };
 
 export interface StagedPassword {
   /** The Vault version the workflow reads: a reference, never the password. */
   version: number;
+  /** The request's own entry, for a rotation (stagedRotationPath). */
+  key?: string;
   /** Removes the entry; for a workflow that certainly never started. Logs, never throws. */
   discard(): Promise<void>;
 }
@@ -39,10 +66,12 @@ export async function stagePassword(
   operatorId: string,
   credentials: { system_id: string; password: string },
 ): Promise<StagedPassword> {
-  const path = STAGINGS[purpose].path(operatorId);
+  const entry: { path: string; key?: string } = STAGINGS[purpose].newEntry(operatorId);
+  const { path } = entry;
   const version = await kv.write(path, credentials);
   return {
     version,
+    ...(entry.key === undefined ? {} : { key: entry.key }),
     discard: () =>
       kv
         .destroy(path)
@@ -52,8 +81,9 @@ export async function stagePassword(
 
 /**
  * Destroys staged passwords nobody will pick up: older than `maxAgeMs` and with no running
- * onboarding (or, for a rotation's entry, rotation) workflow for their operator. They exist only
- * when the API process died between staging a password and starting its workflow.
+ * onboarding (or, for a rotation's entry, rotation) workflow for their operator. They exist
+ * when the API process died between staging a password and starting its workflow, or when
+ * Temporal never confirmed a start.
  */
 export async function sweepStagedCredentials(
   kv: KvStore,
@@ -64,9 +94,8 @@ export async function sweepStagedCredentials(
   const swept: string[] = [];
   for (const staging of Object.values(STAGINGS)) {
     for (const entry of await kv.list(staging.folder)) {
-      const operatorId = entry.replace(/\/$/, '');
+      const { operatorId, path } = staging.listed(entry);
       if (options.onlyOperators && !options.onlyOperators.includes(operatorId)) continue;
-      const path = staging.path(operatorId);
       const updatedAt = await kv.updatedAt(path);
       if (!updatedAt || Date.now() - updatedAt.getTime() < maxAgeMs) continue;
       if (await isWorkflowRunning(temporal, staging.owner(operatorId))) continue;

@@ -39,10 +39,17 @@ export class RotationService {
       workflowType: 'rotateCredentials',
       workflowId,
       operatorId,
-      args: [{ operatorId, stagedVersion: staged.version, actor, bindTimeoutS: config.rotationBindTimeoutS }],
+      args: [
+        {
+          operatorId,
+          stagedVersion: staged.version,
+          stagingKey: staged.key,
+          actor,
+          bindTimeoutS: config.rotationBindTimeoutS,
+        },
+      ],
       whenNoWorker: { queue: op },
-      // Not on a lost race (already running): the winner's rotation destroys the whole staging
-      // path when it ends, and destroying it now could take the winner's password before it is used.
+      // The entry is this request's own: no other rotation reads it.
       discard: staged.discard,
     });
   }

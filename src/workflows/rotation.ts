@@ -11,6 +11,8 @@ export interface RotationInput {
   operatorId: string;
   /** The Vault version of the staged new password: a reference, never the password. */
   stagedVersion: number;
+  /** The request's own staging entry (stagedRotationPath); none in runs started before keys. */
+  stagingKey?: string;
   actor: string;
   bindTimeoutS: number;
 }
@@ -70,7 +72,7 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
 
       at('writingVault');
       baseVersion = await steps.latestCredentialsVersion(operatorId);
-      newVersion = await steps.promoteStagedCredentials(operatorId, input.stagedVersion, baseVersion);
+      newVersion = await steps.promoteStagedCredentials(operatorId, input.stagedVersion, baseVersion, input.stagingKey);
       const pending = newVersion;
 
       at('announcing', `version ${pending}`);
@@ -121,7 +123,7 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
     }
   } finally {
     // Normally cleared by the promotion already; this catches a rotation that never got there.
-    await CancellationScope.nonCancellable(() => untilDone.discardStagedRotation(operatorId));
+    await CancellationScope.nonCancellable(() => untilDone.discardStagedRotation(operatorId, input.stagingKey));
     await handlersDone();
   }
 }

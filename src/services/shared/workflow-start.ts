@@ -126,6 +126,8 @@ async function startOnce<W extends Workflow>(
       throw refusal(what, operatorId, err.cause);
     }
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      // The running one has its own preparations; this request's are nobody's.
+      await discardQuietly(spec, log, operatorId);
       throw conflict(`A ${what} of operator ${operatorId} is already running: ${workflowId}.`, {
         workflowId,
         workflowUrl: workflowUrl(config, temporal, workflowId),
@@ -138,9 +140,7 @@ async function startOnce<W extends Workflow>(
       throw unavailable('Temporal', `Temporal did not confirm the ${what}; retry later.`, { operatorId, workflowId });
     }
     if (runId === null) {
-      await spec
-        .discard?.()
-        .catch((e: unknown) => log.error({ err: (e as Error).message, operatorId }, `${what}: clean-up failed`));
+      await discardQuietly(spec, log, operatorId);
       throw unavailable('Temporal', `Temporal did not start the ${what}; retry later.`, { operatorId, workflowId });
     }
     if (spec.whenNoWorker !== 'cancel') {
@@ -160,6 +160,13 @@ async function startOnce<W extends Workflow>(
       { operatorId, workflowId },
     );
   }
+}
+
+/** Undoes what the request prepared for a workflow that certainly did not start; logs a failure. */
+async function discardQuietly(spec: WorkflowStart<Workflow>, log: Logger, operatorId: string): Promise<void> {
+  await spec
+    .discard?.()
+    .catch((e: unknown) => log.error({ err: (e as Error).message, operatorId }, `${spec.what}: clean-up failed`));
 }
 
 /** Sends an update to a running workflow within the accept timeout, with the same error mapping. */
