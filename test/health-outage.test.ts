@@ -1,12 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Client } from '@temporalio/client';
 import { once } from 'node:events';
 import { createRedis, type Redis } from '../src/clients/redis';
+import { createTemporalClient } from '../src/clients/temporal';
+import { OPERATOR_ID, workflowIds } from '../src/domain/workflow-ids';
 import { loadConfig } from '../src/platform/config';
 import { healthKey } from '../src/domain/health';
 import { createLogger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
 import { insertOperator, logCount, report, startIngestion, waitUntil, type Ingestion } from './support/health-fixtures';
 import { freePort } from './support/ports';
+import { TcpProxy } from './support/tcp-proxy';
 
 /**
  * Redis goes away while reports keep coming, then returns: nothing is lost and the cache ends up
@@ -105,4 +109,69 @@ describe('health ingestion through a Redis outage', () => {
       return info.num_ack_pending === 0 && info.num_pending === 0;
     });
   });
+});
+
+/**
+ * Temporal goes away while a draining operator's report, which its drain waits for, is in the
+ * stream: the report waits for Temporal (redelivered, never dropped as failing on its own) and
+ * its signal arrives once Temporal is back. Temporal is reached through a proxy the test cuts.
+ */
+describe('health ingestion through a Temporal outage', () => {
+  const config = loadConfig();
+  let resources: Resources;
+  let proxy: TcpProxy;
+  let temporal: Client;
+  let ingestion: Ingestion;
+
+  beforeAll(async () => {
+    resources = await openResources(config, createLogger('silent'));
+    const [host = '127.0.0.1', port = '7233'] = config.temporal.address.split(':');
+    proxy = await TcpProxy.start({ host, port: Number(port) });
+    temporal = await createTemporalClient({ ...config.temporal, address: `127.0.0.1:${proxy.port}` });
+    // Two deliveries at most for a report failing on its own: a dropped report shows at once.
+    ingestion = await startIngestion({ config, ...resources, temporal }, { retryDelayMs: 200, maxDeliveries: 2 });
+  });
+  afterAll(async () => {
+    await ingestion?.stop();
+    await temporal?.connection.close();
+    await proxy?.stop();
+    await resources?.close();
+  });
+
+  it("keeps a draining operator's report until Temporal takes its signal", async () => {
+    const id = await insertOperator(resources.db, { status: 'DRAINING' });
+    // The drain waits on a queue no worker polls: the server takes its signals all the same.
+    const drain = await resources.temporal.workflow.start('drainOperator', {
+      workflowId: workflowIds.drain(id),
+      taskQueue: `health-outage-test-${id}`,
+      args: [{}],
+      typedSearchAttributes: [{ key: OPERATOR_ID, value: id }],
+    });
+    try {
+      await proxy.cut();
+      await ingestion.publish(id, report(id, { inflight: 0 }));
+      await waitUntil(
+        'failed batches',
+        async () =>
+          ((await ingestion.metrics.batchSeconds.get()).values.find(
+            (v) => v.labels.outcome === 'failed' && v.metricName?.endsWith('_count'),
+          )?.value ?? 0) >= 2,
+        30_000,
+      );
+      // Two deliveries: a report taken for failing on its own would have been dropped by now.
+      const dropped = (await ingestion.metrics.rejected.get()).values.find(
+        (v) => v.labels.reason === 'failed_repeatedly',
+      );
+      expect(dropped?.value ?? 0).toBe(0);
+
+      await proxy.restore();
+      await waitUntil(
+        'the signal in the drain',
+        async () => ((await drain.fetchHistory()).events ?? []).some((e) => e.workflowExecutionSignaledEventAttributes),
+        45_000,
+      );
+    } finally {
+      await drain.terminate('test over');
+    }
+  }, 120_000);
 });

@@ -86,18 +86,24 @@ export class HealthPipeline {
   }
 
   /**
-   * Whether PostgreSQL, Redis and NATS answer now (each within a second): after a failed batch,
-   * tells an outage (retry everything later) from reports that fail on their own.
+   * Whether PostgreSQL, Redis, NATS and Temporal answer now (each within a second): after a
+   * failed batch, tells an outage (retry everything later) from reports that fail on their own.
+   * Temporal counts: a report whose signal it cannot take must wait for it, not be dropped.
    */
   async dependenciesAnswer(): Promise<boolean> {
-    const { db, redis, nats } = this.deps;
+    const { db, redis, nats, temporal } = this.deps;
     const within = <T>(p: Promise<T>) =>
       Promise.race([
         p,
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref()),
       ]);
     try {
-      await Promise.all([within(db.query('SELECT 1')), within(redis.ping()), within(nats.flush())]);
+      await Promise.all([
+        within(db.query('SELECT 1')),
+        within(redis.ping()),
+        within(nats.flush()),
+        within(temporal.workflowService.getSystemInfo({})),
+      ]);
       return true;
     } catch {
       return false;
