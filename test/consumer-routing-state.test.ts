@@ -222,6 +222,27 @@ describe("the routing engine's in-memory state", () => {
     expect(state.explain('254712', new Date(AT)).ranks[0]?.groups[0]?.members).toHaveLength(3);
   });
 
+  it('loads a second snapshot in place of the first: an operator deleted meanwhile is gone', async () => {
+    const [t, u] = [randomUUID(), randomUUID()];
+    const [a, x] = [randomUUID(), randomUUID()];
+    const state = new RoutingState(database({}).load);
+    await state.loadSnapshot(
+      snapshot({ id: t, version: 1, prefixes: ['2547'] }, [
+        { id: a, version: 2, routingRules: [ruleOn(t)] },
+        { id: x, version: 5, routingRules: [ruleOn(t)] },
+      ]),
+    );
+    expect(state.explain('254712', new Date(AT)).ranks[0]?.groups[0]?.members).toHaveLength(2);
+    // Reloaded after a long disconnect: X was deleted, T replaced by U; neither event is replayed.
+    await state.loadSnapshot(
+      snapshot({ id: u, version: 1, prefixes: ['2549'] }, [{ id: a, version: 3, routingRules: [ruleOn(u)] }]),
+    );
+    expect([...state.operators.keys()]).toEqual([a]);
+    expect([...state.tables.keys()]).toEqual([u]);
+    expect(state.explain('254712', new Date(AT)).ranks).toEqual([]);
+    expect(state.explain('254912', new Date(AT)).ranks[0]?.groups[0]?.members).toHaveLength(1);
+  });
+
   it("refuses a loader's 'unchanged' for a table it does not hold", async () => {
     const t = randomUUID();
     const a = randomUUID();

@@ -61,7 +61,7 @@ export class RoutingState {
   private readonly heldOperators = new Map<string, OperatorRouting>();
   private readonly heldTables = new Map<string, HeldTable>();
   /** Kept in step with every operator and table held: all their changes go through it. */
-  private readonly index = new PrefixIndex();
+  private index = new PrefixIndex();
   /**
    * With `recordApplied`, the versions applied per operator, in order: what a test checks for
    * "each change once". Off by default: a routing engine runs for months.
@@ -81,8 +81,16 @@ export class RoutingState {
     return this.heldTables;
   }
 
-  /** Loads a snapshot; returns the stream sequence to follow the events from. */
+  /**
+   * Loads a snapshot in place of whatever was held (a reload after a long disconnect, or after a
+   * load cut short, starts clean: an operator deleted meanwhile is in neither the snapshot nor
+   * the events after it); returns the stream sequence to follow the events from.
+   */
   async loadSnapshot(records: AsyncIterable<SnapshotRecord>): Promise<number> {
+    this.heldOperators.clear();
+    this.heldTables.clear();
+    this.index = new PrefixIndex();
+    this.applied.clear();
     let from: number | undefined;
     let ended = false;
     for await (const record of records) {
