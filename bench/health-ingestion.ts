@@ -48,19 +48,23 @@ const fmt = (r: number) => `${Math.round(r).toLocaleString('en-US')} /s`;
 const nowMs = () => performance.timeOrigin + performance.now();
 const keyOf = (r: HealthReport) => `${r.operatorId}|${r.reportedAt}`;
 
-const STARTED_AT = Date.now();
 let seq = 0;
+/** The newest reportedAt given to each operator's reports. */
+const lastReportedAt = new Map<string, number>();
 function makeReport(operatorId: string): HealthReport {
   seq++;
+  // Made now, and increasing per operator: each is the newest its operator has seen, and none is
+  // more than a minute old when it is handled (such a report is not cached: README, Health
+  // ingestion).
+  const reportedAtMs = Math.max(Date.now(), (lastReportedAt.get(operatorId) ?? 0) + 1);
+  lastReportedAt.set(operatorId, reportedAtMs);
   return {
     operatorId,
     status: 'UP',
     boundSessions: 4,
     inflight: seq % 50,
     credentialsVersion: 3,
-    // Distinct and increasing per report: each is the newest its operator has seen.
-    // An hour old, then a millisecond apart: well within what the service accepts (24 h old at most).
-    reportedAt: new Date(STARTED_AT - 3_600_000 + seq).toISOString(),
+    reportedAt: new Date(reportedAtMs).toISOString(),
     connectorInstance: 'bench-connector-1',
   };
 }

@@ -18,7 +18,8 @@ describe('health cache writes', () => {
   let cache: HealthCache;
   const outbox = `test:health-outbox:${randomUUID()}`;
   const operators = Array.from({ length: 150 }, () => randomUUID());
-  const base = Date.now() - 60_000;
+  // Recent: a report more than a minute old is not cached.
+  const base = Date.now() - 10_000;
 
   const valid = (operatorId: string, status: HealthReport['status'], offsetMs: number): ValidReport => {
     const reportedAtMs = base + offsetMs;
@@ -110,5 +111,37 @@ describe('health cache writes', () => {
     const [copy] = (await redis.xrange(elsewhere, '-', '+')).map(([, f]) => f[f.indexOf('eventId') + 1]);
     await redis.del(elsewhere);
     expect(copy).toBe(before.at(-1)!.eventId);
+  });
+
+  it('keeps a key for a minute from when its report was made, and never caches an older one after it', async () => {
+    const id = randomUUID();
+    /** A report made `agoMs` before now. */
+    const at = (agoMs: number, status: HealthReport['status'] = 'UP') => valid(id, status, Date.now() - agoMs - base);
+    try {
+      // Fresh: about a minute to live.
+      expect(await cache.putNewest([at(0)], outbox, () => 1)).toEqual([
+        { changed: true, write: 'written', previousStatus: null },
+      ]);
+      expect(await redis.pttl(healthKey(id))).toBeGreaterThan(55_000);
+      await redis.del(healthKey(id));
+
+      // Made 59 s ago: it lives a second, not a minute.
+      const newer = at(59_000);
+      expect((await cache.putNewest([newer], outbox, () => 1))[0]?.write).toBe('written');
+      expect(await redis.pttl(healthKey(id))).toBeLessThanOrEqual(1000);
+      const before = (await events()).length;
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await redis.exists(healthKey(id))).toBe(0);
+      // An older report processed late (a backlog, a slow replica): its minute is over too, so
+      // it does not come back as the operator's current health, and tells no change.
+      const older = valid(id, 'DOWN', newer.reportedAtMs - 1000 - base);
+      expect(await cache.putNewest([older], outbox, () => 1)).toEqual([
+        { changed: false, write: 'stale', previousStatus: null },
+      ]);
+      expect(await redis.exists(healthKey(id))).toBe(0);
+      expect(await events()).toHaveLength(before);
+    } finally {
+      await redis.del(healthKey(id));
+    }
   });
 });

@@ -9,7 +9,10 @@ import type { HealthReport, ValidReport } from './report';
  * script makes "newer than what the cache holds" atomic per report, also between replicas, and
  * appends a status change's `operator.health` event to the outbox stream in the same step: a
  * change is never cached without its event (src/health/event-outbox.ts publishes them). A deleted
- * operator's tombstone refuses the write. One call writes up to CHUNK reports in order: fewer
+ * operator's tombstone refuses the write. A key expires a minute after its report was made (SPEC
+ * 3.4: a missing key means the connector went quiet for a minute), not after it was written: a
+ * report replayed from a backlog is not shown as current, and an older report can never outlive
+ * a newer one's key and take its place. One call writes up to CHUNK reports in order: fewer
  * commands for the client and the server to handle than one per report, while no call holds
  * Redis long.
  *
@@ -26,11 +29,13 @@ const CHUNK = 64;
 const PER_REPORT = 7;
 
 const PUT_NEWEST = `
-local ttl = tonumber(ARGV[1])
+local ttlMs = tonumber(ARGV[1]) * 1000
 local eventType = ARGV[2]
 local actor = ARGV[3]
 local outbox = KEYS[1]
 local results = {}
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local function eventId(op, instance, reportedAt)
   local h = redis.sha1hex('operator.health|' .. op .. '|' .. instance .. '|' .. reportedAt)
@@ -47,6 +52,11 @@ local function put(key, tombstone, a)
   local msText, instance, status, op, version, reportedAt, body =
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   local ms = tonumber(msText)
+  -- A report tells of the minute after it was made (after now, for a clock a little ahead): its
+  -- key expires then, so one already past is not cached, and none can outlive a newer report's
+  -- key and replace it (an older report's minute ends first).
+  local expiresAt = math.min(ms, nowMs) + ttlMs
+  if expiresAt <= nowMs then return 0, 'stale', '' end
   local previous = false
   local current = redis.call('GET', key)
   if current then
@@ -70,7 +80,7 @@ local function put(key, tombstone, a)
   local prevJson = 'null'
   if previous then prevJson = cjson.encode(previous) end
   redis.call('SET', key, '{"operatorId":"' .. op .. '",' .. body .. ',"reportedAtMs":' .. msText ..
-    ',"previousStatus":' .. prevJson .. '}', 'EX', ttl)
+    ',"previousStatus":' .. prevJson .. '}', 'PXAT', expiresAt)
   if previous == status then return 0, 'written', previous end
   local id = eventId(op, instance, reportedAt)
   redis.call('XADD', outbox, '*', 'eventId', id, 'event', '{"eventId":"' .. id .. '","type":' .. eventType ..
@@ -101,7 +111,10 @@ declare module 'ioredis' {
 export interface CacheOutcome {
   /** The status differs from the one the cache held before (unknown counts as different). */
   changed: boolean;
-  /** 'stale': an equal or newer report is cached, nothing written; 'deleted': the operator is gone. */
+  /**
+   * 'stale': an equal or newer report is cached, or the report is more than a minute old (it says
+   * nothing about now), nothing written; 'deleted': the operator is gone.
+   */
   write: 'written' | 'stale' | 'redelivered' | 'deleted';
   previousStatus: HealthStatus | null;
 }
