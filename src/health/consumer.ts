@@ -36,6 +36,8 @@ interface Accepted {
   valid: ValidReport;
 }
 const LAG_REFRESH_MS = 10_000;
+/** Reports remembered as failing on their own; the oldest are forgotten past this. */
+const OWN_FAILURES_KEPT = 10_000;
 
 /**
  * The durable pull consumer on `connector.health.>`: replicas share it, each report goes to one
@@ -55,6 +57,12 @@ export class HealthConsumer {
   private pulling?: Promise<void>;
   private processing?: Promise<void>;
   private lagTimer?: NodeJS.Timeout;
+  /**
+   * How often each report (by stream sequence) failed on its own while every dependency answered.
+   * Not JetStream's delivery count: that also counts the deliveries of an outage, and a report
+   * failing once as a dependency comes back would be dropped at once.
+   */
+  private readonly ownFailures = new Map<number, number>();
   /** False until the consumer exists and while the pull loop restarts. */
   connected = false;
 
@@ -215,6 +223,7 @@ export class HealthConsumer {
     }
     outcomes.forEach((outcome, i) => {
       const { m } = accepted[i]!;
+      this.ownFailures.delete(m.seq);
       if (outcome.accepted) {
         metrics.consumed.inc({ source: 'nats' });
         m.ack();
@@ -235,16 +244,27 @@ export class HealthConsumer {
   private retryOrGiveUp(failed: Accepted[], alone: boolean): void {
     const { metrics, log } = this.deps;
     for (const { m } of failed) {
-      if (alone && m.info.deliveryCount >= this.options.maxDeliveries) {
+      if (!alone) {
+        m.nak(this.options.retryDelayMs);
+        continue;
+      }
+      const own = (this.ownFailures.get(m.seq) ?? 0) + 1;
+      this.ownFailures.delete(m.seq);
+      if (own >= this.options.maxDeliveries) {
         countRejected(metrics, 'failed_repeatedly', 'nats');
         log.error(
-          { subject: m.subject, deliveries: m.info.deliveryCount },
-          'health report failed on every delivery while its dependencies answered; dropped',
+          { subject: m.subject, deliveries: m.info.deliveryCount, failedAlone: own },
+          'health report failed on its own on every try while its dependencies answered; dropped',
         );
         m.term();
-      } else {
-        m.nak(this.options.retryDelayMs);
+        continue;
       }
+      // Re-inserted last: the oldest are forgotten first when too many are remembered.
+      this.ownFailures.set(m.seq, own);
+      if (this.ownFailures.size > OWN_FAILURES_KEPT) {
+        this.ownFailures.delete(this.ownFailures.keys().next().value as number);
+      }
+      m.nak(this.options.retryDelayMs);
     }
     if (failed.length > 0) {
       log.warn({ reports: failed.length, retryInMs: this.options.retryDelayMs }, 'health reports will be redelivered');
