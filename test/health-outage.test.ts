@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { once } from 'node:events';
 import { createRedis, type Redis } from '../src/clients/redis';
-import { createTemporalClient } from '../src/clients/temporal';
 import { OPERATOR_ID, workflowIds } from '../src/domain/workflow-ids';
 import { loadConfig } from '../src/platform/config';
 import { healthKey } from '../src/domain/health';
@@ -127,7 +126,10 @@ describe('health ingestion through a Temporal outage', () => {
     resources = await openResources(config, createLogger('silent'));
     const [host = '127.0.0.1', port = '7233'] = config.temporal.address.split(':');
     proxy = await TcpProxy.start({ host, port: Number(port) });
-    temporal = await createTemporalClient({ ...config.temporal, address: `127.0.0.1:${proxy.port}` });
+    // Without the client's own gRPC retries: a retry it had scheduled during the outage would
+    // fire after the test closed the connection. The consumer's retries are what is tested.
+    const connection = await Connection.connect({ address: `127.0.0.1:${proxy.port}`, interceptors: [] });
+    temporal = new Client({ connection, namespace: config.temporal.namespace });
     // Two deliveries at most for a report failing on its own: a dropped report shows at once.
     ingestion = await startIngestion({ config, ...resources, temporal }, { retryDelayMs: 200, maxDeliveries: 2 });
   });
