@@ -258,4 +258,46 @@ describe('prefix tables', () => {
       operators.map((o) => o.id).sort(),
     );
   });
+
+  it('does not tell an operator whose rules leave the table while the change waits for it', async () => {
+    const table = await newTable();
+    const [staying, leaving] = [await onboardActive(h()), await onboardActive(h())];
+    for (const { id } of [staying, leaving]) {
+      const current = await h().api(`/operators/${id}`);
+      const rule = { prefixTableId: table.id, priority: 1, weight: 10, costPerSegment: '0.01', currency: 'EUR' };
+      const res = await h().api(`/operators/${id}/routing-rules`, {
+        method: 'POST',
+        json: rule,
+        headers: { 'If-Match': current.headers.get('etag') ?? '' },
+      });
+      expect(res.status).toBe(201);
+    }
+    // A rule write moving `leaving` off the table, as src/services/routing-rules.ts makes it: the
+    // operator's row locked (it locks only the tables it moves to), its rule on the table gone.
+    const tx = await h().resources.db.connect();
+    try {
+      await tx.query('BEGIN');
+      await tx.query('SELECT 1 FROM ops.operators WHERE id = $1 FOR UPDATE', [leaving.id]);
+      await tx.query(
+        'UPDATE ops.routing_rules SET deleted_at = now() WHERE operator_id = $1 AND prefix_table_id = $2',
+        [leaving.id, table.id],
+      );
+      const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const put = writeEntries(table, 'PUT', '2547\n');
+      const waiting = async () =>
+        ((
+          await h().resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [
+            holder,
+          ])
+        ).rowCount ?? 0) > 0;
+      for (const until = Date.now() + 10_000; !(await waiting()); await new Promise((r) => setTimeout(r, 10))) {
+        if (Date.now() > until) throw new Error('the change never waited for the operator');
+      }
+      await tx.query('COMMIT');
+      const written = (await (await put).json()) as Written;
+      expect(written.operators.map((o) => o.operatorId)).toEqual([staying.id]);
+    } finally {
+      tx.release(true);
+    }
+  });
 });

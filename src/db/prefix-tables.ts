@@ -523,17 +523,24 @@ export async function fanOutTableChange(
   actor: string,
 ): Promise<Array<{ operatorId: string; version: number }>> {
   // The operators are locked in id order first: two imports sharing operators never deadlock.
+  const { rows: candidates } = await tx.query<{ id: string }>(
+    `SELECT o.id FROM ops.operators o
+      WHERE o.id IN (SELECT r.operator_id FROM ops.routing_rules r
+                      WHERE r.prefix_table_id = $1 AND r.deleted_at IS NULL)
+      ORDER BY o.id FOR NO KEY UPDATE`,
+    [change.prefixTableId],
+  );
+  // A second statement, so a second snapshot: a rule write that held one of them (moving its
+  // rules off this table: it locks only the tables it moves to) has committed by now, and is
+  // seen. The first statement's snapshot re-checks only the operator's row, not its rules.
   const { rows } = await tx.query<{ id: string; version: string }>(
-    `WITH targets AS (
-       SELECT o.id FROM ops.operators o
-        WHERE o.id IN (SELECT r.operator_id FROM ops.routing_rules r
-                        WHERE r.prefix_table_id = $1 AND r.deleted_at IS NULL)
-          AND o.deleted_at IS NULL AND o.version > 0 AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
-        ORDER BY o.id FOR NO KEY UPDATE)
-     UPDATE ops.operators o SET version = o.version + 1, updated_by = $2
-       FROM targets t WHERE o.id = t.id
+    `UPDATE ops.operators o SET version = o.version + 1, updated_by = $3
+      WHERE o.id = ANY($2::uuid[])
+        AND o.deleted_at IS NULL AND o.version > 0 AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
+        AND EXISTS (SELECT 1 FROM ops.routing_rules r
+                     WHERE r.operator_id = o.id AND r.prefix_table_id = $1 AND r.deleted_at IS NULL)
      RETURNING o.id, o.version`,
-    [change.prefixTableId, actor],
+    [change.prefixTableId, candidates.map((c) => c.id), actor],
   );
   const bumped = rows
     .map((r) => ({ operatorId: r.id, version: Number(r.version) }))
