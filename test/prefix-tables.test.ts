@@ -37,6 +37,19 @@ describe('prefix tables', () => {
     return (await res.json()) as Table;
   }
 
+  /** Adds a rule on the table to the operator through the API; the operator's version after it. */
+  async function addRuleOn(tableId: string, operatorId: string): Promise<number> {
+    const current = await h().api(`/operators/${operatorId}`);
+    const rule = { prefixTableId: tableId, priority: 1, weight: 10, costPerSegment: '0.01', currency: 'EUR' };
+    const res = await h().api(`/operators/${operatorId}/routing-rules`, {
+      method: 'POST',
+      json: rule,
+      headers: { 'If-Match': current.headers.get('etag') ?? '' },
+    });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { version: number }).version;
+  }
+
   function writeEntries(table: Pick<Table, 'id' | 'version'>, method: 'PUT' | 'POST', body: string, type = 'text/csv') {
     return h().api(`/prefix-tables/${table.id}/entries`, {
       method,
@@ -217,17 +230,7 @@ describe('prefix tables', () => {
     const table = await newTable();
     const operators = await Promise.all([onboardActive(h()), onboardActive(h()), onboardActive(h())]);
     const versions: number[] = [];
-    for (const { id } of operators) {
-      const current = await h().api(`/operators/${id}`);
-      const rule = { prefixTableId: table.id, priority: 1, weight: 10, costPerSegment: '0.01', currency: 'EUR' };
-      const res = await h().api(`/operators/${id}/routing-rules`, {
-        method: 'POST',
-        json: rule,
-        headers: { 'If-Match': current.headers.get('etag') ?? '' },
-      });
-      expect(res.status).toBe(201);
-      versions.push(((await res.json()) as { version: number }).version);
-    }
+    for (const { id } of operators) versions.push(await addRuleOn(table.id, id));
 
     const put = await writeEntries(table, 'PUT', '2547\n2541\n');
     const written = (await put.json()) as Written;
@@ -262,16 +265,7 @@ describe('prefix tables', () => {
   it('does not tell an operator whose rules leave the table while the change waits for it', async () => {
     const table = await newTable();
     const [staying, leaving] = [await onboardActive(h()), await onboardActive(h())];
-    for (const { id } of [staying, leaving]) {
-      const current = await h().api(`/operators/${id}`);
-      const rule = { prefixTableId: table.id, priority: 1, weight: 10, costPerSegment: '0.01', currency: 'EUR' };
-      const res = await h().api(`/operators/${id}/routing-rules`, {
-        method: 'POST',
-        json: rule,
-        headers: { 'If-Match': current.headers.get('etag') ?? '' },
-      });
-      expect(res.status).toBe(201);
-    }
+    for (const { id } of [staying, leaving]) await addRuleOn(table.id, id);
     // A rule write moving `leaving` off the table, as src/services/routing-rules.ts makes it: the
     // operator's row locked (it locks only the tables it moves to), its rule on the table gone.
     const tx = await h().resources.db.connect();
