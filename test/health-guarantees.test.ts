@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { StringCodec } from 'nats';
 import { createDrainActivities } from '../src/activities/drain';
+import { insertHealthReports } from '../src/db/health-log';
 import { healthKey, healthOutboxKey } from '../src/domain/health';
 import { healthMetrics } from '../src/health/metrics';
 import { HealthPipeline } from '../src/health/pipeline';
@@ -11,6 +12,7 @@ import { openResources, type Resources } from '../src/platform/resources';
 import {
   counterValue,
   insertOperator,
+  logCount,
   report,
   startIngestion,
   waitUntil,
@@ -86,6 +88,14 @@ describe('health ingestion under failure', () => {
     const [late] = await pipeline.ingest([valid(report(id, { inflight: 0 }))]);
     expect(late).toMatchObject({ accepted: true, changed: false });
     expect(await resources.redis.exists(healthKey(id))).toBe(0);
+  });
+
+  it('logs no row for an operator deleted after its batch looked it up', async () => {
+    const id = await insertOperator(resources.db, { status: 'DRAINING' });
+    await resources.db.query(`UPDATE ops.operators SET status = 'DELETED', deleted_at = now() WHERE id = $1`, [id]);
+    // The batch's look-up said live; its insert runs after the soft delete committed.
+    expect(await insertHealthReports(resources.db, [report(id, { inflight: 0 })])).toBe(0);
+    expect(await logCount(resources.db, id)).toBe(0);
   });
 
   describe('a report that fails on its own', () => {

@@ -8,19 +8,24 @@ export const HEALTH_ACTOR = 'system:health-worker';
 
 /**
  * One statement for a whole batch. The unique index (operator_id, connector_instance,
- * reported_at) makes a redelivered report a no-op. Returns how many rows were new.
+ * reported_at) makes a redelivered report a no-op. Only operators live when it runs: one deleted
+ * after its batch looked it up gets no row (as its cache key gets no write: the tombstone).
+ * Returns how many rows were new.
  */
 export async function insertHealthReports(db: Db, reports: readonly HealthReport[]): Promise<number> {
   if (reports.length === 0) return 0;
   // Named: PostgreSQL plans it once per connection, not for every batch (a batch of a few
   // reports cost more to plan than to insert).
   const result = await db.query({
-    name: 'health-log-insert',
+    name: 'health-log-insert-live',
     text: `INSERT INTO ops.operator_health_log
        (operator_id, status, bound_sessions, inflight, credentials_version, connector_instance, reported_at,
         created_by, updated_by)
      SELECT r.*, $8, $8
-       FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::text[], $7::timestamptz[]) AS r
+       FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::text[], $7::timestamptz[])
+            AS r (operator_id, status, bound_sessions, inflight, credentials_version, connector_instance, reported_at)
+      WHERE r.operator_id IN (SELECT o.id FROM ops.operators o
+                               WHERE o.id = ANY($1::uuid[]) AND o.deleted_at IS NULL)
      ON CONFLICT (operator_id, connector_instance, reported_at) DO NOTHING`,
     values: [
       reports.map((r) => r.operatorId),
