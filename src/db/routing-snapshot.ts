@@ -16,8 +16,10 @@ export type SnapshotPart = Exclude<SnapshotRecord, { type: 'snapshot' }> | Encod
  * Every live operator's routing configuration and the tables its rules use, read in one
  * REPEATABLE READ snapshot on a connection of its own: the table records, then their entries
  * (encoded by PostgreSQL, see `encodedEntriesOfTables`), then the operators. The caller streams
- * the parts out without holding them. `close` releases the connection; the parts call it when
- * they end or the reader stops.
+ * the parts out without holding them. The parts release the connection when they end or the
+ * reader stops; `close` (the reader gone) releases it at once only when no part is being read:
+ * otherwise their end does, so that no query of theirs runs on a connection already given back
+ * to the pool (inside another request's transaction).
  */
 export async function openRoutingSnapshot(
   pool: Pool,
@@ -48,5 +50,29 @@ export async function openRoutingSnapshot(
     }
     yield { type: 'end', operators: operators.length, prefixTables: tables.length };
   }
-  return { parts: closing(snapshot, parts()), close: snapshot.close };
+  // Whether a part is being read (its queries running) and whether the reader has gone.
+  let reading = false;
+  let closed = false;
+  async function* whileWanted(): AsyncGenerator<SnapshotPart> {
+    const source = parts();
+    try {
+      while (!closed) {
+        reading = true;
+        const step = await source.next();
+        reading = false;
+        if (step.done || closed) return;
+        yield step.value;
+      }
+    } finally {
+      reading = false;
+      await source.return(undefined);
+    }
+  }
+  return {
+    parts: closing(snapshot, whileWanted()),
+    close: async () => {
+      closed = true;
+      if (!reading) await snapshot.close();
+    },
+  };
 }
