@@ -288,7 +288,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
     method: 'put',
     path: '/prefix-tables/{id}/entries',
     summary: "Replace a table's entries",
-    description: `The body becomes the table's whole content (repeats count once). ${entriesDescription}`,
+    description: `The body becomes the table's whole content. A prefix given twice is a 400 naming both lines (or JSON indexes); into a table with no entries yet, which an import fills directly, the 400 names the prefix under \`body\`. ${entriesDescription}`,
     security,
     request: { params: TableParams, headers: ifMatch, body: entriesBody },
     responses: { 200: entriesWritten, ...commonErrors, ...entriesErrors },
