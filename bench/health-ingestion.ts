@@ -346,7 +346,11 @@ async function main(cleanup: Cleanup): Promise<void> {
     const logged = (await loggedRows()) - before;
     rounds.push({ raw, one: one.perSecond, two: two.perSecond, logged, twice: two.replicas.deliveries - n });
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
 
   // Latency at a fixed 1,000 reports/s (10 every 10 ms), on one replica.
   const paced = await Replicas.start(1, setup, cleanup);

@@ -93,8 +93,10 @@ async function* snapshot(
   yield { type: 'end', operators: operators.length, prefixTables: 1 };
 }
 
-/** "PostgreSQL": the tables as they are now, and how often the helper read each whole. */
-/** `asks`: every call of the loader; `reads`: the ones that sent the table whole. */
+/**
+ * "PostgreSQL": the tables as they are now; `asks`, every call of the helper's loader, and
+ * `reads`, the ones that sent a table whole.
+ */
 function database(tables: Record<string, { version: number; prefixes: string[] }>) {
   const asks: string[] = [];
   const reads: string[] = [];

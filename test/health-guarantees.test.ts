@@ -90,7 +90,7 @@ describe('health ingestion under failure', () => {
     expect(await resources.redis.exists(healthKey(id))).toBe(0);
   });
 
-  it('logs no row for an operator deleted after its batch looked it up', async () => {
+  it('logs no row for an operator deleted by the time the insert runs', async () => {
     const id = await insertOperator(resources.db, { status: 'DRAINING' });
     await resources.db.query(`UPDATE ops.operators SET status = 'DELETED', deleted_at = now() WHERE id = $1`, [id]);
     // The batch's look-up said live; its insert runs after the soft delete committed.

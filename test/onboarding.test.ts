@@ -247,7 +247,7 @@ describe('onboarding', () => {
     expect(rows).toEqual([{ status: 'DRAINING', version: '2' }]);
   });
 
-  it('a late compensation finds an operator deleted since, so that its secret is kept', async () => {
+  it('a late compensation finds an operator deleted since (not "never saved", whose secret it would destroy)', async () => {
     // Activated, then drained and deleted while the onboarding's last publish waited for NATS.
     const id = await insertActiveOperator(h.resources.db, 'onboarding-test');
     await h.resources.db.query(

@@ -311,7 +311,7 @@ describe('credential rotation', () => {
     }
   });
 
-  it('stages each request in an entry of its own, which a later request or the sweep never touches', async () => {
+  it("stages each request in an entry of its own, which another request's clean-up never touches", async () => {
     const { id } = await onboardActive(h);
     const credentials = { system_id: 'acct', password: 'pw' };
     const log = createLogger('silent');

@@ -6,7 +6,7 @@ import { keepPrefixTablesFromDeletion, lockPrefixTablesForUse } from '../db/pref
 import { listRoutingRules } from '../db/routing-rules';
 import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
 import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR, UNPROCESSABLE } from '../domain/failures';
-import { canTransition } from '../domain/lifecycle';
+import { canTransition, wasActivated } from '../domain/lifecycle';
 import { missingPrefixTableErrors, tablesUsedBy, type Operator, type OperatorDraft } from '../domain/operator';
 import { vaultStep, withLockedOperator } from './shared';
 
@@ -99,7 +99,7 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
     async activateOperator(operatorId: string, actor: string): Promise<Operator> {
       return withLockedOperator(db, operatorId, async (op, tx) => {
         // A retry after a lost reply may find it ACTIVE, or already draining: never undo a drain.
-        if (op.status !== 'ONBOARDING') return op;
+        if (wasActivated(op.status)) return op;
         return commitChange(tx, op, 'activated', { status: 'ACTIVE', statusReason: null }, actor);
       });
     },

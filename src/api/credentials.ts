@@ -5,7 +5,7 @@ import type { CredentialsService } from '../services/credentials';
 import { ServiceError } from '../services/shared/errors';
 import { OperatorIdParams, z } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
-import { json, problem, type AdminDoc } from './shared/openapi';
+import { json, problem, unavailableProblem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** GET /v1/internal/operators/{id}/credentials: the connector's SMPP password, audited, never cached. */
@@ -75,7 +75,7 @@ export function documentCredentials({ registry, security }: AdminDoc): void {
       400: problem('Not an operator id, or a version other than current or pending'),
       403: problem('The client certificate is not allowed'),
       404: problem('No such live operator, or no rotation pending'),
-      503: problem('Vault is unavailable; retry'),
+      503: unavailableProblem('Vault or PostgreSQL is unavailable (`dependency` names it); retry'),
     },
   });
 }

@@ -7,7 +7,7 @@ import { RoutingRuleInput } from './routing-rules';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
 import { z } from './shared/http';
-import { commonErrors, json, location, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, json, location, problem, unavailableProblem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** POST /operators: onboarding, a workflow that ends with the operator ACTIVE or ONBOARDING_FAILED. */
@@ -64,7 +64,9 @@ export function documentOnboarding({ registry, security }: AdminDoc): void {
       422: problem(
         'A rule that cannot be applied (validUntil not after validFrom, a prefix table that does not exist); `errors` names the field',
       ),
-      503: problem('No worker saved the operator in time, or Temporal did not answer; nothing was left behind'),
+      503: unavailableProblem(
+        'A dependency is down (`dependency` names it), or no worker saved the operator in time. When Temporal did not confirm the start, the staged password stays in Vault until the staging sweep (10 minutes)',
+      ),
     },
   });
 }

@@ -4,7 +4,7 @@ import { SmppPassword } from './onboarding';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, z } from './shared/http';
-import { commonErrors, json, location, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, json, location, problem, unavailableProblem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** POST /operators/{id}/credentials/rotate: the credential-rotation workflow. */
@@ -38,8 +38,10 @@ export function documentRotation({ registry, security }: AdminDoc): void {
       202: { ...json('Rotation started', WorkflowAccepted), headers: location },
       ...commonErrors,
       404: problem('No such operator'),
-      409: problem('A rotation is already running (`workflowId`), or the operator is not ACTIVE'),
-      503: problem('Temporal did not answer; nothing was left behind'),
+      409: problem('A rotation is already running (`workflowId`), the operator is not ACTIVE, or a drain runs'),
+      503: unavailableProblem(
+        'A dependency is down (`dependency` names it). When Temporal did not confirm the start, the staged password stays in Vault until the staging sweep (10 minutes)',
+      ),
     },
   });
 }

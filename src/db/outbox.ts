@@ -74,8 +74,8 @@ export interface QueuedOutboxRow {
   published: boolean;
   /** Parked, or behind a parked event of its operator: nothing of that operator goes out. */
   held: boolean;
-  /** The read's snapshot (pg_current_snapshot()), for the reads after it in the same pass. */
-  snapshot: string;
+  /** The first read's snapshot (pg_current_snapshot()), for the reads after it in the same pass. */
+  snapshot: string | null;
 }
 
 /**
@@ -107,7 +107,7 @@ export async function readOutboxQueue(
               OR EXISTS (SELECT 1 FROM ops.event_outbox f
                           WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
                             AND f.operator_id IS NOT DISTINCT FROM o.operator_id AND f.id < o.id) AS held,
-            pg_current_snapshot()::text AS snapshot
+            CASE WHEN $2::pg_snapshot IS NULL THEN pg_current_snapshot()::text END AS snapshot
        FROM ops.event_outbox o
       WHERE o.id = ANY(ARRAY(SELECT id FROM ops.event_outbox_pending
                               WHERE id > $1

@@ -527,6 +527,7 @@ export async function fanOutTableChange(
     `SELECT o.id FROM ops.operators o
       WHERE o.id IN (SELECT r.operator_id FROM ops.routing_rules r
                       WHERE r.prefix_table_id = $1 AND r.deleted_at IS NULL)
+        AND o.deleted_at IS NULL AND o.version > 0 AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
       ORDER BY o.id FOR NO KEY UPDATE`,
     [change.prefixTableId],
   );

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { tablesUsedBy } from '../domain/operator';
 import type { SnapshotRecord } from '../domain/routing-snapshot';
 import { listLiveOperators } from './operators';
-import { closing, encodedEntriesOfTables, findPrefixTables, openSnapshot } from './prefix-tables';
+import { encodedEntriesOfTables, findPrefixTables, openSnapshot } from './prefix-tables';
 import { listRulesOfLiveOperators } from './routing-rules';
 
 /** NDJSON lines encoded by PostgreSQL, whole or in part: passed on as they are. */
@@ -66,10 +66,11 @@ export async function openRoutingSnapshot(
     } finally {
       reading = false;
       await source.return(undefined);
+      await snapshot.close();
     }
   }
   return {
-    parts: closing(snapshot, whileWanted()),
+    parts: whileWanted(),
     close: async () => {
       closed = true;
       if (!reading) await snapshot.close();

@@ -16,7 +16,7 @@ export interface HealthConsumerOptions {
   batchesInFlight?: number;
   maxAckPending: number;
   retryDelayMs: number;
-  /** A report failing on its own is dropped on this delivery (HEALTH_MAX_DELIVERIES). */
+  /** A report is dropped once it has failed on its own this many times (HEALTH_MAX_DELIVERIES). */
   maxDeliveries: number;
   deliverNew?: boolean;
   inactiveThresholdMs?: number;
@@ -46,7 +46,8 @@ const OWN_FAILURES_KEPT = 10_000;
  * large batches. A batch is acked only after the pipeline's writes succeeded; otherwise it is
  * naked with a delay and comes back. A bad report is terminated: counted, never retried. When a
  * batch fails while every dependency answers, its reports are retried one by one, and one that
- * keeps failing on its own is dropped after HEALTH_MAX_DELIVERIES deliveries.
+ * keeps failing on its own is dropped after HEALTH_MAX_DELIVERIES such failures (counted per
+ * replica; an outage's deliveries do not count).
  */
 export class HealthConsumer {
   private readonly prefix: string;
@@ -223,7 +224,7 @@ export class HealthConsumer {
     }
     outcomes.forEach((outcome, i) => {
       const { m } = accepted[i]!;
-      this.ownFailures.delete(m.seq);
+      if (this.ownFailures.size > 0) this.ownFailures.delete(m.seq);
       if (outcome.accepted) {
         metrics.consumed.inc({ source: 'nats' });
         m.ack();

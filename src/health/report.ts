@@ -42,7 +42,7 @@ export type RejectReason =
   | 'reported_at_in_future'
   | 'reported_at_too_old'
   | 'unknown_operator'
-  /** Failed on its own, with every dependency up, on each of HEALTH_MAX_DELIVERIES deliveries. */
+  /** Failed on its own, with every dependency up, HEALTH_MAX_DELIVERIES times. */
   | 'failed_repeatedly';
 
 export type Validation = { ok: true; valid: ValidReport } | { ok: false; reason: RejectReason; errors: FieldProblem[] };

@@ -46,7 +46,7 @@ export type OnboardingStep = StepOf<typeof onboardingSteps>;
 /**
  * Onboarding (README "Onboarding, step by step"): save, store credentials, announce, wait for the
  * connector's first healthy bind, activate. Any failure (or cancellation) discards the secret and
- * ends ONBOARDING_FAILED.
+ * ends ONBOARDING_FAILED, unless the operator turns out to have been activated already.
  */
 export async function onboardOperator(input: OnboardingInput): Promise<OnboardingResult> {
   const { draft, actor } = input;

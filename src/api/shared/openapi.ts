@@ -162,3 +162,9 @@ function documentRequestId(document: OpenApiDocument): void {
     },
   };
 }
+
+/** A 503 an operation says more about, with the Retry-After every 503 carries. */
+export const unavailableProblem = (description: string) => ({
+  ...problem(description),
+  headers: commonErrors[503].headers,
+});
