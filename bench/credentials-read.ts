@@ -20,13 +20,12 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
-import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createInternalApp, createInternalServer } from '../src/api/internal-app';
 import { createPool } from '../src/clients/postgres';
 import { createKvStore } from '../src/clients/vault';
 import { loadConfig, type Config } from '../src/platform/config';
-import { createLogger } from '../src/platform/logger';
+import { createLogger, logDestination } from '../src/platform/logger';
 import { credentialsPath } from '../src/domain/credentials';
 import { CredentialsService } from '../src/services/credentials';
 import type { OperatorService } from '../src/services/operators';
@@ -56,7 +55,7 @@ async function runServers(setup: ServerSetup): Promise<ServerPorts> {
   const { config } = setup;
   // Audit and request lines are part of the real cost: the service's own logger (redaction and
   // scrubbing included) at info, into /dev/null; its metrics too, as the service process keeps them.
-  const log = createLogger('info', 'bench-credentials', pino.destination({ dest: '/dev/null', sync: false }));
+  const log = createLogger('info', 'bench-credentials', logDestination('/dev/null'));
   const registry = new Registry();
   const db = createPool(config.postgres);
   const kv = await createKvStore(config.vault, log);

@@ -19,7 +19,7 @@ import { findOperator } from '../src/db/operators';
 import { listRoutingRules } from '../src/db/routing-rules';
 import { prefixesOf } from '../src/domain/route-order';
 import { loadConfig, type Config } from '../src/platform/config';
-import { createLogger, type Logger } from '../src/platform/logger';
+import { createLogger, logDestination, type Logger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
 import { createAdminServices, createInternalServices } from '../src/services';
 import { listen, urlOf } from './bench-service';
@@ -97,8 +97,8 @@ async function main(kind: string | undefined): Promise<void> {
   // asynchronous destination, into /dev/null; warnings and errors also on stdout, which the
   // bench shows.
   const lines = pino.multistream([
-    { level: 'info', stream: pino.destination({ dest: '/dev/null', sync: false }) },
-    { level: 'warn', stream: pino.destination({ dest: 1, sync: false }) },
+    { level: 'info', stream: logDestination('/dev/null') },
+    { level: 'warn', stream: logDestination(1) },
   ]);
   const log = createLogger('info', `bench-${kind}`, lines);
   const resources = await openResources(config, log);

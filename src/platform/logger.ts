@@ -83,3 +83,18 @@ export function createLogger(
   };
   return logger;
 }
+
+/** Bytes of log lines gathered before a write, and the longest a line waits for one. */
+export const LOG_BATCH = { bytes: 4096, ms: 100 } as const;
+
+/**
+ * Where a process writes its log (a file descriptor or a path): lines gathered in the
+ * background and written together, up to LOG_BATCH.bytes at a time and at the latest
+ * LOG_BATCH.ms after the first. A write per line cost each request a system call and a
+ * thread-pool hop per line (two on a credentials read: the request's and its audit line). pino
+ * writes what is still gathered when the process exits, an uncaught error included; a process
+ * killed outright (SIGKILL, out of memory) loses at most the last LOG_BATCH.ms of lines.
+ */
+export function logDestination(dest: number | string): pino.DestinationStream {
+  return pino.destination({ dest, sync: false, minLength: LOG_BATCH.bytes, periodicFlush: LOG_BATCH.ms });
+}

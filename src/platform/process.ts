@@ -1,10 +1,9 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { applyHttpLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './http-limits';
-import pino from 'pino';
 import type { Registry } from 'prom-client';
 import { createOpsApp } from '../api/shared/ops-app';
 import { loadConfig, type Config } from './config';
-import { createLogger, type Logger } from './logger';
+import { createLogger, logDestination, type Logger } from './logger';
 import { createMetricsRegistry } from './metrics';
 import { requiredChecks, type ReadinessChecks, type ReadinessRole } from './readiness';
 import { exitOnSignal } from './shutdown';
@@ -47,9 +46,7 @@ export function runProcess<C extends { checks: ReadinessChecks; close(): Promise
 
 async function start<C extends { checks: ReadinessChecks; close(): Promise<void> }>(spec: ProcessSpec<C>) {
   const config = loadConfig();
-  // Written from a buffer in the background: a line (every credentials read writes an audit
-  // line) costs no write on the request's path; pino flushes what is left when the process exits.
-  const log = createLogger(config.logLevel, spec.name, pino.destination({ dest: 1, sync: false }));
+  const log = createLogger(config.logLevel, spec.name, logDestination(1));
   const clients = await spec.open(config, log);
   const stops: Array<() => Promise<void>> = [];
   const servers: Server[] = [];
