@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import type { KvStore } from '../clients/vault';
 import { commitChange, findByEndpoint, findOperator, insertDraft } from '../db/operators';
-import { keepPrefixTablesFromDeletion, lockPrefixTablesForUse } from '../db/prefix-tables';
+import { lockPrefixTables } from '../db/prefix-tables';
 import { listRoutingRules } from '../db/routing-rules';
 import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '../domain/credentials';
 import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR, UNPROCESSABLE } from '../domain/failures';
@@ -25,7 +25,7 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
     async saveOperator(draft: OperatorDraft, actor: string): Promise<Operator> {
       try {
         return await inTransaction(db, async (tx) => {
-          const live = await keepPrefixTablesFromDeletion(tx, tablesUsedBy(draft.routingRules));
+          const live = await lockPrefixTables(tx, tablesUsedBy(draft.routingRules), 'keep');
           const errors = missingPrefixTableErrors(draft.routingRules, live, (i) => `routingRules[${i}]`);
           if (errors.length > 0) {
             throw ApplicationFailure.create({
@@ -92,7 +92,7 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
           }));
         },
         // An import holds its table for its whole upload: wait most of the attempt, not the pool's 5 s.
-        { lockFirst: (tx) => lockPrefixTablesForUse(tx, tableIds, { waitMs: CREATED_LOCK_WAIT_MS }) },
+        { lockFirst: (tx) => lockPrefixTables(tx, tableIds, 'use', { waitMs: CREATED_LOCK_WAIT_MS }) },
       );
     },
 

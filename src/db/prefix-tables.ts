@@ -89,38 +89,40 @@ export async function findLivePrefixTableIds(db: Queryable, ids: readonly string
   return new Set(rows.map((r) => r.id));
 }
 
+const TABLE_LOCKS = {
+  // SHARE: against deletion and entry changes. A rule write takes it before its operator's row,
+  // as an import takes the table's before its operators': one order, no deadlock.
+  use: 'FOR SHARE',
+  // KEY SHARE: against deletion only (its FOR UPDATE, below); an import or an entries change
+  // does not hold it up.
+  keep: 'FOR KEY SHARE',
+} as const;
+
 /**
- * Locks the live tables among `ids` against deletion and entry changes until the transaction
- * ends (FOR SHARE, in id order), and returns them. A rule write takes this before its operator's
- * row, as an import takes the table's before its operators': one order, no deadlock; and a table
- * deleted meanwhile is not returned, so no live rule can point at a deleted table.
+ * The live tables among `ids`, their rows locked in id order until the transaction ends (`use`
+ * or `keep`, above): a table deleted meanwhile is not returned, so no live rule can point at a
+ * deleted table. `waitMs` replaces the pool's lock timeout for this lock only.
  */
-export async function lockPrefixTablesForUse(
+export async function lockPrefixTables(
   tx: PoolClient,
   ids: readonly string[],
-  /** How long to wait for an import holding one (the pool's lock timeout when omitted). */
+  lock: keyof typeof TABLE_LOCKS,
   { waitMs }: { waitMs?: number } = {},
 ): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  if (waitMs !== undefined) await tx.query(`SET LOCAL lock_timeout = ${Math.trunc(waitMs)}`);
-  const { rows } = await tx.query<{ id: string }>(
-    'SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR SHARE',
-    [[...ids].sort()],
+  const select = () =>
+    tx.query<{ id: string }>(
+      `SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id ${TABLE_LOCKS[lock]}`,
+      [[...ids].sort()],
+    );
+  if (waitMs === undefined) return new Set((await select()).rows.map((r) => r.id));
+  const { rows: set } = await tx.query<{ previous: string }>(
+    `SELECT current_setting('lock_timeout') AS previous, set_config('lock_timeout', $1, true)`,
+    [String(Math.trunc(waitMs))],
   );
-  return new Set(rows.map((r) => r.id));
-}
-
-/**
- * Keeps the live tables among `ids` from being deleted until the transaction ends, and returns
- * them: FOR KEY SHARE (in id order) waits only for a deletion in progress (FOR UPDATE, below),
- * not for an import or an entries change, and a table that deletion removed is not returned.
- */
-export async function keepPrefixTablesFromDeletion(tx: PoolClient, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const { rows } = await tx.query<{ id: string }>(
-    'SELECT id FROM ops.prefix_tables WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL ORDER BY id FOR KEY SHARE',
-    [[...ids].sort()],
-  );
+  const { rows } = await select();
+  // Not restored after a failure: the transaction is over then.
+  await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [set[0]?.previous]);
   return new Set(rows.map((r) => r.id));
 }
 

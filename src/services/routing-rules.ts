@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import { inTransaction, type Db } from '../clients/postgres';
 import { commitChange, findOperator } from '../db/operators';
-import { findLivePrefixTableIds, lockPrefixTablesForUse } from '../db/prefix-tables';
+import { findLivePrefixTableIds, lockPrefixTables } from '../db/prefix-tables';
 import { insertRoutingRules, listRoutingRules, softDeleteRoutingRules, updateRoutingRule } from '../db/routing-rules';
 import { replaceTpsLimit } from '../db/tps-limits';
 import type { LintFinding } from '../domain/routing-lint';
@@ -101,7 +101,7 @@ export class RoutingRuleService {
     merge: (current: RoutingRule) => RoutingRuleInput,
     expected: ExpectedVersion,
     actor: string,
-    /** The table the patch names, if any: locked before the operator (see lockPrefixTablesForUse). */
+    /** The table the patch names, if any: locked before the operator (see lockPrefixTables). */
     newTableId?: string,
   ): Promise<RoutingRuleWrite> {
     const set = await this.change(operatorId, expected, actor, newTableId ? [newTableId] : [], async (tx) => {
@@ -163,7 +163,7 @@ export class RoutingRuleService {
     write: (tx: PoolClient) => Promise<void>,
   ): Promise<RoutingRuleSet> {
     return inTransaction(this.deps.db, async (tx) => {
-      await lockPrefixTablesForUse(tx, tableIds);
+      await lockPrefixTables(tx, tableIds, 'use');
       const op = await this.lockForChange(tx, operatorId, expected);
       await write(tx);
       const routingRules = await listRoutingRules(tx, operatorId);
