@@ -6,6 +6,7 @@ import { replaceTpsLimit } from '../src/db/tps-limits';
 import { EventWatcher } from './support/events';
 import { expectInvalid, expectProblem } from './support/problems';
 import { adminToken, newOperatorRequest, startHarness, type Harness } from './support/harness';
+import { backendPid, waitUntilBlockedBy } from './support/pg-locks';
 import { expectNoSecret } from './support/secrets';
 
 /**
@@ -250,8 +251,7 @@ describe('admin API', () => {
       expect(body.errors).toHaveLength(1);
     });
 
-    // BUG (src/api/problem.ts): the body parser's SyntaxError carries status 400 but no `expose`,
-    // so it becomes a 500 and its message, which quotes the body (here the password), is logged.
+    // The body parser's message quotes the body (here the password): never in the answer.
     it('answers malformed JSON with a 400 problem that does not quote the body', async () => {
       const password = 'pw0rd1x';
       const res = await h.api('/operators', {
@@ -261,6 +261,27 @@ describe('admin API', () => {
       });
       const { text } = await expectProblem(res, 400);
       expectNoSecret(text, password);
+    });
+
+    it('answers a body past 1 MiB with a 413 content-too-large problem', async () => {
+      const name = `too large ${'x'.repeat(1024 * 1024)}`;
+      const res = await h.api('/operators', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+      const { body } = await expectProblem(res, 413);
+      expect(body).toMatchObject({ type: expect.stringMatching(/content-too-large$/), title: 'Content too large' });
+    });
+
+    it('answers a Content-Encoding it cannot decode with a 415 problem, not a 500', async () => {
+      const res = await h.api('/operators', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'bogus' },
+        body: '{}',
+      });
+      const { body } = await expectProblem(res, 415);
+      expect(body).toMatchObject({ title: 'Unsupported media type', detail: expect.stringMatching(/bogus/) });
     });
   });
 
@@ -439,14 +460,9 @@ describe('admin API', () => {
           headers: { 'If-Match': '*' },
         });
         // Waiting for this transaction's lock, not any lock of a test file running beside this one.
-        const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
-        const waiting = async () =>
-          (
-            await h.resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [
-              holder,
-            ])
-          ).rowCount ?? 0;
-        while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 10));
+        await waitUntilBlockedBy(h.resources.db, await backendPid(tx), {
+          failure: "the PATCH never waited for the TPS change's lock",
+        });
         await tx.query('COMMIT');
         const res = await patched;
         expect(res.status).toBe(200);

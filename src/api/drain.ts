@@ -4,7 +4,16 @@ import type { DrainService } from '../services/drain';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, sendVersioned } from './shared/http';
-import { commonErrors, etagHeader, json, location, problem, type AdminDoc } from './shared/openapi';
+import {
+  commonErrors,
+  etagHeader,
+  json,
+  JSON_BODY_LIMIT_BYTES,
+  location,
+  problem,
+  undecodableBody,
+  type AdminDoc,
+} from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** DELETE /operators/{id} (the drain, a soft delete) and POST /operators/{id}/drain/cancel. */
@@ -56,6 +65,11 @@ export function documentDrain({ registry, security }: AdminDoc): void {
       ...commonErrors,
       404: problem('No such operator'),
       409: problem('No drain is running, or it has already begun the soft delete'),
+      // The admin app's parser reads every POST's JSON body before the route runs, this one's too.
+      413: problem(
+        `It takes no body, but a JSON one sent anyway is read: one larger than ${JSON_BODY_LIMIT_BYTES} bytes (1 MiB) is refused; nothing was written`,
+      ),
+      415: undecodableBody,
       503: problem('The drain workflow did not answer in time'),
     },
   });

@@ -11,12 +11,14 @@ import type { HealthService } from '../services/health';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, z } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
-import { commonErrors, json, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, json, problem, undecodableBody, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** Operator health: the admin read (`/v1/admin`) and the connectors' report (`/v1/internal`). */
 
 const HISTORY_DEFAULT = 20;
+/** The largest JSON body POST /v1/internal/operators/{id}/health reads (a report is a few hundred bytes). */
+const REPORT_MAX_BYTES = 16 * 1024;
 const HISTORY_MAX = 200;
 
 const HealthHistoryQuery = z.strictObject({
@@ -98,7 +100,8 @@ export interface HealthReportRoutesDeps {
  */
 export function createHealthReportRouter({ pipeline, metrics, log }: HealthReportRoutesDeps): Router<InternalState> {
   const router = new Router<InternalState>();
-  router.post('/operators/:id/health', bodyParser({ enableTypes: ['json'], jsonLimit: '16kb' }), async (ctx) => {
+  const report = bodyParser({ enableTypes: ['json'], jsonLimit: REPORT_MAX_BYTES });
+  router.post('/operators/:id/health', report, async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const result = validateReport(ctx.request.body, id);
     if (!result.ok) {
@@ -152,6 +155,8 @@ export function documentHealthReport({ registry, security }: AdminDoc): void {
       400: problem('An invalid report; `errors` names each field'),
       403: problem('The client certificate is not allowed'),
       404: problem('No such live operator'),
+      413: problem(`The JSON body is larger than ${REPORT_MAX_BYTES} bytes (16 KiB); nothing was stored`),
+      415: undecodableBody,
       503: problem('PostgreSQL, Redis, NATS or Temporal did not take it; send it again'),
     },
   });

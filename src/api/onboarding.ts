@@ -7,7 +7,16 @@ import { RoutingRuleInput } from './routing-rules';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
 import { z } from './shared/http';
-import { commonErrors, json, location, problem, unavailableProblem, type AdminDoc } from './shared/openapi';
+import {
+  bodyTooLarge,
+  jsonBodyErrors,
+  commonErrors,
+  json,
+  location,
+  problem,
+  unavailableProblem,
+  type AdminDoc,
+} from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** POST /operators: onboarding, a workflow that ends with the operator ACTIVE or ONBOARDING_FAILED. */
@@ -58,8 +67,9 @@ export function documentOnboarding({ registry, security }: AdminDoc): void {
       202: { ...json('Onboarding started', WorkflowAccepted), headers: location },
       ...commonErrors,
       409: problem('Duplicate operator (`existingOperatorId`)'),
-      413: problem(
-        'The body is too large, or the operator.config.created event of this operator would not fit a NATS message; errors names the field; nothing was written',
+      ...jsonBodyErrors,
+      413: bodyTooLarge(
+        'the operator.config.created event of this operator would not fit a NATS message (`errors` names the field)',
       ),
       422: problem(
         'A rule that cannot be applied (validUntil not after validFrom, a prefix table that does not exist); `errors` names the field',

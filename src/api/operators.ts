@@ -16,7 +16,7 @@ import {
   z,
 } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
-import { commonErrors, etagHeader, ifMatch, json, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, etagHeader, ifMatch, json, jsonBodyErrors, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** Operators: list, read, change metadata, their workflow runs; and the connectors' config read. */
@@ -173,6 +173,7 @@ export function documentOperators({ registry, security }: AdminDoc): void {
     responses: {
       200: { ...json('The changed operator', Operator), headers: etagHeader },
       ...commonErrors,
+      ...jsonBodyErrors,
       404: problem('No such operator'),
       409: problem('The new endpoint belongs to another operator, or the operator can no longer change'),
       412: problem('If-Match does not match the current version'),

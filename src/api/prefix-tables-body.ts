@@ -117,5 +117,5 @@ function limit(req: IncomingMessage, maxBytes: number): Transform {
 }
 
 function tooLarge(maxBytes: number): HttpProblem {
-  return new HttpProblem(413, 'Payload too large', `A prefix import is at most ${maxBytes} bytes.`);
+  return new HttpProblem(413, 'Content too large', `A prefix import is at most ${maxBytes} bytes.`);
 }

@@ -18,7 +18,7 @@ import {
   namesCurrentEtag,
   z,
 } from './shared/http';
-import { commonErrors, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, ifMatch, json, jsonBodyErrors, location, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** /prefix-tables: destination prefix tables and their entries (CSV or JSON, a million in one request). */
@@ -228,6 +228,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
     responses: {
       201: { ...json('The new table', PrefixTable), headers: { ...tableEtag, ...location } },
       ...commonErrors,
+      ...jsonBodyErrors,
       409: problem('A live table has that name'),
     },
   });
@@ -258,7 +259,13 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
       headers: ifMatch,
       body: { content: { 'application/json': { schema: PatchPrefixTableRequest } } },
     },
-    responses: { 200: table, ...commonErrors, ...writeErrors, 409: problem('A live table has that name') },
+    responses: {
+      200: table,
+      ...commonErrors,
+      ...writeErrors,
+      ...jsonBodyErrors,
+      409: problem('A live table has that name'),
+    },
   });
   registry.registerPath({
     method: 'delete',

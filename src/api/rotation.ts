@@ -4,7 +4,15 @@ import { SmppPassword } from './onboarding';
 import { sendAccepted, WorkflowAccepted } from './shared/accepted';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, z } from './shared/http';
-import { commonErrors, json, location, problem, unavailableProblem, type AdminDoc } from './shared/openapi';
+import {
+  commonErrors,
+  json,
+  jsonBodyErrors,
+  location,
+  problem,
+  unavailableProblem,
+  type AdminDoc,
+} from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** POST /operators/{id}/credentials/rotate: the credential-rotation workflow. */
@@ -37,6 +45,7 @@ export function documentRotation({ registry, security }: AdminDoc): void {
     responses: {
       202: { ...json('Rotation started', WorkflowAccepted), headers: location },
       ...commonErrors,
+      ...jsonBodyErrors,
       404: problem('No such operator'),
       409: problem('A rotation is already running (`workflowId`), the operator is not ACTIVE, or a drain runs'),
       503: unavailableProblem(

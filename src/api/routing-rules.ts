@@ -20,7 +20,17 @@ import { LintFinding } from './routing-lint';
 import type { RoutingRuleService } from '../services/routing-rules';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
-import { commonErrors, etagHeader, ifMatch, json, location, problem, type AdminDoc } from './shared/openapi';
+import {
+  bodyTooLarge,
+  jsonBodyErrors,
+  commonErrors,
+  etagHeader,
+  ifMatch,
+  json,
+  location,
+  problem,
+  type AdminDoc,
+} from './shared/openapi';
 import { BEYOND_SCHEMA, parse } from './shared/validate';
 
 /** /operators/{id}/routing-rules: the operator's rule set, one rule, or all at once. */
@@ -247,13 +257,14 @@ const writeErrors = {
   422: problem(
     'Well-formed but cannot be applied: validUntil not after validFrom, or a prefix table that does not exist or is deleted; `errors` names the field',
   ),
-  413: problem(
-    'The body is too large, or the rule set after the change would make an event larger than a NATS message; errors names the field; nothing was written',
+  ...jsonBodyErrors,
+  413: bodyTooLarge(
+    'the rule set after the change would make an event larger than a NATS message (`errors` names the field)',
   ),
 };
 
-/** A delete sends no body and names no table: no 413, no 422. */
-const { 413: _tooLarge, 422: _unprocessable, ...deleteErrors } = writeErrors;
+/** A delete sends no body and names no table: no 413, 415 or 422. */
+const { 413: _tooLarge, 415: _undecodable, 422: _unprocessable, ...deleteErrors } = writeErrors;
 
 export function documentRoutingRules({ registry, security }: AdminDoc): void {
   const path = '/operators/{id}/routing-rules';

@@ -3,7 +3,7 @@ import { TpsLimit } from '../domain/schemas';
 import type { RoutingRuleService } from '../services/routing-rules';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
-import { commonErrors, etagHeader, ifMatch, json, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, etagHeader, ifMatch, json, jsonBodyErrors, problem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** /operators/{id}/tps-limit: the operator's throughput limit, as every enforcer applies it. */
@@ -60,6 +60,7 @@ export function documentTpsLimit({ registry, security }: AdminDoc): void {
     responses: {
       200: answer,
       ...commonErrors,
+      ...jsonBodyErrors,
       404: problem('No such operator'),
       409: problem('The operator is still being created or can no longer change'),
       412: problem('If-Match does not match the current version'),

@@ -60,6 +60,29 @@ export const commonErrors = {
   },
 };
 
+/**
+ * The admin API's limit on a JSON body: src/api/admin-app.ts gives it to the body parser, which
+ * reads the body of every POST, PUT and PATCH sent as JSON (never a DELETE's) before the route runs.
+ */
+export const JSON_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** The 413 of a route with a JSON body; `more` names what else the route refuses with a 413. */
+export const bodyTooLarge = (more?: string) =>
+  problem(
+    `The JSON body is larger than ${JSON_BODY_LIMIT_BYTES} bytes (1 MiB)${more ? `, or ${more}` : ''}; nothing was written`,
+  );
+
+/** The 415 of a route whose JSON body the parser reads: it decodes gzip, deflate and br. */
+export const undecodableBody = problem(
+  'The body is sent in a Content-Encoding the server does not decode (it takes identity, gzip, deflate and br); nothing was written',
+);
+
+/** What every admin route that takes a JSON body (POST, PUT, PATCH) may answer besides `commonErrors`. */
+export const jsonBodyErrors = {
+  413: bodyTooLarge(),
+  415: undecodableBody,
+};
+
 /** Where a capability documents its paths; `security` is the admin bearer token. */
 export interface AdminDoc {
   registry: OpenAPIRegistry;
