@@ -10,6 +10,7 @@ import { connectorHealthSignal } from '../src/workflows/messages';
 import { EventWatcher } from './support/events';
 import { newOperatorRequest, startHarness, type Harness } from './support/harness';
 import { insertActiveOperator } from './support/outbox-fixtures';
+import { backendPid, waitUntilBlockedBy } from './support/pg-locks';
 import { expectNoSecret } from './support/secrets';
 
 interface Accepted {
@@ -43,17 +44,12 @@ async function holdNewTable(h: Harness, lock: 'FOR NO KEY UPDATE' | 'FOR UPDATE'
   const tx = await h.resources.db.connect();
   await tx.query('BEGIN');
   await tx.query(`SELECT 1 FROM ops.prefix_tables WHERE id = $1 ${lock}`, [table.id]);
-  const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
-  const waited = async () =>
-    ((await h.resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [holder]))
-      .rowCount ?? 0) > 0;
+  const holder = await backendPid(tx);
   return {
     tableId: table.id,
     tx,
     async untilWaitedFor(): Promise<void> {
-      for (const until = Date.now() + 10_000; !(await waited()); await new Promise((r) => setTimeout(r, 10))) {
-        if (Date.now() > until) throw new Error('nobody queued behind the held table');
-      }
+      await waitUntilBlockedBy(h.resources.db, holder, { failure: 'nobody queued behind the held table' });
     },
   };
 }

@@ -62,6 +62,48 @@ interface Tagged<T> {
   allowed: boolean;
 }
 
+/** Names of values never to print: a generated password is a password to whoever reads test output. */
+const SECRET_NAME = /password|secret|token|authorization/i;
+
+/** A copy of a JSON value with every secret-named field masked, at any depth. */
+function masked(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(masked);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_NAME.test(k) ? '<masked>' : masked(v)]));
+}
+
+/** A value as JSON, secret-named fields masked: what a failure message shows of a generated part. */
+const shown = (value: unknown): string | undefined => JSON.stringify(masked(value));
+
+/** A URL with its secret-named query parameters masked. */
+function maskedUrl(url: string): string {
+  const at = url.indexOf('?');
+  if (at < 0) return url;
+  const query = new URLSearchParams(url.slice(at + 1));
+  for (const name of new Set(query.keys())) if (SECRET_NAME.test(name)) query.set(name, '<masked>');
+  return `${url.slice(0, at)}?${query.toString()}`;
+}
+
+/** An answer's body as text, secret-named fields masked when it is JSON. */
+function maskedText(text: string): string {
+  try {
+    return JSON.stringify(masked(JSON.parse(text)));
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * A tagged part that fast-check prints masked: a failing property's counterexample (and, when
+ * verbose, every value tried) goes into the error it throws.
+ */
+function tagged<T>(value: T, allowed: boolean, show: (value: T) => unknown = masked): Tagged<T> {
+  return Object.assign(
+    { value, allowed },
+    { [fc.toStringMethod]: () => fc.stringify({ value: show(value), allowed }) },
+  );
+}
+
 // Fixed in npm test; FUZZ_SEED and FUZZ_RUNS explore further by hand.
 const RUNS = Number(process.env.FUZZ_RUNS ?? 30);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
@@ -101,7 +143,7 @@ describe('admin API against its OpenAPI document (property-based)', () => {
    */
   async function expectDocumented(op: Operation, res: Response, sent: string, allowed?: boolean): Promise<void> {
     const text = await res.text();
-    const where = `${op.method} ${op.path} (${sent}) answered ${res.status}: ${text.slice(0, 300)}`;
+    const where = `${op.method} ${op.path} (${sent}) answered ${res.status}: ${maskedText(text).slice(0, 300)}`;
     const seen = statuses.get(`${op.method} ${op.path}`) ?? new Map<number, number>();
     statuses.set(`${op.method} ${op.path}`, seen.set(res.status, (seen.get(res.status) ?? 0) + 1));
     if (res.status >= 500) throw new Error(`a 5xx: ${where}`);
@@ -156,7 +198,7 @@ describe('admin API against its OpenAPI document (property-based)', () => {
         const allowed =
           pathParams.every((p) => paramAllowed(p.schema, String(values[p.name]))) &&
           queryParams.every((p) => (p.name in query ? paramAllowed(p.schema, String(query[p.name])) : !p.required));
-        return { value: `${filled}${search ? `?${search}` : ''}`, allowed };
+        return tagged(`${filled}${search ? `?${search}` : ''}`, allowed, maskedUrl);
       });
   }
 
@@ -175,7 +217,7 @@ describe('admin API against its OpenAPI document (property-based)', () => {
           },
           { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
         );
-    return body.map((value) => ({ value, allowed: bodyAllowed(op, value) }));
+    return body.map((value) => tagged(value, bodyAllowed(op, value)));
   }
 
   /** A header as the document describes it (If-Match: also `*` and versions), absent, or garbage. */
@@ -205,7 +247,7 @@ describe('admin API against its OpenAPI document (property-based)', () => {
           allowed &&= paramAllowed(p.schema, v);
         }
       });
-      return { value, allowed };
+      return tagged(value, allowed);
     });
   }
 
@@ -221,7 +263,7 @@ describe('admin API against its OpenAPI document (property-based)', () => {
       await fc.assert(
         fc.asyncProperty(requestOf(op), async (url) => {
           const res = await h.api(url.value);
-          await expectDocumented(op, res, url.value, url.allowed);
+          await expectDocumented(op, res, maskedUrl(url.value), url.allowed);
         }),
         { numRuns: RUNS, seed: SEED },
       );
@@ -237,7 +279,7 @@ describe('admin API against its OpenAPI document (property-based)', () => {
           headers: { 'content-type': 'application/json', ...extra.value },
           body: body.value === undefined ? undefined : JSON.stringify(body.value),
         });
-        const sent = `${url.value} ${JSON.stringify(extra.value)} ${JSON.stringify(body.value)?.slice(0, 200)}`;
+        const sent = `${maskedUrl(url.value)} ${shown(extra.value)} ${shown(body.value)?.slice(0, 200)}`;
         await expectDocumented(op, res, sent, url.allowed && body.allowed && extra.allowed);
       }),
       { numRuns: runs, seed: SEED },

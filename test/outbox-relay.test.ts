@@ -8,6 +8,7 @@ import { instrumentOutbox } from '../src/events/outbox-metrics';
 import { createLogger } from '../src/platform/logger';
 import { EventWatcher } from './support/events';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
+import { backendPid, waitUntilBlockedBy } from './support/pg-locks';
 
 /** The relay's own behaviour: woken by NOTIFY at commit, poison rows parked, metrics. */
 
@@ -153,15 +154,11 @@ describe('outbox relay', () => {
         .rows[0]!;
       await gate.query('BEGIN');
       await gate.query('SELECT 1 FROM ops.event_outbox WHERE id = $1 FOR UPDATE', [first.id]);
-      const gatePid = (await gate.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const gatePid = await backendPid(gate);
 
       const relay = new OutboxRelay(db, nc, log, { batchSize: 2 });
       const flushed = relay.flush();
-      const waitsAtGate = async () =>
-        (await db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [gatePid]))
-          .rowCount ?? 0;
-      for (const until = Date.now() + 10_000; (await waitsAtGate()) === 0; await new Promise((r) => setTimeout(r, 10)))
-        if (Date.now() > until) throw new Error('the flush never reached its first mark');
+      await waitUntilBlockedBy(db, gatePid, { failure: 'the flush never reached its first mark' });
       await slow.query('COMMIT');
       await append(db, late, 6);
       await gate.query('ROLLBACK');

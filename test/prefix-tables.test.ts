@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EventEnvelope } from '../src/events/envelope';
 import { useHarnessWithEvents } from './support/harness';
+import { backendPid, waitUntilBlockedBy } from './support/pg-locks';
 import { expectInvalid, expectProblem } from './support/problems';
 import { onboardActive } from './support/rotation';
 
@@ -266,32 +267,36 @@ describe('prefix tables', () => {
     const table = await newTable();
     const [staying, leaving] = [await onboardActive(h()), await onboardActive(h())];
     for (const { id } of [staying, leaving]) await addRuleOn(table.id, id);
-    // A rule write moving `leaving` off the table, as src/services/routing-rules.ts makes it: the
-    // operator's row locked (it locks only the tables it moves to), its rule on the table gone.
-    const tx = await h().resources.db.connect();
+    const current = await h().api(`/operators/${leaving.id}/routing-rules`);
+    const { routingRules } = (await current.json()) as { routingRules: Array<{ id: string; prefixTableId?: string }> };
+    const rule = routingRules.find((r) => r.prefixTableId === table.id);
+    if (!rule) throw new Error('the rule on the table is not listed');
+    // The API moves `leaving`'s rule off the table (onto a prefix of its own). Its write locks the
+    // operator's row (and only the tables it moves to), then waits at the rule's row for the lock
+    // held here: the change comes while the rule write holds the operator, its rule not yet moved.
+    const gate = await h().resources.db.connect();
     try {
-      await tx.query('BEGIN');
-      await tx.query('SELECT 1 FROM ops.operators WHERE id = $1 FOR UPDATE', [leaving.id]);
-      await tx.query(
-        'UPDATE ops.routing_rules SET deleted_at = now() WHERE operator_id = $1 AND prefix_table_id = $2',
-        [leaving.id, table.id],
-      );
-      const holder = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      await gate.query('BEGIN');
+      await gate.query('SELECT 1 FROM ops.routing_rules WHERE id = $1 FOR UPDATE', [rule.id]);
+      const moved = h().api(`/operators/${leaving.id}/routing-rules/${rule.id}`, {
+        method: 'PATCH',
+        json: { prefixes: ['2547'] },
+        headers: { 'If-Match': current.headers.get('etag') ?? '' },
+      });
+      const ruleWrites = await waitUntilBlockedBy(h().resources.db, await backendPid(gate), {
+        failure: "the rule write never reached the rule's row",
+      });
+      expect(ruleWrites).toHaveLength(1);
       const put = writeEntries(table, 'PUT', '2547\n');
-      const waiting = async () =>
-        ((
-          await h().resources.db.query('SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [
-            holder,
-          ])
-        ).rowCount ?? 0) > 0;
-      for (const until = Date.now() + 10_000; !(await waiting()); await new Promise((r) => setTimeout(r, 10))) {
-        if (Date.now() > until) throw new Error('the change never waited for the operator');
-      }
-      await tx.query('COMMIT');
+      await waitUntilBlockedBy(h().resources.db, ruleWrites[0]!, {
+        failure: 'the change never waited for the operator',
+      });
+      await gate.query('ROLLBACK');
+      expect((await moved).status).toBe(200);
       const written = (await (await put).json()) as Written;
       expect(written.operators.map((o) => o.operatorId)).toEqual([staying.id]);
     } finally {
-      tx.release(true);
+      gate.release(true);
     }
   });
 });
