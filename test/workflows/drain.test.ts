@@ -98,12 +98,13 @@ describe('drainOperator', () => {
   it('soft-deletes when the drain timeout runs out with messages still in flight', async () => {
     const stubs = stubActivities();
     await withWorker(env(), stubs.activities, async (taskQueue) => {
+      // Read before the drain starts: its timer starts before the test sees it waiting.
+      const before = await env().currentTimeMs();
       const { handle, accepted } = await startDrain(taskQueue);
       await accepted;
       await waitForStep(handle, drainSteps.query, 'waitingForEmpty');
       await handle.signal(connectorHealthSignal, await inflight(5));
 
-      const before = await env().currentTimeMs();
       expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'DELETED', reason: 'timeout' });
       expect((await env().currentTimeMs()) - before).toBeGreaterThanOrEqual(DRAIN_TIMEOUT_S * 1000);
       expect(await stepOf(handle)).toBe('deleted');
