@@ -18,7 +18,16 @@ import {
   namesCurrentEtag,
   z,
 } from './shared/http';
-import { commonErrors, ifMatch, json, jsonBodyErrors, location, problem, type AdminDoc } from './shared/openapi';
+import {
+  commonErrors,
+  ifMatch,
+  json,
+  jsonBodyErrors,
+  location,
+  problem,
+  versionEtag,
+  type AdminDoc,
+} from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** /prefix-tables: destination prefix tables and their entries (CSV or JSON, a million in one request). */
@@ -162,7 +171,7 @@ export function createInternalPrefixTablesRouter(tables: PrefixTableService): Ro
   return router;
 }
 
-const tableEtag = { ETag: { description: 'The table version, quoted', schema: { type: 'string' as const } } };
+const tableEtag = versionEtag('table');
 
 /** A table's entries as CSV or JSON by Accept, streamed from one snapshot; ETag is the table version. */
 function sendEntries(tables: PrefixTableService) {

@@ -29,9 +29,11 @@ export const json = <T extends z.ZodType>(description: string, schema: T) => ({
   content: { 'application/json': { schema } },
 });
 export const location = { Location: { schema: { type: 'string' as const } } };
-export const etagHeader = {
-  ETag: { description: 'The operator version, quoted', schema: { type: 'string' as const } },
-};
+/** The ETag header of an answer: the version of `what`, quoted. */
+export const versionEtag = (what: string) => ({
+  ETag: { description: `The ${what} version, quoted`, schema: { type: 'string' as const } },
+});
+export const etagHeader = versionEtag('operator');
 /** `*` or a list of entity-tags (RFC 9110 13.1.1), as `parseIfMatch` reads it. */
 
 export const ifMatch = z.object({
