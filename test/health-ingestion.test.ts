@@ -166,4 +166,43 @@ describe('health ingestion', () => {
     expect(await logCount(resources.db, id)).toBe(1);
     expect(events.of(id)).toHaveLength(1);
   });
+  it('takes no more reports off the stream than its batches in flight and the next can hold', async () => {
+    const small = await startIngestion({ config, ...resources }, { batchMax: 10 });
+    // Every batch held in its writes, as a slow PostgreSQL would hold it.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    try {
+      const ingest = small.pipeline.ingest.bind(small.pipeline);
+      small.pipeline.ingest = async (reports) => {
+        await released;
+        return ingest(reports);
+      };
+      const id = await insertOperator(resources.db);
+      const base = Date.now() - 10_000;
+      const total = 300;
+      for (let i = 0; i < total; i++)
+        await small.publish(id, report(id, { inflight: i, reportedAt: new Date(base + i).toISOString() }));
+
+      const jsm = await resources.nats.jetstreamManager();
+      const info = () => jsm.consumers.info(small.stream, small.consumerName);
+      // Two batches of 10 in flight, 30 queued, and what the client library buffers (10 more and
+      // a pull's worth in transit): far from all 300.
+      await waitUntil('the consumer to stop taking reports', async () => {
+        const before = (await info()).num_ack_pending;
+        await new Promise((r) => setTimeout(r, 300));
+        const after = await info();
+        return after.num_ack_pending === before && after.num_ack_pending > 0 ? after : undefined;
+      });
+      const held = await info();
+      expect(held.num_ack_pending).toBeLessThanOrEqual(100);
+      expect(held.num_pending).toBeGreaterThanOrEqual(total - 100);
+
+      release();
+      await waitUntil('every report logged', async () => (await logCount(resources.db, id)) === total, 30_000);
+      expect(await cached(id)).toMatchObject({ inflight: total - 1 });
+    } finally {
+      release();
+      await small.stop();
+    }
+  });
 });

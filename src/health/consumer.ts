@@ -53,6 +53,8 @@ export class HealthConsumer {
   private readonly prefix: string;
   private readonly queue: JsMsg[] = [];
   private wake?: () => void;
+  /** Resolves the pull loop's wait once the queue has room again. */
+  private roomMade?: () => void;
   private messages?: ConsumerMessages;
   private stopping = false;
   private pulling?: Promise<void>;
@@ -93,6 +95,7 @@ export class HealthConsumer {
     clearInterval(this.lagTimer);
     this.messages?.stop();
     this.wake?.();
+    this.roomMade?.();
     await this.processing;
     await this.pulling;
     for (const m of this.queue.splice(0)) m.nak();
@@ -121,6 +124,12 @@ export class HealthConsumer {
         for await (const m of messages) {
           this.queue.push(m);
           this.wake?.();
+          // Taken no further than the batches in flight and the next one: the rest waits on the
+          // server, not here, where a slow batch could let its ack_wait run out (a redelivery).
+          while (this.queue.length >= this.queueLimit() && !this.stopping) {
+            await new Promise<void>((resolve) => (this.roomMade = resolve));
+            this.roomMade = undefined;
+          }
         }
       } catch (err) {
         this.deps.log.warn({ err: (err as Error).message }, 'health consumer failed; restarting');
@@ -155,12 +164,19 @@ export class HealthConsumer {
         this.wake = undefined;
         continue;
       }
-      const handled: Promise<void> = this.handle(this.queue.splice(0, this.options.batchMax))
+      const batch = this.queue.splice(0, this.options.batchMax);
+      this.roomMade?.();
+      const handled: Promise<void> = this.handle(batch)
         .catch((err: unknown) => this.deps.log.error({ err: (err as Error).message }, 'health batch not handled'))
         .finally(() => inFlight.delete(handled));
       inFlight.add(handled);
     }
     await Promise.all(inFlight);
+  }
+
+  /** Messages held here at most: a batch for each one in flight and the next. */
+  private queueLimit(): number {
+    return this.options.batchMax * ((this.options.batchesInFlight ?? 1) + 1);
   }
 
   private validate(m: JsMsg): Validation {
