@@ -281,7 +281,20 @@ describe('admin API', () => {
         body: '{}',
       });
       const { body } = await expectProblem(res, 415);
-      expect(body).toMatchObject({ title: 'Unsupported media type', detail: expect.stringMatching(/bogus/) });
+      expect(body).toMatchObject({
+        title: 'Unsupported media type',
+        detail: expect.stringMatching(/Content-Encoding/),
+      });
+    });
+
+    it('answers a body that is not what its Content-Encoding says with a 400 problem, not a 500', async () => {
+      const res = await h.api('/operators', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body: '{"name": "not gzip at all"}',
+      });
+      const { body } = await expectProblem(res, 400);
+      expect(body.detail).toMatch(/could not be decoded/);
     });
   });
 

@@ -25,28 +25,33 @@ describe('prefix table locks', () => {
     return id;
   };
 
-  it('waits waitMs for a table another transaction holds, then the pool lock timeout applies again', async () => {
+  it('waits waitMs, past the pool lock timeout, for a table another transaction holds; then the pool timeout applies again', async () => {
+    // A pool whose lock timeout is short: a wait that outlasts it shows waitMs applied.
+    const short = createPool({ ...config, lockTimeoutMs: 200 });
     const id = await newTable();
     const holder = await db.connect();
     try {
       await holder.query('BEGIN');
       await findPrefixTable(holder, id, 'delete');
-      await expect(inTransaction(db, (tx) => lockPrefixTables(tx, [id], 'use', { waitMs: 100 }))).rejects.toMatchObject(
-        { code: '55P03' },
-      );
+      await expect(inTransaction(short, (tx) => lockPrefixTables(tx, [id], 'use'))).rejects.toMatchObject({
+        code: '55P03',
+      });
+      // Let go well after the pool's 200 ms, well before waitMs.
+      const releasing = new Promise((resolve) => setTimeout(resolve, 800)).then(() => holder.query('ROLLBACK'));
+      const after = await inTransaction(short, async (tx) => {
+        const locked = await lockPrefixTables(tx, [id], 'use', { waitMs: 20_000 });
+        const { rows } = await tx.query<{ ms: string }>(
+          `SELECT (extract(epoch FROM current_setting('lock_timeout')::interval) * 1000)::int::text AS ms`,
+        );
+        return { locked: [...locked], lockTimeoutMs: Number(rows[0]?.ms) };
+      });
+      await releasing;
+      expect(after).toEqual({ locked: [id], lockTimeoutMs: 200 });
     } finally {
       await holder.query('ROLLBACK');
       holder.release();
+      await short.end();
     }
-
-    const after = await inTransaction(db, async (tx) => {
-      const locked = await lockPrefixTables(tx, [id], 'use', { waitMs: 25_000 });
-      const { rows } = await tx.query<{ ms: string }>(
-        `SELECT (extract(epoch FROM current_setting('lock_timeout')::interval) * 1000)::int::text AS ms`,
-      );
-      return { locked: [...locked], lockTimeoutMs: Number(rows[0]?.ms) };
-    });
-    expect(after).toEqual({ locked: [id], lockTimeoutMs: config.lockTimeoutMs });
   });
 
   it('returns only the live tables among those named, for either lock', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { credentialsPath } from '../src/domain/credentials';
 import { workflowIds } from '../src/domain/workflow-ids';
 import { loadConfig } from '../src/platform/config';
-import { createLogger } from '../src/platform/logger';
+import { createLogger, LOG_BATCH } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
 import { asConnector, standardPki, type StandardPki } from './support/certs';
 import { EventWatcher } from './support/events';
@@ -279,6 +279,8 @@ describe('a password through the whole system, outages included', () => {
     expect((await admin(`/operators/${id}`)).status).toBe(404); // soft-deleted: gone from the API
     expect((await credentials(id)).status).toBe(404);
 
+    // The service's last lines (the reads just above) are written within LOG_BATCH.ms.
+    await sleep(3 * LOG_BATCH.ms);
     const places: Record<string, string> = {
       logs: service.output(),
       postgres: await dumpOpsSchema(r.db),

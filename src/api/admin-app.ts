@@ -1,4 +1,3 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
@@ -21,6 +20,7 @@ import { httpMetrics } from './shared/http-metrics';
 import { documentIdempotency, idempotency } from './shared/idempotency';
 import { createReferenceRouter, REFERENCE_PREFIX } from './reference-page';
 import { buildOpenApi, JSON_BODY_LIMIT_BYTES, type OpenApiDocument } from './shared/openapi';
+import { jsonBody } from './shared/json-body';
 import { logStreamErrors, problemMiddleware } from './shared/problem';
 import { requestLog } from './shared/request-log';
 
@@ -112,7 +112,7 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   app.use(problemMiddleware(deps.log));
   const auth = createAdminAuth(deps.config.jwt);
   app.use((ctx, next) => (isPublic(ctx.path) ? next() : auth(ctx, next)));
-  const json = bodyParser({ enableTypes: ['json'], jsonLimit: JSON_BODY_LIMIT_BYTES });
+  const json = jsonBody(JSON_BODY_LIMIT_BYTES);
   app.use((ctx, next) => (streamsItsBody(ctx) || isPublic(ctx.path) ? next() : json(ctx, next)));
 
   const openapi = buildAdminOpenApi();

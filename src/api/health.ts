@@ -1,5 +1,4 @@
 import { dependencyFailure } from '../clients/dependency-errors';
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import { HEALTH_STATUSES } from '../domain/operator';
 import { countRejected, type HealthMetrics } from '../health/metrics';
@@ -8,6 +7,7 @@ import { HealthReportSchema, validateReport } from '../health/report';
 import type { Logger } from '../platform/logger';
 import { notFound, unavailable, validationFailed } from '../services/shared/errors';
 import type { HealthService } from '../services/health';
+import { jsonBody } from './shared/json-body';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, z } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
@@ -100,7 +100,7 @@ export interface HealthReportRoutesDeps {
  */
 export function createHealthReportRouter({ pipeline, metrics, log }: HealthReportRoutesDeps): Router<InternalState> {
   const router = new Router<InternalState>();
-  const report = bodyParser({ enableTypes: ['json'], jsonLimit: REPORT_MAX_BYTES });
+  const report = jsonBody(REPORT_MAX_BYTES);
   router.post('/operators/:id/health', report, async (ctx) => {
     const { id } = parse(OperatorIdParams, ctx.params, 'path');
     const result = validateReport(ctx.request.body, id);

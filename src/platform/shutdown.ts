@@ -19,6 +19,9 @@ export function exitOnSignal(log: Logger, stop: () => Promise<void>): { readonly
     }, DEADLINE_MS).unref();
     await stop();
     log.info('stopped');
+    // Every gathered line out, in order, before the exit (pino's exit flush skips a batch still
+    // being written: lines could come out after 'stopped').
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

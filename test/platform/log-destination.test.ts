@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import path from 'node:path';
 
 /**
  * The service's log destination gathers lines and writes them in batches; a line must still come
@@ -8,9 +9,11 @@ import { once } from 'node:events';
  */
 function startChild(mode: 'stay' | 'throw') {
   // tsx as a loader, not its CLI: the CLI runs the script in a grandchild that a kill would miss.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/log-destination-child.ts', mode], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, '../support/log-destination-child.ts'), mode],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const exited = once(child, 'exit');

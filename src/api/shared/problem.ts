@@ -51,12 +51,6 @@ export function sendProblem(ctx: Context, problem: Problem): void {
   ctx.body = { ...problem, instance: ctx.path };
 }
 
-/** The titles of the body parser's errors other than a 400 (413 past the limit; 415 for a charset or encoding). */
-const PARSER_TITLES: Record<number, string> = {
-  413: byKind.too_large.title,
-  415: 'Unsupported media type',
-};
-
 /** How long a client should wait before retrying a 503. */
 const RETRY_AFTER_S = 5;
 
@@ -72,17 +66,6 @@ function toProblem(err: unknown): { problem: Problem; headers?: Record<string, s
     return {
       problem: { type: slug(err.title), title: err.title, status: err.status, detail: err.message, ...err.extra },
       headers: err.headers,
-    };
-  }
-  // The parser's message quotes the body (and so maybe a password): never echo or log it.
-  if (err instanceof SyntaxError && (err as { status?: unknown }).status === 400) {
-    return {
-      problem: {
-        type: slug('bad request'),
-        title: 'Bad request',
-        status: 400,
-        detail: 'The request body is not valid JSON.',
-      },
     };
   }
   // PostgreSQL broke a deadlock or a serialization conflict with a concurrent change: nothing of
@@ -126,20 +109,11 @@ function toProblem(err: unknown): { problem: Problem; headers?: Record<string, s
       headers: { 'Retry-After': String(failure.retryAfterS) },
     };
   }
-  // Koa's and the body parser's own client errors (malformed JSON, body too large, ...), titled
-  // as the service's own answers of the same status are.
-  const e = err as { status?: unknown; expose?: unknown; message?: unknown; type?: unknown; limit?: unknown };
-  // inflation's 415 for an unknown Content-Encoding is the one such error without `expose`.
-  const exposed = e?.expose === true || (e?.status === 415 && err instanceof Error);
-  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && exposed) {
-    const title = PARSER_TITLES[e.status] ?? 'Bad request';
-    const detail =
-      e.type === 'entity.too.large' && typeof e.limit === 'number'
-        ? `The request body is larger than ${e.limit} bytes.`
-        : typeof e.message === 'string'
-          ? e.message
-          : title;
-    return { problem: { type: slug(title), title, status: e.status, detail } };
+  // Koa's own client errors (the body parser's are HttpProblems: src/api/shared/json-body.ts).
+  const e = err as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
+    const title = typeof e.message === 'string' ? e.message : 'Bad request';
+    return { problem: { type: slug('bad request'), title: 'Bad request', status: e.status, detail: title } };
   }
   return undefined;
 }

@@ -1,0 +1,39 @@
+import { bodyParser } from '@koa/bodyparser';
+import type { Middleware } from 'koa';
+import { HttpProblem } from './problem';
+
+/**
+ * The JSON body parser of both listeners: the body of a POST, PUT or PATCH sent as JSON (never a
+ * DELETE's), at most `limitBytes`. Whatever keeps a body from being read is the client's: a
+ * problem that says which, never a 500, and never the body quoted (the parser's messages quote
+ * it, and it may hold a password).
+ */
+export function jsonBody(limitBytes: number): Middleware {
+  return bodyParser({
+    enableTypes: ['json'],
+    jsonLimit: limitBytes,
+    onError: (err) => {
+      throw unreadableBody(err, limitBytes);
+    },
+  });
+}
+
+function unreadableBody(err: unknown, limitBytes: number): unknown {
+  const { status, code } = (err ?? {}) as { status?: unknown; code?: unknown };
+  if (status === 413)
+    return new HttpProblem(413, 'Content too large', `The JSON body is larger than ${limitBytes} bytes.`);
+  // inflation's, for a Content-Encoding it has no decoder for.
+  if (status === 415)
+    return new HttpProblem(
+      415,
+      'Unsupported media type',
+      'The body is sent in a Content-Encoding the server does not decode: identity, gzip, deflate or br.',
+    );
+  if (err instanceof SyntaxError) return new HttpProblem(400, 'Bad request', 'The request body is not valid JSON.');
+  // zlib's, for a body that is not what its Content-Encoding says (Z_DATA_ERROR, Z_BUF_ERROR).
+  if (typeof code === 'string' && code.startsWith('Z_'))
+    return new HttpProblem(400, 'Bad request', 'The request body could not be decoded as its Content-Encoding says.');
+  // raw-body's: the client went away, or sent more or less than its Content-Length.
+  if (status === 400) return new HttpProblem(400, 'Bad request', 'The request body could not be read whole.');
+  return err;
+}
