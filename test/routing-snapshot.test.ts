@@ -182,7 +182,10 @@ describe('routing snapshot', () => {
     expect(current.status).toBe(304);
     expect(current.headers.get('etag')).toBe(`"${truth.version}"`);
     expect(await current.text()).toBe('');
-    const older = await fetch(entries, { headers: { 'if-none-match': `"${truth.version - 1}"` } });
+    for (const held of ['*', `"0", W/"${truth.version}"`]) {
+      expect((await fetch(entries, { headers: { 'if-none-match': held } })).status).toBe(304);
+    }
+    const older = await fetch(entries, { headers: { 'if-none-match': `"${truth.version - 1}", "x"` } });
     expect(older.status).toBe(200);
     expect(((await older.json()) as { prefixes: string[] }).prefixes).toEqual(['2541', '2547']);
   });

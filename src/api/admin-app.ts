@@ -19,8 +19,8 @@ import { createTpsLimitRouter, documentTpsLimit } from './tps-limits';
 import { httpMetrics } from './shared/http-metrics';
 import { documentIdempotency, idempotency } from './shared/idempotency';
 import { createReferenceRouter, REFERENCE_PREFIX } from './reference-page';
-import { buildOpenApi, JSON_BODY_LIMIT_BYTES, type OpenApiDocument } from './shared/openapi';
-import { jsonBody } from './shared/json-body';
+import { buildOpenApi, type OpenApiDocument } from './shared/openapi';
+import { jsonBody, JSON_BODY_LIMIT_BYTES } from './shared/json-body';
 import { logStreamErrors, problemMiddleware } from './shared/problem';
 import { requestLog } from './shared/request-log';
 

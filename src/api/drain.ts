@@ -8,10 +8,10 @@ import {
   commonErrors,
   etagHeader,
   json,
-  JSON_BODY_LIMIT_BYTES,
+  jsonBodyErrors,
   location,
   problem,
-  undecodableBody,
+  unavailableProblem,
   type AdminDoc,
 } from './shared/openapi';
 import { parse } from './shared/validate';
@@ -49,7 +49,9 @@ export function documentDrain({ registry, security }: AdminDoc): void {
       ...commonErrors,
       404: problem('No such operator'),
       409: problem('Not ACTIVE, a drain already running, or a credential rotation running'),
-      503: problem('Temporal did not answer'),
+      503: unavailableProblem(
+        'A dependency is down (`dependency` names it). When Temporal did not confirm the start, the drain may still have started: read the operator before retrying',
+      ),
     },
   });
 
@@ -65,12 +67,11 @@ export function documentDrain({ registry, security }: AdminDoc): void {
       ...commonErrors,
       404: problem('No such operator'),
       409: problem('No drain is running, or it has already begun the soft delete'),
-      // The admin app's parser reads every POST's JSON body before the route runs, this one's too.
-      413: problem(
-        `It takes no body, but a JSON one sent anyway is read: one larger than ${JSON_BODY_LIMIT_BYTES} bytes (1 MiB) is refused; nothing was written`,
+      // It takes no body, but the admin app's parser reads a JSON one sent to any POST.
+      ...jsonBodyErrors,
+      503: unavailableProblem(
+        'A dependency is down (`dependency` names it), or the drain workflow did not answer in time; retry',
       ),
-      415: undecodableBody,
-      503: problem('The drain workflow did not answer in time'),
     },
   });
 }

@@ -11,7 +11,7 @@ import { jsonBody } from './shared/json-body';
 import type { AuthState } from './shared/auth';
 import { OperatorIdParams, z } from './shared/http';
 import type { InternalState } from './shared/internal-tls';
-import { commonErrors, json, problem, undecodableBody, type AdminDoc } from './shared/openapi';
+import { commonErrors, json, problem, unavailableProblem, undecodableBody, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** Operator health: the admin read (`/v1/admin`) and the connectors' report (`/v1/internal`). */
@@ -115,7 +115,8 @@ export function createHealthReportRouter({ pipeline, metrics, log }: HealthRepor
     } catch (err) {
       log.warn({ operatorId: id, err: (err as Error).message }, 'health report not stored');
       const failure = dependencyFailure(err);
-      throw unavailable(failure?.dependency ?? 'PostgreSQL', 'The report could not be stored; send it again.');
+      if (!failure) throw err;
+      throw unavailable(failure.dependency, 'The report could not be stored; send it again.');
     }
     if (!outcome?.accepted) {
       countRejected(metrics, 'unknown_operator', 'http');
@@ -155,9 +156,11 @@ export function documentHealthReport({ registry, security }: AdminDoc): void {
       400: problem('An invalid report; `errors` names each field'),
       403: problem('The client certificate is not allowed'),
       404: problem('No such live operator'),
-      413: problem(`The JSON body is larger than ${REPORT_MAX_BYTES} bytes (16 KiB); nothing was stored`),
+      413: problem(`The JSON body is larger than ${REPORT_MAX_BYTES} bytes ; nothing was stored`),
       415: undecodableBody,
-      503: problem('PostgreSQL, Redis, NATS or Temporal did not take it; send it again'),
+      503: unavailableProblem(
+        'PostgreSQL, Redis, NATS or Temporal did not take it (`dependency` names it); send it again',
+      ),
     },
   });
 }

@@ -9,7 +9,7 @@ import type { AuthState } from './shared/auth';
 import { z } from './shared/http';
 import {
   bodyTooLarge,
-  jsonBodyErrors,
+  undecodableBody,
   commonErrors,
   json,
   location,
@@ -67,15 +67,15 @@ export function documentOnboarding({ registry, security }: AdminDoc): void {
       202: { ...json('Onboarding started', WorkflowAccepted), headers: location },
       ...commonErrors,
       409: problem('Duplicate operator (`existingOperatorId`)'),
-      ...jsonBodyErrors,
       413: bodyTooLarge(
         'the operator.config.created event of this operator would not fit a NATS message (`errors` names the field)',
       ),
+      415: undecodableBody,
       422: problem(
         'A rule that cannot be applied (validUntil not after validFrom, a prefix table that does not exist); `errors` names the field',
       ),
       503: unavailableProblem(
-        'A dependency is down (`dependency` names it), or no worker saved the operator in time. When Temporal did not confirm the start, the staged password stays in Vault until the staging sweep (10 minutes)',
+        'A dependency is down (`dependency` names it), or no worker saved the operator in time. When Temporal did not confirm the start, the onboarding may have started all the same (a retry then answers 409); if it did not, its staged password stays in Vault until a staging sweep finds it more than 10 minutes old',
       ),
     },
   });

@@ -5,6 +5,7 @@ import { parser as jsonTokens } from 'stream-json';
 import { normalizePrefix } from '../domain/routing';
 import type { PrefixEntry, PrefixSource } from '../services/prefix-tables';
 import { validationFailed } from '../services/shared/errors';
+import { notJson } from './shared/json-body';
 import { HttpProblem } from './shared/problem';
 
 /**
@@ -95,7 +96,7 @@ async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unkno
     }
   } catch (err) {
     if (err instanceof Error && !('kind' in err) && !(err instanceof HttpProblem)) {
-      throw new HttpProblem(400, 'Bad request', 'The request body is not valid JSON.');
+      throw notJson();
     }
     throw err;
   }

@@ -11,11 +11,11 @@ import {
   decodeCursor,
   DisplayName,
   etagOf,
+  namesCurrentEtag,
   pageLimit,
   requiredIfMatch,
   sendVersioned,
   toPage,
-  namesCurrentEtag,
   z,
 } from './shared/http';
 import {

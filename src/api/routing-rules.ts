@@ -22,7 +22,7 @@ import type { AuthState } from './shared/auth';
 import { OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
 import {
   bodyTooLarge,
-  jsonBodyErrors,
+  undecodableBody,
   commonErrors,
   etagHeader,
   ifMatch,
@@ -249,22 +249,23 @@ export function createRoutingRulesRouter(rules: RoutingRuleService): Router<Auth
 
 const RULE_WRITE =
   'Needs If-Match with the operator version (ETag of GET /operators/{id} or of the rule set). Bumps the version and publishes operator.config.routing_updated with the whole rule set after the change. Answers with the rule set.';
-const writeErrors = {
+/** What a delete may answer besides commonErrors: it sends no body and names no table. */
+const deleteErrors = {
   404: problem('No such operator (or rule)'),
   409: problem('The operator is still being created or can no longer change'),
   412: problem('If-Match does not match the current version'),
   428: problem('If-Match is missing'),
+};
+const writeErrors = {
+  ...deleteErrors,
   422: problem(
     'Well-formed but cannot be applied: validUntil not after validFrom, or a prefix table that does not exist or is deleted; `errors` names the field',
   ),
-  ...jsonBodyErrors,
   413: bodyTooLarge(
     'the rule set after the change would make an event larger than a NATS message (`errors` names the field)',
   ),
+  415: undecodableBody,
 };
-
-/** A delete sends no body and names no table: no 413, 415 or 422. */
-const { 413: _tooLarge, 415: _undecodable, 422: _unprocessable, ...deleteErrors } = writeErrors;
 
 export function documentRoutingRules({ registry, security }: AdminDoc): void {
   const path = '/operators/{id}/routing-rules';

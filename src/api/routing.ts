@@ -9,7 +9,7 @@ import type { InternalState } from './shared/internal-tls';
 import { PrefixInput } from './routing-rules';
 import type { AuthState } from './shared/auth';
 import { z } from './shared/http';
-import { commonErrors, json, problem, type AdminDoc } from './shared/openapi';
+import { commonErrors, json, problem, unavailableProblem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
 /** /routing: what a number would match (explain), in the route order the routing engine implements. */
@@ -147,7 +147,7 @@ export function documentRoutingSnapshot({ registry, security }: AdminDoc): void 
         content: { 'application/x-ndjson': { schema: z.string().openapi({ description: 'One JSON record a line' }) } },
       },
       403: problem('The client certificate is not allowed'),
-      503: problem('NATS did not say where the stream is; retry'),
+      503: unavailableProblem('NATS did not say where the stream is; retry'),
     },
   });
 }

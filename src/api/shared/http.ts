@@ -89,7 +89,9 @@ export function parseIfMatch(header: string): ExpectedVersion | undefined {
 
 /**
  * Whether If-None-Match (RFC 9110 13.1.2) names `etag`: `*`, or one tag of its list compared
- * weakly (W/ ignored). Anything else names nothing, and the answer is sent whole.
+ * weakly (W/ ignored). Anything else names nothing, and the answer is sent whole. Not Koa's
+ * `ctx.fresh`: it never answers 304 to `Cache-Control: no-cache`, which fetch() adds to every
+ * conditional request, so a consumer reloading a table with fetch would always get it whole.
  */
 export function namesCurrentEtag(header: string, etag: string): boolean {
   return header.split(',').some((tag) => {

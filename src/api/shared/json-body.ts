@@ -3,6 +3,15 @@ import type { Middleware } from 'koa';
 import { HttpProblem } from './problem';
 
 /**
+ * The admin API's limit on a JSON body (src/api/admin-app.ts); the internal health report has its
+ * own, smaller one.
+ */
+export const JSON_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** A body that does not parse as JSON: the parser's message is not repeated (it quotes the body). */
+export const notJson = () => new HttpProblem(400, 'Bad request', 'The request body is not valid JSON.');
+
+/**
  * The JSON body parser of both listeners: the body of a POST, PUT or PATCH sent as JSON (never a
  * DELETE's), at most `limitBytes`. Whatever keeps a body from being read is the client's: a
  * problem that says which, never a 500, and never the body quoted (the parser's messages quote
@@ -29,7 +38,7 @@ function unreadableBody(err: unknown, limitBytes: number): unknown {
       'Unsupported media type',
       'The body is sent in a Content-Encoding the server does not decode: identity, gzip, deflate or br.',
     );
-  if (err instanceof SyntaxError) return new HttpProblem(400, 'Bad request', 'The request body is not valid JSON.');
+  if (err instanceof SyntaxError) return notJson();
   // zlib's, for a body that is not what its Content-Encoding says (Z_DATA_ERROR, Z_BUF_ERROR).
   if (typeof code === 'string' && code.startsWith('Z_'))
     return new HttpProblem(400, 'Bad request', 'The request body could not be decoded as its Content-Encoding says.');

@@ -1,4 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { JSON_BODY_LIMIT_BYTES } from './json-body';
 import { REQUEST_ID_PATTERN } from '../../platform/request-context';
 import { IF_MATCH_PATTERN, z } from './http';
 
@@ -48,7 +49,9 @@ export const ifMatch = z.object({
     .optional(),
 });
 export const commonErrors = {
-  400: problem('Invalid input; `errors` names each field'),
+  400: problem(
+    'Invalid input; `errors` names each field (a body that is not JSON, or could not be read whole or decoded, has none)',
+  ),
   401: problem('Missing, invalid or expired token'),
   403: problem('The token lacks the admin scope'),
   // Any operation may meet a dependency that is down; an operation with its own 503 says more.
@@ -62,16 +65,10 @@ export const commonErrors = {
   },
 };
 
-/**
- * The admin API's limit on a JSON body: src/api/admin-app.ts gives it to the body parser, which
- * reads the body of every POST, PUT and PATCH sent as JSON (never a DELETE's) before the route runs.
- */
-export const JSON_BODY_LIMIT_BYTES = 1024 * 1024;
-
 /** The 413 of a route with a JSON body; `more` names what else the route refuses with a 413. */
 export const bodyTooLarge = (more?: string) =>
   problem(
-    `The JSON body is larger than ${JSON_BODY_LIMIT_BYTES} bytes (1 MiB)${more ? `, or ${more}` : ''}; nothing was written`,
+    `The JSON body is larger than ${JSON_BODY_LIMIT_BYTES} bytes${more ? `, or ${more}` : ''}; nothing was written`,
   );
 
 /** The 415 of a route whose JSON body the parser reads: it decodes gzip, deflate and br. */
