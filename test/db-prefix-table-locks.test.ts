@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createPool, inTransaction, type Db } from '../src/clients/postgres';
 import { findPrefixTable, insertPrefixTable, lockPrefixTables, softDeletePrefixTable } from '../src/db/prefix-tables';
 import { loadConfig } from '../src/platform/config';
+import { backendPid, waitUntilBlockedBy } from './support/pg-locks';
 
 /**
  * The locks a rule write (`use`) and an onboarding's save (`keep`) take on the tables their rules
@@ -36,16 +37,20 @@ describe('prefix table locks', () => {
       await expect(inTransaction(short, (tx) => lockPrefixTables(tx, [id], 'use'))).rejects.toMatchObject({
         code: '55P03',
       });
-      // Let go well after the pool's 200 ms, well before waitMs.
-      const releasing = new Promise((resolve) => setTimeout(resolve, 800)).then(() => holder.query('ROLLBACK'));
-      const after = await inTransaction(short, async (tx) => {
+      const locking = inTransaction(short, async (tx) => {
         const locked = await lockPrefixTables(tx, [id], 'use', { waitMs: 20_000 });
         const { rows } = await tx.query<{ ms: string }>(
           `SELECT (extract(epoch FROM current_setting('lock_timeout')::interval) * 1000)::int::text AS ms`,
         );
         return { locked: [...locked], lockTimeoutMs: Number(rows[0]?.ms) };
       });
-      await releasing;
+      // Queued behind the holder, and still queued three pool timeouts later.
+      const holderPid = await backendPid(holder);
+      const [waiter] = await waitUntilBlockedBy(db, holderPid);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(await waitUntilBlockedBy(db, holderPid, { timeoutMs: 0 })).toEqual([waiter]);
+      await holder.query('ROLLBACK');
+      const after = await locking;
       expect(after).toEqual({ locked: [id], lockTimeoutMs: 200 });
     } finally {
       await holder.query('ROLLBACK');

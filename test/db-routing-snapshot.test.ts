@@ -22,10 +22,15 @@ describe('routing snapshot connection', () => {
     try {
       const { parts, close } = await openRoutingSnapshot(pool);
       const released = once(pool, 'release');
+      const opened = ran.length;
       const first = parts.next(); // the operators, then their rules and tables, are read
       await close(); // the reader is gone while they run
+      const atClose = [...ran];
       await released;
       await first;
+      // A part's query was running when the reader left, and the connection was not given back under it.
+      expect(atClose.length).toBeGreaterThan(opened);
+      expect(atClose).not.toContain('ROLLBACK');
       expect(ran.at(-1)).toBe('ROLLBACK');
       expect(ran.filter((sql) => sql === 'ROLLBACK')).toHaveLength(1);
     } finally {

@@ -166,7 +166,7 @@ describe('health ingestion', () => {
     expect(await logCount(resources.db, id)).toBe(1);
     expect(events.of(id)).toHaveLength(1);
   });
-  it('takes no more reports off the stream than its batches in flight and the next can hold', async () => {
+  it('takes few reports off the stream while its batches are held: at most 100, not all 300', async () => {
     const small = await startIngestion({ config, ...resources }, { batchMax: 10 });
     // Every batch held in its writes, as a slow PostgreSQL would hold it.
     let release!: () => void;

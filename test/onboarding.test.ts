@@ -38,13 +38,19 @@ async function onboard(h: Harness, body: Record<string, unknown>): Promise<Accep
  * a deletion: FOR UPDATE) takes it, and a wait until another session queues behind it.
  */
 async function holdNewTable(h: Harness, lock: 'FOR NO KEY UPDATE' | 'FOR UPDATE') {
-  const table = (await (
-    await h.api('/prefix-tables', { method: 'POST', json: { name: `held ${randomUUID()}` } })
-  ).json()) as { id: string };
+  const created = await h.api('/prefix-tables', { method: 'POST', json: { name: `held ${randomUUID()}` } });
+  expect(created.status).toBe(201);
+  const table = (await created.json()) as { id: string };
   const tx = await h.resources.db.connect();
-  await tx.query('BEGIN');
-  await tx.query(`SELECT 1 FROM ops.prefix_tables WHERE id = $1 ${lock}`, [table.id]);
-  const holder = await backendPid(tx);
+  let holder: number;
+  try {
+    await tx.query('BEGIN');
+    await tx.query(`SELECT 1 FROM ops.prefix_tables WHERE id = $1 ${lock}`, [table.id]);
+    holder = await backendPid(tx);
+  } catch (err) {
+    tx.release(true);
+    throw err;
+  }
   return {
     tableId: table.id,
     tx,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { credentialsPath } from '../src/domain/credentials';
 import { workflowIds } from '../src/domain/workflow-ids';
 import { loadConfig } from '../src/platform/config';
-import { createLogger, LOG_BATCH } from '../src/platform/logger';
+import { createLogger } from '../src/platform/logger';
 import { openResources, type Resources } from '../src/platform/resources';
 import { asConnector, standardPki, type StandardPki } from './support/certs';
 import { EventWatcher } from './support/events';
@@ -118,6 +118,18 @@ describe('a password through the whole system, outages included', () => {
     const text = await res.text();
     answers.push(`${res.status}\n${JSON.stringify([...res.headers])}\n${text}`);
     return new Response(text, { status: res.status, headers: res.headers });
+  }
+
+  /**
+   * Until the service has written every line of the requests before: its log goes out in batches
+   * but in order, so once a marked request's line is out, all before it are.
+   */
+  async function allLinesOut(): Promise<void> {
+    const marker = `canary-marker-${randomUUID()}`;
+    await admin('/operators?limit=1', { headers: { 'X-Request-Id': marker } });
+    for (const until = Date.now() + 10_000; !service.output().includes(marker); await sleep(20)) {
+      if (Date.now() > until) throw new Error('the marked request was never logged');
+    }
   }
 
   async function versionOf(id: string): Promise<number> {
@@ -279,8 +291,7 @@ describe('a password through the whole system, outages included', () => {
     expect((await admin(`/operators/${id}`)).status).toBe(404); // soft-deleted: gone from the API
     expect((await credentials(id)).status).toBe(404);
 
-    // The service's last lines (the reads just above) are written within LOG_BATCH.ms.
-    await sleep(3 * LOG_BATCH.ms);
+    await allLinesOut();
     const places: Record<string, string> = {
       logs: service.output(),
       postgres: await dumpOpsSchema(r.db),
