@@ -245,6 +245,28 @@ describe("the routing engine's in-memory state", () => {
     expect(state.explain('254912', new Date(AT)).ranks[0]?.groups[0]?.members).toHaveLength(1);
   });
 
+  it('keeps what it held, for explain too, while a reload is read and when it is cut short', async () => {
+    const [t, u] = [randomUUID(), randomUUID()];
+    const a = randomUUID();
+    const state = new RoutingState(database({}).load);
+    await state.loadSnapshot(
+      snapshot({ id: t, version: 1, prefixes: ['2547'] }, [{ id: a, version: 2, routingRules: [ruleOn(t)] }]),
+    );
+    const seenWhileReading: number[] = [];
+    async function* cutShort(): AsyncGenerator<SnapshotRecord> {
+      for await (const record of snapshot({ id: u, version: 1, prefixes: ['2549'] }, [])) {
+        seenWhileReading.push(state.explain('254712', new Date(AT)).ranks.length);
+        if (record.type !== 'end') yield record; // the connection drops before the end record
+      }
+    }
+    await expect(state.loadSnapshot(cutShort())).rejects.toThrow(/cut short/);
+    expect(seenWhileReading.length).toBeGreaterThan(2);
+    expect(seenWhileReading.every((ranks) => ranks === 1)).toBe(true);
+    expect([...state.operators.keys()]).toEqual([a]);
+    expect([...state.tables.keys()]).toEqual([t]);
+    expect(state.explain('254712', new Date(AT)).ranks).toHaveLength(1);
+  });
+
   it("refuses a loader's 'unchanged' for a table it does not hold", async () => {
     const t = randomUUID();
     const a = randomUUID();

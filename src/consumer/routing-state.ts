@@ -58,8 +58,8 @@ export type TableLoader = (
 type HeldTable = { version: number; contentHash: string; prefixes: Set<string> };
 
 export class RoutingState {
-  private readonly heldOperators = new Map<string, OperatorRouting>();
-  private readonly heldTables = new Map<string, HeldTable>();
+  private heldOperators = new Map<string, OperatorRouting>();
+  private heldTables = new Map<string, HeldTable>();
   /** Kept in step with every operator and table held: all their changes go through it. */
   private index = new PrefixIndex();
   /**
@@ -82,15 +82,23 @@ export class RoutingState {
   }
 
   /**
-   * Loads a snapshot in place of whatever was held (a reload after a long disconnect, or after a
-   * load cut short, starts clean: an operator deleted meanwhile is in neither the snapshot nor
-   * the events after it); returns the stream sequence to follow the events from.
+   * Loads a snapshot in place of whatever was held (a reload after a long disconnect starts
+   * clean: an operator deleted meanwhile is in neither the snapshot nor the events after it);
+   * returns the stream sequence to follow the events from. Loaded apart and taken over once
+   * whole: until then, and after a load cut short (it throws), explain answers from what was held.
    */
   async loadSnapshot(records: AsyncIterable<SnapshotRecord>): Promise<number> {
-    this.heldOperators.clear();
-    this.heldTables.clear();
-    this.index = new PrefixIndex();
+    const loaded = new RoutingState(this.loadTable, this.options);
+    const from = await loaded.fill(records);
+    this.heldOperators = loaded.heldOperators;
+    this.heldTables = loaded.heldTables;
+    this.index = loaded.index;
     this.applied.clear();
+    return from;
+  }
+
+  /** Fills an empty state from a snapshot's records; throws on a snapshot cut short. */
+  private async fill(records: AsyncIterable<SnapshotRecord>): Promise<number> {
     let from: number | undefined;
     let ended = false;
     for await (const record of records) {
