@@ -49,7 +49,16 @@ export async function checkPrefixTables(
   rules: readonly RoutingRuleInput[],
   field: (index: number) => string,
 ): Promise<void> {
-  const errors = missingPrefixTableErrors(rules, await findLivePrefixTableIds(db, tablesUsedBy(rules)), field);
+  refuseMissingTables(rules, await findLivePrefixTableIds(db, tablesUsedBy(rules)), field);
+}
+
+/** The same against the live tables a write has locked. */
+function refuseMissingTables(
+  rules: readonly RoutingRuleInput[],
+  live: ReadonlySet<string>,
+  field: (index: number) => string,
+): void {
+  const errors = missingPrefixTableErrors(rules, live, field);
   if (errors.length > 0) throw unprocessable(errors);
 }
 
@@ -69,8 +78,8 @@ export class RoutingRuleService {
     expected: ExpectedVersion,
     actor: string,
   ): Promise<RoutingRuleWrite> {
-    const set = await this.change(operatorId, expected, actor, tablesUsedBy(rules), async (tx) => {
-      await checkPrefixTables(tx, rules, (i) => `routingRules[${i}]`);
+    const set = await this.change(operatorId, expected, actor, tablesUsedBy(rules), async (tx, live) => {
+      refuseMissingTables(rules, live, (i) => `routingRules[${i}]`);
       await softDeleteRoutingRules(tx, operatorId, actor);
       await insertRoutingRules(tx, operatorId, rules, actor);
     });
@@ -87,8 +96,8 @@ export class RoutingRuleService {
     actor: string,
   ): Promise<RoutingRuleWrite & { ruleId: string }> {
     let ruleId = '';
-    const set = await this.change(operatorId, expected, actor, tablesUsedBy([rule]), async (tx) => {
-      await checkPrefixTables(tx, [rule], () => '');
+    const set = await this.change(operatorId, expected, actor, tablesUsedBy([rule]), async (tx, live) => {
+      refuseMissingTables([rule], live, () => '');
       [ruleId = ''] = await insertRoutingRules(tx, operatorId, [rule], actor);
     });
     return { ...(await this.withFindings(set, [ruleId])), ruleId };
@@ -104,11 +113,16 @@ export class RoutingRuleService {
     /** The table the patch names, if any: locked before the operator (see lockPrefixTables). */
     newTableId?: string,
   ): Promise<RoutingRuleWrite> {
-    const set = await this.change(operatorId, expected, actor, newTableId ? [newTableId] : [], async (tx) => {
+    const set = await this.change(operatorId, expected, actor, newTableId ? [newTableId] : [], async (tx, locked) => {
       const current = (await listRoutingRules(tx, operatorId)).find((r) => r.id === ruleId);
       if (!current) throw notFound(`Routing rule ${ruleId} of operator ${operatorId}`);
       const next = merge(current);
-      await checkPrefixTables(tx, [next], () => '');
+      // The rule's own table, if the patch keeps it, is live: a table used by a live rule is not deleted.
+      refuseMissingTables(
+        [next],
+        current.prefixTableId ? new Set([...locked, current.prefixTableId]) : locked,
+        () => '',
+      );
       await updateRoutingRule(tx, operatorId, ruleId, next, actor);
     });
     return this.withFindings(set, [ruleId]);
@@ -160,12 +174,13 @@ export class RoutingRuleService {
     expected: ExpectedVersion,
     actor: string,
     tableIds: readonly string[],
-    write: (tx: PoolClient) => Promise<void>,
+    /** Given the live tables among `tableIds`, locked. */
+    write: (tx: PoolClient, liveTables: ReadonlySet<string>) => Promise<void>,
   ): Promise<RoutingRuleSet> {
     return inTransaction(this.deps.db, async (tx) => {
-      await lockPrefixTables(tx, tableIds, 'use');
+      const liveTables = await lockPrefixTables(tx, tableIds, 'use');
       const op = await this.lockForChange(tx, operatorId, expected);
-      await write(tx);
+      await write(tx, liveTables);
       const routingRules = await listRoutingRules(tx, operatorId);
       const next = await commitChange(tx, op, 'routing_updated', {}, actor, () => ({ routingRules }));
       return { operatorId, version: next.version, routingRules };
