@@ -135,7 +135,7 @@ describe('health cache writes', () => {
       // it does not come back as the operator's current health, and tells no change.
       const older = valid(id, 'DOWN', newer.reportedAtMs - 3000 - base);
       expect(await cache.putNewest([older], outbox, () => 1)).toEqual([
-        { changed: false, write: 'stale', previousStatus: null },
+        { changed: false, write: 'expired', previousStatus: null },
       ]);
       expect(await redis.exists(healthKey(id))).toBe(0);
       expect(await events()).toHaveLength(before);

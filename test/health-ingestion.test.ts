@@ -154,6 +154,21 @@ describe('health ingestion', () => {
     for (const id of ids) expect(events.of(id)).toHaveLength(1);
   });
 
+  it('logs a report made more than a minute ago but does not cache it, and counts it', async () => {
+    // A consumer of its own: the shared one has a replica by now, with metrics of its own.
+    const own = await startIngestion({ config, ...resources });
+    try {
+      const id = await insertOperator(resources.db);
+      // A connector whose clock runs two minutes slow, or a backlog: it says nothing about now.
+      await own.publish(id, report(id, { reportedAt: new Date(Date.now() - 120_000).toISOString() }));
+      await waitUntil('the log row', async () => (await logCount(resources.db, id)) === 1);
+      await waitUntil('the count', async () => (await counterValue(own.metrics.expired)) === 1);
+      expect(await cached(id)).toBeUndefined();
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('ignores a redelivered batch: no second log row, no second event', async () => {
     const id = await insertOperator(resources.db);
     const r = report(id, { status: 'AUTH_FAILED' });

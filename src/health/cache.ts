@@ -56,7 +56,7 @@ local function put(key, tombstone, a)
   -- key expires then, so one already past is not cached, and none can outlive a newer report's
   -- key and replace it (an older report's minute ends first).
   local expiresAt = math.min(ms, nowMs) + ttlMs
-  if expiresAt <= nowMs then return 0, 'stale', '' end
+  if expiresAt <= nowMs then return 0, 'expired', '' end
   local previous = false
   local current = redis.call('GET', key)
   if current then
@@ -112,10 +112,10 @@ export interface CacheOutcome {
   /** The status differs from the one the cache held before (unknown counts as different). */
   changed: boolean;
   /**
-   * 'stale': an equal or newer report is cached, or the report is more than a minute old (it says
-   * nothing about now), nothing written; 'deleted': the operator is gone.
+   * 'stale': an equal or newer report is cached; 'expired': the report was made more than a
+   * minute ago (it says nothing about now); 'deleted': the operator is gone. Nothing written.
    */
-  write: 'written' | 'stale' | 'redelivered' | 'deleted';
+  write: 'written' | 'stale' | 'expired' | 'redelivered' | 'deleted';
   previousStatus: HealthStatus | null;
 }
 

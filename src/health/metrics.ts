@@ -9,6 +9,8 @@ export interface HealthMetrics {
   pending: Gauge;
   batchSeconds: Histogram<'outcome'>;
   statusChanges: Counter;
+  /** Reports logged but not cached: made more than a minute before they were handled. */
+  expired: Counter;
   /** Status changes cached but not yet published: the health event outbox's backlog. */
   eventsPending: Gauge;
 }
@@ -44,6 +46,11 @@ export function healthMetrics(registry: Registry): HealthMetrics {
       help: 'Time to log, cache, publish and signal one batch',
       labelNames: ['outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    expired: new Counter({
+      name: 'health_reports_expired_total',
+      help: 'Health reports logged but not cached: made more than a minute before they were handled (a backlog, or a connector clock running slow)',
       registers: [registry],
     }),
     statusChanges: new Counter({

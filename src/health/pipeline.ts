@@ -78,6 +78,8 @@ export class HealthPipeline {
     // is retried by the next batch or the outbox's timer.
     void this.events.flush().catch(() => undefined);
 
+    const expired = cached.filter((c) => c.write === 'expired').length;
+    if (expired > 0) this.deps.metrics.expired.inc(expired);
     const outcomes: IngestOutcome[] = reports.map(() => ({ accepted: false, reason: 'unknown_operator' }));
     known.forEach(({ index }, i) => {
       outcomes[index] = { accepted: true, changed: cached[i]!.changed };
