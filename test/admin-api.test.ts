@@ -275,6 +275,16 @@ describe('admin API', () => {
       expect(body).toMatchObject({ type: expect.stringMatching(/content-too-large$/), title: 'Content too large' });
     });
 
+    it('reads a body only as application/json, the one type its OpenAPI document offers', async () => {
+      const res = await h.api('/operators', {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.api+json' },
+        body: JSON.stringify(newOperatorRequest()),
+      });
+      const { body } = await expectProblem(res, 400);
+      expect(body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'name' })]));
+    });
+
     it('answers a Content-Encoding it cannot decode with a 415 problem, not a 500', async () => {
       const res = await h.api('/operators', {
         method: 'POST',

@@ -25,9 +25,12 @@ export function stagedRotationPath(operatorId: string, key?: string | null): str
   return `${ROTATION_STAGING_FOLDER}/${key ? `${operatorId}.${key}` : operatorId}/credentials`;
 }
 
+/** An entry of a Vault folder listing, without the trailing `/` a folder's has. */
+export const entryName = (entry: string): string => entry.replace(/\/$/, '');
+
 /** The operator and request key of an entry of the rotation staging folder, as Vault lists it. */
 export function rotationEntryOf(entry: string): { operatorId: string; key?: string } {
-  const [operatorId = '', key] = entry.replace(/\/$/, '').split('.');
+  const [operatorId = '', key] = entryName(entry).split('.');
   return key ? { operatorId, key } : { operatorId };
 }
 

@@ -5,6 +5,7 @@ import type { KvStore } from '../clients/vault';
 import {
   ROTATION_STAGING_FOLDER,
   STAGING_FOLDER,
+  entryName,
   rotationEntryOf,
   stagedCredentialsPath,
   stagedRotationPath,
@@ -32,7 +33,7 @@ const STAGINGS = {
     owner: workflowIds.onboarding,
     newEntry: (operatorId: string) => ({ path: stagedCredentialsPath(operatorId) }),
     listed: (entry: string) => {
-      const operatorId = entry.replace(/\/$/, '');
+      const operatorId = entryName(entry);
       return { operatorId, path: stagedCredentialsPath(operatorId) };
     },
   },

@@ -101,7 +101,7 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
       recordReport(reports, r.connectorInstance, { inflight: r.inflight, reportedAtMs: Date.parse(r.reportedAt) });
     }
     await events.publishPendingEvents();
-    // SPEC 6: the timeout runs from when `draining` is out, not from the commit: a NATS outage
+    // SPEC 5 (publish `draining`, wait … or a drain timeout): the timeout runs from when `draining` is out, not from the commit: a NATS outage
     // longer than the timeout would otherwise end the drain the moment it was announced.
     const waitFromMs = drainTimeoutAfterAnnounce() ? Date.now() : beganAtMs;
 

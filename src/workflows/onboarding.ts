@@ -25,6 +25,7 @@ export interface OnboardingInput {
 
 export interface OnboardingResult {
   operatorId: string;
+  /** The onboarding activated the operator; it may be draining, or deleted, by the time this is read. */
   status: 'ACTIVE';
   credentialsVersion: number;
 }

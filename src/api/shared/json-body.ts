@@ -12,19 +12,22 @@ export const JSON_BODY_LIMIT_BYTES = 1024 * 1024;
 export const notJson = () => new HttpProblem(400, 'Bad request', 'The request body is not valid JSON.');
 
 /**
- * The JSON body parser of both listeners: the body of a POST, PUT or PATCH sent as JSON (never a
- * DELETE's), at most `limitBytes`. Whatever keeps a body from being read is the client's: a
- * problem that says which, never a 500, and never the body quoted (the parser's messages quote
- * it, and it may hold a password).
+ * The JSON body parser of both listeners: the body of a POST, PUT or PATCH sent as
+ * `application/json` (never a DELETE's), at most `limitBytes`; a body of another type is not
+ * read (the parser would take `application/*+json` types too, which the OpenAPI documents do not
+ * offer). Whatever keeps a body from being read is the client's: a problem that says which,
+ * never a 500, and never the body quoted (the parser's messages quote it, and it may hold a
+ * password).
  */
 export function jsonBody(limitBytes: number): Middleware {
-  return bodyParser({
+  const parser = bodyParser({
     enableTypes: ['json'],
     jsonLimit: limitBytes,
     onError: (err) => {
       throw unreadableBody(err, limitBytes);
     },
   });
+  return (ctx, next) => (ctx.is('application/json') ? parser(ctx, next) : next());
 }
 
 function unreadableBody(err: unknown, limitBytes: number): unknown {
