@@ -275,6 +275,18 @@ describe('admin API', () => {
       expect(body).toMatchObject({ type: expect.stringMatching(/content-too-large$/), title: 'Content too large' });
     });
 
+    it('reads a body only for a route that exists: past 1 MiB to a wrong path is a 404, with a wrong method a 405', async () => {
+      const body = JSON.stringify({ name: `too large ${'x'.repeat(1024 * 1024)}` });
+      const headers = { 'content-type': 'application/json' };
+      const missing = await expectProblem(await h.api('/no-such-thing', { method: 'POST', headers, body }), 404);
+      expect(missing.body.title).toBe('Not found');
+      const wrongMethod = await expectProblem(
+        await h.api(`/operators/${randomUUID()}`, { method: 'POST', headers, body }),
+        405,
+      );
+      expect(wrongMethod.body.title).toBe('Method not allowed');
+    });
+
     it('reads a body only as application/json, the one type its OpenAPI document offers', async () => {
       const res = await h.api('/operators', {
         method: 'POST',

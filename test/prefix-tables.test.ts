@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { EventEnvelope } from '../src/events/envelope';
 import { useHarnessWithEvents } from './support/harness';
 import { backendPid, waitUntilBlockedBy } from './support/pg-locks';
@@ -225,6 +226,49 @@ describe('prefix tables', () => {
       428,
     );
     expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({ version: 1, entryCount: 0 });
+  });
+
+  it('reads a body sent compressed (gzip, deflate, br), counting the limit on what it decodes to', async () => {
+    let table = await newTable();
+    const encoded = (encoding: string, body: Buffer) =>
+      h().api(`/prefix-tables/${table.id}/entries`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'text/csv', 'content-encoding': encoding, 'If-Match': `"${table.version}"` },
+      });
+    const sent: string[] = [];
+    for (const [encoding, compress] of [
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+      ['br', brotliCompressSync],
+    ] as const) {
+      const prefixes = Array.from(
+        { length: 1000 },
+        (_, i) => `${2540 + sent.length / 1000}${String(i).padStart(4, '0')}`,
+      );
+      const res = await encoded(encoding, compress(`prefix\n${prefixes.join('\n')}\n`));
+      expect(res.status).toBe(200);
+      const written = (await res.json()) as Written;
+      expect(written).toMatchObject({ received: 1000, added: 1000 });
+      sent.push(...prefixes);
+      table = written.table;
+    }
+    expect(table).toMatchObject({ entryCount: 3000, contentHash: hashOf(sent) });
+
+    // Small on the wire, past the limit once decoded; then not gzip at all, then an unknown encoding.
+    const bomb = gzipSync('2547\n'.repeat(Math.ceil((h().config.http.prefixImportMaxBytes + 10) / 5)));
+    expect(bomb.length).toBeLessThan(h().config.http.prefixImportMaxBytes);
+    await expectProblem(await encoded('gzip', bomb), 413);
+    const notGzip = await expectProblem(await encoded('gzip', Buffer.from('2547\n2541\n')), 400);
+    expect(notGzip.body.detail).toMatch(/could not be decoded/);
+    const cutShort = await expectProblem(await encoded('gzip', gzipSync('2547\n2541\n').subarray(0, -8)), 400);
+    expect(cutShort.body.detail).toMatch(/could not be decoded/);
+    const unknown = await expectProblem(await encoded('compress', gzipSync('2547\n')), 415);
+    expect(unknown.body.detail).toMatch(/Content-Encoding/);
+    expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({
+      version: table.version,
+      entryCount: 3000,
+    });
   });
 
   it('tells each of three operators using a table once, each one version higher, and refuses to delete it', async () => {

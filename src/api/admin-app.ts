@@ -36,10 +36,14 @@ export interface AdminAppDeps extends AdminServices {
 
 /**
  * Every authenticated admin route (createAdminApp authenticates before anything reads a body);
- * the OpenAPI drift test reads this router's stack too.
+ * the OpenAPI drift test reads this router's stack too. The JSON body is read here, in the
+ * router, so only for a route that exists: a large body sent to a wrong path or with a wrong
+ * method is a 404 or 405, not a 413.
  */
 export function createAdminRouter(deps: AdminAppDeps): Router<AuthState> {
   const api = new Router<AuthState>({ prefix: '/v1/admin' });
+  const json = jsonBody(JSON_BODY_LIMIT_BYTES);
+  api.use((ctx, next) => (streamsItsBody(ctx) ? next() : json(ctx, next)));
   api.use(idempotency(deps.db, deps.log, { hmacKey: deps.config.idempotencyHmacKey, skip: streamsItsBody }));
   for (const routes of [
     createOperatorsRouter(deps.operators, deps.config),
@@ -112,8 +116,6 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   app.use(problemMiddleware(deps.log));
   const auth = createAdminAuth(deps.config.jwt);
   app.use((ctx, next) => (isPublic(ctx.path) ? next() : auth(ctx, next)));
-  const json = jsonBody(JSON_BODY_LIMIT_BYTES);
-  app.use((ctx, next) => (streamsItsBody(ctx) || isPublic(ctx.path) ? next() : json(ctx, next)));
 
   const openapi = buildAdminOpenApi();
   const docs = new Router({ prefix: '/v1/admin' });

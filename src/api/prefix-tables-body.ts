@@ -1,24 +1,31 @@
 import type { IncomingMessage } from 'node:http';
-import { pipeline, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createBrotliDecompress, createUnzip } from 'node:zlib';
 import { CsvError, parse as parseCsv } from 'csv-parse';
 import { parser as jsonTokens } from 'stream-json';
 import { normalizePrefix } from '../domain/routing';
 import type { PrefixEntry, PrefixSource } from '../services/prefix-tables';
 import { validationFailed } from '../services/shared/errors';
-import { notJson } from './shared/json-body';
+import { isDecodingError, notAsEncoded, notJson, unsupportedEncoding } from './shared/json-body';
 import { HttpProblem } from './shared/problem';
 
 /**
  * A prefix table's entries as the request sends them, streamed: `text/csv` (one prefix a line,
  * an optional `prefix` header, LF or CRLF, a UTF-8 BOM tolerated) or JSON `{"prefixes": [...]}`.
  * Nothing is held but the line in hand. The first bad line ends the stream with a 400 naming its
- * line (CSV) or index (JSON) and value; a body past `maxBytes` ends it with a 413.
+ * line (CSV) or index (JSON) and value; a body past `maxBytes` ends it with a 413. A body sent
+ * compressed (Content-Encoding gzip, deflate or br, as the JSON parser takes them) is decoded as
+ * it comes, and `maxBytes` counts what it decodes to.
  */
 
 export const ENTRY_TYPES = ['text/csv', 'application/json'] as const;
 
 export function readPrefixes(req: IncomingMessage, maxBytes: number): PrefixSource {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'text/csv' && type !== 'application/json') {
+    throw new HttpProblem(415, 'Unsupported media type', `Send the prefixes as ${ENTRY_TYPES.join(' or ')}.`);
+  }
+  const body = decoded(req, maxBytes);
   if (type === 'text/csv') {
     const csv = parseCsv({
       bom: true,
@@ -28,18 +35,37 @@ export function readPrefixes(req: IncomingMessage, maxBytes: number): PrefixSour
     });
     // pipeline, not pipe: a 413 from the limit must end the parser's iteration too.
     return {
-      entries: csvPrefixes(pipeline(req, limit(req, maxBytes), csv, () => undefined)),
+      entries: csvPrefixes(pipeline(body, limit(maxBytes), csv, () => undefined)),
       where: (at) => `line ${at}`,
     };
   }
-  if (type === 'application/json') {
-    const json = jsonTokens({ packValues: true, streamValues: false, streamKeys: false });
-    return {
-      entries: jsonPrefixes(pipeline(req, limit(req, maxBytes), json, () => undefined)),
-      where: (at) => `prefixes[${at}]`,
-    };
+  const json = jsonTokens({ packValues: true, streamValues: false, streamKeys: false });
+  return {
+    entries: jsonPrefixes(pipeline(body, limit(maxBytes), json, () => undefined)),
+    where: (at) => `prefixes[${at}]`,
+  };
+}
+
+/**
+ * The body as its Content-Encoding says to read it (a 415 for one not decoded here). An
+ * uncompressed body announcing more than `maxBytes` is refused before it is read.
+ */
+function decoded(req: IncomingMessage, maxBytes: number): Readable {
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding === 'identity') {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+    return req;
   }
-  throw new HttpProblem(415, 'Unsupported media type', `Send the prefixes as ${ENTRY_TYPES.join(' or ')}.`);
+  const decoder =
+    encoding === 'gzip' || encoding === 'deflate'
+      ? createUnzip()
+      : encoding === 'br'
+        ? createBrotliDecompress()
+        : undefined;
+  if (!decoder) throw unsupportedEncoding();
+  // pipeline, not pipe: a client gone mid-body must end the decoder (and the import) too.
+  return pipeline(req, decoder, () => undefined);
 }
 
 function badEntry(field: string, value: string, message: string) {
@@ -65,6 +91,7 @@ async function* csvPrefixes(records: AsyncIterable<string[]>): AsyncGenerator<Pr
   } catch (err) {
     // A quote left open, say: csv-parse knows where.
     if (err instanceof CsvError) throw badEntry(`line ${line + 1}`, '', 'not a CSV line');
+    if (isDecodingError(err)) throw notAsEncoded();
     throw err;
   }
 }
@@ -95,6 +122,7 @@ async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unkno
       } else throw shape();
     }
   } catch (err) {
+    if (isDecodingError(err)) throw notAsEncoded();
     if (err instanceof Error && !('kind' in err) && !(err instanceof HttpProblem)) {
       throw notJson();
     }
@@ -103,10 +131,8 @@ async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unkno
   if (state !== 'done') throw shape();
 }
 
-/** Passes the body on, failing with a 413 once more than maxBytes have come (or are announced). */
-function limit(req: IncomingMessage, maxBytes: number): Transform {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+/** Passes the body on, failing with a 413 once more than maxBytes have come. */
+function limit(maxBytes: number): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {

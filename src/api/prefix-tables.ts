@@ -293,13 +293,15 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
   const entriesErrors = {
     ...writeErrors,
     400: problem(
-      'A bad line: `errors` names it ("line 12" for CSV, "prefixes[11]" for JSON) with its value; nothing is written',
+      'A bad line: `errors` names it ("line 12" for CSV, "prefixes[11]" for JSON) with its value; or a body that is not what its Content-Encoding says (no `errors`); nothing is written',
     ),
-    413: problem('The body is larger than PREFIX_IMPORT_MAX_BYTES; nothing is written'),
-    415: problem(`The body is not ${ENTRY_TYPES.join(' or ')}`),
+    413: problem('The body, decoded, is larger than PREFIX_IMPORT_MAX_BYTES; nothing is written'),
+    415: problem(
+      `The body is not ${ENTRY_TYPES.join(' or ')}, or comes in a Content-Encoding other than identity, gzip, deflate and br; nothing is written`,
+    ),
   };
   const entriesDescription =
-    "Streamed into PostgreSQL; one transaction with the table's new version, count and hash and one operator.config.prefix_table_updated for each announced live operator whose rules use the table (added and removed prefixes when at most 1000 changed, else `replaced`). Nothing changes (no new version, no event) when the body changes nothing.";
+    "Streamed into PostgreSQL; one transaction with the table's new version, count and hash and one operator.config.prefix_table_updated for each announced live operator whose rules use the table (added and removed prefixes when at most 1000 changed, else `replaced`). Nothing changes (no new version, no event) when the body changes nothing. The body may come compressed (Content-Encoding gzip, deflate or br).";
   registry.registerPath({
     method: 'put',
     path: '/prefix-tables/{id}/entries',

@@ -11,6 +11,25 @@ export const JSON_BODY_LIMIT_BYTES = 1024 * 1024;
 /** A body that does not parse as JSON: the parser's message is not repeated (it quotes the body). */
 export const notJson = () => new HttpProblem(400, 'Bad request', 'The request body is not valid JSON.');
 
+/** The Content-Encodings a request body may come in, here and in the prefix import. */
+export const BODY_ENCODINGS = ['identity', 'gzip', 'deflate', 'br'] as const;
+
+export const unsupportedEncoding = () =>
+  new HttpProblem(
+    415,
+    'Unsupported media type',
+    `The body is sent in a Content-Encoding the server does not decode: ${BODY_ENCODINGS.slice(0, -1).join(', ')} or ${BODY_ENCODINGS.at(-1)}.`,
+  );
+
+export const notAsEncoded = () =>
+  new HttpProblem(400, 'Bad request', 'The request body could not be decoded as its Content-Encoding says.');
+
+/** zlib's error for a body that is not what its Content-Encoding says (Z_DATA_ERROR, Z_BUF_ERROR). */
+export function isDecodingError(err: unknown): boolean {
+  const { code } = (err ?? {}) as { code?: unknown };
+  return typeof code === 'string' && code.startsWith('Z_');
+}
+
 /**
  * The JSON body parser of both listeners: the body of a POST, PUT or PATCH sent as
  * `application/json` (never a DELETE's), at most `limitBytes`; a body of another type is not
@@ -31,20 +50,13 @@ export function jsonBody(limitBytes: number): Middleware {
 }
 
 function unreadableBody(err: unknown, limitBytes: number): unknown {
-  const { status, code } = (err ?? {}) as { status?: unknown; code?: unknown };
+  const { status } = (err ?? {}) as { status?: unknown };
   if (status === 413)
     return new HttpProblem(413, 'Content too large', `The JSON body is larger than ${limitBytes} bytes.`);
   // inflation's, for a Content-Encoding it has no decoder for.
-  if (status === 415)
-    return new HttpProblem(
-      415,
-      'Unsupported media type',
-      'The body is sent in a Content-Encoding the server does not decode: identity, gzip, deflate or br.',
-    );
+  if (status === 415) return unsupportedEncoding();
   if (err instanceof SyntaxError) return notJson();
-  // zlib's, for a body that is not what its Content-Encoding says (Z_DATA_ERROR, Z_BUF_ERROR).
-  if (typeof code === 'string' && code.startsWith('Z_'))
-    return new HttpProblem(400, 'Bad request', 'The request body could not be decoded as its Content-Encoding says.');
+  if (isDecodingError(err)) return notAsEncoded();
   // raw-body's: the client went away, or sent more or less than its Content-Length.
   if (status === 400) return new HttpProblem(400, 'Bad request', 'The request body could not be read whole.');
   return err;
