@@ -60,6 +60,42 @@ describe('prefix tables', () => {
     });
   }
 
+  /**
+   * A PUT of CSV whose body starts with `first` and goes on until `finish` sends the rest (once:
+   * a test calls it again in `finally`, so that a failure never leaves the request open);
+   * returned once the import's transaction is copying that body.
+   */
+  async function importStillUploading(table: Pick<Table, 'id' | 'version'>, first: string) {
+    let body!: ReadableStreamDefaultController<Uint8Array>;
+    let open = true;
+    const finish = (rest = '') => {
+      if (!open) return;
+      open = false;
+      if (rest) body.enqueue(Buffer.from(rest));
+      body.close();
+    };
+    const stream = new ReadableStream<Uint8Array>({ start: (controller) => void (body = controller) });
+    body.enqueue(Buffer.from(first));
+    const put = h().api(`/prefix-tables/${table.id}/entries`, {
+      method: 'PUT',
+      body: stream,
+      duplex: 'half',
+      headers: { 'content-type': 'text/csv', 'If-Match': `"${table.version}"` },
+    } as RequestInit);
+    try {
+      for (const until = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 10))) {
+        const { rows } = await h().resources.db.query(
+          "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY prefix_import%'",
+        );
+        if (rows.length > 0) return { finish, put };
+        if (Date.now() > until) throw new Error('the import never started copying its body');
+      }
+    } catch (err) {
+      finish();
+      throw err;
+    }
+  }
+
   it('creates, reads, lists, renames under If-Match and deletes a table', async () => {
     const table = await newTable();
     expect(table).toMatchObject({ version: 1, entryCount: 0, contentHash: hashOf([]) });
@@ -255,10 +291,17 @@ describe('prefix tables', () => {
     }
     expect(table).toMatchObject({ entryCount: 3000, contentHash: hashOf(sent) });
 
-    // Small on the wire, past the limit once decoded; then not gzip at all, then an unknown encoding.
-    const bomb = gzipSync('2547\n'.repeat(Math.ceil((h().config.http.prefixImportMaxBytes + 10) / 5)));
+    // Small on the wire, past the limit once decoded (JSON white space: read fast, and no prefix
+    // reaches the database before the limit ends the body); then not gzip at all, then an
+    // unknown encoding.
+    const bomb = gzipSync(`{"prefixes": [${' '.repeat(h().config.http.prefixImportMaxBytes)}]}`);
     expect(bomb.length).toBeLessThan(h().config.http.prefixImportMaxBytes);
-    await expectProblem(await encoded('gzip', bomb), 413);
+    const tooLarge = await h().api(`/prefix-tables/${table.id}/entries`, {
+      method: 'POST',
+      body: bomb,
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'If-Match': `"${table.version}"` },
+    });
+    await expectProblem(tooLarge, 413);
     const notGzip = await expectProblem(await encoded('gzip', Buffer.from('2547\n2541\n')), 400);
     expect(notGzip.body.detail).toMatch(/could not be decoded/);
     const cutShort = await expectProblem(await encoded('gzip', gzipSync('2547\n2541\n').subarray(0, -8)), 400);
@@ -305,6 +348,46 @@ describe('prefix tables', () => {
     expect((body.rules as Array<{ operatorId: string }>).map((r) => r.operatorId).sort()).toEqual(
       operators.map((o) => o.id).sort(),
     );
+  });
+
+  it('does not hold a table with entries while its import uploads: a rule goes onto it meanwhile and is told', async () => {
+    const table = ((await (await writeEntries(await newTable(), 'PUT', '2547\n')).json()) as Written).table;
+    const operator = await onboardActive(h());
+    const { finish, put } = await importStillUploading(table, '2547\n2541\n');
+    let ruleVersion: number;
+    try {
+      ruleVersion = await addRuleOn(table.id, operator.id);
+    } finally {
+      finish('2549\n');
+    }
+    const res = await put;
+    expect(res.status).toBe(200);
+    const written = (await res.json()) as Written;
+    expect(written).toMatchObject({ received: 3, added: 2, unchanged: 1 });
+    expect(written.operators).toEqual([{ operatorId: operator.id, version: ruleVersion + 1 }]);
+    const seen = await events().waitFor(operator.id, (e) =>
+      e.some((x) => x.type === 'operator.config.prefix_table_updated'),
+    );
+    expect(seen.find((e) => e.type === 'operator.config.prefix_table_updated')).toMatchObject({
+      version: ruleVersion + 1,
+      data: { prefixTableId: table.id, tableVersion: table.version + 1, added: ['2541', '2549'].sort() },
+    });
+  });
+
+  it('answers 412 when the table changed while its import uploaded, writing nothing', async () => {
+    const table = ((await (await writeEntries(await newTable(), 'PUT', '2547\n')).json()) as Written).table;
+    const { finish, put } = await importStillUploading(table, '2541\n');
+    try {
+      const other = (await (await writeEntries(table, 'POST', '2540\n')).json()) as Written;
+      expect(other.table.version).toBe(table.version + 1);
+    } finally {
+      finish();
+    }
+    await expectProblem(await put, 412);
+    expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({
+      version: table.version + 1,
+      entryCount: 2,
+    });
   });
 
   it('does not tell an operator whose rules leave the table while the change waits for it', async () => {

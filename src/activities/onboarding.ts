@@ -91,7 +91,8 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
             routingRules,
           }));
         },
-        // An import holds its table for its whole upload: wait most of the attempt, not the pool's 5 s.
+        // An import holds its table while it merges (the whole upload when it fills an empty
+        // table): wait most of the attempt, not the pool's 5 s.
         { lockFirst: (tx) => lockPrefixTables(tx, tableIds, 'use', { waitMs: CREATED_LOCK_WAIT_MS }) },
       );
     },

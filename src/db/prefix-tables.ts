@@ -371,25 +371,35 @@ export interface EntriesChange {
 }
 
 /**
- * Writes a table's entries from a stream of valid prefixes, in the caller's transaction:
- * `replace` makes them the table's whole content, `add` adds those not yet present. Memory stays
- * flat whatever the size. A failing source (a bad line) aborts the COPY and the caller rolls
- * back: nothing is written. A prefix given twice is a RepeatedPrefixError.
+ * A table's entries from a stream of valid prefixes, in the caller's transaction, in memory that
+ * stays flat whatever the size. A failing source (a bad line) aborts the COPY and the caller
+ * rolls back: nothing is written. A prefix given twice is a RepeatedPrefixError.
  *
- * An empty table takes the rows straight from COPY (one pass, the unique index catching a
- * repeat); otherwise they go through a temporary table (no WAL, no index) and one set operation
- * each way touches only what differs.
+ * A table with entries takes two steps: `stageEntries` copies the body into a temporary table
+ * (no WAL, no index) before the caller locks the table, and `mergeStagedEntries` then touches
+ * only what differs, one set operation each way, so the table is held for the merge, not for a
+ * slow client's upload. An empty table takes the rows straight from COPY (`fillEmptyTable`: one
+ * pass, the unique index catching a repeat), under the lock.
  */
-export async function writeEntries(
-  tx: PoolClient,
-  tableId: string,
-  entries: AsyncIterable<PrefixEntry>,
-  mode: 'replace' | 'add',
-  actor: string,
-  empty: boolean,
-): Promise<EntriesChange> {
+export async function stageEntries(tx: PoolClient, entries: AsyncIterable<PrefixEntry>): Promise<StagedEntries> {
   await paceByClient(tx);
-  return empty ? copyIntoEmpty(tx, tableId, entries, actor) : mergeThroughStaging(tx, tableId, entries, mode, actor);
+  await tx.query('CREATE TEMP TABLE prefix_import (prefix text NOT NULL, at integer NOT NULL) ON COMMIT DROP');
+  const copy = tx.query(copyFrom('COPY prefix_import (prefix, at) FROM STDIN'));
+  await pipeline(Readable.from(copyRows(entries, (e) => `${e.prefix}\t${e.at}\n`)), copy);
+  // Without statistics the planner would compare a million rows pairwise instead of hashing them.
+  await tx.query('ANALYZE prefix_import');
+  const { rows: repeats } = await tx.query<{ prefix: string; first: number; at: number }>(
+    `SELECT prefix, min(at) AS first, max(at) AS at FROM prefix_import GROUP BY prefix HAVING count(*) > 1
+      ORDER BY max(at) LIMIT 1`,
+  );
+  const repeat = repeats[0];
+  if (repeat) throw new RepeatedPrefixError(repeat.prefix, repeat.at, repeat.first);
+  return { received: copy.rowCount };
+}
+
+/** What stageEntries left for mergeStagedEntries, in the same transaction. */
+export interface StagedEntries {
+  received: number;
 }
 
 /**
@@ -401,12 +411,14 @@ export async function paceByClient(tx: PoolClient): Promise<void> {
   await tx.query('SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0');
 }
 
-async function copyIntoEmpty(
+/** An empty table's rows straight from COPY, under the caller's lock on the table. */
+export async function fillEmptyTable(
   tx: PoolClient,
   tableId: string,
   entries: AsyncIterable<PrefixEntry>,
   actor: string,
 ): Promise<EntriesChange> {
+  await paceByClient(tx);
   const copy = tx.query(
     copyFrom('COPY ops.prefix_table_entries (prefix_table_id, prefix, created_by, updated_by) FROM STDIN'),
   );
@@ -435,26 +447,14 @@ async function copyIntoEmpty(
   return { received: copy.rowCount, added: { n, sample }, removed: { n: '0', sample: [] }, unchanged: 0 };
 }
 
-async function mergeThroughStaging(
+/** Makes the staged body the table's content (`replace`) or adds what is new (`add`), under the caller's lock. */
+export async function mergeStagedEntries(
   tx: PoolClient,
   tableId: string,
-  entries: AsyncIterable<PrefixEntry>,
+  { received }: StagedEntries,
   mode: 'replace' | 'add',
   actor: string,
 ): Promise<EntriesChange> {
-  await tx.query('CREATE TEMP TABLE prefix_import (prefix text NOT NULL, at integer NOT NULL) ON COMMIT DROP');
-  const copy = tx.query(copyFrom('COPY prefix_import (prefix, at) FROM STDIN'));
-  await pipeline(Readable.from(copyRows(entries, (e) => `${e.prefix}\t${e.at}\n`)), copy);
-  const received = copy.rowCount;
-  // Without statistics the planner would compare a million rows pairwise instead of hashing them.
-  await tx.query('ANALYZE prefix_import');
-  const { rows: repeats } = await tx.query<{ prefix: string; first: number; at: number }>(
-    `SELECT prefix, min(at) AS first, max(at) AS at FROM prefix_import GROUP BY prefix HAVING count(*) > 1
-      ORDER BY max(at) LIMIT 1`,
-  );
-  const repeat = repeats[0];
-  if (repeat) throw new RepeatedPrefixError(repeat.prefix, repeat.at, repeat.first);
-
   const unchanged = Number(
     (
       await tx.query<{ n: string }>(

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { PoolClient } from 'pg';
 import { inTransaction, isUniqueViolation, type Db } from '../clients/postgres';
 import {
   bumpTableContent,
@@ -10,8 +11,10 @@ import {
   listPrefixTables,
   openEntriesSnapshot,
   softDeletePrefixTable,
+  stageEntries,
   updatePrefixTable,
-  writeEntries,
+  fillEmptyTable,
+  mergeStagedEntries,
   RepeatedPrefixError,
   type PrefixEntry,
 } from '../db/prefix-tables';
@@ -104,6 +107,10 @@ export class PrefixTableService {
   /**
    * `replace` makes the prefixes the table's whole content; `add` adds the new ones. The
    * prefixes are valid (the API checked each line); a source that throws rolls everything back.
+   * The version is checked before the body is read (a stale If-Match is answered at once) and
+   * again under the table's lock, which a table with entries takes only once its body is staged
+   * (src/db/prefix-tables.ts): rule writes and onboarding that use the table wait for the merge,
+   * not for the upload.
    */
   async writeEntries(
     id: string,
@@ -112,23 +119,26 @@ export class PrefixTableService {
     expected: ExpectedVersion,
     actor: string,
   ): Promise<EntriesWritten> {
+    const named = (err: unknown): never => {
+      if (!(err instanceof RepeatedPrefixError)) throw err;
+      const first = err.first === undefined ? 'an earlier one' : source.where(err.first);
+      const field = err.at === undefined ? 'body' : source.where(err.at);
+      throw validationFailed([{ field, message: `prefix "${err.prefix}" repeats ${first}` }]);
+    };
+    const current = async (tx: PoolClient, lock: 'none' | 'change') => {
+      const table = await findPrefixTable(tx, id, lock);
+      if (!table) throw notFound(`Prefix table ${id}`);
+      checkVersion(expected, table.version);
+      return table;
+    };
     return inTransaction(this.deps.db, async (tx) => {
-      const before = await findPrefixTable(tx, id, 'change');
-      if (!before) throw notFound(`Prefix table ${id}`);
-      checkVersion(expected, before.version);
-      const { received, added, removed, unchanged } = await writeEntries(
-        tx,
-        id,
-        source.entries,
-        mode,
-        actor,
-        before.entryCount === 0,
-      ).catch((err: unknown) => {
-        if (!(err instanceof RepeatedPrefixError)) throw err;
-        const first = err.first === undefined ? 'an earlier one' : source.where(err.first);
-        const field = err.at === undefined ? 'body' : source.where(err.at);
-        throw validationFailed([{ field, message: `prefix "${err.prefix}" repeats ${first}` }]);
-      });
+      const seen = await current(tx, 'none');
+      const staged = seen.entryCount === 0 ? undefined : await stageEntries(tx, source.entries).catch(named);
+      // Any change since `seen` (emptied, filled, renamed) moved the version: a 412.
+      const before = await current(tx, 'change');
+      const { received, added, removed, unchanged } = staged
+        ? await mergeStagedEntries(tx, id, staged, mode, actor)
+        : await fillEmptyTable(tx, id, source.entries, actor).catch(named);
       const nAdded = Number(added.n);
       const nRemoved = Number(removed.n);
       if (nAdded === 0 && nRemoved === 0) {
