@@ -299,7 +299,7 @@ describe('internal credentials API', () => {
     for (const line of audits) expect(typeof line.time).toBe('number');
   });
 
-  describe('when Vault fails', () => {
+  describe('when Vault or PostgreSQL fails', () => {
     const failureLogs: string[] = [];
     let hung: NetServer;
     const sockets: Socket[] = [];
