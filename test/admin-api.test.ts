@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import { commitChange, findOperator } from '../src/db/operators';
 import { replaceTpsLimit } from '../src/db/tps-limits';
@@ -310,12 +310,18 @@ describe('admin API', () => {
       });
     });
 
-    it('answers a body that is not what its Content-Encoding says, or gzip cut short, with a 400 problem, not a 500', async () => {
+    it('answers a body that is not what its Content-Encoding says (gzip, brotli), or gzip cut short, with a 400 problem, not a 500', async () => {
       const cutShort = gzipSync(JSON.stringify({ name: 'cut short' })).subarray(0, -8);
-      for (const body of [Buffer.from('{"name": "not gzip at all"}'), cutShort]) {
+      const garbled = Buffer.from(brotliCompressSync(JSON.stringify({ name: 'garbled '.repeat(100) })));
+      for (let i = 5; i < garbled.length - 3; i++) garbled[i] = (garbled[i] ?? 0) ^ 0x5a;
+      for (const [encoding, body] of [
+        ['gzip', Buffer.from('{"name": "not gzip at all"}')],
+        ['gzip', cutShort],
+        ['br', garbled],
+      ] as const) {
         const res = await h.api('/operators', {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+          headers: { 'content-type': 'application/json', 'content-encoding': encoding },
           body,
         });
         const problem = await expectProblem(res, 400);

@@ -63,9 +63,23 @@ describe('prefix tables', () => {
   /**
    * A PUT of CSV whose body starts with `first` and goes on until `finish` sends the rest (once:
    * a test calls it again in `finally`, so that a failure never leaves the request open);
-   * returned once the import's transaction is copying that body.
+   * returned once the import's transaction is copying that body (`into` the temporary table of a
+   * staged import, or the entries of an empty table), with the pid of its backend: a COPY that
+   * was not running before the request (test files beside this one import too).
    */
-  async function importStillUploading(table: Pick<Table, 'id' | 'version'>, first: string) {
+  async function importStillUploading(
+    table: Pick<Table, 'id' | 'version'>,
+    first: string,
+    { into = 'prefix_import', ifMatch = `"${table.version}"` } = {},
+  ) {
+    const copying = async () =>
+      (
+        await h().resources.db.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1",
+          [`COPY ${into} %`],
+        )
+      ).rows.map((r) => r.pid);
+    const before = new Set(await copying());
     let body!: ReadableStreamDefaultController<Uint8Array>;
     let open = true;
     const finish = (rest = '') => {
@@ -80,15 +94,13 @@ describe('prefix tables', () => {
       method: 'PUT',
       body: stream,
       duplex: 'half',
-      headers: { 'content-type': 'text/csv', 'If-Match': `"${table.version}"` },
+      headers: { 'content-type': 'text/csv', 'If-Match': ifMatch },
     } as RequestInit);
     try {
       for (const until = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 10))) {
-        const { rows } = await h().resources.db.query(
-          "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY prefix_import%'",
-        );
-        if (rows.length > 0) return { finish, put };
-        if (Date.now() > until) throw new Error('the import never started copying its body');
+        const pid = (await copying()).find((p) => !before.has(p));
+        if (pid !== undefined) return { finish, put, pid };
+        if (Date.now() > until) throw new Error(`the import never started copying its body into ${into}`);
       }
     } catch (err) {
       finish();
@@ -306,6 +318,10 @@ describe('prefix tables', () => {
     expect(notGzip.body.detail).toMatch(/could not be decoded/);
     const cutShort = await expectProblem(await encoded('gzip', gzipSync('2547\n2541\n').subarray(0, -8)), 400);
     expect(cutShort.body.detail).toMatch(/could not be decoded/);
+    const garbled = Buffer.from(brotliCompressSync('2547\n'.repeat(1000)));
+    for (let i = 5; i < garbled.length - 3; i++) garbled[i] = (garbled[i] ?? 0) ^ 0x5a;
+    const notBrotli = await expectProblem(await encoded('br', garbled), 400);
+    expect(notBrotli.body.detail).toMatch(/could not be decoded/);
     const unknown = await expectProblem(await encoded('compress', gzipSync('2547\n')), 415);
     expect(unknown.body.detail).toMatch(/Content-Encoding/);
     expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({
@@ -387,6 +403,34 @@ describe('prefix tables', () => {
     expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({
       version: table.version + 1,
       entryCount: 2,
+    });
+  });
+
+  it('stages an import with If-Match * that waited while another one filled the empty table', async () => {
+    const table = await newTable();
+    const first = await importStillUploading(table, '2547\n', { into: 'ops.prefix_table_entries' });
+    let second: Promise<Response>;
+    try {
+      second = h().api(`/prefix-tables/${table.id}/entries`, {
+        method: 'PUT',
+        body: '2541\n',
+        headers: { 'content-type': 'text/csv', 'If-Match': '*' },
+      });
+      await waitUntilBlockedBy(h().resources.db, first.pid, {
+        failure: 'the second import never waited for the first',
+      });
+    } finally {
+      first.finish('2549\n');
+    }
+    expect((await first.put).status).toBe(200);
+    const res = await second;
+    expect(res.status).toBe(200);
+    // The second body became the whole content: the first one's prefixes went.
+    expect(await res.json()).toMatchObject({
+      received: 1,
+      added: 1,
+      removed: 2,
+      table: { version: 3, entryCount: 1, contentHash: hashOf(['2541']) },
     });
   });
 

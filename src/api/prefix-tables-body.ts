@@ -51,7 +51,7 @@ export function readPrefixes(req: IncomingMessage, maxBytes: number): PrefixSour
  * uncompressed body announcing more than `maxBytes` is refused before it is read.
  */
 function decoded(req: IncomingMessage, maxBytes: number): Readable {
-  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  const encoding = (req.headers['content-encoding'] || 'identity').trim().toLowerCase();
   if (encoding === 'identity') {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);

@@ -133,9 +133,12 @@ export class PrefixTableService {
     };
     return inTransaction(this.deps.db, async (tx) => {
       const seen = await current(tx, 'none');
-      const staged = seen.entryCount === 0 ? undefined : await stageEntries(tx, source.entries).catch(named);
-      // Any change since `seen` (emptied, filled, renamed) moved the version: a 412.
+      let staged = seen.entryCount === 0 ? undefined : await stageEntries(tx, source.entries).catch(named);
+      // Any change since `seen` moved the version: a 412, unless If-Match is `*` (or lists both
+      // versions). A table filled meanwhile is then staged now, under the lock: straight from
+      // COPY would add to what it holds.
       const before = await current(tx, 'change');
+      if (!staged && before.entryCount > 0) staged = await stageEntries(tx, source.entries).catch(named);
       const { received, added, removed, unchanged } = staged
         ? await mergeStagedEntries(tx, id, staged, mode, actor)
         : await fillEmptyTable(tx, id, source.entries, actor).catch(named);

@@ -24,10 +24,13 @@ export const unsupportedEncoding = () =>
 export const notAsEncoded = () =>
   new HttpProblem(400, 'Bad request', 'The request body could not be decoded as its Content-Encoding says.');
 
-/** zlib's error for a body that is not what its Content-Encoding says (Z_DATA_ERROR, Z_BUF_ERROR). */
+/**
+ * zlib's error for a body that is not what its Content-Encoding says: Z_DATA_ERROR, Z_BUF_ERROR
+ * (gzip, deflate, and brotli cut short), ERR__ERROR_FORMAT_… (brotli's own).
+ */
 export function isDecodingError(err: unknown): boolean {
   const { code } = (err ?? {}) as { code?: unknown };
-  return typeof code === 'string' && code.startsWith('Z_');
+  return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ERR__ERROR_'));
 }
 
 /**
