@@ -6,7 +6,14 @@ import { parser as jsonTokens } from 'stream-json';
 import { normalizePrefix } from '../domain/routing';
 import type { PrefixEntry, PrefixSource } from '../services/prefix-tables';
 import { validationFailed } from '../services/shared/errors';
-import { isDecodingError, notAsEncoded, notJson, unsupportedEncoding } from './shared/json-body';
+import {
+  isCutShort,
+  isDecodingError,
+  notAsEncoded,
+  notJson,
+  notReadWhole,
+  unsupportedEncoding,
+} from './shared/json-body';
 import { HttpProblem } from './shared/problem';
 
 /**
@@ -91,8 +98,7 @@ async function* csvPrefixes(records: AsyncIterable<string[]>): AsyncGenerator<Pr
   } catch (err) {
     // A quote left open, say: csv-parse knows where.
     if (err instanceof CsvError) throw badEntry(`line ${line + 1}`, '', 'not a CSV line');
-    if (isDecodingError(err)) throw notAsEncoded();
-    throw err;
+    throw bodyProblem(err) ?? err;
   }
 }
 
@@ -122,13 +128,24 @@ async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unkno
       } else throw shape();
     }
   } catch (err) {
-    if (isDecodingError(err)) throw notAsEncoded();
+    const problem = bodyProblem(err);
+    if (problem) throw problem;
     if (err instanceof Error && !('kind' in err) && !(err instanceof HttpProblem)) {
       throw notJson();
     }
     throw err;
   }
   if (state !== 'done') throw shape();
+}
+
+/**
+ * The client's, not the parser's: a body not as its encoding says, or cut short by the client
+ * going away (a 400 in the logs and metrics, not a 500, though no one reads the answer).
+ */
+function bodyProblem(err: unknown): HttpProblem | undefined {
+  if (isDecodingError(err)) return notAsEncoded();
+  if (isCutShort(err)) return notReadWhole();
+  return undefined;
 }
 
 /** Passes the body on, failing with a 413 once more than maxBytes have come. */

@@ -24,6 +24,14 @@ export const unsupportedEncoding = () =>
 export const notAsEncoded = () =>
   new HttpProblem(400, 'Bad request', 'The request body could not be decoded as its Content-Encoding says.');
 
+export const notReadWhole = () => new HttpProblem(400, 'Bad request', 'The request body could not be read whole.');
+
+/** The request's own stream failed: the client went away (or reset) in the middle of its body. */
+export function isCutShort(err: unknown): boolean {
+  const { code } = (err ?? {}) as { code?: unknown };
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
 /**
  * zlib's error for a body that is not what its Content-Encoding says: Z_DATA_ERROR, Z_BUF_ERROR
  * (gzip, deflate, and brotli cut short), ERR__ERROR_FORMAT_… (brotli's own).
@@ -61,6 +69,6 @@ function unreadableBody(err: unknown, limitBytes: number): unknown {
   if (err instanceof SyntaxError) return notJson();
   if (isDecodingError(err)) return notAsEncoded();
   // raw-body's: the client went away, or sent more or less than its Content-Length.
-  if (status === 400) return new HttpProblem(400, 'Bad request', 'The request body could not be read whole.');
+  if (status === 400) return notReadWhole();
   return err;
 }
