@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     }
     return json<{ version: number; contentHash: string; prefixes: string[] }>(res);
   });
+  state.explain(destination, new Date()); // a number explain refuses stops here (RangeError), not every 5 s
   const from = await state.loadSnapshot(
     ndjsonRecords<SnapshotRecord>(await get('/routing/snapshot', { accept: 'application/x-ndjson' })),
   );

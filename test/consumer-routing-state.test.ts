@@ -267,6 +267,21 @@ describe("the routing engine's in-memory state", () => {
     expect(state.explain('254712', new Date(AT)).ranks).toHaveLength(1);
   });
 
+  it('takes the number as explain does: a leading + dropped, anything but 1 to 15 digits refused', async () => {
+    const t = randomUUID();
+    const a = randomUUID();
+    const state = new RoutingState(database({}).load);
+    await state.loadSnapshot(
+      snapshot({ id: t, version: 1, prefixes: ['2547'] }, [{ id: a, version: 2, routingRules: [ruleOn(t)] }]),
+    );
+    const at = new Date(AT);
+    expect(state.explain('+254712345678', at)).toEqual(state.explain('254712345678', at));
+    expect(state.explain('+254712345678', at).ranks).toHaveLength(1);
+    for (const bad of ['2547123456789012', '254-712', '', '+', '++2547']) {
+      expect(() => state.explain(bad, at)).toThrow(RangeError);
+    }
+  });
+
   it("refuses a loader's 'unchanged' for a table it does not hold", async () => {
     const t = randomUUID();
     const a = randomUUID();

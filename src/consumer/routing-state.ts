@@ -10,7 +10,7 @@ import {
   type MatchingRule,
   type Rank,
 } from '../domain/route-order';
-import type { PrefixTableChange } from '../domain/routing';
+import { normalizePrefix, type PrefixTableChange } from '../domain/routing';
 import type { SnapshotRecord } from '../domain/routing-snapshot';
 import type { EventEnvelope } from '../events/envelope';
 import { PrefixIndex } from './prefix-index';
@@ -170,14 +170,25 @@ export class RoutingState {
     return true;
   }
 
-  /** The candidates for a number at a time, ranked, and the matching rules that are out. */
+  /**
+   * The candidates for a number at a time, ranked, and the matching rules that are out. The
+   * number as explain takes it: 1–15 digits, a leading `+` dropped; anything else throws a
+   * RangeError. The held operators are the announced ones: an operator still onboarding at
+   * version 0 (no `created` event yet) is not here, where explain lists its rules as out.
+   */
   explain(
     destination: string,
     at: Date,
   ): { ranks: Rank<MatchingRule>[]; excluded: Array<{ rule: MatchingRule; reason: ExclusionReason }> } {
+    const number = normalizePrefix(destination);
+    if (number === undefined) {
+      throw new RangeError(
+        `not a destination number: 1 to 15 digits, a leading + allowed (${JSON.stringify(destination)})`,
+      );
+    }
     const candidates: MatchingRule[] = [];
     const excluded: Array<{ rule: MatchingRule; reason: ExclusionReason }> = [];
-    for (const { indexed, prefix } of this.index.matches(prefixesOf(destination))) {
+    for (const { indexed, prefix } of this.index.matches(prefixesOf(number))) {
       const { operator } = this.heldOperators.get(indexed.operatorId)!;
       const matching = matchingRule(operator, indexed.rule, prefix);
       const reason = exclusionOf(matching, at);
