@@ -68,6 +68,16 @@ const WeeklyInput = z.strictObject({
     .max(50),
 });
 
+/**
+ * An instant (RFC 3339) to the millisecond at most: PostgreSQL would round more decimals and
+ * JavaScript cut them, so that validFrom < validUntil could hold for one and not the other.
+ */
+const MILLISECONDS_AT_MOST = /^[^.]*(\.[0-9]{1,3})?([Zz]|[+-][0-9:]+)$/;
+const Instant = z.iso
+  .datetime({ offset: true })
+  .refine((v) => MILLISECONDS_AT_MOST.test(v), 'at most 3 decimals of a second (milliseconds)')
+  .openapi({ pattern: MILLISECONDS_AT_MOST.source });
+
 const ruleFields = {
   prefixTableId: z.uuid().transform((id) => id.toLowerCase()),
   prefixes: z
@@ -106,8 +116,8 @@ const ruleFields = {
     .refine(isCurrency, 'an ISO 4217 currency code such as "EUR"')
     .openapi({ enum: [...CURRENCIES] }),
   enabled: z.boolean(),
-  validFrom: z.iso.datetime({ offset: true }).nullable(),
-  validUntil: z.iso.datetime({ offset: true }).nullable(),
+  validFrom: Instant.nullable(),
+  validUntil: Instant.nullable(),
   weekly: WeeklyInput.nullable(),
 };
 
