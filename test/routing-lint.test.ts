@@ -14,6 +14,12 @@ import { onboardActive } from './support/rotation';
 
 type RuleBody = Record<string, unknown> & { priority: number };
 
+/** A weekly schedule with one window every day. */
+const daily = (timeZone: string, start: string, end: string) => ({
+  timeZone,
+  windows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start, end }],
+});
+
 describe('routing lint', () => {
   let h: Harness;
   let lint: RoutingLintService;
@@ -22,8 +28,26 @@ describe('routing lint', () => {
   /** Fixture rule and operator ids by name. */
   const ids = new Map<string, string>();
   const id = (name: string) => ids.get(name) ?? `missing ${name}`;
-  const dirtyRules = ['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'b4', 'c1', 'c2', 'c3', 'c4', 'd1', 'd2', 'e1'];
-  const cleanRules = ['f1', 'f2', 'g1', 'g2'];
+  const dirtyRules = [
+    'a1',
+    'a2',
+    'a3',
+    'b1',
+    'b2',
+    'b3',
+    'b4',
+    'c1',
+    'c2',
+    'c3',
+    'c4',
+    'c5',
+    'd1',
+    'd2',
+    'e1',
+    'h6',
+    'i2',
+  ];
+  const cleanRules = ['f1', 'f2', 'g1', 'g2', 'h1', 'h2', 'h3', 'h4', 'h5', 'i1'];
 
   async function newTable(...writes: string[][]): Promise<string> {
     const res = await h.api('/prefix-tables', { method: 'POST', json: { name: `lint ${randomUUID()}` } });
@@ -82,8 +106,8 @@ describe('routing lint', () => {
   beforeAll(async () => {
     h = await startHarness();
     lint = new RoutingLintService({ db: h.resources.db });
-    const operators = await Promise.all(Array.from({ length: 7 }, () => onboardActive(h)));
-    ['A', 'B', 'C', 'D', 'E', 'F', 'G'].forEach((name, i) => ids.set(name, operators[i]?.id ?? ''));
+    const operators = await Promise.all(Array.from({ length: 9 }, () => onboardActive(h)));
+    ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I'].forEach((name, i) => ids.set(name, operators[i]?.id ?? ''));
     // T1 once held 39 too: that entry is deleted, so b1's prefixes are 31 and 32 only.
     const [t1, t2, empty, t3] = await Promise.all([
       newTable([p('31'), p('32'), p('39')], [p('31'), p('32')]),
@@ -124,6 +148,14 @@ describe('routing lint', () => {
           validFrom: '2020-01-01T00:00:00Z',
           validUntil: '2021-01-01T00:00:00Z',
         },
+        // Valid from a Monday to the Friday after, on weekends only: never active.
+        c5: {
+          prefixes: [p('72')],
+          priority: 1,
+          validFrom: '2099-06-01T00:00:00Z',
+          validUntil: '2099-06-05T00:00:00Z',
+          weekly: { timeZone: 'UTC', windows: [{ days: ['sat', 'sun'], start: '00:00', end: '24:00' }] },
+        },
       }),
       setRules('D', {
         d1: { prefixes: [p('61'), p('62')], priority: 4, costPerSegment: '0.001' },
@@ -140,6 +172,21 @@ describe('routing lint', () => {
         g1: { prefixes: [p('01')], priority: 1, costPerSegment: '0.01' },
         g2: { prefixes: [p('03')], priority: 1, currency: 'USD', validUntil: '2099-01-01T00:00:00Z' },
       }),
+      // Rules sharing a prefix and a priority whose schedules never meet (clean): a rate deck and
+      // its successor (h1, h2), day and night (h3, h4), and the same in two currencies (h5, i1).
+      // h6 and i2 share 16 in two currencies, but i2 has expired: only that is a finding.
+      setRules('H', {
+        h1: { prefixes: [p('11'), p('12')], priority: 1, validUntil: '2090-01-01T00:00:00Z' },
+        h2: { prefixes: [p('11')], priority: 1, validFrom: '2090-01-01T00:00:00Z' },
+        h3: { prefixes: [p('13')], priority: 2, weekly: daily('Africa/Nairobi', '08:00', '20:00') },
+        h4: { prefixes: [p('13'), p('14')], priority: 2, weekly: daily('Africa/Nairobi', '20:00', '08:00') },
+        h5: { prefixes: [p('15')], priority: 3, weekly: daily('UTC', '08:00', '20:00') },
+        h6: { prefixes: [p('16')], priority: 3 },
+      }),
+      setRules('I', {
+        i1: { prefixes: [p('15')], priority: 3, currency: 'USD', weekly: daily('UTC', '20:00', '08:00') },
+        i2: { prefixes: [p('16')], priority: 3, currency: 'USD', validUntil: '2021-01-01T00:00:00Z' },
+      }),
     ]);
   });
   afterAll(() => h.stop());
@@ -155,7 +202,11 @@ describe('routing lint', () => {
         operators: byId('B', 'D'),
       },
       { kind: 'empty_table', rules: ['c3'], operators: ['C'] },
-      { kind: 'never_active_again', rules: ['c4'], operators: ['C'] },
+      ...byId('c4', 'c5', 'i2').map((rule) => ({
+        kind: 'never_active_again',
+        rules: [rule],
+        operators: [rule.toUpperCase().slice(0, 1)],
+      })),
       { kind: 'operator_without_enabled_rule', rules: [], operators: ['E'] },
     ]);
     const message = (kind: LintFinding['kind']) => findings.find((f) => f.kind === kind)?.message ?? '';
@@ -167,7 +218,11 @@ describe('routing lint', () => {
     expect(message('mixed_currency_rank')).toContain(
       `share 2 prefixes (${p('61')}, for one) at priority 4 in EUR and USD`,
     );
-    expect(message('never_active_again')).toContain('was valid until 2021-01-01T00:00:00.000Z');
+    const of = (rule: string) => findings.find((f) => f.ruleIds[0] === id(rule))?.message ?? '';
+    expect(of('c4')).toContain('was valid until 2021-01-01T00:00:00.000Z');
+    expect(of('c5')).toBe(
+      `Rule ${id('c5')} is valid until 2099-06-05T00:00:00.000Z, and none of its weekly windows comes before then, so it can never be active again.`,
+    );
     expect(message('operator_without_enabled_rule')).toBe(
       `Operator ${id('E')} is ACTIVE but has no enabled routing rule, so no traffic is routed to it.`,
     );
@@ -197,7 +252,7 @@ describe('routing lint', () => {
   it('finds the same for the fixture without a scope, in kind then rule order', async () => {
     const all = await lint.lint();
     const fixture = new Set([...dirtyRules, ...cleanRules].map(id));
-    const operators = new Set(['A', 'B', 'C', 'D', 'E', 'F', 'G'].map(id));
+    const operators = new Set(['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I'].map(id));
     const ours = all.filter((f) =>
       f.ruleIds.length > 0 ? f.ruleIds.some((r) => fixture.has(r)) : operators.has(f.operatorIds[0] ?? ''),
     );

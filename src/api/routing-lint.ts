@@ -36,7 +36,7 @@ export function documentRoutingLint({ registry, security }: AdminDoc): void {
     path: '/routing/lint',
     summary: 'Rule-set mistakes: rules that can never win, and others',
     description:
-      'Findings, each with a kind, the rules and operators involved and one sentence: `shadowed` (every prefix of the rule is always won by an unscheduled, enabled rule of an ACTIVE operator ranked ahead), `duplicate_prefix_priority` (one operator, one prefix, one priority, twice), `mixed_currency_rank` (rules tied on prefix and priority in different currencies), `empty_table`, `never_active_again` (validUntil passed), `operator_without_enabled_rule` (an ACTIVE operator nothing routes to). Every rule write answers with the findings that involve the rules it wrote.',
+      'Findings, each with a kind, the rules and operators involved and one sentence: `shadowed` (every prefix of the rule is always won by an unscheduled, enabled rule of an ACTIVE operator ranked ahead), `duplicate_prefix_priority` (one operator, one prefix, one priority, twice, both enabled), `mixed_currency_rank` (rules tied on prefix and priority in different currencies), `empty_table`, `never_active_again` (validUntil passed, or none of its weekly windows comes before it), `operator_without_enabled_rule` (an ACTIVE operator nothing routes to). Rules count as competing only when their schedules let them meet (validity, weekly windows in one time zone). Every rule write answers with the findings that involve the rules it wrote.',
     security,
     responses: { 200: json('The findings', LintReport), ...commonErrors },
   });

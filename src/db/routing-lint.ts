@@ -1,4 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
+import type { RuleSchedule } from '../domain/route-order';
+import type { WeeklySchedule } from '../domain/routing';
 
 /**
  * SQL for the routing lint. Every read excludes soft-deleted rows; only rules of live operators
@@ -34,7 +36,7 @@ export type LintScope = readonly string[] | null;
 const SCRATCH = [
   `CREATE TEMP TABLE lint_rules ON COMMIT DROP AS
    SELECT r.id, r.operator_id, coalesce(r.prefix_table_id, r.id) AS set_id, r.prefix_table_id, r.prefixes,
-          r.priority, r.cost_per_segment AS cost, r.currency, r.enabled, r.valid_until,
+          r.priority, r.cost_per_segment AS cost, r.currency, r.enabled, r.valid_from, r.valid_until, r.weekly,
           o.status = 'ACTIVE' AS operator_active,
           -- A candidate wherever it matches, at any time: only such a rule surely wins over another.
           r.enabled AND o.status = 'ACTIVE' AND r.valid_from IS NULL AND r.valid_until IS NULL AND r.weekly IS NULL
@@ -202,7 +204,8 @@ export interface DuplicatePrefixPriority {
 }
 
 /**
- * Pairs of one operator's rules at the same priority with a prefix in common. Two rules on one
+ * Pairs of one operator's enabled rules at the same priority with a prefix in common (whether
+ * their schedules let them meet is for the caller: src/domain/route-order.ts). Two rules on one
  * table share all of it; two sets share a prefix when a class holds both, looked up from the set
  * in fewer classes (a rule on a large table beside a short inline list costs the list).
  */
@@ -221,7 +224,7 @@ export async function findDuplicatePrefixPriorities(
        SELECT a.id AS a_id, b.id AS b_id, a.operator_id, a.priority, a.set_id AS a_set, b.set_id AS b_set
          FROM lint_rules a
          JOIN lint_rules b ON b.operator_id = a.operator_id AND b.priority = a.priority AND a.id < b.id
-        WHERE $1::uuid[] IS NULL OR a.id = ANY($1) OR b.id = ANY($1)
+        WHERE a.enabled AND b.enabled AND ($1::uuid[] IS NULL OR a.id = ANY($1) OR b.id = ANY($1))
      ),
      across AS MATERIALIZED (
        SELECT p.*, CASE WHEN sa.classes <= sb.classes THEN p.a_set ELSE p.b_set END AS fewer,
@@ -261,12 +264,16 @@ export interface MixedCurrencyRank {
 }
 
 /**
- * Groups of enabled rules of ACTIVE operators that share a prefix and a priority in more than one
- * currency, one per distinct set of rules, with how many prefixes bring that set together: per
+ * Groups of enabled, unexpired rules of ACTIVE operators that share a prefix and a priority in
+ * more than one currency (whether their schedules let them meet is for the caller), one per distinct set of rules, with how many prefixes bring that set together: per
  * class and priority, the sets with rules there; a set's lonely prefixes bring its own rules
  * together (only a table can do that: an inline set is one rule, one currency).
  */
-export async function findMixedCurrencyRanks(s: LintScratch, scope: LintScope): Promise<MixedCurrencyRank[]> {
+export async function findMixedCurrencyRanks(
+  s: LintScratch,
+  scope: LintScope,
+  now: Date,
+): Promise<MixedCurrencyRank[]> {
   // Lists come back as comma-joined text: a group on a shared table can name thousands of rules,
   // and splitting one string costs far less than parsing a PostgreSQL array literal.
   const { rows } = await s.client.query<{
@@ -279,11 +286,13 @@ export async function findMixedCurrencyRanks(s: LintScratch, scope: LintScope): 
   }>(
     `WITH contenders AS MATERIALIZED (
        SELECT set_id, priority, min(currency) AS low, max(currency) AS high
-         FROM lint_rules WHERE enabled AND operator_active GROUP BY set_id, priority
+         FROM lint_rules WHERE enabled AND operator_active AND (valid_until IS NULL OR valid_until > $2)
+        GROUP BY set_id, priority
      ),
      -- Where the rules in scope compete: a group must hold one of them.
      in_scope AS MATERIALIZED (
-       SELECT DISTINCT set_id, priority FROM lint_rules WHERE id = ANY ($1) AND enabled AND operator_active
+       SELECT DISTINCT set_id, priority FROM lint_rules
+        WHERE id = ANY ($1) AND enabled AND operator_active AND (valid_until IS NULL OR valid_until > $2)
      ),
      at_classes AS (
        SELECT m.class_id, c.priority, array_agg(c.set_id ORDER BY c.set_id) AS sets, min(c.low) AS low,
@@ -312,6 +321,7 @@ export async function findMixedCurrencyRanks(s: LintScratch, scope: LintScope): 
          FROM groups g
         CROSS JOIN unnest(g.sets) AS m(set_id)
          JOIN lint_rules r ON r.set_id = m.set_id AND r.priority = g.priority AND r.enabled AND r.operator_active
+                          AND (r.valid_until IS NULL OR r.valid_until > $2)
         GROUP BY g.id
      )
      SELECT m.rule_ids, m.operator_ids, m.currencies, g.priority, g.prefix_count,
@@ -321,7 +331,7 @@ export async function findMixedCurrencyRanks(s: LintScratch, scope: LintScope): 
                                    AND NOT EXISTS (SELECT 1 FROM lint_prefixes p WHERE p.prefix = e.prefix)
                                  ORDER BY e.prefix LIMIT 1)) AS prefix
        FROM members m JOIN groups g ON g.id = m.id`,
-    [scope],
+    [scope, now],
   );
   return rows.map((r) => ({
     ruleIds: r.rule_ids.split(','),
@@ -365,6 +375,53 @@ export async function findExpiredRules(s: LintScratch, scope: LintScope, now: Da
     [scope, now],
   );
   return rows.map((r) => ({ ruleId: r.id, operatorId: r.operator_id, validUntil: r.valid_until.toISOString() }));
+}
+
+/**
+ * Rules still valid at `now` with weekly windows and a validUntil less than a week and a day
+ * after the later of `now` and validFrom: the ones whose remaining windows may all fall outside
+ * their validity (src/domain/route-order.ts canBeActiveAgain tells).
+ */
+export async function findWeeklyRulesEndingSoon(
+  s: LintScratch,
+  scope: LintScope,
+  now: Date,
+): Promise<Array<RuleSchedule & { ruleId: string; operatorId: string }>> {
+  const { rows } = await s.client.query<ScheduleRow & { id: string; operator_id: string }>(
+    `SELECT id, operator_id, valid_from, valid_until, weekly FROM lint_rules
+      WHERE weekly IS NOT NULL AND valid_until > $2
+        AND valid_until - greatest(valid_from, $2) < interval '8 days'
+        AND ($1::uuid[] IS NULL OR id = ANY($1))`,
+    [scope, now],
+  );
+  return rows.map((r) => ({ ruleId: r.id, operatorId: r.operator_id, ...scheduleOf(r) }));
+}
+
+/** The schedule and currency of each of `ruleIds`. */
+export async function findRuleSchedules(
+  s: LintScratch,
+  ruleIds: readonly string[],
+): Promise<Map<string, RuleSchedule & { currency: string }>> {
+  if (ruleIds.length === 0) return new Map();
+  const { rows } = await s.client.query<ScheduleRow & { id: string; currency: string }>(
+    'SELECT id, currency, valid_from, valid_until, weekly FROM lint_rules WHERE id = ANY($1)',
+    [[...new Set(ruleIds)]],
+  );
+  return new Map(rows.map((r) => [r.id, { currency: r.currency, ...scheduleOf(r) }]));
+}
+
+interface ScheduleRow {
+  valid_from: Date | null;
+  valid_until: Date | null;
+  weekly: WeeklySchedule | null;
+}
+
+function scheduleOf(r: ScheduleRow): RuleSchedule {
+  return {
+    validFrom: r.valid_from?.toISOString() ?? null,
+    validUntil: r.valid_until?.toISOString() ?? null,
+    weekly: r.weekly,
+  };
 }
 
 /**

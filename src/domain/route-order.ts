@@ -87,6 +87,11 @@ export function localTime(timeZone: string, at: Date): { day: Weekday; minute: n
 
 export function inWeeklyWindow(weekly: WeeklySchedule, at: Date): boolean {
   const { day, minute } = localTime(weekly.timeZone, at);
+  return onWallClock(weekly, day, minute);
+}
+
+/** Whether the schedule is on at a day and minute of its time zone's wall clock. */
+function onWallClock(weekly: WeeklySchedule, day: Weekday, minute: number): boolean {
   const dayBefore = WEEKDAYS[(WEEKDAYS.indexOf(day) + 6) % 7] as Weekday;
   return weekly.windows.some((w) => {
     const start = minutesOf(w.start);
@@ -95,6 +100,54 @@ export function inWeeklyWindow(weekly: WeeklySchedule, at: Date): boolean {
     // Past midnight: the evening of a listed day, or the morning after one.
     return (w.days.includes(day) && minute >= start) || (w.days.includes(dayBefore) && minute < end);
   });
+}
+
+/** When a rule may be a candidate: its validity and its weekly windows. */
+export type RuleSchedule = Pick<MatchingRule, 'validFrom' | 'validUntil' | 'weekly'>;
+
+const MINUTE_MS = 60_000;
+/** Past this span every weekly window has come round (a week, and a day for a window past midnight). */
+const WEEK_AND_A_DAY_MS = 8 * 24 * 60 * MINUTE_MS;
+
+/**
+ * Whether the rules can both be in their schedules at one instant from `now` on: their validity
+ * overlaps after `now`, and their weekly windows meet. Within a common span shorter than a week
+ * and a day, minute by minute; over a longer one, windows in one time zone meet when they share
+ * a minute of its week, and windows in two zones are taken to meet (telling would take every
+ * offset change of both). For the lint, which must not report rules that never meet.
+ */
+export function schedulesCanMeet(a: RuleSchedule, b: RuleSchedule, now: Date): boolean {
+  const from = Math.max(now.getTime(), instant(a.validFrom, -Infinity), instant(b.validFrom, -Infinity));
+  const until = Math.min(instant(a.validUntil, Infinity), instant(b.validUntil, Infinity));
+  if (from >= until) return false;
+  const both = (at: Date) => (!a.weekly || inWeeklyWindow(a.weekly, at)) && (!b.weekly || inWeeklyWindow(b.weekly, at));
+  if (!a.weekly || !b.weekly) return until - from >= WEEK_AND_A_DAY_MS || someMinute(from, until, both);
+  if (until - from < WEEK_AND_A_DAY_MS) return someMinute(from, until, both);
+  if (a.weekly.timeZone !== b.weekly.timeZone) return true;
+  return WEEKDAYS.some((day) => {
+    for (let minute = 0; minute < 24 * 60; minute++) {
+      if (onWallClock(a.weekly!, day, minute) && onWallClock(b.weekly!, day, minute)) return true;
+    }
+    return false;
+  });
+}
+
+/** Whether the rule can be in its schedule at some instant from `now` on. */
+export function canBeActiveAgain(rule: RuleSchedule, now: Date): boolean {
+  return schedulesCanMeet(rule, { validFrom: null, validUntil: null, weekly: null }, now);
+}
+
+function instant(iso: string | null, otherwise: number): number {
+  return iso === null ? otherwise : Date.parse(iso);
+}
+
+/** Whether `test` holds at `from` or at a minute boundary before `until` (a schedule changes only there). */
+function someMinute(from: number, until: number, test: (at: Date) => boolean): boolean {
+  if (test(new Date(from))) return true;
+  for (let at = Math.floor(from / MINUTE_MS + 1) * MINUTE_MS; at < until; at += MINUTE_MS) {
+    if (test(new Date(at))) return true;
+  }
+  return false;
 }
 
 /**

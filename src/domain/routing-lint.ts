@@ -7,13 +7,13 @@
 export const LINT_KINDS = [
   /** Every prefix of the rule is always won by a rule ranked ahead: it can never carry traffic. */
   'shadowed',
-  /** Two rules of one operator share a prefix at the same priority. */
+  /** Two enabled rules of one operator share a prefix at the same priority, and their schedules meet. */
   'duplicate_prefix_priority',
-  /** Rules share a prefix and a priority in different currencies: their costs cannot rank them. */
+  /** Rules that can meet share a prefix and a priority in different currencies: costs cannot rank them. */
   'mixed_currency_rank',
   /** The rule's prefix table has no entries: it matches no number. */
   'empty_table',
-  /** The rule's validity ended: it can never be active again. */
+  /** The rule's validity ended, or none of its weekly windows comes before it ends. */
   'never_active_again',
   /** An ACTIVE operator that no enabled rule routes to. */
   'operator_without_enabled_rule',

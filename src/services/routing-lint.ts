@@ -5,10 +5,13 @@ import {
   findExpiredRules,
   findMixedCurrencyRanks,
   findOperatorsWithoutEnabledRule,
+  findRuleSchedules,
   findShadowedRules,
+  findWeeklyRulesEndingSoon,
   withLintScratch,
   type LintScope,
 } from '../db/routing-lint';
+import { canBeActiveAgain, schedulesCanMeet, type RuleSchedule } from '../domain/route-order';
 import { LINT_KINDS, type LintFinding } from '../domain/routing-lint';
 
 /**
@@ -39,11 +42,25 @@ export class RoutingLintService {
     const findings = await withLintScratch(this.deps.db, async (s) => {
       // One connection, one statement at a time: the kinds run one after the other.
       const shadowed = await findShadowedRules(s, scope);
-      const duplicates = await findDuplicatePrefixPriorities(s, scope);
-      const mixed = await findMixedCurrencyRanks(s, scope);
+      const sharing = await findDuplicatePrefixPriorities(s, scope);
+      const sharingCurrencies = await findMixedCurrencyRanks(s, scope, now);
       const empty = await findEmptyTableRules(s, scope);
       const expired = await findExpiredRules(s, scope, now);
+      const endingSoon = await findWeeklyRulesEndingSoon(s, scope, now);
       const idle = await findOperatorsWithoutEnabledRule(s, scope, operators);
+      // Rules that share a prefix only compete when their schedules let them meet: a rate deck
+      // and its successor, or day and night windows, do not.
+      const schedules = await findRuleSchedules(s, [
+        ...sharing.flatMap((d) => d.ruleIds),
+        ...sharingCurrencies.flatMap((m) => m.ruleIds),
+      ]);
+      const meet = (a: string, b: string) => {
+        const [x, y] = [schedules.get(a), schedules.get(b)];
+        return x !== undefined && y !== undefined && schedulesCanMeet(x, y, now);
+      };
+      const duplicates = sharing.filter((d) => meet(...d.ruleIds));
+      const mixed = sharingCurrencies.filter((m) => someAcrossCurrencies(m.ruleIds, schedules, meet));
+      const outOfWindows = endingSoon.filter((r) => !canBeActiveAgain(r, now));
       return [
         ...shadowed.map((r): LintFinding => ({
           kind: 'shadowed',
@@ -75,6 +92,12 @@ export class RoutingLintService {
           operatorIds: [r.operatorId],
           message: `Rule ${r.ruleId} was valid until ${r.validUntil}, so it can never be active again.`,
         })),
+        ...outOfWindows.map((r): LintFinding => ({
+          kind: 'never_active_again',
+          ruleIds: [r.ruleId],
+          operatorIds: [r.operatorId],
+          message: `Rule ${r.ruleId} is valid until ${r.validUntil ?? ''}, and none of its weekly windows comes before then, so it can never be active again.`,
+        })),
         ...idle.map((operatorId): LintFinding => ({
           kind: 'operator_without_enabled_rule',
           ruleIds: [],
@@ -85,6 +108,29 @@ export class RoutingLintService {
     });
     return findings.sort(byKindThenRule);
   }
+}
+
+/**
+ * Whether two of `ruleIds` in different currencies can meet. Rules with no schedule meet any
+ * rule that can be active, so one of them stands for all of its currency: a group on a shared
+ * table can hold thousands.
+ */
+function someAcrossCurrencies(
+  ruleIds: readonly string[],
+  schedules: ReadonlyMap<string, RuleSchedule & { currency: string }>,
+  meet: (a: string, b: string) => boolean,
+): boolean {
+  const unscheduledOf = new Set<string>();
+  const candidates: Array<{ id: string; currency: string }> = [];
+  for (const id of ruleIds) {
+    const schedule = schedules.get(id);
+    if (!schedule) continue;
+    const unscheduled = schedule.validFrom === null && schedule.validUntil === null && schedule.weekly === null;
+    if (unscheduled && unscheduledOf.has(schedule.currency)) continue;
+    if (unscheduled) unscheduledOf.add(schedule.currency);
+    candidates.push({ id, currency: schedule.currency });
+  }
+  return candidates.some((a, i) => candidates.slice(i + 1).some((b) => a.currency !== b.currency && meet(a.id, b.id)));
 }
 
 function countOf(n: number, one: string, many: string): string {

@@ -1,11 +1,15 @@
 import {
+  canBeActiveAgain,
   compareCost,
   exclusionOf,
   inWeeklyWindow,
   prefixesOf,
   rankCandidates,
+  schedulesCanMeet,
   type MatchingRule,
+  type RuleSchedule,
 } from '../../src/domain/route-order';
+import { WEEKDAYS, type Weekday } from '../../src/domain/routing';
 
 /** The route order's pure rules: cost comparison, schedules across daylight saving, ranks and shares. */
 
@@ -115,5 +119,60 @@ describe('route order', () => {
   it('shares evenly when every weight of a group is 0', () => {
     const [first] = rankCandidates([rule('a', { weight: 0 }), rule('b', { weight: 0 })]);
     expect(first?.groups[0]?.members.map((m) => m.share)).toEqual([0.5, 0.5]);
+  });
+});
+
+describe('schedules that can meet (the lint)', () => {
+  const NOW = new Date('2026-06-01T12:00:00Z'); // a Monday
+  const always: RuleSchedule = { validFrom: null, validUntil: null, weekly: null };
+  const valid = (validFrom: string | null, validUntil: string | null): RuleSchedule => ({
+    ...always,
+    validFrom,
+    validUntil,
+  });
+  const daily = (timeZone: string, start: string, end: string, days: Weekday[] = [...WEEKDAYS]): RuleSchedule => ({
+    ...always,
+    weekly: { timeZone, windows: [{ days, start, end }] },
+  });
+
+  it('does not pair a rate deck with its successor, nor rules whose common span is past', () => {
+    const old = valid(null, '2026-07-01T00:00:00Z');
+    const successor = valid('2026-07-01T00:00:00Z', null);
+    expect(schedulesCanMeet(old, successor, NOW)).toBe(false);
+    expect(schedulesCanMeet(valid(null, '2026-06-15T00:00:00Z'), valid('2026-06-14T23:59:00Z', null), NOW)).toBe(true);
+    expect(schedulesCanMeet(valid(null, '2026-05-01T00:00:00Z'), always, NOW)).toBe(false);
+    expect(schedulesCanMeet(always, always, NOW)).toBe(true);
+  });
+
+  it('does not pair day and night windows in one time zone, and pairs windows that share a minute', () => {
+    const day = daily('Africa/Nairobi', '08:00', '20:00');
+    const night = daily('Africa/Nairobi', '20:00', '08:00');
+    expect(schedulesCanMeet(day, night, NOW)).toBe(false);
+    expect(schedulesCanMeet(day, daily('Africa/Nairobi', '19:59', '21:00'), NOW)).toBe(true);
+    // The same hours in two zones three hours apart do meet.
+    expect(schedulesCanMeet(day, daily('UTC', '20:00', '08:00'), NOW)).toBe(true);
+  });
+
+  it('looks minute by minute within a short common span, whatever the zones', () => {
+    // Valid Monday noon to Friday midnight UTC, windows on the weekend only: never on.
+    const weekendOnly = {
+      ...daily('UTC', '00:00', '24:00', ['sat', 'sun']),
+      validFrom: '2026-06-01T12:00:00Z',
+      validUntil: '2026-06-05T00:00:00Z',
+    };
+    expect(canBeActiveAgain(weekendOnly, NOW)).toBe(false);
+    expect(canBeActiveAgain({ ...weekendOnly, validUntil: '2026-06-06T00:01:00Z' }, NOW)).toBe(true);
+    // Nairobi (UTC+3) Friday 22:00–23:00 is 19:00–20:00 UTC: in a span ending Friday 19:30 UTC.
+    const friday = daily('Africa/Nairobi', '22:00', '23:00', ['fri']);
+    expect(schedulesCanMeet(friday, valid(null, '2026-06-05T19:30:00Z'), NOW)).toBe(true);
+    expect(schedulesCanMeet(friday, valid(null, '2026-06-05T19:00:00Z'), NOW)).toBe(false);
+  });
+
+  it('judges a rule with no schedule, or one valid long enough, active again until it expires', () => {
+    expect(canBeActiveAgain(always, NOW)).toBe(true);
+    expect(canBeActiveAgain(valid(null, '2026-06-01T12:00:00Z'), NOW)).toBe(false);
+    expect(
+      canBeActiveAgain({ ...daily('UTC', '00:00', '01:00', ['sun']), validUntil: '2026-06-10T00:00:00Z' }, NOW),
+    ).toBe(true);
   });
 });
