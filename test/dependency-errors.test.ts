@@ -18,8 +18,10 @@ import { RoutingSnapshotService } from '../src/services/routing-snapshot';
 import { adminToken, startHarness, type Harness } from './support/harness';
 import { expectProblem } from './support/problems';
 import { freePort } from './support/ports';
+import { backendPid, waitUntilBlockedBy } from './support/pg-locks';
 import { PrivateNats } from './support/private-nats';
 import { onboardActive } from './support/rotation';
+import { TcpProxy } from './support/tcp-proxy';
 
 /**
  * A dependency that is down or too slow is a 503 problem that names it, with Retry-After, never
@@ -177,6 +179,39 @@ describe('a dependency down or too slow', () => {
     } finally {
       await holder.query('ROLLBACK');
       holder.release();
+    }
+    expect(await (await h.api(`/operators/${id}`)).json()).toMatchObject({
+      version: before.version,
+      name: before.name,
+    });
+  });
+
+  it('answers 503 naming PostgreSQL when its connection is reset in the middle of a transaction, writing nothing', async () => {
+    const { id } = await onboardActive(h);
+    const before = (await (await h.api(`/operators/${id}`)).json()) as { version: number; name: string };
+    const target = new URL(h.config.postgres.url);
+    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+    const throughProxy = Object.assign(new URL(h.config.postgres.url), { host: `127.0.0.1:${proxy.port}` });
+    const url = await adminOn({ url: throughProxy.toString() });
+    const holder = await h.resources.db.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM ops.operators WHERE id = $1 FOR UPDATE', [id]);
+      const rename = fetch(`${url}/operators/${id}`, {
+        method: 'PATCH',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Reset rename' }),
+      });
+      // The PATCH's transaction is open, waiting for the row: then its connection is reset.
+      await waitUntilBlockedBy(h.resources.db, await backendPid(holder), { failure: 'the PATCH never waited' });
+      proxy.reset();
+      const res = await rename;
+      const { body } = await expectProblem(res, 503);
+      expect(body).toMatchObject({ dependency: 'PostgreSQL' });
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+      await proxy.stop();
     }
     expect(await (await h.api(`/operators/${id}`)).json()).toMatchObject({
       version: before.version,

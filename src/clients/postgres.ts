@@ -40,8 +40,29 @@ export function createPool(config: Config['postgres'], log?: Logger): Pool {
   // (a restart, a failover) would otherwise emit an unhandled 'error' and end the process. The
   // query in flight still rejects, so its caller sees the failure.
   pool.on('error', warn);
-  pool.on('connect', (client) => client.on('error', warn));
+  pool.on('connect', (client) => {
+    client.on('error', warn);
+    tagQueryErrors(client);
+  });
   return pool;
+}
+
+/**
+ * A checked-out connection's failures name PostgreSQL too (a transaction's statements, a COPY):
+ * a connection reset in the middle of a transaction is a bare ECONNRESET otherwise, a 500.
+ */
+function tagQueryErrors(client: PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  Object.assign(client, {
+    query: (...args: unknown[]) => {
+      const result = query(...args);
+      if (result instanceof Promise) return result.catch((err: unknown) => Promise.reject(tagPostgresError(err)));
+      // A submittable (a COPY stream): tagged where it fails, before its reader sees the error.
+      const stream = result as { prependListener?: (event: 'error', fn: (err: unknown) => void) => unknown };
+      stream?.prependListener?.('error', tagPostgresError);
+      return result;
+    },
+  });
 }
 
 /**

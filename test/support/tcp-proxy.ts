@@ -3,9 +3,9 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { freePort } from './ports';
 
 /**
- * A TCP proxy in front of a shared server (Vault, NATS): `cut()` closes its port and every
+ * A TCP proxy in front of a shared server (Vault, NATS, PostgreSQL): `cut()` closes its port and every
  * connection through it, as an outage looks to the service, and `restore()` opens the same port
- * again; `stall()` silences the connections open now. The shared server itself is never touched.
+ * again; `stall()` silences the connections open now, `reset()` resets them. The shared server itself is never touched.
  */
 export class TcpProxy {
   private server?: Server;
@@ -70,6 +70,11 @@ export class TcpProxy {
       this.stalled.add(s);
     }
     this.sockets.clear();
+  }
+
+  /** Every connection open now reset (TCP RST) both ways, as a failover or a dropped route ends it. */
+  reset(): void {
+    for (const s of this.sockets) s.resetAndDestroy();
   }
 
   stop(): Promise<void> {
