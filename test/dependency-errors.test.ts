@@ -12,10 +12,13 @@ import { createRedis, type Redis } from '../src/clients/redis';
 import { createLogger } from '../src/platform/logger';
 import { createAdminServices } from '../src/services';
 import type { CredentialsService } from '../src/services/credentials';
+import { createKvStore, type KvStore } from '../src/clients/vault';
+import nodeVault from 'node-vault';
+import { expectNoSecret } from './support/secrets';
 import { OperatorService } from '../src/services/operators';
 import type { PrefixTableService } from '../src/services/prefix-tables';
 import { RoutingSnapshotService } from '../src/services/routing-snapshot';
-import { adminToken, startHarness, type Harness } from './support/harness';
+import { adminToken, newOperatorRequest, startHarness, type Harness } from './support/harness';
 import { expectProblem } from './support/problems';
 import { freePort } from './support/ports';
 import { backendPid, waitUntilBlockedBy } from './support/pg-locks';
@@ -57,6 +60,7 @@ describe('a dependency down or too slow', () => {
     postgres: Partial<Harness['config']['postgres']>,
     temporal: Client = h.resources.temporal,
     redis: Redis = h.resources.redis,
+    kv: KvStore = h.resources.kv,
   ): Promise<string> {
     const config = {
       ...h.config,
@@ -65,7 +69,7 @@ describe('a dependency down or too slow', () => {
     };
     const pool = createPool(config.postgres);
     const log = createLogger('silent');
-    const resources = { ...h.resources, db: pool, temporal, redis };
+    const resources = { ...h.resources, db: pool, temporal, redis, kv };
     const app = createAdminApp({ config, db: pool, log, ...createAdminServices(resources, config.temporal, log) });
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -217,5 +221,36 @@ describe('a dependency down or too slow', () => {
       version: before.version,
       name: before.name,
     });
+  });
+
+  it('answers 503 naming Vault when Vault refuses to stage the password, starting nothing', async () => {
+    // A real refusal: a token whose policy may not write the staging path (expired policies,
+    // a mount gone alike). The request was right; Vault must be set right first.
+    const root = nodeVault({ endpoint: h.config.vault.addr, token: 'dev-root-token' });
+    await root.addPolicy({
+      name: 'api-cannot-stage',
+      rules: 'path "secret/data/ops/staging/*" { capabilities = ["read"] }',
+    });
+    const { auth: token } = (await root.tokenCreate({ policies: ['api-cannot-stage'], ttl: '10m' })) as {
+      auth: { client_token: string };
+    };
+    const kv = await createKvStore({ ...h.config.vault, auth: { kind: 'token', token: token.client_token } });
+    try {
+      const url = await adminOn({}, h.resources.temporal, h.resources.redis, kv);
+      const body = newOperatorRequest();
+      const res = await fetch(`${url}/operators`, {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const problem = await expectProblem(res, 503);
+      expect(problem.body).toMatchObject({ dependency: 'Vault' });
+      expectNoSecret(problem.text, body.password as string);
+      expectNoSecret(problem.text, token.client_token);
+      const { rows } = await h.resources.db.query('SELECT 1 FROM ops.operators WHERE name = $1', [body.name]);
+      expect(rows).toEqual([]);
+    } finally {
+      kv.close();
+    }
   });
 });

@@ -23,6 +23,9 @@ const PG_CONNECTION_MESSAGES = [
   'Client has encountered a connection error and is not queryable',
 ];
 
+/** Redis's replies that say the server cannot serve now, not that the command was wrong. */
+const REDIS_OUTAGE_REPLIES = /^(LOADING|BUSY|READONLY|OOM|MISCONF|MASTERDOWN|TRYAGAIN|CLUSTERDOWN) /;
+
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
 
 export function dependencyFailure(err: unknown): DependencyFailure | undefined {
@@ -47,8 +50,9 @@ export function dependencyFailure(err: unknown): DependencyFailure | undefined {
         detail: 'PostgreSQL is busy with concurrent changes of the same row.',
         retryAfterS: 1,
       };
-    // Connection exceptions, insufficient resources, operator intervention (shutdown, recovery).
-    if (/^(08|53|57)/.test(code))
+    // Connection exceptions, insufficient resources, operator intervention (shutdown, recovery),
+    // a read-only standby (a failover, DNS on the wrong host), system and internal errors.
+    if (/^(08|53|57|58|XX)/.test(code) || code === '25006')
       return { dependency: 'PostgreSQL', detail: 'PostgreSQL is unavailable.', retryAfterS: 5 };
     return undefined;
   }
@@ -59,8 +63,16 @@ export function dependencyFailure(err: unknown): DependencyFailure | undefined {
   if (PG_CONNECTION_MESSAGES.some((m) => message.startsWith(m)) || e.dependency === 'PostgreSQL') {
     return { dependency: 'PostgreSQL', detail: 'PostgreSQL is unavailable.', retryAfterS: 5 };
   }
-  // ioredis: a command refused while the connection is down, or given up after its retries.
-  if (e.name === 'MaxRetriesPerRequestError' || message === 'Connection is closed.') {
+  // ioredis: a command refused while the connection is down, given up after its retries, cut
+  // off with its connection (a pipeline or MULTI in flight), or out of its time; Redis itself
+  // loading its data, busy with a script, a read-only replica, out of memory or of its disk.
+  if (
+    e.name === 'MaxRetriesPerRequestError' ||
+    message === 'Connection is closed.' ||
+    message === 'Command timed out' ||
+    (e.name === 'AbortError' && message.startsWith('Command aborted')) ||
+    (e.name === 'ReplyError' && REDIS_OUTAGE_REPLIES.test(message))
+  ) {
     return { dependency: 'Redis', detail: 'Redis is unavailable.', retryAfterS: 5 };
   }
   // A Temporal RPC that failed or ran out of its deadline (gRPC UNAVAILABLE, DEADLINE_EXCEEDED).
@@ -71,6 +83,10 @@ export function dependencyFailure(err: unknown): DependencyFailure | undefined {
     (typeof grpc === 'number' && (grpc === 4 || grpc === 14) && 'metadata' in err)
   ) {
     return { dependency: 'Temporal', detail: 'Temporal is unavailable or did not answer in time.', retryAfterS: 5 };
+  }
+  // A namespace the Temporal server does not know (a development server restarted in memory).
+  if (e.name === 'NamespaceNotFoundError') {
+    return { dependency: 'Temporal', detail: 'Temporal does not know its namespace.', retryAfterS: 5 };
   }
   if (e.name === 'NatsError') return { dependency: 'NATS', detail: 'NATS is unavailable.', retryAfterS: 5 };
   // src/clients/vault.ts's VaultError: no status is a network failure or its timeout; 5xx is a

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { isWorkflowRunning } from '../clients/temporal';
-import type { KvStore } from '../clients/vault';
+import { VaultError, type KvStore } from '../clients/vault';
 import {
   ROTATION_STAGING_FOLDER,
   STAGING_FOLDER,
@@ -11,6 +11,7 @@ import {
   stagedRotationPath,
 } from '../domain/credentials';
 import { workflowIds } from '../domain/workflow-ids';
+import { unavailable } from './shared/errors';
 import type { Logger } from '../platform/logger';
 
 /**
@@ -69,7 +70,14 @@ export async function stagePassword(
 ): Promise<StagedPassword> {
   const entry: { path: string; key?: string } = STAGINGS[purpose].newEntry(operatorId);
   const { path } = entry;
-  const version = await kv.write(path, credentials);
+  const version = await kv.write(path, credentials).catch((err: unknown) => {
+    if (!(err instanceof VaultError)) throw err;
+    // A refusal too (a token expired or stripped of its policy, a mount gone): the request was
+    // right and cannot go on until Vault is set right, as for a credentials read. The error
+    // carries neither token nor password.
+    log.warn({ err: err.message, operatorId, purpose }, 'staging the password in Vault failed');
+    throw unavailable('Vault', 'The credentials store is unavailable; nothing was started. Retry later.');
+  });
   return {
     version,
     ...(entry.key === undefined ? {} : { key: entry.key }),
