@@ -365,6 +365,7 @@ describe('onboarding', () => {
 
     const whileBusy = await h.api('/operators', { method: 'POST', json: body, headers: { 'Idempotency-Key': busy } });
     expect(whileBusy.status).toBe(409);
+    expect(whileBusy.headers.get('retry-after')).toBe('5');
     const reclaimed = await h.api('/operators', {
       method: 'POST',
       json: body,

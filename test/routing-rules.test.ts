@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { DestinationStream } from 'pino';
 import type { EventEnvelope } from '../src/events/envelope';
+import { createLogger } from '../src/platform/logger';
+import { RoutingRuleService } from '../src/services/routing-rules';
+import type { RoutingLintService } from '../src/services/routing-lint';
 import { useHarnessWithEvents } from './support/harness';
 import { expectInvalid, expectProblem } from './support/problems';
 import { onboardActive } from './support/rotation';
@@ -54,6 +58,32 @@ describe('routing rules and TPS limits', () => {
       [id],
     );
     expect(rows[0]?.n).toBe(before);
+  });
+
+  it('answers a committed write as made, with findings null, when the lint after it fails', async () => {
+    const { id } = await onboardActive(h());
+    const before = await versionOf(id);
+    const warnings: string[] = [];
+    const log = createLogger('warn', 'test', {
+      write: (line: string) => void warnings.push(line),
+    } as DestinationStream);
+    const failingLint = {
+      lint: () => Promise.reject(new Error('the lint could not run')),
+    } as unknown as RoutingLintService;
+    const rules = new RoutingRuleService({ db: h().resources.db, lint: failingLint, log });
+    const input = {
+      prefixes: ['2547'],
+      priority: 1,
+      weight: 100,
+      costPerSegment: '0.0125',
+      currency: 'EUR',
+      enabled: true,
+    };
+    const written = await rules.add(id, input, { versions: [before] }, 'test-admin');
+    expect(written).toMatchObject({ version: before + 1, findings: null });
+    expect(written.routingRules.map((r) => r.id)).toContain(written.ruleId);
+    expect(await versionOf(id)).toBe(before + 1);
+    expect(warnings.join('')).toContain('routing lint after a committed rule write failed');
   });
 
   it('adds, changes and deletes rules under If-Match, each one routing_updated with the whole set', async () => {

@@ -187,9 +187,10 @@ const RoutingRuleSet = z
   .openapi('RoutingRuleSet');
 
 const RoutingRuleWrite = RoutingRuleSet.extend({
-  findings: z
-    .array(LintFinding)
-    .openapi({ description: 'Lint findings that involve the rules written: warnings, never refusals' }),
+  findings: z.array(LintFinding).nullable().openapi({
+    description:
+      'Lint findings that involve the rules written: warnings, never refusals. null when the lint could not run after the write, which is committed (GET /routing/lint later)',
+  }),
 }).openapi('RoutingRuleWrite');
 
 const RuleParams = OperatorIdParams.extend({ ruleId: z.uuid().transform((id) => id.toLowerCase()) });

@@ -5,6 +5,7 @@ import { findLivePrefixTableIds, lockPrefixTables } from '../db/prefix-tables';
 import { insertRoutingRules, listRoutingRules, softDeleteRoutingRules, updateRoutingRule } from '../db/routing-rules';
 import { replaceTpsLimit } from '../db/tps-limits';
 import type { LintFinding } from '../domain/routing-lint';
+import type { Logger } from '../platform/logger';
 import { acceptsChanges, refusal } from '../domain/lifecycle';
 import {
   missingPrefixTableErrors,
@@ -31,7 +32,8 @@ export interface RoutingRuleSet {
 
 /** A write's answer: the set after it, and the lint findings that involve the rules it wrote (warnings, never refusals). */
 export interface RoutingRuleWrite extends RoutingRuleSet {
-  findings: LintFinding[];
+  /** Null when the lint could not run after the write (which is committed). */
+  findings: LintFinding[] | null;
 }
 
 export interface OperatorTpsLimit {
@@ -63,7 +65,7 @@ function refuseMissingTables(
 }
 
 export class RoutingRuleService {
-  constructor(private readonly deps: { db: Db; lint: RoutingLintService }) {}
+  constructor(private readonly deps: { db: Db; lint: RoutingLintService; log: Logger }) {}
 
   async list(operatorId: string): Promise<RoutingRuleSet> {
     const op = await findOperator(this.deps.db, operatorId);
@@ -150,8 +152,21 @@ export class RoutingRuleService {
    * After the commit: the lint reads what peers will route by. The operator is in scope too: a
    * set left empty has no rule to carry its `operator_without_enabled_rule`.
    */
+  /**
+   * The committed set with the findings about the rules written. The lint runs after the commit,
+   * on a connection of its own: when it fails, the write still answers as made, with `findings:
+   * null`; a 503 would invite a retry of a change already made (a 412, or a POST repeated).
+   */
   private async withFindings(set: RoutingRuleSet, ruleIds: string[]): Promise<RoutingRuleWrite> {
-    return { ...set, findings: await this.deps.lint.lint({ ruleIds, operatorIds: [set.operatorId] }) };
+    try {
+      return { ...set, findings: await this.deps.lint.lint({ ruleIds, operatorIds: [set.operatorId] }) };
+    } catch (err) {
+      this.deps.log.warn(
+        { err: (err as Error).message, operatorId: set.operatorId, version: set.version },
+        'routing lint after a committed rule write failed; answered without findings',
+      );
+      return { ...set, findings: null };
+    }
   }
 
   async getTpsLimit(operatorId: string): Promise<OperatorTpsLimit> {

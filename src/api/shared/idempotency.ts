@@ -69,10 +69,22 @@ export function idempotency(
     if (!claim.claimed) {
       const { kept } = claim;
       if (!kept) {
-        throw new HttpProblem(409, 'Conflict', 'A request with this Idempotency-Key is being retried; try again.');
+        throw new HttpProblem(
+          409,
+          'Conflict',
+          'A request with this Idempotency-Key is being retried; try again.',
+          {},
+          { 'Retry-After': '1' },
+        );
       }
       if (kept.statusCode === null) {
-        throw new HttpProblem(409, 'Conflict', 'A request with this Idempotency-Key is still in progress.');
+        throw new HttpProblem(
+          409,
+          'Conflict',
+          'A request with this Idempotency-Key is still in progress.',
+          {},
+          { 'Retry-After': '5' },
+        );
       }
       if (kept.requestHash !== hash) {
         throw new HttpProblem(422, 'Idempotency key reused', 'This Idempotency-Key was used with a different request.');
@@ -87,8 +99,12 @@ export function idempotency(
     try {
       await next();
     } catch (err) {
-      // Nothing was accepted: free the key so the client's retry runs again.
-      await releaseKey(db, actor, key);
+      // Nothing was accepted: free the key so the client's retry runs again. The request's own
+      // error is the answer even when the release fails too (PostgreSQL down): the key is then
+      // taken as abandoned after ABANDONED_AFTER (src/db/idempotency-keys.ts).
+      await releaseKey(db, actor, key).catch((releaseErr: unknown) =>
+        log.warn({ err: (releaseErr as Error).message, key }, 'could not free an idempotency key'),
+      );
       throw err;
     }
     const headers = Object.fromEntries(
@@ -136,6 +152,16 @@ export function documentIdempotency(
       }
     }
     amend(responses, '409', 'an Idempotency-Key whose first request is still in progress');
+    const conflict = responses['409'];
+    if (conflict) {
+      conflict.headers = {
+        ...conflict.headers,
+        'Retry-After': {
+          description: 'Seconds to wait before retrying, on an Idempotency-Key still in progress',
+          schema: { type: 'integer' },
+        },
+      };
+    }
     amend(responses, '422', 'an Idempotency-Key reused with another request');
   });
 }
