@@ -115,7 +115,7 @@ describe('a dependency down or too slow', () => {
         stdio: 'ignore',
       },
     );
-    const redis = createRedis({ url: `redis://127.0.0.1:${port}` });
+    const redis = createRedis({ ...h.config.redis, url: `redis://127.0.0.1:${port}` });
     redis.on('error', () => undefined);
     try {
       await waitForPong(redis);
@@ -130,6 +130,28 @@ describe('a dependency down or too slow', () => {
     } finally {
       if (server.exitCode === null) server.kill('SIGKILL');
       redis.disconnect();
+    }
+  });
+
+  it('answers 503 naming Redis within REDIS_COMMAND_TIMEOUT_MS when Redis stops answering on an open connection', async () => {
+    const { id } = await onboardActive(h);
+    const target = new URL(h.config.redis.url);
+    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
+    const redis = createRedis({ url: `redis://127.0.0.1:${proxy.port}`, commandTimeoutMs: 300 });
+    redis.on('error', () => undefined);
+    try {
+      await waitForPong(redis);
+      const url = await adminOn({}, h.resources.temporal, redis);
+      expect((await fetch(`${url}/operators/${id}/health`, { headers: auth() })).status).toBe(200);
+      proxy.stall(); // the connection stays open; nothing comes back
+      const started = Date.now();
+      const res = await fetch(`${url}/operators/${id}/health`, { headers: auth() });
+      const { body } = await expectProblem(res, 503);
+      expect(body).toMatchObject({ dependency: 'Redis' });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      redis.disconnect();
+      await proxy.stop();
     }
   });
 

@@ -41,7 +41,7 @@ describe('health ingestion through a Redis outage', () => {
     resources = await openResources(config, createLogger('silent'));
     port = await freePort();
     server = startRedis(port);
-    redis = createRedis({ url: `redis://127.0.0.1:${port}` });
+    redis = createRedis({ ...config.redis, url: `redis://127.0.0.1:${port}` });
     redis.on('error', () => undefined);
     await waitUntil('the private Redis', async () => (await redis.ping()) === 'PONG');
     ingestion = await startIngestion({ config, ...resources, redis }, { retryDelayMs: 200 });

@@ -44,6 +44,7 @@ const envSchema = z.object({
   PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: positiveInt.default(60_000),
 
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(2_000),
 
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   NATS_STREAM: z
@@ -155,7 +156,7 @@ export interface Config {
     healthLogRetentionDays: number;
     housekeepingIntervalS: number;
   };
-  redis: { url: string };
+  redis: { url: string; commandTimeoutMs: number };
   nats: {
     servers: string[];
     stream: string;
@@ -300,7 +301,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       healthLogRetentionDays: e.HEALTH_LOG_RETENTION_DAYS,
       housekeepingIntervalS: e.HOUSEKEEPING_INTERVAL_S,
     },
-    redis: { url: e.REDIS_URL },
+    redis: { url: e.REDIS_URL, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     nats: {
       servers: e.NATS_URL.split(','),
       stream: e.NATS_STREAM,
