@@ -233,6 +233,24 @@ describe('admin auth with a JWKS URL', () => {
   it('finds admin in scp even when scope lists others', async () => {
     expect((await call(url, sign({ sub: 'erin', scope: 'read', scp: ['admin'] }))).status).toBe(200);
   });
+
+  it('answers 503 naming JWKS when the key set cannot be fetched, and 401 for a key the set lacks', async () => {
+    // A service that has not fetched the keys yet, its JWKS endpoint gone.
+    const gone = http.createServer();
+    const goneUri = `${await listen(gone)}/.well-known/jwks.json`;
+    await close(gone);
+    const cold = await startApp({ jwksUri: goneUri, issuer: ISSUER, audience: AUDIENCE, maxAgeS: 3600 });
+    try {
+      const res = await call(cold.url, sign({ sub: 'alice', scope: 'admin' }));
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(await res.json()).toMatchObject({ status: 503, dependency: 'JWKS' });
+    } finally {
+      await close(cold.server);
+    }
+    // The endpoint answers, without the token's key: the token is the problem.
+    await expectUnauthorized(await call(url, sign({ sub: 'alice', scope: 'admin' }, { keyid: 'another-kid' })));
+  });
 });
 
 describe('admin auth with a shared secret', () => {

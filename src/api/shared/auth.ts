@@ -1,4 +1,4 @@
-import { createSecretKey } from 'node:crypto';
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { JwksClient } from 'jwks-rsa';
 import type { Middleware } from 'koa';
@@ -22,6 +22,16 @@ function unauthorized(detail: string): HttpProblem {
 }
 
 /** Scopes from both `scope` (space-separated string) and `scp` (string or array), combined. */
+function jwksUnavailable(): HttpProblem {
+  return new HttpProblem(
+    503,
+    'Service unavailable',
+    "The token issuer's signing keys (JWT_JWKS_URI) could not be fetched, so the token could not be checked. Retry.",
+    { dependency: 'JWKS' },
+    { 'Retry-After': '5' },
+  );
+}
+
 function scopesOf(claims: JwtPayload): string[] {
   return [claims.scope, claims.scp].flatMap((raw: unknown) => {
     if (typeof raw === 'string') return raw.split(' ');
@@ -32,15 +42,8 @@ function scopesOf(claims: JwtPayload): string[] {
 
 export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
   const jwks = config.jwksUri ? new JwksClient({ jwksUri: config.jwksUri, cache: true, rateLimit: true }) : undefined;
-  const key: jwt.Secret | jwt.GetPublicKeyOrSecret = jwks
-    ? (header, done) => {
-        jwks.getSigningKey(header.kid).then(
-          (k) => done(null, k.getPublicKey()),
-          (err: Error) => done(err),
-        );
-      }
-    : // A KeyObject made once: given a string, jsonwebtoken tries to parse it as a PEM key on every request.
-      createSecretKey(Buffer.from(config.secret ?? ''));
+  // A KeyObject made once: given a string, jsonwebtoken tries to parse it as a PEM key on every request.
+  const secret = jwks ? undefined : createSecretKey(Buffer.from(config.secret ?? ''));
   const options: jwt.VerifyOptions = {
     algorithms: jwks ? ['RS256', 'ES256'] : ['HS256'],
     issuer: config.issuer,
@@ -50,8 +53,24 @@ export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
 
   const verify = (token: string) =>
     new Promise<JwtPayload>((resolve, reject) => {
+      // The issuer's key set could not be had (its endpoint down or answering badly): the token is
+      // not known to be bad, so the answer is a 503 naming it, not a 401. A key the set lacks, or
+      // one asked for too often (rate limited: tokens with made-up key ids), stays a 401.
+      let keysUnavailable = false;
+      const key: jwt.Secret | jwt.GetPublicKeyOrSecret = jwks
+        ? (header, done) => {
+            jwks.getSigningKey(header.kid).then(
+              (k) => done(null, k.getPublicKey()),
+              (err: Error) => {
+                keysUnavailable = !['SigningKeyNotFoundError', 'JwksRateLimitError'].includes(err.name);
+                done(err);
+              },
+            );
+          }
+        : (secret as KeyObject);
       jwt.verify(token, key, options, (err, decoded) => {
-        if (err || !decoded || typeof decoded === 'string') reject(err ?? new Error('malformed token'));
+        if (keysUnavailable) reject(jwksUnavailable());
+        else if (err || !decoded || typeof decoded === 'string') reject(err ?? new Error('malformed token'));
         else resolve(decoded);
       });
     });
@@ -67,6 +86,7 @@ export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
       try {
         claims = await verify(token);
       } catch (err) {
+        if (err instanceof HttpProblem) throw err;
         throw unauthorized(err instanceof jwt.TokenExpiredError ? 'The token has expired.' : 'The token is not valid.');
       }
       verified.add(token, claims);
