@@ -245,6 +245,10 @@ describe('admin auth with a JWKS URL', () => {
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('5');
       expect(await res.json()).toMatchObject({ status: 503, dependency: 'JWKS' });
+      // Past jwks-rsa's rate limit (10 fetches a minute, the failed ones counted) too.
+      for (let i = 0; i < 12; i++) {
+        expect((await call(cold.url, sign({ sub: 'alice', scope: 'admin' }))).status).toBe(503);
+      }
     } finally {
       await close(cold.server);
     }

@@ -46,6 +46,9 @@ describe('routing lint', () => {
     'e1',
     'h6',
     'i2',
+    'g3',
+    'h7',
+    'i3',
   ];
   const cleanRules = ['f1', 'f2', 'g1', 'g2', 'h1', 'h2', 'h3', 'h4', 'h5', 'i1'];
 
@@ -171,6 +174,8 @@ describe('routing lint', () => {
       setRules('G', {
         g1: { prefixes: [p('01')], priority: 1, costPerSegment: '0.01' },
         g2: { prefixes: [p('03')], priority: 1, currency: 'USD', validUntil: '2099-01-01T00:00:00Z' },
+        // Shares 17 with h7 and i3 in a third currency, but only at night, when they are out.
+        g3: { prefixes: [p('17')], priority: 4, currency: 'GBP', weekly: daily('UTC', '20:00', '08:00') },
       }),
       // Rules sharing a prefix and a priority whose schedules never meet (clean): a rate deck and
       // its successor (h1, h2), day and night (h3, h4), and the same in two currencies (h5, i1).
@@ -182,10 +187,12 @@ describe('routing lint', () => {
         h4: { prefixes: [p('13'), p('14')], priority: 2, weekly: daily('Africa/Nairobi', '20:00', '08:00') },
         h5: { prefixes: [p('15')], priority: 3, weekly: daily('UTC', '08:00', '20:00') },
         h6: { prefixes: [p('16')], priority: 3 },
+        h7: { prefixes: [p('17')], priority: 4, weekly: daily('UTC', '08:00', '20:00') },
       }),
       setRules('I', {
         i1: { prefixes: [p('15')], priority: 3, currency: 'USD', weekly: daily('UTC', '20:00', '08:00') },
         i2: { prefixes: [p('16')], priority: 3, currency: 'USD', validUntil: '2021-01-01T00:00:00Z' },
+        i3: { prefixes: [p('17')], priority: 4, currency: 'USD', weekly: daily('UTC', '09:00', '17:00') },
       }),
     ]);
   });
@@ -196,11 +203,10 @@ describe('routing lint', () => {
     expect(findings.map(named)).toEqual([
       { kind: 'shadowed', rules: ['b1'], operators: ['B'] },
       { kind: 'duplicate_prefix_priority', rules: byId('a2', 'a3'), operators: ['A'] },
-      {
-        kind: 'mixed_currency_rank',
-        rules: byId('b3', 'd1'),
-        operators: byId('B', 'D'),
-      },
+      ...[
+        { kind: 'mixed_currency_rank', rules: byId('b3', 'd1'), operators: byId('B', 'D') },
+        { kind: 'mixed_currency_rank', rules: byId('h7', 'i3'), operators: byId('H', 'I') },
+      ].sort((x, y) => (id(x.rules[0] ?? '') < id(y.rules[0] ?? '') ? -1 : 1)),
       { kind: 'empty_table', rules: ['c3'], operators: ['C'] },
       ...byId('c4', 'c5', 'i2').map((rule) => ({
         kind: 'never_active_again',
@@ -215,9 +221,10 @@ describe('routing lint', () => {
       `Rule ${id('b1')} is shadowed: each of its prefixes is always won by a rule ranked ahead of it (prefix ${p('31')}, for one, by rule ${id('a1')}).`,
     );
     expect(message('duplicate_prefix_priority')).toContain(`prefix ${p('42')} at priority 3`);
-    expect(message('mixed_currency_rank')).toContain(
-      `share 2 prefixes (${p('61')}, for one) at priority 4 in EUR and USD`,
-    );
+    const mixedOf = (rule: string) =>
+      findings.find((f) => f.kind === 'mixed_currency_rank' && f.ruleIds.includes(id(rule)));
+    expect(mixedOf('h7')?.message).toContain(`at priority 4 in EUR and USD,`);
+    expect(mixedOf('b3')?.message).toContain(`share 2 prefixes (${p('61')}, for one) at priority 4 in EUR and USD`);
     const of = (rule: string) => findings.find((f) => f.ruleIds[0] === id(rule))?.message ?? '';
     expect(of('c4')).toContain('was valid until 2021-01-01T00:00:00.000Z');
     expect(of('c5')).toBe(
@@ -238,6 +245,8 @@ describe('routing lint', () => {
     expect((await kinds(['d1'])).map((f) => f.kind)).toEqual(['mixed_currency_rank']);
     expect((await kinds(['a3', 'f1'])).map((f) => f.kind)).toEqual(['duplicate_prefix_priority']);
     expect(await kinds(['e1'])).toEqual([{ kind: 'operator_without_enabled_rule', rules: [], operators: ['E'] }]);
+    // g3 shares 17 with rules in two other currencies, but never meets them.
+    expect(await kinds(['g3'])).toEqual([]);
     expect(await lint.lint({ ruleIds: [] })).toEqual([]);
     expect(await lint.lint({ ruleIds: ['not-a-uuid', randomUUID()] })).toEqual([]);
   });

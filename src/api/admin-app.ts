@@ -114,7 +114,7 @@ export function createAdminApp(deps: AdminAppDeps): Koa<AuthState> {
   if (deps.registry) app.use(httpMetrics(deps.registry, 'admin'));
   app.use(requestLog(deps.log));
   app.use(problemMiddleware(deps.log));
-  const auth = createAdminAuth(deps.config.jwt);
+  const auth = createAdminAuth(deps.config.jwt, deps.log);
   app.use((ctx, next) => (isPublic(ctx.path) ? next() : auth(ctx, next)));
 
   const openapi = buildAdminOpenApi();

@@ -397,17 +397,17 @@ export async function findWeeklyRulesEndingSoon(
   return rows.map((r) => ({ ruleId: r.id, operatorId: r.operator_id, ...scheduleOf(r) }));
 }
 
-/** The schedule and currency of each of `ruleIds`. */
+/** The schedule, currency and operator of each of `ruleIds`. */
 export async function findRuleSchedules(
   s: LintScratch,
   ruleIds: readonly string[],
-): Promise<Map<string, RuleSchedule & { currency: string }>> {
+): Promise<Map<string, RuleSchedule & { currency: string; operatorId: string }>> {
   if (ruleIds.length === 0) return new Map();
-  const { rows } = await s.client.query<ScheduleRow & { id: string; currency: string }>(
-    'SELECT id, currency, valid_from, valid_until, weekly FROM lint_rules WHERE id = ANY($1)',
+  const { rows } = await s.client.query<ScheduleRow & { id: string; currency: string; operator_id: string }>(
+    'SELECT id, operator_id, currency, valid_from, valid_until, weekly FROM lint_rules WHERE id = ANY($1)',
     [[...new Set(ruleIds)]],
   );
-  return new Map(rows.map((r) => [r.id, { currency: r.currency, ...scheduleOf(r) }]));
+  return new Map(rows.map((r) => [r.id, { currency: r.currency, operatorId: r.operator_id, ...scheduleOf(r) }]));
 }
 
 interface ScheduleRow {

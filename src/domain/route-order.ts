@@ -120,16 +120,11 @@ export function schedulesCanMeet(a: RuleSchedule, b: RuleSchedule, now: Date): b
   const from = Math.max(now.getTime(), instant(a.validFrom, -Infinity), instant(b.validFrom, -Infinity));
   const until = Math.min(instant(a.validUntil, Infinity), instant(b.validUntil, Infinity));
   if (from >= until) return false;
-  const both = (at: Date) => (!a.weekly || inWeeklyWindow(a.weekly, at)) && (!b.weekly || inWeeklyWindow(b.weekly, at));
-  if (!a.weekly || !b.weekly) return until - from >= WEEK_AND_A_DAY_MS || someMinute(from, until, both);
-  if (until - from < WEEK_AND_A_DAY_MS) return someMinute(from, until, both);
-  if (a.weekly.timeZone !== b.weekly.timeZone) return true;
-  return WEEKDAYS.some((day) => {
-    for (let minute = 0; minute < 24 * 60; minute++) {
-      if (onWallClock(a.weekly!, day, minute) && onWallClock(b.weekly!, day, minute)) return true;
-    }
-    return false;
-  });
+  if (until - from < WEEK_AND_A_DAY_MS) return someMinuteOfBoth(a.weekly, b.weekly, from, until);
+  if (!a.weekly || !b.weekly) return true; // every schedule has a window, and a week holds it
+  if (canonicalZone(a.weekly.timeZone) !== canonicalZone(b.weekly.timeZone)) return true;
+  const [weekA, weekB] = [weekOf(a.weekly), weekOf(b.weekly)];
+  return weekA.some((on, i) => on === 1 && weekB[i] === 1);
 }
 
 /** Whether the rule can be in its schedule at some instant from `now` on. */
@@ -141,13 +136,63 @@ function instant(iso: string | null, otherwise: number): number {
   return iso === null ? otherwise : Date.parse(iso);
 }
 
-/** Whether `test` holds at `from` or at a minute boundary before `until` (a schedule changes only there). */
-function someMinute(from: number, until: number, test: (at: Date) => boolean): boolean {
-  if (test(new Date(from))) return true;
-  for (let at = Math.floor(from / MINUTE_MS + 1) * MINUTE_MS; at < until; at += MINUTE_MS) {
-    if (test(new Date(at))) return true;
+const QUARTER_MS = 15 * MINUTE_MS;
+const MINUTES_A_WEEK = 7 * 24 * 60;
+
+/**
+ * Whether some minute of [from, until) is in both schedules (none: always). A schedule changes
+ * only on a minute, so each minute of the span is looked at, on the wall clock of each zone: read
+ * once a quarter of an hour (every offset, and so every change of one, falls on a quarter hour
+ * of UTC) and counted on from there.
+ */
+function someMinuteOfBoth(a: WeeklySchedule | null, b: WeeklySchedule | null, from: number, until: number): boolean {
+  const sides = [a, b].flatMap((weekly) => (weekly ? [{ zone: weekly.timeZone, week: weekOf(weekly), base: 0 }] : []));
+  let quarter = Number.NaN;
+  for (let minute = Math.floor(from / MINUTE_MS) * MINUTE_MS; minute < until; minute += MINUTE_MS) {
+    const q = Math.floor(minute / QUARTER_MS) * QUARTER_MS;
+    if (q !== quarter) {
+      quarter = q;
+      for (const side of sides) side.base = weekIndex(localTime(side.zone, new Date(q)));
+    }
+    const offset = (minute - quarter) / MINUTE_MS;
+    if (sides.every((side) => side.week[(side.base + offset) % MINUTES_A_WEEK] === 1)) return true;
   }
   return false;
+}
+
+function weekIndex({ day, minute }: { day: Weekday; minute: number }): number {
+  return WEEKDAYS.indexOf(day) * 24 * 60 + minute;
+}
+
+const weeks = new Map<string, Uint8Array>();
+
+/** The schedule's minutes of the week on its wall clock (1: in a window), made once per schedule. */
+function weekOf(weekly: WeeklySchedule): Uint8Array {
+  const key = JSON.stringify(weekly.windows);
+  let week = weeks.get(key);
+  if (!week) {
+    week = new Uint8Array(MINUTES_A_WEEK);
+    for (const [d, day] of WEEKDAYS.entries()) {
+      for (let minute = 0; minute < 24 * 60; minute++)
+        week[d * 24 * 60 + minute] = onWallClock(weekly, day, minute) ? 1 : 0;
+    }
+    // Bounded: schedules are few, but a long-running process must not collect every one it met.
+    if (weeks.size >= 1000) weeks.clear();
+    weeks.set(key, week);
+  }
+  return week;
+}
+
+const zones = new Map<string, string>();
+
+/** The zone's canonical name: `Europe/Kiev` and `Europe/Kyiv`, `UTC` and `Etc/UTC` are one zone. */
+function canonicalZone(timeZone: string): string {
+  let zone = zones.get(timeZone);
+  if (zone === undefined) {
+    zone = new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
+    zones.set(timeZone, zone);
+  }
+  return zone;
 }
 
 /**

@@ -39,7 +39,7 @@ export class RoutingLintService {
     const operators = (options.operatorIds ?? []).filter((id) => UUID.test(id));
     if (scope && scope.length === 0 && operators.length === 0) return [];
     const now = options.now ?? new Date();
-    const findings = await withLintScratch(this.deps.db, async (s) => {
+    const read = await withLintScratch(this.deps.db, async (s) => {
       // One connection, one statement at a time: the kinds run one after the other.
       const shadowed = await findShadowedRules(s, scope);
       const sharing = await findDuplicatePrefixPriorities(s, scope);
@@ -48,89 +48,120 @@ export class RoutingLintService {
       const expired = await findExpiredRules(s, scope, now);
       const endingSoon = await findWeeklyRulesEndingSoon(s, scope, now);
       const idle = await findOperatorsWithoutEnabledRule(s, scope, operators);
-      // Rules that share a prefix only compete when their schedules let them meet: a rate deck
-      // and its successor, or day and night windows, do not.
       const schedules = await findRuleSchedules(s, [
         ...sharing.flatMap((d) => d.ruleIds),
         ...sharingCurrencies.flatMap((m) => m.ruleIds),
       ]);
-      const meet = (a: string, b: string) => {
-        const [x, y] = [schedules.get(a), schedules.get(b)];
-        return x !== undefined && y !== undefined && schedulesCanMeet(x, y, now);
-      };
-      const duplicates = sharing.filter((d) => meet(...d.ruleIds));
-      const mixed = sharingCurrencies.filter((m) => someAcrossCurrencies(m.ruleIds, schedules, meet));
-      const outOfWindows = endingSoon.filter((r) => !canBeActiveAgain(r, now));
-      return [
-        ...shadowed.map((r): LintFinding => ({
-          kind: 'shadowed',
-          ruleIds: [r.ruleId],
-          operatorIds: [r.operatorId],
-          message: `Rule ${r.ruleId} is shadowed: each of its prefixes is always won by a rule ranked ahead of it (prefix ${r.prefix}, for one, by rule ${r.byRuleId}).`,
-        })),
-        ...duplicates.map((r): LintFinding => ({
-          kind: 'duplicate_prefix_priority',
-          ruleIds: [...r.ruleIds],
-          operatorIds: [r.operatorId],
-          message: `Rules ${r.ruleIds[0]} and ${r.ruleIds[1]} of operator ${r.operatorId} both have prefix ${r.prefix} at priority ${r.priority}.`,
-        })),
-        ...mixed.map((r): LintFinding => ({
-          kind: 'mixed_currency_rank',
-          ruleIds: r.ruleIds,
-          operatorIds: r.operatorIds,
-          message: `Rules ${r.ruleIds.join(', ')} share ${countOf(r.prefixCount, 'prefix', 'prefixes')} (${r.prefix}, for one) at priority ${r.priority} in ${r.currencies.join(' and ')}, so their costs cannot be compared and they keep equal rank.`,
-        })),
-        ...empty.map((r): LintFinding => ({
-          kind: 'empty_table',
-          ruleIds: [r.ruleId],
-          operatorIds: [r.operatorId],
-          message: `Rule ${r.ruleId} uses prefix table ${r.prefixTableId}, which has no entries, so it matches no number.`,
-        })),
-        ...expired.map((r): LintFinding => ({
-          kind: 'never_active_again',
-          ruleIds: [r.ruleId],
-          operatorIds: [r.operatorId],
-          message: `Rule ${r.ruleId} was valid until ${r.validUntil}, so it can never be active again.`,
-        })),
-        ...outOfWindows.map((r): LintFinding => ({
-          kind: 'never_active_again',
-          ruleIds: [r.ruleId],
-          operatorIds: [r.operatorId],
-          message: `Rule ${r.ruleId} is valid until ${r.validUntil ?? ''}, and none of its weekly windows comes before then, so it can never be active again.`,
-        })),
-        ...idle.map((operatorId): LintFinding => ({
-          kind: 'operator_without_enabled_rule',
-          ruleIds: [],
-          operatorIds: [operatorId],
-          message: `Operator ${operatorId} is ACTIVE but has no enabled routing rule, so no traffic is routed to it.`,
-        })),
-      ];
+      return { shadowed, sharing, sharingCurrencies, empty, expired, endingSoon, idle, schedules };
     });
+    // Judged once the snapshot's transaction is over (it would idle meanwhile). Rules that share
+    // a prefix only compete when their schedules let them meet: a rate deck and its successor,
+    // or day and night windows, do not. Many rules share a few schedules: each pair of schedules
+    // is judged once.
+    const { shadowed, sharing, sharingCurrencies, empty, expired, endingSoon, idle } = read;
+    const schedules = new Map(
+      [...read.schedules].map(([id, r]) => [id, { ...r, key: JSON.stringify([r.validFrom, r.validUntil, r.weekly]) }]),
+    );
+    const judged = new Map<string, boolean>();
+    const meet = (a: string, b: string) => {
+      const [x, y] = [schedules.get(a), schedules.get(b)];
+      if (x === undefined || y === undefined) return false;
+      const key = `${x.key}|${y.key}`;
+      let answer = judged.get(key);
+      if (answer === undefined) {
+        answer = schedulesCanMeet(x, y, now);
+        judged.set(key, answer);
+      }
+      return answer;
+    };
+    const duplicates = sharing.filter((d) => meet(...d.ruleIds));
+    const mixed = sharingCurrencies.flatMap((group) => {
+      const members = meetingAcrossCurrencies(group.ruleIds, schedules, meet);
+      if (members.length === 0 || (scope && !members.some((id) => scope.includes(id)))) return [];
+      const of = (pick: (rule: LintedRule) => string) =>
+        [...new Set(members.map((id) => pick(schedules.get(id)!)))].sort();
+      return [{ ...group, ruleIds: members, operatorIds: of((r) => r.operatorId), currencies: of((r) => r.currency) }];
+    });
+    const outOfWindows = endingSoon.filter((r) => !canBeActiveAgain(r, now));
+    const findings: LintFinding[] = [
+      ...shadowed.map((r): LintFinding => ({
+        kind: 'shadowed',
+        ruleIds: [r.ruleId],
+        operatorIds: [r.operatorId],
+        message: `Rule ${r.ruleId} is shadowed: each of its prefixes is always won by a rule ranked ahead of it (prefix ${r.prefix}, for one, by rule ${r.byRuleId}).`,
+      })),
+      ...duplicates.map((r): LintFinding => ({
+        kind: 'duplicate_prefix_priority',
+        ruleIds: [...r.ruleIds],
+        operatorIds: [r.operatorId],
+        message: `Rules ${r.ruleIds[0]} and ${r.ruleIds[1]} of operator ${r.operatorId} both have prefix ${r.prefix} at priority ${r.priority}.`,
+      })),
+      ...mixed.map((r): LintFinding => ({
+        kind: 'mixed_currency_rank',
+        ruleIds: r.ruleIds,
+        operatorIds: r.operatorIds,
+        message: `Rules ${r.ruleIds.join(', ')} share ${countOf(r.prefixCount, 'prefix', 'prefixes')} (${r.prefix}, for one) at priority ${r.priority} in ${r.currencies.join(' and ')}, so their costs cannot be compared and they keep equal rank.`,
+      })),
+      ...empty.map((r): LintFinding => ({
+        kind: 'empty_table',
+        ruleIds: [r.ruleId],
+        operatorIds: [r.operatorId],
+        message: `Rule ${r.ruleId} uses prefix table ${r.prefixTableId}, which has no entries, so it matches no number.`,
+      })),
+      ...expired.map((r): LintFinding => ({
+        kind: 'never_active_again',
+        ruleIds: [r.ruleId],
+        operatorIds: [r.operatorId],
+        message: `Rule ${r.ruleId} was valid until ${r.validUntil}, so it can never be active again.`,
+      })),
+      ...outOfWindows.map((r): LintFinding => ({
+        kind: 'never_active_again',
+        ruleIds: [r.ruleId],
+        operatorIds: [r.operatorId],
+        message: `Rule ${r.ruleId} is valid until ${r.validUntil ?? ''}, and none of its weekly windows comes before then, so it can never be active again.`,
+      })),
+      ...idle.map((operatorId): LintFinding => ({
+        kind: 'operator_without_enabled_rule',
+        ruleIds: [],
+        operatorIds: [operatorId],
+        message: `Operator ${operatorId} is ACTIVE but has no enabled routing rule, so no traffic is routed to it.`,
+      })),
+    ];
     return findings.sort(byKindThenRule);
   }
 }
 
+/** A rule as the schedule checks see it; `key` is the same for the same schedule. */
+type LintedRule = RuleSchedule & { currency: string; operatorId: string; key: string };
+
 /**
- * Whether two of `ruleIds` in different currencies can meet. Rules with no schedule meet any
- * rule that can be active, so one of them stands for all of its currency: a group on a shared
- * table can hold thousands.
+ * The rules of `ruleIds` that can meet a rule of another currency among them, sorted. Rules of
+ * one currency with one schedule stand or fall together, so one of them stands for all: a group
+ * on a shared table can hold thousands.
  */
-function someAcrossCurrencies(
+function meetingAcrossCurrencies(
   ruleIds: readonly string[],
-  schedules: ReadonlyMap<string, RuleSchedule & { currency: string }>,
+  schedules: ReadonlyMap<string, LintedRule>,
   meet: (a: string, b: string) => boolean,
-): boolean {
-  const unscheduledOf = new Set<string>();
-  const candidates: Array<{ id: string; currency: string }> = [];
+): string[] {
+  const alike = new Map<string, string[]>();
   for (const id of ruleIds) {
     const schedule = schedules.get(id);
     if (!schedule) continue;
-    const unscheduled = schedule.validFrom === null && schedule.validUntil === null && schedule.weekly === null;
-    if (unscheduled && unscheduledOf.has(schedule.currency)) continue;
-    if (unscheduled) unscheduledOf.add(schedule.currency);
-    candidates.push({ id, currency: schedule.currency });
+    const kind = `${schedule.currency}|${schedule.key}`;
+    const members = alike.get(kind);
+    if (members) members.push(id);
+    else alike.set(kind, [id]);
   }
-  return candidates.some((a, i) => candidates.slice(i + 1).some((b) => a.currency !== b.currency && meet(a.id, b.id)));
+  const representatives = [...alike.values()].map((members) => ({
+    members,
+    id: members[0]!,
+    currency: schedules.get(members[0]!)!.currency,
+  }));
+  return representatives
+    .filter((a) => representatives.some((b) => a.currency !== b.currency && meet(a.id, b.id)))
+    .flatMap((a) => a.members)
+    .sort();
 }
 
 function countOf(n: number, one: string, many: string): string {

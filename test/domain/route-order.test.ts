@@ -153,6 +153,32 @@ describe('schedules that can meet (the lint)', () => {
     expect(schedulesCanMeet(day, daily('UTC', '20:00', '08:00'), NOW)).toBe(true);
   });
 
+  it('takes a zone and its alias for one zone, and runs a window past midnight into the next day', () => {
+    expect(schedulesCanMeet(daily('Europe/Kiev', '08:00', '20:00'), daily('Europe/Kyiv', '20:00', '08:00'), NOW)).toBe(
+      false,
+    );
+    expect(schedulesCanMeet(daily('UTC', '08:00', '20:00'), daily('Etc/UTC', '20:00', '08:00'), NOW)).toBe(false);
+    const sundayNight = daily('UTC', '22:00', '02:00', ['sun']);
+    expect(schedulesCanMeet(sundayNight, daily('UTC', '01:00', '03:00', ['mon']), NOW)).toBe(true);
+    expect(schedulesCanMeet(sundayNight, daily('UTC', '02:00', '03:00', ['mon']), NOW)).toBe(false);
+  });
+
+  it("counts each zone's wall clock within a short common span", () => {
+    // Valid for two days from Monday noon UTC. Nairobi (UTC+3) 22:00–23:00 is 19:00–20:00 UTC.
+    const span = { validFrom: '2026-06-01T12:00:00Z', validUntil: '2026-06-03T12:00:00Z' };
+    const nairobi = { ...daily('Africa/Nairobi', '22:00', '23:00'), ...span };
+    expect(schedulesCanMeet(nairobi, daily('UTC', '19:45', '19:50'), NOW)).toBe(true);
+    expect(schedulesCanMeet(nairobi, daily('UTC', '20:00', '21:00'), NOW)).toBe(false);
+    // New York on the day its clocks go back (2026-11-01): 01:30 happens twice, at 05:30 and 06:30 UTC.
+    const fallBack = {
+      ...daily('America/New_York', '01:30', '01:31'),
+      validFrom: '2026-11-01T00:00:00Z',
+      validUntil: '2026-11-02T00:00:00Z',
+    };
+    expect(schedulesCanMeet(fallBack, daily('UTC', '06:30', '06:31'), NOW)).toBe(true);
+    expect(schedulesCanMeet(fallBack, daily('UTC', '06:00', '06:01'), NOW)).toBe(false);
+  });
+
   it('looks minute by minute within a short common span, whatever the zones', () => {
     // Valid Monday noon to Friday midnight UTC, windows on the weekend only: never on.
     const weekendOnly = {

@@ -9,22 +9,28 @@ import { createServer } from 'node:net';
  * with EADDRINUSE (seen: a service process of the secret canary).
  */
 export async function freePort(): Promise<number> {
-  const below = ephemeralStart();
+  const [low, high] = outsideEphemeralRange();
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = randomInt(10_000, below);
+    const port = randomInt(low, high);
     if (await canListen(port)) return port;
   }
-  throw new Error(`no free port found in 10000–${below - 1}`);
+  throw new Error(`no free port found in ${low}–${high - 1}`);
 }
 
-function ephemeralStart(): number {
+/** [low, high): a thousand ports or more below the kernel's ephemeral range, or else above it. */
+function outsideEphemeralRange(): [number, number] {
+  let [start, end] = [49_152, 65_535]; // IANA's dynamic range, where /proc does not tell
   try {
-    const [start] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (start !== undefined && start > 11_000) return start;
+    [start = start, end = end] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
   } catch {
-    // Not Linux: IANA's dynamic range starts at 49152.
+    // Not Linux.
   }
-  return 49_152;
+  if (start > 11_000) return [10_000, start];
+  if (end < 64_535) return [end + 1, 65_536];
+  throw new Error(`the ephemeral port range ${start}–${end} leaves no room for test servers`);
 }
 
 function canListen(port: number): Promise<boolean> {

@@ -3,6 +3,7 @@ import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { JwksClient } from 'jwks-rsa';
 import type { Middleware } from 'koa';
 import type { Config } from '../../platform/config';
+import type { Logger } from '../../platform/logger';
 import { HttpProblem } from './problem';
 
 /**
@@ -40,8 +41,9 @@ function scopesOf(claims: JwtPayload): string[] {
   });
 }
 
-export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
+export function createAdminAuth(config: Config['jwt'], log?: Logger): Middleware<AuthState> {
   const jwks = config.jwksUri ? new JwksClient({ jwksUri: config.jwksUri, cache: true, rateLimit: true }) : undefined;
+  let lastFetchFailure = 0;
   // A KeyObject made once: given a string, jsonwebtoken tries to parse it as a PEM key on every request.
   const secret = jwks ? undefined : createSecretKey(Buffer.from(config.secret ?? ''));
   const options: jwt.VerifyOptions = {
@@ -54,15 +56,25 @@ export function createAdminAuth(config: Config['jwt']): Middleware<AuthState> {
   const verify = (token: string) =>
     new Promise<JwtPayload>((resolve, reject) => {
       // The issuer's key set could not be had (its endpoint down or answering badly): the token is
-      // not known to be bad, so the answer is a 503 naming it, not a 401. A key the set lacks, or
-      // one asked for too often (rate limited: tokens with made-up key ids), stays a 401.
+      // not known to be bad, so the answer is a 503 naming it, not a 401. A key the set lacks
+      // stays a 401, and so does one asked for too often (jwks-rsa's rate limit: tokens with
+      // made-up key ids), unless a fetch failed within the last minute: the limit counts the
+      // failed fetches of an outage too.
       let keysUnavailable = false;
       const key: jwt.Secret | jwt.GetPublicKeyOrSecret = jwks
         ? (header, done) => {
             jwks.getSigningKey(header.kid).then(
-              (k) => done(null, k.getPublicKey()),
+              (k) => {
+                lastFetchFailure = 0;
+                done(null, k.getPublicKey());
+              },
               (err: Error) => {
-                keysUnavailable = !['SigningKeyNotFoundError', 'JwksRateLimitError'].includes(err.name);
+                if (err.name === 'JwksRateLimitError') keysUnavailable = Date.now() - lastFetchFailure < 60_000;
+                else if (err.name !== 'SigningKeyNotFoundError') {
+                  keysUnavailable = true;
+                  lastFetchFailure = Date.now();
+                  log?.warn({ err: err.message }, 'the JWKS could not be fetched');
+                }
                 done(err);
               },
             );
