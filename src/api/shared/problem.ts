@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { Context, Middleware } from 'koa';
 import { dependencyFailure } from '../../clients/dependency-errors';
 import { EventTooLargeError } from '../../events/envelope';
@@ -109,11 +110,14 @@ function toProblem(err: unknown): { problem: Problem; headers?: Record<string, s
       headers: { 'Retry-After': String(failure.retryAfterS) },
     };
   }
-  // Koa's own client errors (the body parser's are HttpProblems: src/api/shared/json-body.ts).
+  // Koa's own client errors (the body parser's are HttpProblems: src/api/shared/json-body.ts),
+  // titled by their status.
   const e = err as { status?: unknown; expose?: unknown; message?: unknown };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
-    const title = typeof e.message === 'string' ? e.message : 'Bad request';
-    return { problem: { type: slug('bad request'), title: 'Bad request', status: e.status, detail: title } };
+    const named = STATUS_CODES[e.status] ?? 'Bad request';
+    const title = named.charAt(0) + named.slice(1).toLowerCase(); // sentence case, as every title here
+    const detail = typeof e.message === 'string' ? e.message : title;
+    return { problem: { type: slug(title), title, status: e.status, detail } };
   }
   return undefined;
 }
