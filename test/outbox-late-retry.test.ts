@@ -130,4 +130,20 @@ describe('outbox retry after the duplicate window (private nats-server)', () => 
       lookups.mockRestore();
     }
   });
+
+  it('publishes an old event when the stream holds no config event after it, only health events', async () => {
+    // A fresh stream: its last config event long before the row, a health event since (the
+    // health process publishes while the relay's workers are down).
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete(STREAM);
+    await jsm.streams.add({ name: STREAM, subjects: STREAM_SUBJECTS, ...STREAM_SETTINGS, duplicate_window: WINDOW_NS });
+    const change = await activeOperatorWithChange(db);
+    await nc.jetstream().publish('operator.health', JSON.stringify({ status: 'UP' }), { msgID: randomUUID() });
+
+    const relay = new OutboxRelay(db, nc, createLogger('silent'), { stream: STREAM });
+    expect(await relay.flush()).toBe(1);
+    // The look-up's consumer is gone with it.
+    expect((await jsm.consumers.list(STREAM).next()).length).toBe(0);
+    expect(await messagesWithId(nc, [change.eventId])).toEqual([change.eventId]);
+  });
 });

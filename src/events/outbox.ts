@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
-import { DeliverPolicy, type NatsConnection } from 'nats';
+import { AckPolicy, DeliverPolicy, nanos, type NatsConnection } from 'nats';
 import { ensureStream } from '../clients/nats';
 import type { Db } from '../clients/postgres';
 import { PgListener } from '../db/listener';
@@ -94,6 +94,8 @@ const HOLD_MS = 250;
 const HEADER_ALLOWANCE_BYTES = 128;
 /** Margin for the clock difference between PostgreSQL (created_at) and NATS (stored time). */
 const CLOCK_SKEW_MS = 30_000;
+/** No event ids: a batch with nothing old to look up. */
+const NONE: ReadonlySet<string> = new Set();
 
 /** What the relay counts; src/events/outbox-metrics.ts turns these into Prometheus counters. */
 export interface RelayCounters {
@@ -221,6 +223,7 @@ export class OutboxRelay {
     // A batch's marks are written while the next batch is published; each mark waits for the one
     // before, and the flush waits for the last, however it ends: still one UPDATE per batch.
     let marking: Promise<void> = Promise.resolve();
+    let lookedUp: { since: number; ids: Set<string> } | undefined;
     try {
       for (;;) {
         const { rows, readAt } = await next;
@@ -236,7 +239,11 @@ export class OutboxRelay {
         next.catch(() => undefined);
         // Only what this flush may publish: a parked row older than the window must not make
         // every flush read the stream from its time on.
-        const stored = await this.storedAlready(rows.filter((r) => !r.published && !r.held));
+        lookedUp = await this.storedAlready(
+          rows.filter((r) => !r.published && !r.held),
+          lookedUp,
+        );
+        const stored = lookedUp?.ids ?? NONE;
         // Marked once per batch (and before any error leaves): a crash republishes at most the
         // batches in hand, which the duplicate window, or storedAlready for old rows, drops.
         const acked: string[] = [];
@@ -321,36 +328,61 @@ export class OutboxRelay {
    * stream already holds. Exactly-once must not depend on the relay retrying within that window:
    * after a NATS outage or a relay crash longer than it, an event stored but never acknowledged
    * would otherwise go out twice. Reads only headers of config events, from the oldest such row
-   * on (rare: only a backlog older than the window pays for it).
+   * on (rare: only a backlog older than the window pays for it), once per pass: `lookedUp` holds
+   * the pass's look-up, and a later batch whose old rows are no older reuses it (what the stream
+   * got since, this pass published from earlier batches).
    */
-  private async storedAlready(rows: QueuedOutboxRow[]): Promise<Set<string>> {
-    const ids = new Set<string>();
+  private async storedAlready(
+    rows: QueuedOutboxRow[],
+    lookedUp: { since: number; ids: Set<string> } | undefined,
+  ): Promise<{ since: number; ids: Set<string> } | undefined> {
     const stream = this.options.stream;
-    if (!stream || rows.length === 0) return ids;
+    if (!stream || rows.length === 0) return lookedUp;
     const windowS = await this.duplicateWindowS(stream);
     const old = rows.filter((r) => r.ageS > windowS - CLOCK_SKEW_MS / 1000);
-    if (old.length === 0) return ids;
+    if (old.length === 0) return lookedUp;
+    const since = Math.min(...old.map((r) => r.createdAt.getTime())) - CLOCK_SKEW_MS;
+    if (lookedUp && lookedUp.since <= since) return lookedUp;
+    return { since, ids: await this.configEventIdsSince(stream, new Date(since)) };
+  }
+
+  /**
+   * The Nats-Msg-Id of every config event the stream stored from `since` on. A consumer of its
+   * own says first how many there are: other subjects (operator.health) stored meanwhile are no
+   * sign that a config event is still to come, and none at all is an answer, not a stall.
+   */
+  private async configEventIdsSince(stream: string, since: Date): Promise<Set<string>> {
+    const ids = new Set<string>();
     const jsm = await this.nc.jetstreamManager();
-    const info = await jsm.streams.info(stream).catch((err: unknown) => {
-      if (isNoStream(err) || /stream not found/i.test((err as Error).message)) return undefined;
-      throw err;
-    });
-    if (!info || info.state.messages === 0) return ids;
-    const since = new Date(Math.min(...old.map((r) => r.createdAt.getTime())) - CLOCK_SKEW_MS);
-    if (new Date(info.state.last_ts) < since) return ids;
-    const consumer = await this.nc.jetstream().consumers.get(stream, {
-      filterSubjects: 'operator.config.>',
-      headers_only: true,
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: since.toISOString(),
-    });
-    for (;;) {
-      const m = await consumer.next({ expires: 2000 });
-      // A partial answer could let an event out twice: give up this flush instead.
-      if (!m) throw new Error('the stream did not finish answering the look-up of old events');
-      const id = m.headers?.get('Nats-Msg-Id');
-      if (id) ids.add(id);
-      if (m.info.pending === 0) return ids;
+    const lookup = await jsm.consumers
+      .add(stream, {
+        filter_subject: 'operator.config.>',
+        headers_only: true,
+        deliver_policy: DeliverPolicy.StartTime,
+        opt_start_time: since.toISOString(),
+        ack_policy: AckPolicy.None,
+        mem_storage: true,
+        inactive_threshold: nanos(60_000),
+      })
+      .catch((err: unknown) => {
+        if (isNoStream(err) || /stream not found/i.test((err as Error).message)) return undefined;
+        throw err;
+      });
+    if (!lookup) return ids;
+    try {
+      let left = lookup.num_pending;
+      const consumer = left > 0 ? await this.nc.jetstream().consumers.get(stream, lookup.name) : undefined;
+      while (consumer && left > 0) {
+        const m = await consumer.next({ expires: 2000 });
+        // A partial answer could let an event out twice: give up this flush instead.
+        if (!m) throw new Error('the stream did not finish answering the look-up of old events');
+        const id = m.headers?.get('Nats-Msg-Id');
+        if (id) ids.add(id);
+        left = m.info.pending;
+      }
+      return ids;
+    } finally {
+      await jsm.consumers.delete(stream, lookup.name).catch(() => undefined);
     }
   }
 
