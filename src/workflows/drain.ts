@@ -11,7 +11,14 @@ import { CONFLICT } from '../domain/failures';
 import type { Operator } from '../domain/operator';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
-import { acceptOnFirstStep, drainTimeoutAfterAnnounce, failureReason, handlersDone, trackSteps } from './shared';
+import {
+  acceptOnFirstStep,
+  drainTimeoutAfterAnnounce,
+  failedDrainRestores,
+  failureReason,
+  handlersDone,
+  trackSteps,
+} from './shared';
 
 export interface DrainInput {
   operatorId: string;
@@ -90,9 +97,11 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     },
   );
 
+  let began = false;
   try {
     at('markingDraining');
     await acceptance.first(() => steps.beginDrain(operatorId, input.actor));
+    began = true;
 
     // After DRAINING is committed: a report stamped before this instant never counts.
     const beganAtMs = Date.now();
@@ -129,6 +138,15 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     }
     acceptance.refuse(err);
     at('failed', failureReason(err));
+    // A step out of its retries after DRAINING was committed (PostgreSQL down for minutes, say)
+    // would leave the operator DRAINING with no workflow: nothing could end or cancel the drain,
+    // and no traffic goes to it. Back to ACTIVE, as a cancel would; the drain still fails.
+    if (began && !deleting && failedDrainRestores()) {
+      await CancellationScope.nonCancellable(async () => {
+        await untilDone.cancelDrain(operatorId, 'system:drain-failed');
+        await events.publishPendingEvents();
+      });
+    }
     await handlersDone();
     throw err;
   }

@@ -2,7 +2,15 @@ import { ApplicationFailure, CancellationScope, condition, isCancellation, setHa
 import { newestReport } from '../domain/health';
 import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf } from './messages';
 import { events, steps, untilDone } from './proxies';
-import { acceptOnFirstStep, bestEffort, failureReason, handlersDone, healthByReportedAt, trackSteps } from './shared';
+import {
+  acceptOnFirstStep,
+  bestEffort,
+  failureReason,
+  handlersDone,
+  healthByReportedAt,
+  rotationCleanupBestEffort,
+  trackSteps,
+} from './shared';
 
 /** The failure type of a rotation that ended with the previous credentials version in force. */
 export const CREDENTIALS_ROLLED_BACK = 'CredentialsRolledBack';
@@ -123,7 +131,11 @@ export async function rotateCredentials(input: RotationInput): Promise<RotationR
     }
   } finally {
     // Normally cleared by the promotion already; this catches a rotation that never got there.
-    await CancellationScope.nonCancellable(() => untilDone.discardStagedRotation(operatorId, input.stagingKey));
+    // Best effort: the rotation's outcome is decided, and the staging sweep takes what is left.
+    const discard = () => untilDone.discardStagedRotation(operatorId, input.stagingKey);
+    await CancellationScope.nonCancellable(() =>
+      rotationCleanupBestEffort() ? bestEffort('discard the staged rotation entry', operatorId, discard) : discard(),
+    );
     await handlersDone();
   }
 }

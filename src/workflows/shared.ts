@@ -42,6 +42,22 @@ export function drainTimeoutAfterAnnounce(): boolean {
   return patched('drain-timeout-after-announce');
 }
 
+/**
+ * Whether this drain, failing after it marked the operator DRAINING, puts it back to ACTIVE. A
+ * run that failed before the rule (no marker in its history) replays as it was written.
+ */
+export function failedDrainRestores(): boolean {
+  return patched('drain-failure-restores-active');
+}
+
+/**
+ * Whether this rotation's last clean-up (the staged entry) is best effort: a refusal from Vault
+ * there no longer fails a rotation that is done. A run from before replays as it was written.
+ */
+export function rotationCleanupBestEffort(): boolean {
+  return patched('rotation-cleanup-best-effort');
+}
+
 export function failureReason(err: unknown): string {
   if (isCancellation(err)) return 'cancelled';
   // An activity failure wraps the activity's own error: its message is the useful one.

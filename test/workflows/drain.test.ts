@@ -397,4 +397,18 @@ describe('drainOperator', () => {
     expect(stubs.names()).not.toContain('forgetHealth');
     expect(stubs.names()).not.toContain('cancelDrain');
   });
+
+  it('puts the operator back to ACTIVE and fails when a step after marking DRAINING gives up', async () => {
+    // PostgreSQL down past the step's retries, say: the operator must not stay DRAINING with no drain.
+    const stubs = stubActivities({ recentConnectorReports: failing('Unavailable') });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      const failure = await workflowFailure(handle);
+      expect(failure).toBeInstanceOf(ActivityFailure);
+      expect(await stepOf(handle)).toBe('failed');
+    });
+    expect(stubs.names()).toEqual(['beginDrain', 'recentConnectorReports', 'cancelDrain', 'publishPendingEvents']);
+    expect(stubs.argsOf('cancelDrain')).toEqual([[OPERATOR_ID, 'system:drain-failed']]);
+  });
 });

@@ -291,4 +291,16 @@ describe('rotateCredentials', () => {
     expect(stubs.names()).not.toContain('rollbackRotation');
     expect(stubs.names().slice(-3)).toEqual(['completeRotation', 'publishPendingEvents', 'discardStagedRotation']);
   });
+
+  it('ends ROTATED when Vault refuses the last clean-up of its staged entry', async () => {
+    const stubs = stubActivities({ discardStagedRotation: failing(VAULT_REJECTED) });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startRotation(taskQueue);
+      await accepted;
+      await waitForStep(handle, rotationSteps.query, 'waitingForBind');
+      await handle.signal(connectorHealthSignal, report('UP', NEW));
+      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ROTATED', credentialsVersion: NEW });
+    });
+    expect(stubs.names().at(-1)).toBe('discardStagedRotation');
+  });
 });
