@@ -7,6 +7,7 @@ import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf }
 import { events, steps, untilDone } from './proxies';
 import {
   acceptOnFirstStep,
+  activationUntilDone,
   bestEffort,
   drainedCountsAsActivated,
   failureReason,
@@ -92,7 +93,14 @@ export async function onboardOperator(input: OnboardingInput): Promise<Onboardin
     }
 
     at('activating');
-    await steps.activateOperator(draft.id, actor);
+    // Past the first healthy bind the connector works with the secret: an outage here must not
+    // turn into ONBOARDING_FAILED and a destroyed secret, so the activation waits it out (as a
+    // rotation's completion does), and a cancel meanwhile finds it committed.
+    if (activationUntilDone()) {
+      await CancellationScope.nonCancellable(() => untilDone.activateOperator(draft.id, actor));
+    } else {
+      await steps.activateOperator(draft.id, actor);
+    }
     await events.publishPendingEvents();
     at('active');
     await handlersDone();

@@ -58,6 +58,15 @@ export function rotationCleanupBestEffort(): boolean {
   return patched('rotation-cleanup-best-effort');
 }
 
+/**
+ * Whether this onboarding activates the operator until it is done (past its healthy bind, the
+ * connector uses the secret), rather than as a step that gives up and compensates. A run from
+ * before replays as it was written.
+ */
+export function activationUntilDone(): boolean {
+  return patched('onboarding-activation-until-done');
+}
+
 export function failureReason(err: unknown): string {
   if (isCancellation(err)) return 'cancelled';
   // An activity failure wraps the activity's own error: its message is the useful one.

@@ -76,6 +76,27 @@ describe('onboardOperator', () => {
     expect(stubs.argsOf('recordOperatorCreated')).toEqual([[OPERATOR_ID, 1, ACTOR]]);
   });
 
+  it('waits out a dependency down at activation instead of compensating after the bind', async () => {
+    // Eleven failures: more than a step's ten attempts.
+    let failures = 0;
+    const stubs = stubActivities({
+      activateOperator: async () => {
+        if (failures++ < 11) throw new Error('PostgreSQL is unavailable');
+        return fakeOperator({ status: 'ACTIVE' });
+      },
+    });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startOnboarding(taskQueue);
+      await accepted;
+      await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
+      await handle.signal(connectorHealthSignal, report('UP'));
+      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ACTIVE', credentialsVersion: 1 });
+    });
+    expect(failures).toBe(12);
+    expect(stubs.names()).not.toContain('markOnboardingFailed');
+    expect(stubs.names()).not.toContain('discardCredentials');
+  });
+
   it('keeps a healthy report that arrives before it starts waiting for the bind', async () => {
     // The announcement is held, so the report certainly arrives before the wait begins.
     const announcing = blocking(fakeOperator({ status: 'ONBOARDING', version: 1, credentialsVersion: 1 }));
