@@ -23,7 +23,11 @@ runProcess({
   open: (config, log) => openClients(config, log, NAME),
   async start({ config, log, clients, registry, checks, onStop }) {
     const metrics = healthMetrics(registry);
-    const pipeline = new HealthPipeline({ ...clients, metrics });
+    const pipeline = new HealthPipeline({
+      ...clients,
+      metrics,
+      drainInstanceWindowS: config.temporal.drainInstanceWindowS,
+    });
     pipeline.events.start(EVENT_FLUSH_MS, log);
     onStop(async () => pipeline.events.stop());
     const consumer = new HealthConsumer({ nats: clients.nats, pipeline, metrics, log }, config.health);

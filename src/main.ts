@@ -25,7 +25,11 @@ runProcess({
       const services = createAdminServices(resources, config.temporal, log, registry);
       // POST /v1/internal/operators/{id}/health runs the health process's pipeline in this one.
       const metrics = healthMetrics(registry);
-      const pipeline = new HealthPipeline({ ...resources, metrics });
+      const pipeline = new HealthPipeline({
+        ...resources,
+        metrics,
+        drainInstanceWindowS: config.temporal.drainInstanceWindowS,
+      });
       pipeline.events.start(1000, log);
       onStop(async () => pipeline.events.stop());
       const admin = createAdminApp({ config, db: resources.db, log, registry, ...services });

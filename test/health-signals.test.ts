@@ -1,5 +1,5 @@
 import type { HealthTarget } from '../src/db/health-log';
-import { signalsFor } from '../src/health/signals';
+import { DrainSignalThrottle, signalsFor } from '../src/health/signals';
 import type { ValidReport } from '../src/health/report';
 
 /** Which waiting workflow hears which report, batch by batch (a pure function). */
@@ -35,5 +35,45 @@ describe('signalsFor a draining operator', () => {
 
   it('forwards nothing for an ACTIVE operator that nothing waits on', () => {
     expect(signalsFor([valid('a', 0, 1)], new Map([[ID, { ...draining, status: 'ACTIVE' }]]))).toEqual([]);
+  });
+});
+
+describe('DrainSignalThrottle', () => {
+  const targets = new Map([[ID, draining]]);
+  /** What reaches the drain of one report of instance `a`, marked sent when it does. */
+  const passes = (throttle: DrainSignalThrottle, inflight: number, second: number, sent = true) => {
+    const kept = throttle.keep(signalsFor([valid('a', inflight, second)], targets));
+    if (sent) throttle.sent(kept);
+    return kept.length === 1;
+  };
+
+  it('forwards what can change the verdict, and a busy instance once per half window', () => {
+    const throttle = new DrainSignalThrottle(30_000);
+    expect(passes(throttle, 5, 0)).toBe(true); // the instance's first
+    expect(passes(throttle, 4, 2)).toBe(false); // still busy, 2 s on
+    expect(passes(throttle, 3, 29)).toBe(false);
+    expect(passes(throttle, 3, 30)).toBe(true); // half the window since the last one sent
+    expect(passes(throttle, 0, 32)).toBe(true); // 0: what a drain waits for
+    expect(passes(throttle, 0, 34)).toBe(true);
+    expect(passes(throttle, 1, 36)).toBe(true); // busy again after a 0
+    expect(passes(throttle, 2, 38)).toBe(false);
+  });
+
+  it('forwards again a report whose signal was not sent (its batch failed)', () => {
+    const throttle = new DrainSignalThrottle(30_000);
+    expect(passes(throttle, 0, 0)).toBe(true);
+    expect(passes(throttle, 5, 2, false)).toBe(true); // busy again; the batch fails
+    expect(passes(throttle, 5, 2)).toBe(true); // its retry still goes
+    expect(passes(throttle, 5, 4)).toBe(false);
+  });
+
+  it('leaves the signals of other workflows alone', () => {
+    const onboarding: HealthTarget = { ...draining, status: 'ONBOARDING' };
+    const throttle = new DrainSignalThrottle(30_000);
+    for (let second = 0; second < 5; second++) {
+      const kept = throttle.keep(signalsFor([valid('a', 3, second)], new Map([[ID, onboarding]])));
+      throttle.sent(kept);
+      expect(kept).toHaveLength(1);
+    }
   });
 });

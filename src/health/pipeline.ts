@@ -8,7 +8,7 @@ import { HealthCache } from './cache';
 import { HealthEventOutbox } from './event-outbox';
 import type { HealthMetrics } from './metrics';
 import type { ValidReport } from './report';
-import { sendSignals, signalsFor } from './signals';
+import { DrainSignalThrottle, sendSignals, signalsFor } from './signals';
 
 export interface HealthPipelineDeps {
   db: Db;
@@ -18,6 +18,8 @@ export interface HealthPipelineDeps {
   metrics: HealthMetrics;
   /** Where status changes go; the OPERATOR_EVENTS stream covers `operator.health`. */
   eventSubject?: string;
+  /** DRAIN_INSTANCE_WINDOW_S: a busy instance's reports reach a drain at least twice per window. */
+  drainInstanceWindowS?: number;
 }
 
 export type IngestOutcome = { accepted: true; changed: boolean } | { accepted: false; reason: 'unknown_operator' };
@@ -37,8 +39,11 @@ export class HealthPipeline {
   /** Publishes the status changes the cache recorded; `start` it for retries on a timer. */
   readonly events: HealthEventOutbox;
 
+  private readonly drainSignals: DrainSignalThrottle;
+
   constructor(private readonly deps: HealthPipelineDeps) {
     this.cache = new HealthCache(deps.redis);
+    this.drainSignals = new DrainSignalThrottle(((deps.drainInstanceWindowS ?? 60) * 1000) / 2);
     this.events = new HealthEventOutbox(deps, deps.eventSubject ?? HEALTH_SUBJECT);
   }
 
@@ -66,13 +71,14 @@ export class HealthPipeline {
         (operatorId) => targets.get(operatorId)!.version,
       ),
     ]);
-    await sendSignals(
-      temporal,
+    const signals = this.drainSignals.keep(
       signalsFor(
         known.map(({ valid }) => valid),
         targets,
       ),
     );
+    await sendSignals(temporal, signals);
+    this.drainSignals.sent(signals);
 
     // The events are safe in the outbox: the batch does not wait for NATS, and a failed flush
     // is retried by the next batch or the outbox's timer.

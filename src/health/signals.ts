@@ -59,6 +59,57 @@ export function signalsFor(
   return [...byWorkflow.values()];
 }
 
+/**
+ * Keeps a drain's history small: every signal is six events in it, and a busy operator's
+ * connectors report every few seconds, each instance, for the whole drain (Temporal ends a run at
+ * 51,200 events, and a run ended so would leave the operator DRAINING). A report goes to the
+ * drain when it can change the verdict (README "Draining"): an instance's first, any whose
+ * inflight turns to or from 0, and otherwise one per instance per `everyMs` (half the instance
+ * window, so a busy instance never looks gone). Decided per process: a second replica only
+ * doubles the rate. A signal counts as sent only once `sent` says so: one lost with its batch is
+ * sent again.
+ */
+export class DrainSignalThrottle {
+  private readonly last = new Map<string, { inflightZero: boolean; atMs: number }>();
+
+  constructor(private readonly everyMs: number) {}
+
+  keep(signals: readonly HealthSignal[]): HealthSignal[] {
+    return signals.filter((signal) => {
+      if (!signal.workflowId.startsWith(DRAIN_ID_PREFIX)) return true;
+      const before = this.last.get(keyOf(signal));
+      const zero = signal.health.inflight === 0;
+      return (
+        !before ||
+        zero ||
+        before.inflightZero !== zero ||
+        Date.parse(signal.health.reportedAt) - before.atMs >= this.everyMs
+      );
+    });
+  }
+
+  sent(signals: readonly HealthSignal[]): void {
+    for (const signal of signals) {
+      if (!signal.workflowId.startsWith(DRAIN_ID_PREFIX)) continue;
+      this.last.set(keyOf(signal), {
+        inflightZero: signal.health.inflight === 0,
+        atMs: Date.parse(signal.health.reportedAt),
+      });
+    }
+    // Forgotten after a few windows: an instance quiet that long has left every drain's window.
+    if (this.last.size > 10_000) {
+      const horizon = Date.now() - 8 * this.everyMs;
+      for (const [key, { atMs }] of this.last) if (atMs < horizon) this.last.delete(key);
+    }
+  }
+}
+
+const DRAIN_ID_PREFIX = workflowIds.drain('');
+
+function keyOf(signal: HealthSignal): string {
+  return `${signal.workflowId}|${signal.health.connectorInstance}`;
+}
+
 /** A Temporal that does not take a signal in this time fails the batch, which is retried. */
 const SIGNAL_TIMEOUT_MS = 5_000;
 
