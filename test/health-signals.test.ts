@@ -67,6 +67,14 @@ describe('DrainSignalThrottle', () => {
     expect(passes(throttle, 5, 4)).toBe(false);
   });
 
+  it('judges the next report against the newest sent, whatever order two batches sent theirs in', () => {
+    const throttle = new DrainSignalThrottle(30_000);
+    expect(passes(throttle, 5, 0)).toBe(true);
+    expect(passes(throttle, 0, 12)).toBe(true); // the later batch, sent first
+    expect(passes(throttle, 5, 10)).toBe(true); // the earlier one (the drain keeps the report at 12)
+    expect(passes(throttle, 3, 14)).toBe(true); // busy again after the 0 the drain holds
+  });
+
   it('leaves the signals of other workflows alone', () => {
     const onboarding: HealthTarget = { ...draining, status: 'ONBOARDING' };
     const throttle = new DrainSignalThrottle(30_000);

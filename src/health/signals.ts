@@ -91,10 +91,12 @@ export class DrainSignalThrottle {
   sent(signals: readonly HealthSignal[]): void {
     for (const signal of signals) {
       if (!signal.workflowId.startsWith(DRAIN_ID_PREFIX)) continue;
-      this.last.set(keyOf(signal), {
-        inflightZero: signal.health.inflight === 0,
-        atMs: Date.parse(signal.health.reportedAt),
-      });
+      const key = keyOf(signal);
+      const atMs = Date.parse(signal.health.reportedAt);
+      // Batches in flight together may send an older report after a newer one: the drain keeps
+      // the newer, and so does this (the next change is judged against what the drain holds).
+      if ((this.last.get(key)?.atMs ?? -Infinity) > atMs) continue;
+      this.last.set(key, { inflightZero: signal.health.inflight === 0, atMs });
     }
     // Forgotten after a few windows: an instance quiet that long has left every drain's window.
     if (this.last.size > 10_000) {
