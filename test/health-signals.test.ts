@@ -54,7 +54,7 @@ describe('DrainSignalThrottle', () => {
     expect(passes(throttle, 3, 29)).toBe(false);
     expect(passes(throttle, 3, 30)).toBe(true); // half the window since the last one sent
     expect(passes(throttle, 0, 32)).toBe(true); // 0: what a drain waits for
-    expect(passes(throttle, 0, 34)).toBe(true);
+    expect(passes(throttle, 0, 34)).toBe(false); // 0 again: the drain holds one
     expect(passes(throttle, 1, 36)).toBe(true); // busy again after a 0
     expect(passes(throttle, 2, 38)).toBe(false);
   });

@@ -22,6 +22,9 @@ export interface HealthPipelineDeps {
   drainInstanceWindowS?: number;
 }
 
+/** At most one report per busy (or idle) connector instance this often reaches its drain. */
+const DRAIN_SIGNAL_EVERY_MS = 10_000;
+
 export type IngestOutcome = { accepted: true; changed: boolean } | { accepted: false; reason: 'unknown_operator' };
 
 /**
@@ -43,7 +46,9 @@ export class HealthPipeline {
 
   constructor(private readonly deps: HealthPipelineDeps) {
     this.cache = new HealthCache(deps.redis);
-    this.drainSignals = new DrainSignalThrottle(((deps.drainInstanceWindowS ?? 60) * 1000) / 2);
+    this.drainSignals = new DrainSignalThrottle(
+      Math.min(DRAIN_SIGNAL_EVERY_MS, ((deps.drainInstanceWindowS ?? 60) * 1000) / 2),
+    );
     this.events = new HealthEventOutbox(deps, deps.eventSubject ?? HEALTH_SUBJECT);
   }
 

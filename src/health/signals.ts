@@ -64,10 +64,13 @@ export function signalsFor(
  * connectors report every few seconds, each instance, for the whole drain (Temporal ends a run at
  * 51,200 events, and a run ended so would leave the operator DRAINING). A report goes to the
  * drain when it can change the verdict (README "Draining"): an instance's first, any whose
- * inflight turns to or from 0, and otherwise one per instance per `everyMs` (half the instance
- * window, so a busy instance never looks gone). Decided per process: a second replica only
- * doubles the rate. A signal counts as sent only once `sent` says so: one lost with its batch is
- * sent again.
+ * inflight turns to or from 0, and otherwise one per instance per `everyMs` (at most half the
+ * instance window, so a busy instance never looks gone; 0 after 0 waits too). Decided per
+ * process, each replica on the reports it sees: a second one only doubles the rate, and an
+ * instance busy again after a 0 another replica sent is heard within `everyMs` (during a drain
+ * its connector sends nothing new, so that is an anomaly; the drain ends at its first all-0
+ * verdict either way). A signal counts as sent only once `sent` says so: one lost with its batch
+ * is sent again.
  */
 export class DrainSignalThrottle {
   private readonly last = new Map<string, { inflightZero: boolean; atMs: number }>();
@@ -80,10 +83,7 @@ export class DrainSignalThrottle {
       const before = this.last.get(keyOf(signal));
       const zero = signal.health.inflight === 0;
       return (
-        !before ||
-        zero ||
-        before.inflightZero !== zero ||
-        Date.parse(signal.health.reportedAt) - before.atMs >= this.everyMs
+        !before || before.inflightZero !== zero || Date.parse(signal.health.reportedAt) - before.atMs >= this.everyMs
       );
     });
   }
