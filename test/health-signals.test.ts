@@ -43,7 +43,7 @@ describe('DrainSignalThrottle', () => {
   /** What reaches the drain of one report of instance `a`, marked sent when it does. */
   const passes = (throttle: DrainSignalThrottle, inflight: number, second: number, sent = true) => {
     const kept = throttle.keep(signalsFor([valid('a', inflight, second)], targets));
-    if (sent) throttle.sent(kept);
+    if (!sent) throttle.unsent(kept);
     return kept.length === 1;
   };
 
@@ -75,13 +75,19 @@ describe('DrainSignalThrottle', () => {
     expect(passes(throttle, 3, 14)).toBe(true); // busy again after the 0 the drain holds
   });
 
+  it('judges a batch against another still being sent (batches in flight together)', () => {
+    const throttle = new DrainSignalThrottle(30_000);
+    expect(passes(throttle, 5, 0)).toBe(true);
+    const first = throttle.keep(signalsFor([valid('a', 0, 2)], targets)); // its send still in flight
+    const second = throttle.keep(signalsFor([valid('a', 3, 4)], targets)); // busy again: must go too
+    expect([first.length, second.length]).toEqual([1, 1]);
+  });
+
   it('leaves the signals of other workflows alone', () => {
     const onboarding: HealthTarget = { ...draining, status: 'ONBOARDING' };
     const throttle = new DrainSignalThrottle(30_000);
     for (let second = 0; second < 5; second++) {
-      const kept = throttle.keep(signalsFor([valid('a', 3, second)], new Map([[ID, onboarding]])));
-      throttle.sent(kept);
-      expect(kept).toHaveLength(1);
+      expect(throttle.keep(signalsFor([valid('a', 3, second)], new Map([[ID, onboarding]])))).toHaveLength(1);
     }
   });
 });

@@ -82,8 +82,10 @@ export class HealthPipeline {
         targets,
       ),
     );
-    await sendSignals(temporal, signals);
-    this.drainSignals.sent(signals);
+    await sendSignals(temporal, signals).catch((err: unknown) => {
+      this.drainSignals.unsent(signals);
+      throw err;
+    });
 
     // The events are safe in the outbox: the batch does not wait for NATS, and a failed flush
     // is retried by the next batch or the outbox's timer.

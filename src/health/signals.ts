@@ -69,40 +69,41 @@ export function signalsFor(
  * process, each replica on the reports it sees: a second one only doubles the rate, and an
  * instance busy again after a 0 another replica sent is heard within `everyMs` (during a drain
  * its connector sends nothing new, so that is an anomaly; the drain ends at its first all-0
- * verdict either way). A signal counts as sent only once `sent` says so: one lost with its batch
- * is sent again.
+ * verdict either way).
  */
 export class DrainSignalThrottle {
   private readonly last = new Map<string, { inflightZero: boolean; atMs: number }>();
 
   constructor(private readonly everyMs: number) {}
 
+  /**
+   * The signals to send, each drain signal taken as sent at once: a batch in flight beside this
+   * one is judged against it (judged against the last confirmed one, a busy report could be held
+   * back behind a 0 still being sent). `unsent` takes back those of a failed batch.
+   */
   keep(signals: readonly HealthSignal[]): HealthSignal[] {
-    return signals.filter((signal) => {
-      if (!signal.workflowId.startsWith(DRAIN_ID_PREFIX)) return true;
-      const before = this.last.get(keyOf(signal));
-      const zero = signal.health.inflight === 0;
-      return (
-        !before || before.inflightZero !== zero || Date.parse(signal.health.reportedAt) - before.atMs >= this.everyMs
-      );
-    });
-  }
-
-  sent(signals: readonly HealthSignal[]): void {
-    for (const signal of signals) {
-      if (!signal.workflowId.startsWith(DRAIN_ID_PREFIX)) continue;
-      const key = keyOf(signal);
-      const atMs = Date.parse(signal.health.reportedAt);
-      // Batches in flight together may send an older report after a newer one: the drain keeps
-      // the newer, and so does this (the next change is judged against what the drain holds).
-      if ((this.last.get(key)?.atMs ?? -Infinity) > atMs) continue;
-      this.last.set(key, { inflightZero: signal.health.inflight === 0, atMs });
-    }
     // Forgotten after a few windows: an instance quiet that long has left every drain's window.
     if (this.last.size > 10_000) {
       const horizon = Date.now() - 8 * this.everyMs;
       for (const [key, { atMs }] of this.last) if (atMs < horizon) this.last.delete(key);
     }
+    return signals.filter((signal) => {
+      if (!signal.workflowId.startsWith(DRAIN_ID_PREFIX)) return true;
+      const key = keyOf(signal);
+      const before = this.last.get(key);
+      const zero = signal.health.inflight === 0;
+      const atMs = Date.parse(signal.health.reportedAt);
+      const passes = !before || before.inflightZero !== zero || atMs - before.atMs >= this.everyMs;
+      // Batches in flight together may pass an older report after a newer one: the drain keeps
+      // the newer, and so does this (the next change is judged against what the drain holds).
+      if (passes && (before?.atMs ?? -Infinity) <= atMs) this.last.set(key, { inflightZero: zero, atMs });
+      return passes;
+    });
+  }
+
+  /** A batch's signals were not sent: its instances' next reports pass as if they were their first. */
+  unsent(signals: readonly HealthSignal[]): void {
+    for (const signal of signals) if (signal.workflowId.startsWith(DRAIN_ID_PREFIX)) this.last.delete(keyOf(signal));
   }
 }
 

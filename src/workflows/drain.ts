@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -13,6 +14,7 @@ import { connectorHealthSignal, defineSteps, type ConnectorHealth, type StepOf }
 import { events, steps, untilDone } from './proxies';
 import {
   acceptOnFirstStep,
+  bestEffort,
   drainTimeoutAfterAnnounce,
   failedDrainRestores,
   failureReason,
@@ -136,19 +138,36 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
       await CancellationScope.nonCancellable(() => restore(cancelledBy ?? 'system:temporal-cancel'));
       throw err;
     }
+    // A step out of its retries after DRAINING was committed (PostgreSQL down for minutes, say;
+    // beginDrain itself, its commit's answer lost) would leave the operator DRAINING with no
+    // workflow: nothing could end or cancel the drain, and no traffic goes to it. Back to ACTIVE,
+    // as a cancel would (cancelDrain changes nothing unless the operator is DRAINING, and no
+    // other run drains it); the drain still fails. Once the drain had begun, before the refusal:
+    // a cancel asked meanwhile is answered with the operator restored, in its actor's name.
+    const restoring = !deleting && failedDrainRestores();
+    if (restoring && began) await restoreAfterFailure(true);
     acceptance.refuse(err);
     at('failed', failureReason(err));
-    // A step out of its retries after DRAINING was committed (PostgreSQL down for minutes, say)
-    // would leave the operator DRAINING with no workflow: nothing could end or cancel the drain,
-    // and no traffic goes to it. Back to ACTIVE, as a cancel would; the drain still fails.
-    if (began && !deleting && failedDrainRestores()) {
-      await CancellationScope.nonCancellable(async () => {
-        await untilDone.cancelDrain(operatorId, 'system:drain-failed');
-        await events.publishPendingEvents();
-      });
-    }
+    // Not for beginDrain's refusal (the operator cannot drain: it was never made DRAINING here).
+    if (restoring && !began && !isRefusal(err)) await restoreAfterFailure(false);
     await handlersDone();
     throw err;
+  }
+
+  /** An activity's own non-retryable answer, as a lifecycle refusal is; not retries run out. */
+  function isRefusal(err: unknown): boolean {
+    return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable === true;
+  }
+
+  /** Never in place of the failure that ends the run: a refused cancelDrain is logged. */
+  async function restoreAfterFailure(answersCancels: boolean): Promise<void> {
+    await CancellationScope.nonCancellable(() =>
+      bestEffort('put the operator back to ACTIVE after a failed drain', operatorId, async () => {
+        const operator = await untilDone.cancelDrain(operatorId, cancelledBy ?? 'system:drain-failed');
+        if (answersCancels) restored = operator;
+        await events.publishPendingEvents();
+      }),
+    );
   }
 
   /**

@@ -411,4 +411,40 @@ describe('drainOperator', () => {
     expect(stubs.names()).toEqual(['beginDrain', 'recentConnectorReports', 'cancelDrain', 'publishPendingEvents']);
     expect(stubs.argsOf('cancelDrain')).toEqual([[OPERATOR_ID, 'system:drain-failed']]);
   });
+
+  it('puts the operator back to ACTIVE when beginDrain runs out of retries (its commit may have happened)', async () => {
+    const stubs = stubActivities({
+      beginDrain: async () => {
+        throw new Error('PostgreSQL is unavailable');
+      },
+    });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      // Awaiting the result lets the test server skip the retries' backoff.
+      expect(await workflowFailure(handle)).toBeInstanceOf(ActivityFailure);
+      expect(await updateFailure(accepted)).toBeDefined();
+    });
+    expect(stubs.names().filter((n) => n === 'beginDrain')).toHaveLength(10);
+    expect(stubs.names().slice(-2)).toEqual(['cancelDrain', 'publishPendingEvents']);
+  });
+
+  it('answers a cancel asked while a step fails with the operator restored, in its actor name', async () => {
+    const failNow = deferred();
+    const stubs = stubActivities({
+      recentConnectorReports: async () => {
+        await failNow.promise;
+        throw ApplicationFailure.nonRetryable('PostgreSQL is unavailable', 'Unavailable');
+      },
+    });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      const cancelled = cancelDrain(handle, 'ops-admin');
+      await waitForStep(handle, drainSteps.query, 'markingDraining'); // still in its first steps
+      failNow.resolve();
+      expect(await cancelled).toMatchObject({ id: OPERATOR_ID });
+      expect(await workflowFailure(handle)).toBeInstanceOf(ActivityFailure);
+    });
+    expect(stubs.argsOf('cancelDrain')).toEqual([[OPERATOR_ID, 'ops-admin']]);
+  });
 });
