@@ -46,6 +46,15 @@ describe('rotateCredentials', () => {
   const stepOf = async (handle: WorkflowHandle): Promise<RotationStep> =>
     (await handle.query(rotationSteps.query)).step;
 
+  /** A rotation started, accepted and waiting for the bind, sent `health`. */
+  async function reportedToWaitingRotation(taskQueue: string, health: ConnectorHealth): Promise<WorkflowHandle> {
+    const { handle, accepted } = await startRotation(taskQueue);
+    await accepted;
+    await waitForStep(handle, rotationSteps.query, 'waitingForBind');
+    await handle.signal(connectorHealthSignal, health);
+    return handle;
+  }
+
   it('makes the new version current once the connector binds with it', async () => {
     const stubs = stubActivities();
     await withWorker(env(), stubs.activities, async (taskQueue) => {
@@ -77,10 +86,7 @@ describe('rotateCredentials', () => {
   it('rolls back when the connector reports AUTH_FAILED with the new version', async () => {
     const stubs = stubActivities();
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startRotation(taskQueue);
-      await accepted;
-      await waitForStep(handle, rotationSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('AUTH_FAILED', NEW));
+      const handle = await reportedToWaitingRotation(taskQueue, report('AUTH_FAILED', NEW));
 
       expect(await workflowFailure(handle)).toMatchObject({ type: CREDENTIALS_ROLLED_BACK });
       expect(await stepOf(handle)).toBe('rolledBack');
@@ -229,10 +235,7 @@ describe('rotateCredentials', () => {
       rollbackRotation: async (operatorId) => fakeOperator({ id: operatorId, credentialsVersion: NEW }),
     });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startRotation(taskQueue);
-      await accepted;
-      await waitForStep(handle, rotationSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('UP', NEW));
+      const handle = await reportedToWaitingRotation(taskQueue, report('UP', NEW));
 
       expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ROTATED', credentialsVersion: NEW });
       expect(await stepOf(handle)).toBe('rotated');
@@ -245,10 +248,7 @@ describe('rotateCredentials', () => {
   it('rolls back without restoring Vault when the operator is gone', async () => {
     const stubs = stubActivities({ rollbackRotation: async () => null });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startRotation(taskQueue);
-      await accepted;
-      await waitForStep(handle, rotationSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('AUTH_FAILED', NEW));
+      const handle = await reportedToWaitingRotation(taskQueue, report('AUTH_FAILED', NEW));
 
       expect(await workflowFailure(handle)).toMatchObject({ type: CREDENTIALS_ROLLED_BACK });
       expect(await stepOf(handle)).toBe('rolledBack');
@@ -260,10 +260,7 @@ describe('rotateCredentials', () => {
   it('logs a refused restore and still finishes the rollback', async () => {
     const stubs = stubActivities({ restoreCredentials: failing(VAULT_REJECTED) });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startRotation(taskQueue);
-      await accepted;
-      await waitForStep(handle, rotationSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('AUTH_FAILED', NEW));
+      const handle = await reportedToWaitingRotation(taskQueue, report('AUTH_FAILED', NEW));
 
       expect(await workflowFailure(handle)).toMatchObject({ type: CREDENTIALS_ROLLED_BACK });
       expect(errorsLoggedBy(handle.workflowId)).toContainEqual(
@@ -277,10 +274,7 @@ describe('rotateCredentials', () => {
     const completing = blocking(fakeOperator({ credentialsVersion: NEW }));
     const stubs = stubActivities({ completeRotation: completing.activity });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startRotation(taskQueue);
-      await accepted;
-      await waitForStep(handle, rotationSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('UP', NEW));
+      const handle = await reportedToWaitingRotation(taskQueue, report('UP', NEW));
       await completing.entered;
       await handle.cancel();
       completing.release();
@@ -295,10 +289,7 @@ describe('rotateCredentials', () => {
   it('ends ROTATED when Vault refuses the last clean-up of its staged entry', async () => {
     const stubs = stubActivities({ discardStagedRotation: failing(VAULT_REJECTED) });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startRotation(taskQueue);
-      await accepted;
-      await waitForStep(handle, rotationSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('UP', NEW));
+      const handle = await reportedToWaitingRotation(taskQueue, report('UP', NEW));
       expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ROTATED', credentialsVersion: NEW });
     });
     expect(stubs.names().at(-1)).toBe('discardStagedRotation');
