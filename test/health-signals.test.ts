@@ -83,6 +83,16 @@ describe('DrainSignalThrottle', () => {
     expect([first.length, second.length]).toEqual([1, 1]);
   });
 
+  it("lets a drain's first 0 through at once after a 0 from before it began", () => {
+    const throttle = new DrainSignalThrottle(30_000);
+    const since = Date.UTC(2026, 11, 1, 12, 0, 5);
+    const zeroAt = (second: number) =>
+      throttle.keep(signalsFor([valid('a', 0, second)], new Map([[ID, { ...draining, changedAtMs: since }]]))).length;
+    expect(zeroAt(0)).toBe(1); // before this drain (a drain before it, or handled late)
+    expect(zeroAt(6)).toBe(1); // this drain's first 0: it counts, where the one before does not
+    expect(zeroAt(8)).toBe(0);
+  });
+
   it('leaves the signals of other workflows alone', () => {
     const onboarding: HealthTarget = { ...draining, status: 'ONBOARDING' };
     const throttle = new DrainSignalThrottle(30_000);

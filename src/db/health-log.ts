@@ -46,6 +46,11 @@ export interface HealthTarget {
   status: OperatorStatus;
   version: number;
   pendingCredentialsVersion: number | null;
+  /**
+   * When the row last changed: for a DRAINING operator, when its drain began or later (a metadata
+   * or rule change since).
+   */
+  changedAtMs?: number;
 }
 
 /** The live operators among ids, with what decides which workflow waits for their reports. */
@@ -56,9 +61,10 @@ export async function findHealthTargets(db: Db, ids: readonly string[]): Promise
     status: OperatorStatus;
     version: string;
     pending_credentials_version: number | null;
+    updated_at: Date;
   }>({
     name: 'health-targets',
-    text: `SELECT id, status, version, pending_credentials_version
+    text: `SELECT id, status, version, pending_credentials_version, updated_at
              FROM ops.operators WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`,
     values: [ids],
   });
@@ -70,6 +76,7 @@ export async function findHealthTargets(db: Db, ids: readonly string[]): Promise
         status: r.status,
         version: Number(r.version),
         pendingCredentialsVersion: r.pending_credentials_version,
+        changedAtMs: r.updated_at.getTime(),
       },
     ]),
   );

@@ -5,11 +5,15 @@ import { workflowIds } from '../domain/workflow-ids';
 import { connectorHealthSignal, type ConnectorHealth } from '../workflows/messages';
 import type { ValidReport } from './report';
 
+const DRAIN_ID_PREFIX = workflowIds.drain('');
+
 /** Which waiting workflow a report concerns (README "Health ingestion"), decided from the operator's row. */
 
 export interface HealthSignal {
   workflowId: string;
   health: ConnectorHealth;
+  /** For a drain: when its operator's row last changed (the drain began then or before); not sent. */
+  drainSinceMs?: number;
 }
 
 function waitingWorkflowIds(report: ValidReport['report'], target: HealthTarget): string[] {
@@ -46,6 +50,9 @@ export function signalsFor(
     for (const workflowId of waitingWorkflowIds(report, target)) {
       byWorkflow.set(`${workflowId}|${report.connectorInstance}`, {
         workflowId,
+        ...(workflowId.startsWith(DRAIN_ID_PREFIX) && target.changedAtMs !== undefined
+          ? { drainSinceMs: target.changedAtMs }
+          : {}),
         health: {
           status: report.status,
           credentialsVersion: report.credentialsVersion,
@@ -93,7 +100,13 @@ export class DrainSignalThrottle {
       const before = this.last.get(key);
       const zero = signal.health.inflight === 0;
       const atMs = Date.parse(signal.health.reportedAt);
-      const passes = !before || before.inflightZero !== zero || atMs - before.atMs >= this.everyMs;
+      // A 0 from before this drain began (one a drain of the same operator got, or one handled
+      // late) says nothing to this one: the first 0 after the operator's last change goes at
+      // once (a change during the drain only lets one more through).
+      const since = signal.drainSinceMs;
+      const firstZeroOfDrain =
+        zero && since !== undefined && before !== undefined && before.atMs < since && atMs >= since;
+      const passes = !before || before.inflightZero !== zero || atMs - before.atMs >= this.everyMs || firstZeroOfDrain;
       // Batches in flight together may pass an older report after a newer one: the drain keeps
       // the newer, and so does this (the next change is judged against what the drain holds).
       if (passes && (before?.atMs ?? -Infinity) <= atMs) this.last.set(key, { inflightZero: zero, atMs });
@@ -106,8 +119,6 @@ export class DrainSignalThrottle {
     for (const signal of signals) if (signal.workflowId.startsWith(DRAIN_ID_PREFIX)) this.last.delete(keyOf(signal));
   }
 }
-
-const DRAIN_ID_PREFIX = workflowIds.drain('');
 
 function keyOf(signal: HealthSignal): string {
   return `${signal.workflowId}|${signal.health.connectorInstance}`;
