@@ -94,6 +94,8 @@ const HOLD_MS = 250;
 const HEADER_ALLOWANCE_BYTES = 128;
 /** Margin for the clock difference between PostgreSQL (created_at) and NATS (stored time). */
 const CLOCK_SKEW_MS = 30_000;
+/** Headers per pull of the look-up of old events. */
+const LOOKUP_PULL = 1000;
 /** No event ids: a batch with nothing old to look up. */
 const NONE: ReadonlySet<string> = new Set();
 
@@ -372,13 +374,18 @@ export class OutboxRelay {
     try {
       let left = lookup.num_pending;
       const consumer = left > 0 ? await this.nc.jetstream().consumers.get(stream, lookup.name) : undefined;
+      // In pulls of up to a thousand headers: one round trip per message made a backlog's
+      // look-up take seconds under the relay's lock.
       while (consumer && left > 0) {
-        const m = await consumer.next({ expires: 2000 });
+        let got = 0;
+        for await (const m of await consumer.fetch({ max_messages: Math.min(left, LOOKUP_PULL), expires: 2000 })) {
+          got++;
+          const id = m.headers?.get('Nats-Msg-Id');
+          if (id) ids.add(id);
+          left = m.info.pending;
+        }
         // A partial answer could let an event out twice: give up this flush instead.
-        if (!m) throw new Error('the stream did not finish answering the look-up of old events');
-        const id = m.headers?.get('Nats-Msg-Id');
-        if (id) ids.add(id);
-        left = m.info.pending;
+        if (got === 0) throw new Error('the stream did not finish answering the look-up of old events');
       }
       return ids;
     } finally {
