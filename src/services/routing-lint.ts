@@ -11,8 +11,8 @@ import {
   withLintScratch,
   type LintScope,
 } from '../db/routing-lint';
-import { canBeActiveAgain, schedulesCanMeet, type RuleSchedule } from '../domain/route-order';
-import { LINT_KINDS, type LintFinding } from '../domain/routing-lint';
+import { canBeActiveAgain } from '../domain/route-order';
+import { CompetingRules, LINT_KINDS, type LintFinding } from '../domain/routing-lint';
 
 /**
  * GET /routing/lint: rules that can never carry traffic or rank as their author likely meant,
@@ -54,33 +54,16 @@ export class RoutingLintService {
       ]);
       return { shadowed, sharing, sharingCurrencies, empty, expired, endingSoon, idle, schedules };
     });
-    // Judged once the snapshot's transaction is over (it would idle meanwhile). Rules that share
-    // a prefix only compete when their schedules let them meet: a rate deck and its successor,
-    // or day and night windows, do not. Many rules share a few schedules: each pair of schedules
-    // is judged once.
+    // Judged once the snapshot's transaction is over (it would idle meanwhile).
     const { shadowed, sharing, sharingCurrencies, empty, expired, endingSoon, idle } = read;
-    const schedules = new Map(
-      [...read.schedules].map(([id, r]) => [id, { ...r, key: JSON.stringify([r.validFrom, r.validUntil, r.weekly]) }]),
-    );
-    const judged = new Map<string, boolean>();
-    const meet = (a: string, b: string) => {
-      const [x, y] = [schedules.get(a), schedules.get(b)];
-      if (x === undefined || y === undefined) return false;
-      const key = `${x.key}|${y.key}`;
-      let answer = judged.get(key);
-      if (answer === undefined) {
-        answer = schedulesCanMeet(x, y, now);
-        judged.set(key, answer);
-      }
-      return answer;
-    };
-    const duplicates = sharing.filter((d) => meet(...d.ruleIds));
+    const competing = new CompetingRules(read.schedules, now);
+    const inScope = scope && new Set(scope);
+    const duplicates = sharing.filter((d) => competing.meet(...d.ruleIds));
     const mixed = sharingCurrencies.flatMap((group) => {
-      const members = meetingAcrossCurrencies(group.ruleIds, schedules, meet);
-      if (members.length === 0 || (scope && !members.some((id) => scope.includes(id)))) return [];
-      const of = (pick: (rule: LintedRule) => string) =>
-        [...new Set(members.map((id) => pick(schedules.get(id)!)))].sort();
-      return [{ ...group, ruleIds: members, operatorIds: of((r) => r.operatorId), currencies: of((r) => r.currency) }];
+      const members = competing.meetingAcrossCurrencies(group.ruleIds);
+      if (members.length === 0 || (inScope && !members.some((id) => inScope.has(id)))) return [];
+      const operatorIds = competing.distinct(members, (r) => r.operatorId);
+      return [{ ...group, ruleIds: members, operatorIds, currencies: competing.distinct(members, (r) => r.currency) }];
     });
     const outOfWindows = endingSoon.filter((r) => !canBeActiveAgain(r, now));
     const findings: LintFinding[] = [
@@ -129,39 +112,6 @@ export class RoutingLintService {
     ];
     return findings.sort(byKindThenRule);
   }
-}
-
-/** A rule as the schedule checks see it; `key` is the same for the same schedule. */
-type LintedRule = RuleSchedule & { currency: string; operatorId: string; key: string };
-
-/**
- * The rules of `ruleIds` that can meet a rule of another currency among them, sorted. Rules of
- * one currency with one schedule stand or fall together, so one of them stands for all: a group
- * on a shared table can hold thousands.
- */
-function meetingAcrossCurrencies(
-  ruleIds: readonly string[],
-  schedules: ReadonlyMap<string, LintedRule>,
-  meet: (a: string, b: string) => boolean,
-): string[] {
-  const alike = new Map<string, string[]>();
-  for (const id of ruleIds) {
-    const schedule = schedules.get(id);
-    if (!schedule) continue;
-    const kind = `${schedule.currency}|${schedule.key}`;
-    const members = alike.get(kind);
-    if (members) members.push(id);
-    else alike.set(kind, [id]);
-  }
-  const representatives = [...alike.values()].map((members) => ({
-    members,
-    id: members[0]!,
-    currency: schedules.get(members[0]!)!.currency,
-  }));
-  return representatives
-    .filter((a) => representatives.some((b) => a.currency !== b.currency && meet(a.id, b.id)))
-    .flatMap((a) => a.members)
-    .sort();
 }
 
 function countOf(n: number, one: string, many: string): string {
