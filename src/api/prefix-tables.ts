@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import type { Config } from '../platform/config';
 import type { PrefixTableService } from '../services/prefix-tables';
 import { ENTRY_TYPES, readPrefixes } from './prefix-tables-body';
+import { BODY_ENCODINGS_TEXT } from './shared/json-body';
 import type { AuthState } from './shared/auth';
 import type { InternalState } from './shared/internal-tls';
 import {
@@ -297,7 +298,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
     ),
     413: problem('The body, decoded, is larger than PREFIX_IMPORT_MAX_BYTES; nothing is written'),
     415: problem(
-      `The body is not ${ENTRY_TYPES.join(' or ')}, or comes in a Content-Encoding other than identity, gzip, deflate and br; nothing is written`,
+      `The body is not ${ENTRY_TYPES.join(' or ')}, or comes in a Content-Encoding other than ${BODY_ENCODINGS_TEXT}; nothing is written`,
     ),
   };
   const entriesDescription =

@@ -13,12 +13,14 @@ export const notJson = () => new HttpProblem(400, 'Bad request', 'The request bo
 
 /** The Content-Encodings a request body may come in, here and in the prefix import. */
 export const BODY_ENCODINGS = ['identity', 'gzip', 'deflate', 'br'] as const;
+/** "identity, gzip, deflate and br", for documents and answers. */
+export const BODY_ENCODINGS_TEXT = `${BODY_ENCODINGS.slice(0, -1).join(', ')} and ${BODY_ENCODINGS.at(-1)}`;
 
 export const unsupportedEncoding = () =>
   new HttpProblem(
     415,
     'Unsupported media type',
-    `The body is sent in a Content-Encoding the server does not decode: ${BODY_ENCODINGS.slice(0, -1).join(', ')} or ${BODY_ENCODINGS.at(-1)}.`,
+    `The body is sent in a Content-Encoding the server does not decode; it takes ${BODY_ENCODINGS_TEXT}.`,
   );
 
 export const notAsEncoded = () =>

@@ -1,5 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { JSON_BODY_LIMIT_BYTES } from './json-body';
+import { BODY_ENCODINGS_TEXT, JSON_BODY_LIMIT_BYTES } from './json-body';
 import { REQUEST_ID_PATTERN } from '../../platform/request-context';
 import { IF_MATCH_PATTERN, z } from './http';
 
@@ -73,7 +73,7 @@ export const bodyTooLarge = (more?: string) =>
 
 /** The 415 of a route whose JSON body the parser reads: it decodes gzip, deflate and br. */
 export const undecodableBody = problem(
-  'The body is sent in a Content-Encoding the server does not decode (it takes identity, gzip, deflate and br); nothing was written',
+  `The body is sent in a Content-Encoding the server does not decode (it takes ${BODY_ENCODINGS_TEXT}); nothing was written`,
 );
 
 /** What every admin route that takes a JSON body (POST, PUT, PATCH) may answer besides `commonErrors`. */
