@@ -27,9 +27,11 @@ runProcess({
       ...clients,
       metrics,
       drainInstanceWindowS: config.temporal.drainInstanceWindowS,
+      targetsCacheTtlMs: config.health.targetsCacheTtlS * 1000,
+      log,
     });
-    pipeline.events.start(EVENT_FLUSH_MS, log);
-    onStop(async () => pipeline.events.stop());
+    pipeline.start(EVENT_FLUSH_MS);
+    onStop(async () => pipeline.stop());
     const consumer = new HealthConsumer({ nats: clients.nats, pipeline, metrics, log }, config.health);
     checks.consumer = async () => {
       if (!consumer.connected) throw new Error('not consuming');

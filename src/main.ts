@@ -29,9 +29,11 @@ runProcess({
         ...resources,
         metrics,
         drainInstanceWindowS: config.temporal.drainInstanceWindowS,
+        targetsCacheTtlMs: config.health.targetsCacheTtlS * 1000,
+        log,
       });
-      pipeline.events.start(1000, log);
-      onStop(async () => pipeline.events.stop());
+      pipeline.start(1000);
+      onStop(async () => pipeline.stop());
       const admin = createAdminApp({ config, db: resources.db, log, registry, ...services });
       await listen(admin.callback(), config.http.adminPort, 'admin API');
       const internalServices = createInternalServices(resources, config, log);

@@ -2,6 +2,7 @@ import { createLogger } from '../src/platform/logger';
 import { CredentialRefsCache } from '../src/services/credential-refs-cache';
 import { createPool, type Db } from '../src/clients/postgres';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
+import { countingPool } from './support/counting-pool';
 import { insertActiveOperator } from './support/outbox-fixtures';
 
 /**
@@ -26,20 +27,8 @@ describe('credential refs cache', () => {
   let isolated: IsolatedDatabase;
   let db: Db;
   let cache: CredentialRefsCache;
-  let lookups = 0;
-
-  /** The harness's pool, its lookups of an operator's credential columns counted. */
-  function countingPool(pool: Db): Db {
-    return new Proxy(pool, {
-      get(target, prop, receiver) {
-        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
-        return (config: { name?: string }, ...rest: unknown[]) => {
-          if (config?.name === 'credentials-refs') lookups++;
-          return (target.query as (...a: unknown[]) => unknown).call(target, config, ...rest);
-        };
-      },
-    });
-  }
+  let counted: ReturnType<typeof countingPool>;
+  const lookups = () => counted.count();
 
   const listenerBackends = async () =>
     (
@@ -52,7 +41,8 @@ describe('credential refs cache', () => {
   beforeAll(async () => {
     isolated = await isolatedDatabase();
     db = createPool(isolated.config);
-    cache = new CredentialRefsCache(countingPool(db), createLogger('silent'), 60_000);
+    counted = countingPool(db, 'credentials-refs');
+    cache = new CredentialRefsCache(counted.db, createLogger('silent'), 60_000);
     const before = await listenerBackends();
     cache.start();
     await eventually(async () => (await listenerBackends()).length > before.length, 'the cache listens');
@@ -71,9 +61,9 @@ describe('credential refs cache', () => {
     // come from memory.
     await eventually(async () => {
       await cache.get(id);
-      const before = lookups;
+      const before = lookups();
       expect(await cache.get(id)).toMatchObject({ credentialsVersion: 1 });
-      return lookups === before;
+      return lookups() === before;
     }, 'a read answered from memory');
 
     // A rotation: the pending version set, then made current.
@@ -96,10 +86,10 @@ describe('credential refs cache', () => {
     await eventually(async () => (await cache.get(id)) === undefined, 'delete seen');
 
     const unknown = '00000000-0000-4000-8000-000000000000';
-    const before = lookups;
+    const before = lookups();
     await cache.get(unknown);
     await cache.get(unknown);
-    expect(lookups - before).toBe(2);
+    expect(lookups() - before).toBe(2);
   });
 
   it('keeps nothing while its LISTEN connection is down, and listens again', async () => {
@@ -119,9 +109,9 @@ describe('credential refs cache', () => {
     // Listening again, it keeps entries again.
     await eventually(async () => {
       await cache.get(id);
-      const before = lookups;
+      const before = lookups();
       await cache.get(id);
-      return lookups === before;
+      return lookups() === before;
     }, 'a read answered from memory again');
   });
 });

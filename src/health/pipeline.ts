@@ -2,8 +2,10 @@ import type { Client } from '@temporalio/client';
 import type { NatsConnection } from 'nats';
 import type { Redis } from 'ioredis';
 import type { Db } from '../clients/postgres';
-import { findHealthTargets, insertHealthReports } from '../db/health-log';
+import { findHealthTargets, insertHealthReports, OPERATOR_CHANGES_CHANNEL, type HealthTarget } from '../db/health-log';
+import { NotifiedCache } from '../db/notified-cache';
 import { HEALTH_SUBJECT } from '../events/envelope';
+import { createLogger, type Logger } from '../platform/logger';
 import { HealthCache } from './cache';
 import { HealthEventOutbox } from './event-outbox';
 import type { HealthMetrics } from './metrics';
@@ -20,6 +22,14 @@ export interface HealthPipelineDeps {
   eventSubject?: string;
   /** DRAIN_INSTANCE_WINDOW_S: a busy instance's reports reach a drain at least twice per window. */
   drainInstanceWindowS?: number;
+  /**
+   * HEALTH_TARGETS_CACHE_TTL_S in ms: how long the operators' facts a batch looks up (status,
+   * version, pending Vault version) are kept in memory, each dropped at once by a change's NOTIFY
+   * once start() ran. 0 (the default) looks them up for every batch.
+   */
+  targetsCacheTtlMs?: number;
+  /** Where the outbox's failed flushes and the operator listener's state are logged; silent when omitted. */
+  log?: Logger;
 }
 
 /** At most one report per busy (or idle) connector instance this often reaches its drain. */
@@ -43,19 +53,37 @@ export class HealthPipeline {
   readonly events: HealthEventOutbox;
 
   private readonly drainSignals: DrainSignalThrottle;
+  /** The live operators' facts the batches need, by id. */
+  private readonly targets: NotifiedCache<HealthTarget>;
+  private readonly log: Logger;
 
   constructor(private readonly deps: HealthPipelineDeps) {
+    this.log = deps.log ?? createLogger('silent');
     this.cache = new HealthCache(deps.redis);
+    this.targets = new NotifiedCache(deps.db, this.log, OPERATOR_CHANGES_CHANNEL, deps.targetsCacheTtlMs ?? 0);
     this.drainSignals = new DrainSignalThrottle(
       Math.min(DRAIN_SIGNAL_EVERY_MS, ((deps.drainInstanceWindowS ?? 60) * 1000) / 2),
     );
     this.events = new HealthEventOutbox(deps, deps.eventSubject ?? HEALTH_SUBJECT);
   }
 
+  /** Flushes the event outbox every `eventFlushMs` besides after each batch; keeps operators in memory. */
+  start(eventFlushMs: number): void {
+    this.events.start(eventFlushMs, this.log);
+    this.targets.start();
+  }
+
+  stop(): void {
+    this.targets.stop();
+    this.events.stop();
+  }
+
   /** Outcomes in the order of `reports`. Throws when a dependency failed: retry the batch. */
   async ingest(reports: readonly ValidReport[]): Promise<IngestOutcome[]> {
     const { db, temporal } = this.deps;
-    const targets = await findHealthTargets(db, [...new Set(reports.map((r) => r.report.operatorId))]);
+    const targets = await this.targets.getMany([...new Set(reports.map((r) => r.report.operatorId))], (missing) =>
+      findHealthTargets(db, missing),
+    );
     const known = reports
       .map((valid, index) => ({ valid, index }))
       .filter(({ valid }) => targets.has(valid.report.operatorId))

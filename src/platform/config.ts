@@ -117,6 +117,7 @@ const envSchema = z.object({
   HEALTH_MAX_ACK_PENDING: positiveInt.default(5000),
   HEALTH_RETRY_DELAY_MS: positiveInt.default(1000),
   HEALTH_MAX_DELIVERIES: positiveInt.default(5),
+  HEALTH_TARGETS_CACHE_TTL_S: z.coerce.number().int().min(0).max(300).default(30),
 
   INTERNAL_TLS: bool.default(true),
   INTERNAL_TLS_CERT: optionalString,
@@ -179,6 +180,8 @@ export interface Config {
     /** Redelivery delay of a batch whose writes failed (a dependency is down). */
     retryDelayMs: number;
     maxDeliveries: number;
+    /** Operators' facts kept in memory between batches, dropped at once by a change's NOTIFY; 0: none. */
+    targetsCacheTtlS: number;
   };
   temporal: {
     address: string;
@@ -318,6 +321,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxAckPending: e.HEALTH_MAX_ACK_PENDING,
       retryDelayMs: e.HEALTH_RETRY_DELAY_MS,
       maxDeliveries: e.HEALTH_MAX_DELIVERIES,
+      targetsCacheTtlS: e.HEALTH_TARGETS_CACHE_TTL_S,
     },
     temporal: {
       address: e.TEMPORAL_ADDRESS,

@@ -5,7 +5,7 @@ import { isLive } from '../domain/lifecycle';
 import type { Logger } from '../platform/logger';
 import { CredentialRefsCache } from './credential-refs-cache';
 import { notFound, ServiceError, unavailable } from './shared/errors';
-import { TtlCache } from './shared/ttl-cache';
+import { TtlCache } from '../platform/ttl-cache';
 
 /**
  * What the SMPP connector reads over the internal API: an operator's SMPP credentials at an

@@ -1,0 +1,95 @@
+import type { Db } from '../clients/postgres';
+import type { Logger } from '../platform/logger';
+import { TtlCache } from '../platform/ttl-cache';
+import { PgListener } from './listener';
+
+/**
+ * Rows kept in memory by key, each dropped at the commit of a change to it: a trigger NOTIFYs
+ * the key on `channel`, so the next read after a change goes to PostgreSQL. Nothing is kept
+ * while the listening connection is down (a notification could be missed), a key not found is
+ * never kept, and an entry expires after `ttlMs` whatever happens, which bounds a connection
+ * that died without a word. `ttlMs` 0 keeps nothing: every read goes to PostgreSQL.
+ */
+export class NotifiedCache<V> {
+  private readonly entries: TtlCache<V>;
+  private readonly listener: PgListener;
+  /**
+   * Moves on every notification and every change of the listener's state: a load that saw it
+   * move while it ran may hold an answer older than that change, and is not kept.
+   */
+  private generation = 0;
+
+  constructor(
+    db: Db,
+    log: Logger,
+    channel: string,
+    private readonly ttlMs: number,
+  ) {
+    this.entries = new TtlCache(ttlMs);
+    this.listener = new PgListener(
+      db,
+      channel,
+      {
+        onNotify: (key) => {
+          this.generation++;
+          this.entries.delete(key);
+        },
+        onListening: () => this.forgetAll(),
+        onLost: () => this.forgetAll(),
+      },
+      log,
+    );
+  }
+
+  /** Listens for changes; until it does (and whenever it cannot), every read goes to PostgreSQL. */
+  start(): void {
+    if (this.ttlMs > 0) this.listener.start();
+  }
+
+  stop(): void {
+    this.listener.stop();
+    this.forgetAll();
+  }
+
+  async get(key: string, load: (key: string) => Promise<V | undefined>): Promise<V | undefined> {
+    const hit = this.entries.get(key);
+    if (hit !== undefined) return hit;
+    const generation = this.generation;
+    const value = await load(key);
+    if (value !== undefined && this.keeps(generation)) this.entries.set(key, value);
+    return value;
+  }
+
+  /** The values of `keys` that exist: from memory where kept, the others by one `load` of them all. */
+  async getMany(
+    keys: readonly string[],
+    load: (missing: string[]) => Promise<Map<string, V>>,
+  ): Promise<Map<string, V>> {
+    const found = new Map<string, V>();
+    const missing: string[] = [];
+    const now = Date.now();
+    for (const key of keys) {
+      const hit = this.entries.get(key, now);
+      if (hit === undefined) missing.push(key);
+      else found.set(key, hit);
+    }
+    if (missing.length === 0) return found;
+    const generation = this.generation;
+    const loaded = await load(missing);
+    const keep = this.keeps(generation);
+    for (const [key, value] of loaded) {
+      found.set(key, value);
+      if (keep) this.entries.set(key, value, now);
+    }
+    return found;
+  }
+
+  private keeps(generationAtLoad: number): boolean {
+    return this.listener.listening && generationAtLoad === this.generation;
+  }
+
+  private forgetAll(): void {
+    this.generation++;
+    this.entries.clear();
+  }
+}
