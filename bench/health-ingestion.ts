@@ -74,12 +74,20 @@ function makeReport(operatorId: string): HealthReport {
 interface ReplicaSetup {
   config: Config;
   consumer: HealthConsumerOptions;
+  /** The consumer a replica warms up on (a stream of its own) before the measured one starts. */
+  warmUp: HealthConsumerOptions;
   eventSubject: string;
 }
 
 /** What a replica tells the bench: the reports whose writes are done (the cache shows them), and when. */
 type ReplicaMessage =
-  { kind: 'ready' } | { kind: 'consuming'; at: number } | { kind: 'done'; keys: string[]; at: number };
+  | { kind: 'ready' }
+  | { kind: 'warmed'; count: number }
+  | { kind: 'consuming'; at: number }
+  | { kind: 'done'; keys: string[]; at: number };
+
+/** What the bench tells a replica: warm up on the warm-up stream, then consume the measured one. */
+type ReplicaCommand = 'warm-up' | 'go';
 
 async function runReplica(setup: ReplicaSetup): Promise<void> {
   const { config } = setup;
@@ -88,22 +96,49 @@ async function runReplica(setup: ReplicaSetup): Promise<void> {
   const redis = createRedis(config.redis);
   const temporal = await createTemporalClient(config.temporal);
   const metrics = healthMetrics(createMetricsRegistry());
+  let warming = false;
   class ReportingPipeline extends HealthPipeline {
     override async ingest(reports: readonly ValidReport[]): Promise<IngestOutcome[]> {
       const outcomes = await super.ingest(reports);
-      process.send?.({ kind: 'done', keys: reports.map((r) => keyOf(r.report)), at: nowMs() } satisfies ReplicaMessage);
+      process.send?.(
+        warming
+          ? ({ kind: 'warmed', count: reports.length } satisfies ReplicaMessage)
+          : ({ kind: 'done', keys: reports.map((r) => keyOf(r.report)), at: nowMs() } satisfies ReplicaMessage),
+      );
       return outcomes;
     }
   }
-  const pipeline = new ReportingPipeline({ db, redis, nats, temporal, metrics, eventSubject: setup.eventSubject });
   const log = createLogger('warn', 'bench-replica');
+  const pipeline = new ReportingPipeline({
+    db,
+    redis,
+    nats,
+    temporal,
+    metrics,
+    log,
+    eventSubject: setup.eventSubject,
+    targetsCacheTtlMs: config.health.targetsCacheTtlS * 1000,
+  });
+  pipeline.start(1000);
   const consumer = new HealthConsumer({ nats, pipeline, metrics, log }, setup.consumer);
-  process.once('message', () => {
+  // A fresh process runs its code cold (interpreted until the JIT has seen it): it first drains a
+  // backlog of its own, the way a health process that has run a while is warm.
+  const warmUp = new HealthConsumer({ nats, pipeline, metrics, log }, setup.warmUp);
+  const go = () =>
     void consumer.start().then(() => process.send?.({ kind: 'consuming', at: nowMs() } satisfies ReplicaMessage));
+  process.on('message', (command: ReplicaCommand) => {
+    if (command === 'warm-up') {
+      warming = true;
+      void warmUp.start();
+    } else {
+      warming = false;
+      void warmUp.stop().then(go);
+    }
   });
   process.once('SIGTERM', () => {
     void consumer
       .stop()
+      .then(() => pipeline.stop())
       .then(() => Promise.allSettled([nats.drain(), db.end(), redis.quit(), temporal.connection.close()]))
       .finally(() => process.exit(0));
   });
@@ -177,6 +212,8 @@ class Replicas {
   /** When each replica's consumer had started (its stream, durable and subscription in place). */
   readonly consumingAt: number[] = [];
   deliveries = 0;
+  /** Warm-up reports written, all replicas together. */
+  warmed = 0;
   private readonly children: ChildProcess[] = [];
   private waiters: Array<() => void> = [];
 
@@ -202,11 +239,18 @@ class Replicas {
     });
     await new Promise<void>((resolve, reject) => {
       child.on('message', (m: ReplicaMessage) => {
-        if (m.kind === 'ready') resolve();
-        if (m.kind === 'consuming') this.consumingAt.push(m.at);
-        if (m.kind !== 'done') return;
-        this.deliveries += m.keys.length;
-        for (const key of m.keys) if (!this.doneAt.has(key)) this.doneAt.set(key, m.at);
+        switch (m.kind) {
+          case 'ready':
+            return resolve();
+          case 'consuming':
+            return void this.consumingAt.push(m.at);
+          case 'warmed':
+            this.warmed += m.count;
+            break;
+          case 'done':
+            this.deliveries += m.keys.length;
+            for (const key of m.keys) if (!this.doneAt.has(key)) this.doneAt.set(key, m.at);
+        }
         for (const wake of this.waiters.splice(0)) wake();
       });
       child.once('exit', (code) => reject(new Error(`a replica exited with ${code}`)));
@@ -214,16 +258,26 @@ class Replicas {
     });
   }
 
-  /** Every replica starts consuming now. */
+  /** Every replica drains the warm-up backlog (`count` reports, shared) and stops there. */
+  async warmUp(count: number): Promise<void> {
+    for (const child of this.children) child.send('warm-up' satisfies ReplicaCommand);
+    await this.waitFor(() => this.warmed, count);
+  }
+
+  /** Every replica starts consuming the measured stream now. */
   go(): void {
-    for (const child of this.children) child.send('go');
+    for (const child of this.children) child.send('go' satisfies ReplicaCommand);
   }
 
   /** Until `count` reports are written; a report lost for a minute fails the bench. */
-  async until(count: number): Promise<void> {
+  until(count: number): Promise<void> {
+    return this.waitFor(() => this.doneAt.size, count);
+  }
+
+  private async waitFor(written: () => number, count: number): Promise<void> {
     const deadline = Date.now() + 60_000;
-    while (this.doneAt.size < count) {
-      if (Date.now() > deadline) throw new Error(`only ${this.doneAt.size} of ${count} reports were written`);
+    while (written() < count) {
+      if (Date.now() > deadline) throw new Error(`only ${written()} of ${count} reports were written`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 1000);
@@ -272,7 +326,10 @@ async function main(cleanup: Cleanup): Promise<void> {
     Array.from({ length: count }, (_, i) => makeReport(operatorIds[i % OPERATORS]!));
 
   /** The raw parts, each on its own, on a stream of the round's own: the serial limit. */
-  async function rawParts(round: number): Promise<{ consume: number; redis: number; pg: number; limit: number }> {
+  async function rawParts(
+    round: number | 'warm-up',
+    n: number,
+  ): Promise<{ consume: number; redis: number; pg: number; limit: number }> {
     const rawStream = `BENCH_HEALTH_${id}_RAW${round}`;
     await addStream(nc, rawStream, [`${prefix}.raw${round}.>`], cleanup);
     await publishAll(nc, (r) => `${prefix}.raw${round}.${r.operatorId}`, reportsFor(n));
@@ -289,39 +346,60 @@ async function main(cleanup: Cleanup): Promise<void> {
   const events = `BENCH_HEALTH_${id}_EVENTS`;
   await addStream(nc, events, [`${prefix}.operator.health`], cleanup);
   const subjectPrefix = `${prefix}.connector.health`;
-  await ensureHealthStream(nc, stream, subjectPrefix, 600);
-  cleanup.add(`delete stream ${stream}`, async () => (await nc.jetstreamManager()).streams.delete(stream));
+  const warmUpStream = `${stream}_WARM_UP`;
+  const warmUpPrefix = `${prefix}.warm-up.connector.health`;
+  for (const [name, subjects] of [
+    [stream, subjectPrefix],
+    [warmUpStream, warmUpPrefix],
+  ] as const) {
+    await ensureHealthStream(nc, name, subjects, 600);
+    cleanup.add(`delete stream ${name}`, async () => (await nc.jetstreamManager()).streams.delete(name));
+  }
+  const consumerOn = (name: string, subjects: string, durable: string): HealthConsumerOptions => ({
+    stream: name,
+    streamMaxAgeS: 600,
+    consumer: durable,
+    subjectPrefix: subjects,
+    batchMax: config.health.batchMax,
+    batchesInFlight: config.health.batchesInFlight,
+    maxAckPending: config.health.maxAckPending,
+    retryDelayMs: 1000,
+    maxDeliveries: 5,
+  });
   const setup: ReplicaSetup = {
     config,
     eventSubject: `${prefix}.operator.health`,
-    consumer: {
-      stream,
-      streamMaxAgeS: 600,
-      consumer: 'bench',
-      subjectPrefix,
-      batchMax: config.health.batchMax,
-      batchesInFlight: config.health.batchesInFlight,
-      maxAckPending: config.health.maxAckPending,
-      retryDelayMs: 1000,
-      maxDeliveries: 5,
-    },
+    consumer: consumerOn(stream, subjectPrefix, 'bench'),
+    warmUp: consumerOn(warmUpStream, warmUpPrefix, 'bench-warm-up'),
   };
   const subjectOf = (r: HealthReport) => `${subjectPrefix}.${r.operatorId}`;
+  const warmUpSize = Math.ceil(n / 2);
   const loggedRows = async () =>
     Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM ops.operator_health_log')).rows[0]?.n);
 
-  /**
-   * A backlog of n reports drained by `count` replicas: reports/s from the first replica's
-   * consumer started (what a replica does once, at its start, is not the rate) to the last write.
-   */
-  async function drain(count: number): Promise<{ replicas: Replicas; perSecond: number }> {
+  /** `count` replicas that have drained a warm-up backlog together, ready to go. */
+  async function warmReplicas(count: number): Promise<Replicas> {
     const replicas = await Replicas.start(count, setup, cleanup);
+    await publishAll(nc, (r) => `${warmUpPrefix}.${r.operatorId}`, reportsFor(warmUpSize));
+    await replicas.warmUp(warmUpSize);
+    return replicas;
+  }
+
+  /**
+   * A backlog of n reports drained by `count` replicas, warmed up on a backlog of their own first:
+   * reports/s from the first replica's consumer started (what a replica does once, at its start,
+   * is not the rate) to the last write, and how many of them the health log gained.
+   */
+  async function drain(count: number): Promise<{ replicas: Replicas; perSecond: number; logged: number }> {
+    const replicas = await warmReplicas(count);
+    const before = await loggedRows();
     await publishAll(nc, subjectOf, reportsFor(n));
     replicas.go();
     await replicas.until(n);
     let lastDone = 0;
     for (const at of replicas.doneAt.values()) lastDone = Math.max(lastDone, at);
-    return { replicas, perSecond: rate(n, lastDone - Math.min(...replicas.consumingAt)) };
+    const perSecond = rate(n, lastDone - Math.min(...replicas.consumingAt));
+    return { replicas, perSecond, logged: (await loggedRows()) - before };
   }
 
   // Rounds of raw parts, one replica and two, each figure the median of its rounds: a single
@@ -333,18 +411,24 @@ async function main(cleanup: Cleanup): Promise<void> {
     logged: number;
     twice: number;
   }> = [];
+  // The raw parts warmed up too: this process runs them cold the first time, as a replica would.
+  await rawParts('warm-up', warmUpSize);
   for (let round = 0; round < roundCount; round++) {
-    const raw = await rawParts(round);
+    const raw = await rawParts(round, n);
     const one = await drain(1);
     await one.replicas.stop();
     // Two replicas sharing the durable, on a backlog of their own. Before the paced phase: after
     // a while of steady traffic, nats-server 2.9 (Debian's) hands a later backlog out at a few
     // hundred a second whatever the replicas do, where 2.15 does not (README, Health ingestion).
-    const before = await loggedRows();
     const two = await drain(2);
     await two.replicas.stop();
-    const logged = (await loggedRows()) - before;
-    rounds.push({ raw, one: one.perSecond, two: two.perSecond, logged, twice: two.replicas.deliveries - n });
+    rounds.push({
+      raw,
+      one: one.perSecond,
+      two: two.perSecond,
+      logged: two.logged,
+      twice: two.replicas.deliveries - n,
+    });
   }
   const median = (values: number[]) => {
     const sorted = [...values].sort((a, b) => a - b);
@@ -353,7 +437,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   };
 
   // Latency at a fixed 1,000 reports/s (10 every 10 ms), on one replica.
-  const paced = await Replicas.start(1, setup, cleanup);
+  const paced = await warmReplicas(1);
   paced.go();
   const js = nc.jetstream();
   const sentAt = new Map<string, number>();
