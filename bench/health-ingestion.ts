@@ -131,8 +131,11 @@ async function runReplica(setup: ReplicaSetup): Promise<void> {
       warming = true;
       void warmUp.start();
     } else {
-      warming = false;
-      void warmUp.stop().then(go);
+      // Still warming until the warm-up's batches in hand are done: they are not the measured ones.
+      void warmUp.stop().then(() => {
+        warming = false;
+        go();
+      });
     }
   });
   process.once('SIGTERM', () => {

@@ -2,9 +2,10 @@
 
 -- Tells every health-ingestion replica (and API process) at commit that what decides where an
 -- operator's health reports go may have changed (status, config version, pending Vault version,
--- deletion, the row's last change), so that its in-memory copy (src/health/targets.ts) is dropped
--- at once rather than when it expires. The payload is the operator id. Row-level, and only for
--- a real change of those columns.
+-- deletion, the row's last change), so that its in-memory copy (src/health/pipeline.ts, through
+-- src/db/notified-cache.ts) is dropped at once rather than when it expires. The payload is the
+-- operator id. Row-level, and only for a real change of those columns. No column list: one would
+-- let the trigger see only the columns an UPDATE names, not updated_at as operators_touch sets it.
 CREATE FUNCTION ops.notify_operator_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -13,7 +14,7 @@ BEGIN
 END $$;
 
 CREATE TRIGGER operators_change_notify
-  AFTER UPDATE OF status, version, pending_credentials_version, deleted_at, updated_at ON ops.operators
+  AFTER UPDATE ON ops.operators
   FOR EACH ROW
   WHEN (OLD.status IS DISTINCT FROM NEW.status
         OR OLD.version IS DISTINCT FROM NEW.version

@@ -75,8 +75,10 @@ describe('health ingestion: the operators it knows, in memory', () => {
     expect(lookups()).toBe(first + 1);
     await untilKept(id);
 
-    // Each change a batch depends on drops the operator: a config change (the version), a drain.
+    // Each change a batch depends on drops the operator: any change to the row (its updated_at,
+    // which a drain's signals read), a config change (the version), a drain.
     for (const change of [
+      `UPDATE ops.operators SET name = 'Renamed by hand' WHERE id = $1`,
       'UPDATE ops.operators SET version = version + 1 WHERE id = $1',
       `UPDATE ops.operators SET status = 'DRAINING' WHERE id = $1`,
     ]) {
@@ -102,7 +104,7 @@ describe('health ingestion: the operators it knows, in memory', () => {
     expect(lookups() - before).toBe(2);
   });
 
-  it('keeps nothing while its LISTEN connection is down', async () => {
+  it('forgets what it kept when its LISTEN connection is lost, and sees a change made meanwhile', async () => {
     const id = await insertOperator(db);
     await untilKept(id);
     const [listener] = await listenerBackends();

@@ -24,8 +24,10 @@ export class NotifiedCache<V> {
     log: Logger,
     channel: string,
     private readonly ttlMs: number,
+    /** Past it the oldest entries go first (src/platform/ttl-cache.ts). */
+    maxEntries?: number,
   ) {
-    this.entries = new TtlCache(ttlMs);
+    this.entries = new TtlCache(ttlMs, maxEntries);
     this.listener = new PgListener(
       db,
       channel,

@@ -32,6 +32,9 @@ export interface HealthPipelineDeps {
   log?: Logger;
 }
 
+/** Operators kept in memory at most: a fleet of this many reporting operators pays no lookup. */
+const MOST_TARGETS_KEPT = 100_000;
+
 /** At most one report per busy (or idle) connector instance this often reaches its drain. */
 const DRAIN_SIGNAL_EVERY_MS = 10_000;
 
@@ -60,7 +63,13 @@ export class HealthPipeline {
   constructor(private readonly deps: HealthPipelineDeps) {
     this.log = deps.log ?? createLogger('silent');
     this.cache = new HealthCache(deps.redis);
-    this.targets = new NotifiedCache(deps.db, this.log, OPERATOR_CHANGES_CHANNEL, deps.targetsCacheTtlMs ?? 0);
+    this.targets = new NotifiedCache(
+      deps.db,
+      this.log,
+      OPERATOR_CHANGES_CHANNEL,
+      deps.targetsCacheTtlMs ?? 0,
+      MOST_TARGETS_KEPT,
+    );
     this.drainSignals = new DrainSignalThrottle(
       Math.min(DRAIN_SIGNAL_EVERY_MS, ((deps.drainInstanceWindowS ?? 60) * 1000) / 2),
     );
