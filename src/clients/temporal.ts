@@ -11,13 +11,21 @@ export function withinDeadline<T>(temporal: Client, timeoutMs: number, fn: () =>
   return temporal.withDeadline(Date.now() + timeoutMs, fn);
 }
 
-/** The run id of the running workflow with this id; null when none runs. Throws when Temporal fails. */
-export async function runningRunId(temporal: Client, workflowId: string, timeoutMs = 5_000): Promise<string | null> {
+export interface RunningRun {
+  runId: string;
+  /** The `requestId` of the request that started it (its memo), when it carries one. */
+  requestId?: string;
+}
+
+/** The running workflow with this id; null when none runs. Throws when Temporal fails. */
+export async function runningRun(temporal: Client, workflowId: string, timeoutMs = 5_000): Promise<RunningRun | null> {
   try {
     const description = await withinDeadline(temporal, timeoutMs, () =>
       temporal.workflow.getHandle(workflowId).describe(),
     );
-    return description.status.name === 'RUNNING' ? description.runId : null;
+    if (description.status.name !== 'RUNNING') return null;
+    const requestId = description.memo?.requestId;
+    return typeof requestId === 'string' ? { runId: description.runId, requestId } : { runId: description.runId };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return null;
     throw err;
@@ -26,5 +34,5 @@ export async function runningRunId(temporal: Client, workflowId: string, timeout
 
 /** Whether a workflow with this id is running now (a closed or never-started one is not). */
 export async function isWorkflowRunning(temporal: Client, workflowId: string): Promise<boolean> {
-  return (await runningRunId(temporal, workflowId)) !== null;
+  return (await runningRun(temporal, workflowId)) !== null;
 }

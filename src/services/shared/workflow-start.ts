@@ -18,7 +18,7 @@ import { CONFLICT, DUPLICATE_OPERATOR, EVENT_TOO_LARGE, NOT_FOUND, UNPROCESSABLE
 import type { Operator } from '../../domain/operator';
 import { OPERATOR_ID } from '../../domain/workflow-ids';
 import { acceptedUpdate } from '../../workflows/messages';
-import { runningRunId } from '../../clients/temporal';
+import { runningRun } from '../../clients/temporal';
 import {
   conflict,
   duplicateOperator,
@@ -125,24 +125,30 @@ async function startOnce<W extends Workflow>(
       // The workflow undoes its own preparations when its first step refuses.
       throw refusal(what, operatorId, err.cause);
     }
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+    const alreadyRunning = async () => {
       // The running one has its own preparations; this request's are nobody's.
       await discardQuietly(spec, log, operatorId);
-      throw conflict(`A ${what} of operator ${operatorId} is already running: ${workflowId}.`, {
+      return conflict(`A ${what} of operator ${operatorId} is already running: ${workflowId}.`, {
         workflowId,
         workflowUrl: workflowUrl(config, temporal, workflowId),
       });
-    }
+    };
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyRunning();
     // A timed-out update-with-start does not say whether the start happened: ask the server.
-    const runId = await runningRunId(temporal, workflowId).catch(() => undefined);
-    if (runId === undefined) {
+    const running = await runningRun(temporal, workflowId).catch(() => undefined);
+    if (running === undefined) {
       // Whether the workflow exists is unknown: what it would own stays for it or the sweep.
       throw unavailable('Temporal', `Temporal did not confirm the ${what}; retry later.`, { operatorId, workflowId });
     }
-    if (runId === null) {
+    if (running === null) {
       await discardQuietly(spec, log, operatorId);
       throw unavailable('Temporal', `Temporal did not start the ${what}; retry later.`, { operatorId, workflowId });
     }
+    // Another request's run (its memo names that request): this one's start was refused as a
+    // duplicate whose answer was lost. Neither adopted (its preparations are not this request's)
+    // nor cancelled.
+    if (requestId !== undefined && running.requestId !== requestId) throw await alreadyRunning();
+    const runId = running.runId;
     if (spec.whenNoWorker !== 'cancel') {
       log.warn({ operatorId, workflowId }, `${what} accepted; no worker has run its first step yet`);
       return started(spec.whenNoWorker.queue, runId);
