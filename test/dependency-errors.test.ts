@@ -155,6 +155,32 @@ describe('a dependency down or too slow', () => {
     }
   });
 
+  it('answers 503 naming PostgreSQL soon after the statement timeout when PostgreSQL stops answering on an open connection', async () => {
+    const { id } = await onboardActive(h);
+    const target = new URL(h.config.postgres.url);
+    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+    try {
+      const proxied = Object.assign(new URL(target), { port: String(proxy.port) }).toString();
+      // PostgreSQL's own statement timeout never arrives from a server that went silent: the
+      // pool gives such a connection up 2 s past it.
+      const url = await adminOn({ url: proxied, statementTimeoutMs: 300 });
+      // A single connection in the pool: the read after the stall goes out on it.
+      for (let i = 0; i < 3; i++) {
+        expect((await fetch(`${url}/operators/${id}`, { headers: auth() })).status).toBe(200);
+      }
+      proxy.stall(); // the connections open now stay open; nothing comes back
+      const started = Date.now();
+      const res = await fetch(`${url}/operators/${id}`, { headers: auth() });
+      const { body } = await expectProblem(res, 503);
+      expect(body).toMatchObject({ dependency: 'PostgreSQL' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // The silent connection was given up: the next read opens a new one, which answers.
+      expect((await fetch(`${url}/operators/${id}`, { headers: auth() })).status).toBe(200);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('answers 503 naming NATS when the routing snapshot cannot read its stream', async () => {
     // A private nats-server: the shared one is never stopped.
     const nats = await PrivateNats.start();

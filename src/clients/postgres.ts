@@ -11,6 +11,11 @@ export type Db = Pool;
  * a transaction left idle; an answer that runs out is an error the API maps to a 503 naming
  * PostgreSQL (src/clients/dependency-errors.ts). Streams paced by their client (imports,
  * exports, the snapshot) lift the statement timeout for their own transaction.
+ *
+ * The statement timeout is PostgreSQL's own: a server that stops answering on an open
+ * connection (frozen, partitioned away) never sends it, and TCP takes many minutes to give up.
+ * So a statement unanswered ANSWER_MARGIN_MS past the statement timeout ends its connection
+ * here, and its caller gets the failure naming PostgreSQL.
  */
 export function createPool(config: Config['postgres'], log?: Logger): Pool {
   const pool = new Pool({
@@ -42,21 +47,69 @@ export function createPool(config: Config['postgres'], log?: Logger): Pool {
   pool.on('error', warn);
   pool.on('connect', (client) => {
     client.on('error', warn);
-    tagQueryErrors(client);
+    guardQueries(client, config.statementTimeoutMs > 0 ? config.statementTimeoutMs + ANSWER_MARGIN_MS : 0);
   });
+  pool.on('acquire', (client) => pacedByClient.delete(client));
   return pool;
+}
+
+/** How long past the statement timeout a statement may go unanswered before its connection is given up. */
+const ANSWER_MARGIN_MS = 2000;
+
+/** Connections whose transaction lifted the statement timeout (until they are checked out again). */
+const pacedByClient = new WeakSet<PoolClient>();
+
+/**
+ * For a transaction that lifts the statement timeout (`SET LOCAL statement_timeout = 0`): its
+ * statements then have no deadline here either, until the connection is checked out again.
+ */
+export function withoutAnswerDeadline(tx: PoolClient): void {
+  pacedByClient.add(tx);
+}
+
+/** Ends a connection that stopped answering: its statement in flight fails, and the pool drops it. */
+function giveUp(client: PoolClient): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+function notAnswered(ms: number): Error {
+  return Object.assign(new Error(`PostgreSQL did not answer within ${ms} ms`), { dependency: 'PostgreSQL' });
 }
 
 /**
  * A checked-out connection's failures name PostgreSQL too (a transaction's statements, a COPY):
- * a connection reset in the middle of a transaction is a bare ECONNRESET otherwise, a 500.
+ * a connection reset in the middle of a transaction is a bare ECONNRESET otherwise, a 500. And
+ * each statement's answer is awaited `deadlineMs` at most (0: no deadline), but for a COPY
+ * stream, which its client paces.
  */
-function tagQueryErrors(client: PoolClient): void {
+function guardQueries(client: PoolClient, deadlineMs: number): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const deadline = () => (deadlineMs > 0 && !pacedByClient.has(client) ? deadlineMs : 0);
   Object.assign(client, {
     query: (...args: unknown[]) => {
+      const ms = deadline();
+      const callback = args[args.length - 1];
+      if (typeof callback === 'function' && ms > 0) {
+        // The callback form (pg-pool's pool.query): answered once, by the server or the deadline.
+        let answered = false;
+        const timer = setTimeout(() => {
+          answered = true;
+          giveUp(client);
+          (callback as (err: Error) => void)(notAnswered(ms));
+        }, ms);
+        args[args.length - 1] = (...answer: unknown[]) => {
+          if (answered) return;
+          answered = true;
+          clearTimeout(timer);
+          (callback as (...a: unknown[]) => void)(...answer);
+        };
+        return query(...args);
+      }
       const result = query(...args);
-      if (result instanceof Promise) return result.catch((err: unknown) => Promise.reject(tagPostgresError(err)));
+      if (result instanceof Promise) {
+        const bounded = ms > 0 ? answeredWithin(client, result, ms) : result;
+        return bounded.catch((err: unknown) => Promise.reject(tagPostgresError(err)));
+      }
       // A submittable (a COPY stream): tagged where it fails, before its reader sees the error.
       const stream = result as { prependListener?: (event: 'error', fn: (err: unknown) => void) => unknown };
       stream?.prependListener?.('error', tagPostgresError);
@@ -91,6 +144,17 @@ export async function inTransaction<T>(
 }
 
 const SNAPSHOT_ATTEMPTS = 3;
+
+function answeredWithin<T>(client: PoolClient, answer: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const unanswered = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      giveUp(client);
+      reject(notAnswered(ms));
+    }, ms);
+  });
+  return Promise.race([answer, unanswered]).finally(() => clearTimeout(timer));
+}
 
 async function attemptTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>, begin: string): Promise<T> {
   const tx = await pool.connect();

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { PrefixTable, PrefixTableChange } from '../domain/routing';
-import { isUniqueViolation } from '../clients/postgres';
+import { isUniqueViolation, withoutAnswerDeadline } from '../clients/postgres';
 import { appendConfigEvents } from '../events/outbox';
 
 /** SQL for prefix tables and their entries. Every read excludes soft-deleted rows. */
@@ -409,6 +409,7 @@ export interface StagedEntries {
  */
 export async function paceByClient(tx: PoolClient): Promise<void> {
   await tx.query('SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0');
+  withoutAnswerDeadline(tx);
 }
 
 /** An empty table's rows straight from COPY, under the caller's lock on the table. */
