@@ -11,7 +11,8 @@ import { startWorkflow, type WorkflowStart } from '../src/services/shared/workfl
  * dropped connection): the service asks the server what runs under the workflow id. On the real
  * Temporal, with the answer dropped by a client interceptor after the server handled the call
  * (fault injection: the call itself is real). No worker polls the task queue, so the runs stay
- * where they are. A run another request started must be neither adopted nor cancelled.
+ * where they are. A run another start made must be neither adopted nor cancelled, even under the
+ * same request id.
  */
 
 describe('a workflow start whose answer was lost', () => {
@@ -88,9 +89,14 @@ describe('a workflow start whose answer was lost', () => {
 
   const queued = { queue: { id: 'queued' } as Operator };
 
-  it("answers 409 for another request's run, discards its own preparations, and leaves the run alone", async () => {
-    for (const whenNoWorker of [queued, 'cancel'] as const) {
-      const workflowId = await runStartedBy('another-request');
+  it("answers 409 for another start's run, discards its own preparations, and leaves the run alone", async () => {
+    // Another request's run, and one started under the same request id (callers reuse them).
+    for (const [whenNoWorker, theirs] of [
+      [queued, 'another-request'],
+      ['cancel', 'another-request'],
+      [queued, 'this-request'],
+    ] as const) {
+      const workflowId = await runStartedBy(theirs);
       const { result, discarded } = start(workflowId, 'this-request', whenNoWorker);
       await expect(result).rejects.toMatchObject({ kind: 'conflict' });
       expect(discarded.count).toBe(1);

@@ -103,7 +103,14 @@ function guardQueries(client: PoolClient, deadlineMs: number): void {
           clearTimeout(timer);
           (callback as (...a: unknown[]) => void)(...answer);
         };
-        return query(...args);
+        try {
+          return query(...args);
+        } catch (err) {
+          // Refused before it went out (pg-pool answers the callback itself): no deadline to keep.
+          answered = true;
+          clearTimeout(timer);
+          throw err;
+        }
       }
       const result = query(...args);
       if (result instanceof Promise) {

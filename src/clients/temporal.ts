@@ -13,8 +13,8 @@ export function withinDeadline<T>(temporal: Client, timeoutMs: number, fn: () =>
 
 export interface RunningRun {
   runId: string;
-  /** The `requestId` of the request that started it (its memo), when it carries one. */
-  requestId?: string;
+  /** The `startId` its start gave it (its memo), when it carries one. */
+  startId?: string;
 }
 
 /** The running workflow with this id; null when none runs. Throws when Temporal fails. */
@@ -24,8 +24,8 @@ export async function runningRun(temporal: Client, workflowId: string, timeoutMs
       temporal.workflow.getHandle(workflowId).describe(),
     );
     if (description.status.name !== 'RUNNING') return null;
-    const requestId = description.memo?.requestId;
-    return typeof requestId === 'string' ? { runId: description.runId, requestId } : { runId: description.runId };
+    const startId = description.memo?.startId;
+    return typeof startId === 'string' ? { runId: description.runId, startId } : { runId: description.runId };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return null;
     throw err;

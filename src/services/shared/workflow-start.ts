@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
@@ -95,6 +96,9 @@ async function startOnce<W extends Workflow>(
   const { temporal, config, log } = deps;
   const { what, workflowId, operatorId } = spec;
   const requestId = currentRequestId();
+  // Made here, once per start: the run found after a lost answer is this start's only if it
+  // carries it (a request id is the caller's, and callers reuse them).
+  const startId = randomUUID();
   // Typed at the caller (`args: Parameters<W>`); the SDK's conditional args type needs a concrete workflow.
   const start = new WithStartWorkflowOperation<Workflow>(spec.workflowType, {
     workflowId,
@@ -102,7 +106,7 @@ async function startOnce<W extends Workflow>(
     workflowIdConflictPolicy: 'FAIL',
     typedSearchAttributes: [{ key: OPERATOR_ID, value: operatorId }],
     // The request that started it: shown in the Temporal UI, carried to its activities' logs.
-    ...(requestId === undefined ? {} : { memo: { requestId } }),
+    memo: requestId === undefined ? { startId } : { requestId, startId },
     args: spec.args,
   });
   const started = (operator: Operator, runId: string | null): WorkflowStarted => ({
@@ -144,10 +148,9 @@ async function startOnce<W extends Workflow>(
       await discardQuietly(spec, log, operatorId);
       throw unavailable('Temporal', `Temporal did not start the ${what}; retry later.`, { operatorId, workflowId });
     }
-    // Another request's run (its memo names that request): this one's start was refused as a
-    // duplicate whose answer was lost. Neither adopted (its preparations are not this request's)
-    // nor cancelled.
-    if (requestId !== undefined && running.requestId !== requestId) throw await alreadyRunning();
+    // Another start's run: this one was refused as a duplicate whose answer was lost. Neither
+    // adopted (its preparations are not this request's) nor cancelled.
+    if (running.startId !== startId) throw await alreadyRunning();
     const runId = running.runId;
     if (spec.whenNoWorker !== 'cancel') {
       log.warn({ operatorId, workflowId }, `${what} accepted; no worker has run its first step yet`);
