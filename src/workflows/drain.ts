@@ -15,6 +15,7 @@ import { events, steps, untilDone } from './proxies';
 import {
   acceptOnFirstStep,
   bestEffort,
+  drainCancelWhileAnnouncing,
   drainTimeoutAfterAnnounce,
   failedDrainRestores,
   failureReason,
@@ -111,7 +112,20 @@ export async function drainOperator(input: DrainInput): Promise<DrainResult> {
     for (const r of recent) {
       recordReport(reports, r.connectorInstance, { inflight: r.inflight, reportedAtMs: Date.parse(r.reportedAt) });
     }
-    await events.publishPendingEvents();
+    if (drainCancelWhileAnnouncing()) {
+      // A NATS outage holds the announce: a cancel meanwhile gives it up and restores at once
+      // (the restore's own event goes out once NATS is back), rather than waiting for NATS.
+      const announce = new CancellationScope();
+      const announced = announce.run(() => events.publishPendingEvents());
+      await Promise.race([announced, condition(() => cancelledBy !== undefined)]);
+      if (cancelledBy !== undefined) {
+        announce.cancel();
+        await announced.catch(() => undefined);
+        return await restore(cancelledBy);
+      }
+    } else {
+      await events.publishPendingEvents();
+    }
     // SPEC 5 (publish `draining`, wait … or a drain timeout): the timeout runs from when `draining` is out, not from the commit: a NATS outage
     // longer than the timeout would otherwise end the drain the moment it was announced.
     const waitFromMs = drainTimeoutAfterAnnounce() ? Date.now() : beganAtMs;

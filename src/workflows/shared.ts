@@ -51,6 +51,15 @@ export function failedDrainRestores(): boolean {
 }
 
 /**
+ * Whether a cancel asked while this drain's `draining` event waits for NATS is carried out at
+ * once (the announce given up), rather than once NATS is back. A run from before replays as it
+ * was written.
+ */
+export function drainCancelWhileAnnouncing(): boolean {
+  return patched('drain-cancel-while-announcing');
+}
+
+/**
  * Whether this rotation's last clean-up (the staged entry) is best effort: a refusal from Vault
  * there no longer fails a rotation that is done. A run from before replays as it was written.
  */

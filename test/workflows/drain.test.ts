@@ -250,7 +250,39 @@ describe('drainOperator', () => {
       expect(await update.result()).toMatchObject({ status: 'ACTIVE' });
       expect(await handle.result()).toMatchObject({ outcome: 'CANCELLED' });
     });
-    expect(stubs.names()).toEqual(CANCELLED_AFTER_MARKING);
+    // Cancelled before `draining` went out: one flush publishes it and `drain_cancelled`, in order.
+    expect(stubs.names()).toEqual(['beginDrain', 'recentConnectorReports', 'cancelDrain', 'publishPendingEvents']);
+  });
+
+  it('carries out a cancel asked while NATS holds `draining` at once, not once NATS is back', async () => {
+    let natsDown = true;
+    const announcing = deferred();
+    const stubs = stubActivities({
+      publishPendingEvents: async () => {
+        announcing.resolve();
+        if (natsDown) throw ApplicationFailure.retryable('NATS is unavailable', 'NatsDown');
+        return 0;
+      },
+    });
+    await withWorker(env(), stubs.activities, async (taskQueue) => {
+      const { handle, accepted } = await startDrain(taskQueue);
+      await accepted;
+      await announcing.promise;
+
+      // Answered while NATS is still down: the operator is ACTIVE in PostgreSQL, its event waits.
+      expect(await cancelDrain(handle)).toMatchObject({ id: OPERATOR_ID, status: 'ACTIVE', updatedBy: 'ops-admin' });
+      expect(await stepOf(handle)).toBe('cancelling');
+      natsDown = false;
+      expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, outcome: 'CANCELLED', reason: 'cancelled' });
+    });
+    const names = stubs.names();
+    expect(names.slice(0, 3)).toEqual(['beginDrain', 'recentConnectorReports', 'publishPendingEvents']);
+    expect(names.filter((n) => n !== 'publishPendingEvents')).toEqual([
+      'beginDrain',
+      'recentConnectorReports',
+      'cancelDrain',
+    ]);
+    expect(names[names.length - 1]).toBe('publishPendingEvents');
   });
 
   it('puts the operator back to ACTIVE and ends cancelled on a Temporal cancel before the soft delete', async () => {
