@@ -339,7 +339,7 @@ describe('a password through the whole system, outages included', () => {
     expect(lines.some((l) => l.msg === 'request')).toBe(true);
     expect(lines.some((l) => l.activityType === 'saveOperator')).toBe(true);
     const { memo } = await r.temporal.workflow.getHandle(workflowIds.onboarding(onboarded)).describe();
-    expect(memo).toEqual({ requestId: REQUEST_ID });
+    expect(memo).toEqual({ requestId: REQUEST_ID, startId: expect.any(String) });
   });
 
   it('logged every line as JSON, the Temporal SDK’s included', () => {
