@@ -3,7 +3,6 @@ import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
 import { activityFailureInterceptors } from './platform/activity-metrics';
-import { activityAttemptStart } from './platform/activity-attempt';
 import { activityRequestId } from './platform/activity-request-id';
 import type { Config } from './platform/config';
 import type { Activities } from './activities';
@@ -33,7 +32,7 @@ export async function createWorker(
     taskQueue: config.taskQueue,
     activities,
     interceptors: {
-      activity: [activityAttemptStart, activityRequestId, ...(registry ? [activityFailureInterceptors(registry)] : [])],
+      activity: [activityRequestId, ...(registry ? [activityFailureInterceptors(registry)] : [])],
       // Bundled in: a prebuilt bundle has it from src/scripts/build-workflow-bundle.ts.
       ...(bundlePath ? {} : { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }),
     },

@@ -8,7 +8,7 @@ import { credentialsPath, stagedCredentialsPath, type SmppCredentials } from '..
 import { CREDENTIALS_NOT_STAGED, DUPLICATE_OPERATOR, UNPROCESSABLE } from '../domain/failures';
 import { canTransition, wasActivated } from '../domain/lifecycle';
 import { missingPrefixTableErrors, tablesUsedBy, type Operator, type OperatorDraft } from '../domain/operator';
-import { vaultStep, withinAttempt, withLockedOperator } from './shared';
+import { vaultStep, withLockedOperator } from './shared';
 
 /** Under the activity's 30 s start-to-close timeout (src/workflows/proxies.ts). */
 const CREATED_LOCK_WAIT_MS = 25_000;
@@ -24,23 +24,19 @@ export function createOnboardingActivities({ db, kv }: { db: Db; kv: KvStore }) 
      */
     async saveOperator(draft: OperatorDraft, actor: string): Promise<Operator> {
       try {
-        return await inTransaction(
-          db,
-          async (tx) => {
-            const live = await lockPrefixTables(tx, tablesUsedBy(draft.routingRules), 'keep');
-            const errors = missingPrefixTableErrors(draft.routingRules, live, (i) => `routingRules[${i}]`);
-            if (errors.length > 0) {
-              throw ApplicationFailure.create({
-                message: `routing rules name prefix tables that no longer exist: ${errors.map((e) => e.field).join(', ')}`,
-                type: UNPROCESSABLE,
-                nonRetryable: true,
-                details: [{ errors }],
-              });
-            }
-            return insertDraft(tx, draft, actor);
-          },
-          withinAttempt(),
-        );
+        return await inTransaction(db, async (tx) => {
+          const live = await lockPrefixTables(tx, tablesUsedBy(draft.routingRules), 'keep');
+          const errors = missingPrefixTableErrors(draft.routingRules, live, (i) => `routingRules[${i}]`);
+          if (errors.length > 0) {
+            throw ApplicationFailure.create({
+              message: `routing rules name prefix tables that no longer exist: ${errors.map((e) => e.field).join(', ')}`,
+              type: UNPROCESSABLE,
+              nonRetryable: true,
+              details: [{ errors }],
+            });
+          }
+          return insertDraft(tx, draft, actor);
+        });
       } catch (err) {
         if (!isUniqueViolation(err, 'operators_endpoint_live_key')) throw err;
         const holder = await findByEndpoint(db, draft.metadata);

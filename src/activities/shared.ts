@@ -1,7 +1,6 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { inTransaction, type Db } from '../clients/postgres';
-import { attemptStartedAt } from '../platform/activity-attempt';
 import { VaultError } from '../clients/vault';
 import { findOperator } from '../db/operators';
 import type { SmppCredentials } from '../domain/credentials';
@@ -46,51 +45,19 @@ export async function withLockedOperator<T>(
   { missing = 'fail', lockFirst, includeDeleted = false }: LockOptions & { missing?: 'fail' | 'null' } = {},
 ): Promise<T | null> {
   try {
-    return await inTransaction(
-      db,
-      async (tx) => {
-        await lockFirst?.(tx);
-        const op = await findOperator(tx, operatorId, true, includeDeleted);
-        if (op) return fn(op, tx);
-        if (missing === 'null') return null;
-        throw ApplicationFailure.nonRetryable(`operator ${operatorId} not found`, NOT_FOUND);
-      },
-      withinAttempt(),
-    );
+    return await inTransaction(db, async (tx) => {
+      await lockFirst?.(tx);
+      const op = await findOperator(tx, operatorId, true, includeDeleted);
+      if (op) return fn(op, tx);
+      if (missing === 'null') return null;
+      throw ApplicationFailure.nonRetryable(`operator ${operatorId} not found`, NOT_FOUND);
+    });
   } catch (err) {
     if (err instanceof IllegalTransitionError) throw ApplicationFailure.nonRetryable(err.message, CONFLICT);
     // Nothing was committed, and a retry would build the same event.
     if (err instanceof EventTooLargeError) throw ApplicationFailure.nonRetryable(err.message, EVENT_TOO_LARGE);
     throw err;
   }
-}
-
-/** How long before its start-to-close timeout an attempt stops committing. */
-const COMMIT_MARGIN_MS = 1000;
-
-/**
- * An activity's transaction commits only within its attempt's start-to-close timeout: past it,
- * Temporal has given the attempt up (a retry may run, or the workflow has compensated), and a
- * late commit would be a change nobody waits for, made after its undo. Rolled back instead, as
- * a retryable failure nobody sees. Outside an activity (a test calling it directly): no bound.
- */
-export function withinAttempt(): { beforeCommit?: () => void } {
-  let ctx: Context;
-  try {
-    ctx = Context.current();
-  } catch {
-    return {};
-  }
-  const timeoutMs = ctx.info.startToCloseTimeoutMs;
-  if (!(timeoutMs > 2 * COMMIT_MARGIN_MS)) return {};
-  const commitBy = (attemptStartedAt(ctx) ?? Date.now()) + timeoutMs - COMMIT_MARGIN_MS;
-  return {
-    beforeCommit: () => {
-      if (Date.now() > commitBy) {
-        throw new Error(`the attempt ran past its ${timeoutMs} ms start-to-close timeout; rolled back`);
-      }
-    },
-  };
 }
 
 /** Runs a Vault step: a refusal (403, 400) will not heal by retrying; an outage or a 5xx might. */

@@ -135,18 +135,15 @@ function guardQueries(client: PoolClient, deadlineMs: number): void {
  * reads other rows (under READ COMMITTED it would read them as they were before the wait). A
  * concurrent change then fails it with serialization_failure, and fn runs again on a fresh
  * snapshot, up to SNAPSHOT_ATTEMPTS times.
- *
- * `beforeCommit`: a last check once fn returned; throwing rolls the transaction back.
  */
 export async function inTransaction<T>(
   pool: Pool,
   fn: (tx: PoolClient) => Promise<T>,
-  options: { snapshot?: boolean; beforeCommit?: () => void } = {},
+  options: { snapshot?: boolean } = {},
 ): Promise<T> {
-  const begin = options.snapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ' : 'BEGIN';
   for (let attempt = 1; ; attempt++) {
     try {
-      return await attemptTransaction(pool, fn, begin, options.beforeCommit);
+      return await attemptTransaction(pool, fn, options.snapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ' : 'BEGIN');
     } catch (err) {
       if (!options.snapshot || attempt >= SNAPSHOT_ATTEMPTS || !isSerializationFailure(err)) throw err;
     }
@@ -166,18 +163,12 @@ function answeredWithin<T>(client: PoolClient, answer: Promise<T>, ms: number): 
   return Promise.race([answer, unanswered]).finally(() => clearTimeout(timer));
 }
 
-async function attemptTransaction<T>(
-  pool: Pool,
-  fn: (tx: PoolClient) => Promise<T>,
-  begin: string,
-  beforeCommit?: () => void,
-): Promise<T> {
+async function attemptTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>, begin: string): Promise<T> {
   const tx = await pool.connect();
   let stale = false;
   try {
     await tx.query(begin);
     const result = await fn(tx);
-    beforeCommit?.();
     await tx.query('COMMIT');
     return result;
   } catch (err) {
