@@ -39,3 +39,48 @@ describe('runs started before the reportedAt rule', () => {
     await expectHistoryReplays(history, name);
   });
 });
+
+/** The patches a recorded history's markers name. */
+function patchesOf(history: temporal.api.history.v1.IHistory): string[] {
+  return (history.events ?? []).flatMap((e) => {
+    const data = e.markerRecordedEventAttributes?.details?.patch_data?.payloads?.[0]?.data;
+    return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
+  });
+}
+
+/**
+ * A drain recorded by the workflow code of c39b017 (before `drain-cancel-while-announcing`, on
+ * the time-skipping server with the stubs of test/support/time-skipping.ts): NATS down while
+ * `draining` was announced, a cancelDrain update accepted meanwhile, carried out once NATS was
+ * back. The current bundle must replay it as written: with no marker of that patch, the drain
+ * waits for the announce as it did.
+ */
+describe('a drain cancelled during its announce, before the cancel was carried out at once', () => {
+  it('replays with the current workflows', async () => {
+    const name = 'drain-cancel-during-announce-before-patch';
+    const encoded = readFileSync(path.resolve(__dirname, `../fixtures/histories/${name}.binpb.b64`), 'utf8');
+    const history = temporal.api.history.v1.History.decode(Buffer.from(encoded.trim(), 'base64'));
+    // Guards the fixture: recorded before the patch, the cancel accepted before the announce ended.
+    expect(patchesOf(history)).not.toContain('drain-cancel-while-announcing');
+    const events = history.events ?? [];
+    expect(events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [])).toEqual([
+      'beginDrain',
+      'recentConnectorReports',
+      'publishPendingEvents',
+      'cancelDrain',
+      'publishPendingEvents',
+    ]);
+    const announce = events.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'publishPendingEvents',
+    )?.eventId;
+    const announced = events.findIndex(
+      (e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(announce),
+    );
+    const cancelAccepted = events.findIndex(
+      (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'cancelDrain',
+    );
+    expect(cancelAccepted).toBeGreaterThan(-1);
+    expect(cancelAccepted).toBeLessThan(announced);
+    await expectHistoryReplays(history, name);
+  });
+});
