@@ -84,3 +84,62 @@ describe('a drain cancelled during its announce, before the cancel was carried o
     await expectHistoryReplays(history, name);
   });
 });
+
+/**
+ * Runs recorded by the workflow code of 473e68c (before three patches, on the time-skipping
+ * server with the stubs of test/support/time-skipping.ts), each down the path its patch changed:
+ * a drain whose step gave up after DRAINING and that failed without restoring ACTIVE; a rotation
+ * that failed when Vault refused its last clean-up; an onboarding that compensated when its
+ * activation gave up after the bind. With no marker of their patch, the current bundle must
+ * replay each as written; applying the drain's or the rotation's patch to every run fails here.
+ * The activation's patch changes only the activity's retry policy and scope, which a history
+ * does not record: its run replays either way, and guards the rest of that path.
+ */
+const BEFORE_PATCHES = [
+  {
+    name: 'drain-step-gives-up-before-patch',
+    patch: 'drain-failure-restores-active',
+    activities: ['beginDrain', 'recentConnectorReports'],
+  },
+  {
+    name: 'rotation-cleanup-refused-before-patch',
+    patch: 'rotation-cleanup-best-effort',
+    activities: [
+      'prepareRotation',
+      'latestCredentialsVersion',
+      'promoteStagedCredentials',
+      'beginRotation',
+      'publishPendingEvents',
+      'completeRotation',
+      'publishPendingEvents',
+      'discardStagedRotation',
+    ],
+  },
+  {
+    name: 'onboarding-activation-fails-before-patch',
+    patch: 'onboarding-activation-until-done',
+    activities: [
+      'saveOperator',
+      'storeCredentials',
+      'recordOperatorCreated',
+      'publishPendingEvents',
+      'activateOperator',
+      'markOnboardingFailed',
+      'discardCredentials',
+      'publishPendingEvents',
+    ],
+  },
+];
+
+describe('runs down the paths three later patches changed', () => {
+  it.each(BEFORE_PATCHES)('$name replays with the current workflows', async ({ name, patch, activities }) => {
+    const encoded = readFileSync(path.resolve(__dirname, `../fixtures/histories/${name}.binpb.b64`), 'utf8');
+    const history = temporal.api.history.v1.History.decode(Buffer.from(encoded.trim(), 'base64'));
+    // Guards the fixture: recorded before the patch, down the path it changed, and failed.
+    expect(patchesOf(history)).not.toContain(patch);
+    const events = history.events ?? [];
+    expect(events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [])).toEqual(activities);
+    expect(events.some((e) => e.workflowExecutionFailedEventAttributes)).toBe(true);
+    await expectHistoryReplays(history, name);
+  });
+});
