@@ -119,7 +119,7 @@ async function runReplica(setup: ReplicaSetup): Promise<void> {
     eventSubject: setup.eventSubject,
     targetsCacheTtlMs: config.health.targetsCacheTtlS * 1000,
   });
-  pipeline.start(1000);
+  pipeline.start();
   const consumer = new HealthConsumer({ nats, pipeline, metrics, log }, setup.consumer);
   // A fresh process runs its code cold (interpreted until the JIT has seen it): it first drains a
   // backlog of its own, the way a health process that has run a while is warm.

@@ -12,8 +12,6 @@ import { openClients } from './platform/resources';
  * SIGTERM finishes the batch in hand, hands the rest back to JetStream and exits 0.
  */
 const NAME = 'operator-management-health';
-/** How often the health event outbox is flushed besides after each batch. */
-const EVENT_FLUSH_MS = 1000;
 
 runProcess({
   name: NAME,
@@ -23,14 +21,8 @@ runProcess({
   open: (config, log) => openClients(config, log, NAME),
   async start({ config, log, clients, registry, checks, onStop }) {
     const metrics = healthMetrics(registry);
-    const pipeline = new HealthPipeline({
-      ...clients,
-      metrics,
-      drainInstanceWindowS: config.temporal.drainInstanceWindowS,
-      targetsCacheTtlMs: config.health.targetsCacheTtlS * 1000,
-      log,
-    });
-    pipeline.start(EVENT_FLUSH_MS);
+    const pipeline = HealthPipeline.configured(config, clients, metrics, log);
+    pipeline.start();
     onStop(async () => pipeline.stop());
     const consumer = new HealthConsumer({ nats: clients.nats, pipeline, metrics, log }, config.health);
     checks.consumer = async () => {

@@ -25,14 +25,8 @@ runProcess({
       const services = createAdminServices(resources, config.temporal, log, registry);
       // POST /v1/internal/operators/{id}/health runs the health process's pipeline in this one.
       const metrics = healthMetrics(registry);
-      const pipeline = new HealthPipeline({
-        ...resources,
-        metrics,
-        drainInstanceWindowS: config.temporal.drainInstanceWindowS,
-        targetsCacheTtlMs: config.health.targetsCacheTtlS * 1000,
-        log,
-      });
-      pipeline.start(1000);
+      const pipeline = HealthPipeline.configured(config, resources, metrics, log);
+      pipeline.start();
       onStop(async () => pipeline.stop());
       const admin = createAdminApp({ config, db: resources.db, log, registry, ...services });
       await listen(admin.callback(), config.http.adminPort, 'admin API');

@@ -5,6 +5,7 @@ import type { Db } from '../clients/postgres';
 import { findHealthTargets, insertHealthReports, OPERATOR_CHANGES_CHANNEL, type HealthTarget } from '../db/health-log';
 import { NotifiedCache } from '../db/notified-cache';
 import { HEALTH_SUBJECT } from '../events/envelope';
+import type { Config } from '../platform/config';
 import { createLogger, type Logger } from '../platform/logger';
 import { HealthCache } from './cache';
 import { HealthEventOutbox } from './event-outbox';
@@ -34,6 +35,9 @@ export interface HealthPipelineDeps {
 
 /** Operators kept in memory at most: a fleet of this many reporting operators pays no lookup. */
 const MOST_TARGETS_KEPT = 100_000;
+
+/** How often the health event outbox is flushed besides after each batch. */
+const EVENT_FLUSH_MS = 1000;
 
 /** At most one report per busy (or idle) connector instance this often reaches its drain. */
 const DRAIN_SIGNAL_EVERY_MS = 10_000;
@@ -76,8 +80,24 @@ export class HealthPipeline {
     this.events = new HealthEventOutbox(deps, deps.eventSubject ?? HEALTH_SUBJECT);
   }
 
+  /** The pipeline as a process runs it, on the process's configuration (health-main, the API's health route). */
+  static configured(
+    config: Config,
+    clients: Pick<HealthPipelineDeps, 'db' | 'redis' | 'nats' | 'temporal'>,
+    metrics: HealthMetrics,
+    log: Logger,
+  ): HealthPipeline {
+    return new HealthPipeline({
+      ...clients,
+      metrics,
+      log,
+      drainInstanceWindowS: config.temporal.drainInstanceWindowS,
+      targetsCacheTtlMs: config.health.targetsCacheTtlS * 1000,
+    });
+  }
+
   /** Flushes the event outbox every `eventFlushMs` besides after each batch; keeps operators in memory. */
-  start(eventFlushMs: number): void {
+  start(eventFlushMs = EVENT_FLUSH_MS): void {
     this.events.start(eventFlushMs, this.log);
     this.targets.start();
   }

@@ -1,8 +1,8 @@
 /**
  * A bounded in-memory map whose entries expire: what the credentials read keeps (a Vault
- * version's secret) and each NotifiedCache's rows (src/db/notified-cache.ts). Entries sit in insertion order, and with one TTL for
- * all that is expiry order: the expired ones are at the front, so none outlives its TTL by more
- * than the next write, and the bound drops the oldest.
+ * version's secret) and each NotifiedCache's rows (src/db/notified-cache.ts). Entries sit in
+ * insertion order, and with one TTL for all that is expiry order: the expired ones are at the
+ * front, so none outlives its TTL by more than the next write, and the bound drops the oldest.
  */
 export class TtlCache<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
