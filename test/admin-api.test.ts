@@ -310,6 +310,20 @@ describe('admin API', () => {
       });
     });
 
+    it('reads a compressed body whatever the case of its Content-Encoding, as the prefix import does', async () => {
+      // An empty draft: read and validated (a 400 naming fields), not refused as an unknown coding.
+      for (const encoding of ['gzip', 'GZIP', ' Br ']) {
+        const body = encoding.trim().toLowerCase() === 'br' ? brotliCompressSync('{}') : gzipSync('{}');
+        const res = await h.api('/operators', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+          body,
+        });
+        const problem = await expectProblem(res, 400);
+        expect(problem.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'name' })]));
+      }
+    });
+
     it('answers a body that is not what its Content-Encoding says (gzip, brotli), or gzip cut short, with a 400 problem, not a 500', async () => {
       const cutShort = gzipSync(JSON.stringify({ name: 'cut short' })).subarray(0, -8);
       const garbled = Buffer.from(brotliCompressSync(JSON.stringify({ name: 'garbled '.repeat(100) })));

@@ -48,7 +48,9 @@ export function documentDrain({ registry, security }: AdminDoc): void {
       202: { ...json('Drain started', WorkflowAccepted), headers: location },
       ...commonErrors,
       404: problem('No such operator'),
-      409: problem('Not ACTIVE, a drain already running, or a credential rotation running'),
+      409: problem(
+        'Not ACTIVE, a drain already running (`workflowId`, `workflowUrl`), or a credential rotation running',
+      ),
       503: unavailableProblem(
         'A dependency is down (`dependency` names it). When Temporal did not confirm the start, the drain may still have started: read the operator before retrying',
       ),

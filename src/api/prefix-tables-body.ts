@@ -7,12 +7,11 @@ import { normalizePrefix } from '../domain/routing';
 import type { PrefixEntry, PrefixSource } from '../services/prefix-tables';
 import { validationFailed } from '../services/shared/errors';
 import {
-  isCutShort,
-  isDecodingError,
-  notAsEncoded,
+  bodyReadProblem,
+  contentEncodingOf,
   notJson,
-  notReadWhole,
   unsupportedEncoding,
+  type BodyEncoding,
 } from './shared/json-body';
 import { HttpProblem } from './shared/problem';
 
@@ -21,8 +20,8 @@ import { HttpProblem } from './shared/problem';
  * an optional `prefix` header, LF or CRLF, a UTF-8 BOM tolerated) or JSON `{"prefixes": [...]}`.
  * Nothing is held but the line in hand. The first bad line ends the stream with a 400 naming its
  * line (CSV) or index (JSON) and value; a body past `maxBytes` ends it with a 413. A body sent
- * compressed (Content-Encoding gzip, deflate or br, as the JSON parser takes them) is decoded as
- * it comes, and `maxBytes` counts what it decodes to.
+ * compressed (a Content-Encoding the JSON parser takes too: BODY_ENCODINGS) is
+ * decoded as it comes, and `maxBytes` counts what it decodes to.
  */
 
 export const ENTRY_TYPES = ['text/csv', 'application/json'] as const;
@@ -58,22 +57,24 @@ export function readPrefixes(req: IncomingMessage, maxBytes: number): PrefixSour
  * uncompressed body announcing more than `maxBytes` is refused before it is read.
  */
 function decoded(req: IncomingMessage, maxBytes: number): Readable {
-  const encoding = (req.headers['content-encoding'] || 'identity').trim().toLowerCase();
+  const encoding = contentEncodingOf(req);
   if (encoding === 'identity') {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
     return req;
   }
-  const decoder =
-    encoding === 'gzip' || encoding === 'deflate'
-      ? createUnzip()
-      : encoding === 'br'
-        ? createBrotliDecompress()
-        : undefined;
+  const decoder = DECODERS[encoding as Exclude<BodyEncoding, 'identity'>]?.();
   if (!decoder) throw unsupportedEncoding();
   // pipeline, not pipe: a client gone mid-body must end the decoder (and the import) too.
   return pipeline(req, decoder, () => undefined);
 }
+
+/** A decoder for each of BODY_ENCODINGS but identity (createUnzip takes gzip and zlib's deflate). */
+const DECODERS: Record<Exclude<BodyEncoding, 'identity'>, () => Transform> = {
+  gzip: createUnzip,
+  deflate: createUnzip,
+  br: createBrotliDecompress,
+};
 
 function badEntry(field: string, value: string, message: string) {
   // A line is shown as it came, cut short: a pasted file must not flood the answer.
@@ -98,7 +99,7 @@ async function* csvPrefixes(records: AsyncIterable<string[]>): AsyncGenerator<Pr
   } catch (err) {
     // A quote left open, say: csv-parse knows where.
     if (err instanceof CsvError) throw badEntry(`line ${line + 1}`, '', 'not a CSV line');
-    throw bodyProblem(err) ?? err;
+    throw bodyReadProblem(err) ?? err;
   }
 }
 
@@ -128,7 +129,7 @@ async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unkno
       } else throw shape();
     }
   } catch (err) {
-    const problem = bodyProblem(err);
+    const problem = bodyReadProblem(err);
     if (problem) throw problem;
     if (err instanceof Error && !('kind' in err) && !(err instanceof HttpProblem)) {
       throw notJson();
@@ -136,16 +137,6 @@ async function* jsonPrefixes(tokens: AsyncIterable<{ name: string; value?: unkno
     throw err;
   }
   if (state !== 'done') throw shape();
-}
-
-/**
- * The client's, not the parser's: a body not as its encoding says, or cut short by the client
- * going away (a 400 in the logs and metrics, not a 500, though no one reads the answer).
- */
-function bodyProblem(err: unknown): HttpProblem | undefined {
-  if (isDecodingError(err)) return notAsEncoded();
-  if (isCutShort(err)) return notReadWhole();
-  return undefined;
 }
 
 /** Passes the body on, failing with a 413 once more than maxBytes have come. */

@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type { Config } from '../platform/config';
 import type { PrefixTableService } from '../services/prefix-tables';
 import { ENTRY_TYPES, readPrefixes } from './prefix-tables-body';
-import { BODY_ENCODINGS_TEXT } from './shared/json-body';
+import { BODY_ENCODINGS, BODY_ENCODINGS_TEXT } from './shared/json-body';
 import type { AuthState } from './shared/auth';
 import type { InternalState } from './shared/internal-tls';
 import {
@@ -290,26 +290,31 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
       409: problem('Live routing rules use the table; `rules` names them ({ruleId, operatorId})'),
     },
   });
+  const entriesHeaders = ifMatch.extend({
+    'Content-Encoding': z
+      .enum(BODY_ENCODINGS)
+      .optional()
+      .openapi({ description: 'How the body is compressed, if it is (any other is a 415); case does not matter' }),
+  });
   const entriesWritten = { ...json('What changed', EntriesWritten), headers: tableEtag };
   const entriesErrors = {
     ...writeErrors,
     400: problem(
-      'A bad line: `errors` names it ("line 12" for CSV, "prefixes[11]" for JSON) with its value; or a body that is not what its Content-Encoding says (no `errors`); nothing is written',
+      'A bad line: `errors` names it ("line 12" for CSV, "prefixes[11]" for JSON) with its value; a bad table id (`errors` names it); or, with no `errors`, a JSON body that does not parse or is not `{"prefixes": [...]}`, a body that is not what its Content-Encoding says, or one cut short; nothing is written',
     ),
     413: problem('The body, decoded, is larger than PREFIX_IMPORT_MAX_BYTES; nothing is written'),
     415: problem(
       `The body is not ${ENTRY_TYPES.join(' or ')}, or comes in a Content-Encoding other than ${BODY_ENCODINGS_TEXT}; nothing is written`,
     ),
   };
-  const entriesDescription =
-    "Streamed into PostgreSQL; one transaction with the table's new version, count and hash and one operator.config.prefix_table_updated for each announced live operator whose rules use the table (added and removed prefixes when at most 1000 changed, else `replaced`). Nothing changes (no new version, no event) when the body changes nothing. The body may come compressed (Content-Encoding gzip, deflate or br).";
+  const entriesDescription = `Streamed into PostgreSQL; one transaction with the table's new version, count and hash and one operator.config.prefix_table_updated for each announced live operator whose rules use the table (added and removed prefixes when at most 1000 changed, else \`replaced\`). Nothing changes (no new version, no event) when the body changes nothing. The body may come compressed (Content-Encoding ${BODY_ENCODINGS_TEXT}), its size limit counting what it decodes to.`;
   registry.registerPath({
     method: 'put',
     path: '/prefix-tables/{id}/entries',
     summary: "Replace a table's entries",
     description: `The body becomes the table's whole content. A prefix given twice is a 400 naming both lines (or JSON indexes); into a table with no entries yet, which an import fills directly, the 400 names the prefix under \`body\`. ${entriesDescription}`,
     security,
-    request: { params: TableParams, headers: ifMatch, body: entriesBody },
+    request: { params: TableParams, headers: entriesHeaders, body: entriesBody },
     responses: { 200: entriesWritten, ...commonErrors, ...entriesErrors },
   });
   registry.registerPath({
@@ -318,7 +323,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
     summary: 'Add entries to a table',
     description: `Prefixes already present count as unchanged, not as an error. ${entriesDescription}`,
     security,
-    request: { params: TableParams, headers: ifMatch, body: entriesBody },
+    request: { params: TableParams, headers: entriesHeaders, body: entriesBody },
     responses: { 200: entriesWritten, ...commonErrors, ...entriesErrors },
   });
   registry.registerPath({

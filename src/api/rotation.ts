@@ -47,7 +47,9 @@ export function documentRotation({ registry, security }: AdminDoc): void {
       ...commonErrors,
       ...jsonBodyErrors,
       404: problem('No such operator'),
-      409: problem('A rotation is already running (`workflowId`), the operator is not ACTIVE, or a drain runs'),
+      409: problem(
+        'A rotation is already running (`workflowId`, `workflowUrl`), the operator is not ACTIVE, or a drain runs',
+      ),
       503: unavailableProblem(
         'A dependency is down (`dependency` names it). When Temporal did not confirm the start, the rotation may have started all the same (a retry then answers 409 naming it); if it did not, its staged password stays in Vault until a staging sweep finds it more than 10 minutes old',
       ),

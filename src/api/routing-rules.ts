@@ -70,9 +70,11 @@ const WeeklyInput = z.strictObject({
 
 /**
  * An instant (RFC 3339) to the millisecond at most: PostgreSQL would round more decimals and
- * JavaScript cut them, so that validFrom < validUntil could hold for one and not the other.
+ * JavaScript cut them, so that validFrom < validUntil could hold for one and not the other. The
+ * pattern is also the document's, as strict as zod's RFC 3339 (upper-case T and Z, offsets hh:mm).
  */
-const MILLISECONDS_AT_MOST = /^[^.]*(\.[0-9]{1,3})?([Zz]|[+-][0-9:]+)$/;
+const MILLISECONDS_AT_MOST =
+  /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2})$/;
 const Instant = z.iso
   .datetime({ offset: true })
   .refine((v) => MILLISECONDS_AT_MOST.test(v), 'at most 3 decimals of a second (milliseconds)')

@@ -149,13 +149,11 @@ export class RoutingRuleService {
   }
 
   /**
-   * After the commit: the lint reads what peers will route by. The operator is in scope too: a
-   * set left empty has no rule to carry its `operator_without_enabled_rule`.
-   */
-  /**
-   * The committed set with the findings about the rules written. The lint runs after the commit,
-   * on a connection of its own: when it fails, the write still answers as made, with `findings:
-   * null`; a 503 would invite a retry of a change already made (a 412, or a POST repeated).
+   * The committed set with the findings about the rules written. The lint runs after the commit
+   * (it reads what peers will route by), on a connection of its own, with the operator in scope
+   * too: a set left empty has no rule to carry its `operator_without_enabled_rule`. When it
+   * fails, the write still answers as made, with `findings: null`; a 503 would invite a retry of
+   * a change already made (a 412, or a POST repeated).
    */
   private async withFindings(set: RoutingRuleSet, ruleIds: string[]): Promise<RoutingRuleWrite> {
     try {

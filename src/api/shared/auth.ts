@@ -17,12 +17,13 @@ export interface AuthState {
 }
 
 const REQUIRED_SCOPE = 'admin';
+/** An issuer that does not answer in this time is down (jwks-rsa waits 30 s by default): a 503. */
+const JWKS_TIMEOUT_MS = 5_000;
 
 function unauthorized(detail: string): HttpProblem {
   return new HttpProblem(401, 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="operator-management"' });
 }
 
-/** Scopes from both `scope` (space-separated string) and `scp` (string or array), combined. */
 function jwksUnavailable(): HttpProblem {
   return new HttpProblem(
     503,
@@ -33,6 +34,7 @@ function jwksUnavailable(): HttpProblem {
   );
 }
 
+/** Scopes from both `scope` (space-separated string) and `scp` (string or array), combined. */
 function scopesOf(claims: JwtPayload): string[] {
   return [claims.scope, claims.scp].flatMap((raw: unknown) => {
     if (typeof raw === 'string') return raw.split(' ');
@@ -42,7 +44,9 @@ function scopesOf(claims: JwtPayload): string[] {
 }
 
 export function createAdminAuth(config: Config['jwt'], log?: Logger): Middleware<AuthState> {
-  const jwks = config.jwksUri ? new JwksClient({ jwksUri: config.jwksUri, cache: true, rateLimit: true }) : undefined;
+  const jwks = config.jwksUri
+    ? new JwksClient({ jwksUri: config.jwksUri, cache: true, rateLimit: true, timeout: JWKS_TIMEOUT_MS })
+    : undefined;
   let lastFetchFailure = 0;
   // A KeyObject made once: given a string, jsonwebtoken tries to parse it as a PEM key on every request.
   const secret = jwks ? undefined : createSecretKey(Buffer.from(config.secret ?? ''));

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { bodyParser } from '@koa/bodyparser';
 import type { Middleware } from 'koa';
 import { HttpProblem } from './problem';
@@ -27,6 +28,23 @@ export const notAsEncoded = () =>
   new HttpProblem(400, 'Bad request', 'The request body could not be decoded as its Content-Encoding says.');
 
 export const notReadWhole = () => new HttpProblem(400, 'Bad request', 'The request body could not be read whole.');
+
+export type BodyEncoding = (typeof BODY_ENCODINGS)[number];
+
+/**
+ * The request's Content-Encoding as both parsers read it: trimmed and lower-cased (content
+ * codings are case-insensitive, RFC 9110 8.4.1), `identity` when there is none.
+ */
+export function contentEncodingOf(req: IncomingMessage): string {
+  return (req.headers['content-encoding'] || 'identity').trim().toLowerCase();
+}
+
+/** A body the client spoiled: not as its encoding says, or cut short by the client going away. */
+export function bodyReadProblem(err: unknown): HttpProblem | undefined {
+  if (isDecodingError(err)) return notAsEncoded();
+  if (isCutShort(err)) return notReadWhole();
+  return undefined;
+}
 
 /** The request's own stream failed: the client went away (or reset) in the middle of its body. */
 export function isCutShort(err: unknown): boolean {
@@ -59,7 +77,13 @@ export function jsonBody(limitBytes: number): Middleware {
       throw unreadableBody(err, limitBytes);
     },
   });
-  return (ctx, next) => (ctx.is('application/json') ? parser(ctx, next) : next());
+  return (ctx, next) => {
+    if (!ctx.is('application/json')) return next();
+    // The parser (inflation) matches the coding exactly: `GZIP` would be a 415 here, not in the import.
+    if (ctx.req.headers['content-encoding'] !== undefined)
+      ctx.req.headers['content-encoding'] = contentEncodingOf(ctx.req);
+    return parser(ctx, next);
+  };
 }
 
 function unreadableBody(err: unknown, limitBytes: number): unknown {
@@ -69,8 +93,6 @@ function unreadableBody(err: unknown, limitBytes: number): unknown {
   // inflation's, for a Content-Encoding it has no decoder for.
   if (status === 415) return unsupportedEncoding();
   if (err instanceof SyntaxError) return notJson();
-  if (isDecodingError(err)) return notAsEncoded();
-  // raw-body's: the client went away, or sent more or less than its Content-Length.
-  if (status === 400) return notReadWhole();
-  return err;
+  // raw-body's 400: the client went away, or sent more or less than its Content-Length.
+  return bodyReadProblem(err) ?? (status === 400 ? notReadWhole() : err);
 }

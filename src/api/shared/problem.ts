@@ -114,8 +114,10 @@ function toProblem(err: unknown): { problem: Problem; headers?: Record<string, s
   // titled by their status.
   const e = err as { status?: unknown; expose?: unknown; message?: unknown };
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
+    // The service's own title for a status it answers itself (413, 422), else Node's, sentence case.
+    const own = e.status === 400 ? undefined : Object.values(byKind).find((k) => k.status === e.status)?.title;
     const named = STATUS_CODES[e.status] ?? 'Bad request';
-    const title = named.charAt(0) + named.slice(1).toLowerCase(); // sentence case, as every title here
+    const title = own ?? named.charAt(0) + named.slice(1).toLowerCase();
     const detail = typeof e.message === 'string' ? e.message : title;
     return { problem: { type: slug(title), title, status: e.status, detail } };
   }
@@ -148,6 +150,25 @@ export function problemMiddleware(log: Logger): Middleware {
     } catch (err) {
       const mapped = toProblem(err);
       if (mapped) {
+        // A dependency's own failure, mapped here rather than by a service that logged it: said
+        // once in the logs (an internal error or a missing file of PostgreSQL's is a 503 too).
+        if (
+          mapped.problem.dependency !== undefined &&
+          !(err instanceof ServiceError) &&
+          !(err instanceof HttpProblem)
+        ) {
+          const { code } = err as { code?: unknown };
+          log.warn(
+            {
+              err: err instanceof Error ? err.message : String(err),
+              ...(typeof code === 'string' ? { code } : {}),
+              dependency: mapped.problem.dependency,
+              path: ctx.path,
+              method: ctx.method,
+            },
+            'dependency failed; answered 503',
+          );
+        }
         for (const [name, value] of Object.entries(mapped.headers ?? {})) ctx.set(name, value);
         sendProblem(ctx, mapped.problem);
         return;
