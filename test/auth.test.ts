@@ -234,7 +234,7 @@ describe('admin auth with a JWKS URL', () => {
     expect((await call(url, sign({ sub: 'erin', scope: 'read', scp: ['admin'] }))).status).toBe(200);
   });
 
-  it('answers 503 naming JWKS when the key set cannot be fetched, and 401 for a key the set lacks', async () => {
+  it('answers 503 naming JWKS when the key set cannot be fetched (a key the set lacks stays a 401: above)', async () => {
     // A service that has not fetched the keys yet, its JWKS endpoint gone.
     const gone = http.createServer();
     const goneUri = `${await listen(gone)}/.well-known/jwks.json`;
@@ -252,8 +252,6 @@ describe('admin auth with a JWKS URL', () => {
     } finally {
       await close(cold.server);
     }
-    // The endpoint answers, without the token's key: the token is the problem.
-    await expectUnauthorized(await call(url, sign({ sub: 'alice', scope: 'admin' }, { keyid: 'another-kid' })));
   });
 });
 

@@ -132,7 +132,7 @@ describe('outbox retry after the duplicate window (private nats-server)', () => 
   });
 
   it('publishes an old event when the stream holds no config event after it, only health events', async () => {
-    // A fresh stream: its last config event long before the row, a health event since (the
+    // A fresh stream: no config event at all, only a health event after the row's time (the
     // health process publishes while the relay's workers are down).
     const jsm = await nc.jetstreamManager();
     await jsm.streams.delete(STREAM);

@@ -114,4 +114,15 @@ describe('a workflow start whose answer was lost', () => {
     expect((await result).runId).toEqual(expect.any(String));
     expect(discarded.count).toBe(0);
   });
+
+  it('cancels its own run when it must not wait for a worker (onboarding), and answers 503', async () => {
+    const workflowId = `lost-answer-${randomUUID()}`;
+    started.push(workflowId);
+    const { result, discarded } = start(workflowId, 'this-request', 'cancel');
+    await expect(result).rejects.toMatchObject({ kind: 'unavailable' });
+    // Its compensation, once a worker runs it, undoes what it prepared: nothing discarded here.
+    expect(discarded.count).toBe(0);
+    const history = await losing.workflow.getHandle(workflowId).fetchHistory();
+    expect(history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes)).toBe(true);
+  });
 });
