@@ -7,7 +7,7 @@ import {
   ONBOARDING_FAILED,
   VAULT_REJECTED,
 } from '../../src/domain/failures';
-import { connectorHealthSignal } from '../../src/workflows/messages';
+import { connectorHealthSignal, type ConnectorHealth } from '../../src/workflows/messages';
 import {
   onboardOperator,
   onboardingSteps,
@@ -47,6 +47,14 @@ describe('onboardOperator', () => {
   const env = useTimeSkippingEnv();
 
   const startOnboarding = (taskQueue: string) => startAccepted(env(), onboardOperator, taskQueue, input());
+  /** An onboarding accepted and waiting for its bind, then sent `health` (an UP by default). */
+  async function reportedToWaitingOnboarding(taskQueue: string, health: ConnectorHealth = report('UP')) {
+    const { handle, accepted } = await startOnboarding(taskQueue);
+    await accepted;
+    await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
+    await handle.signal(connectorHealthSignal, health);
+    return handle;
+  }
 
   const stepOf = async (handle: WorkflowHandle): Promise<OnboardingStep> =>
     (await handle.query(onboardingSteps.query)).step;
@@ -86,10 +94,7 @@ describe('onboardOperator', () => {
       },
     });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startOnboarding(taskQueue);
-      await accepted;
-      await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('UP'));
+      const handle = await reportedToWaitingOnboarding(taskQueue);
       expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ACTIVE', credentialsVersion: 1 });
     });
     expect(failures).toBe(12);
@@ -169,10 +174,7 @@ describe('onboardOperator', () => {
   it('fails and compensates when the connector reports AUTH_FAILED', async () => {
     const stubs = stubActivities();
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startOnboarding(taskQueue);
-      await accepted;
-      await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('AUTH_FAILED'));
+      const handle = await reportedToWaitingOnboarding(taskQueue, report('AUTH_FAILED'));
 
       expect(await workflowFailure(handle)).toMatchObject({ type: ONBOARDING_FAILED });
       expect(await stepOf(handle)).toBe('failed');
@@ -273,10 +275,7 @@ describe('onboardOperator', () => {
         markOnboardingFailed: async (operatorId) => fakeOperator({ id: operatorId, status, credentialsVersion: 5 }),
       });
       await withWorker(env(), stubs.activities, async (taskQueue) => {
-        const { handle, accepted } = await startOnboarding(taskQueue);
-        await accepted;
-        await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
-        await handle.signal(connectorHealthSignal, report('UP'));
+        const handle = await reportedToWaitingOnboarding(taskQueue);
 
         expect(await handle.result()).toEqual({ operatorId: OPERATOR_ID, status: 'ACTIVE', credentialsVersion: 5 });
         expect(await stepOf(handle)).toBe('active');
@@ -292,10 +291,7 @@ describe('onboardOperator', () => {
       markOnboardingFailed: async (operatorId) => fakeOperator({ id: operatorId, credentialsVersion: null }),
     });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startOnboarding(taskQueue);
-      await accepted;
-      await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('UP'));
+      const handle = await reportedToWaitingOnboarding(taskQueue);
 
       expect(await workflowFailure(handle)).toMatchObject({ type: ONBOARDING_FAILED });
       expect(await stepOf(handle)).toBe('failed');
@@ -306,10 +302,7 @@ describe('onboardOperator', () => {
   it('logs a refused discard and still finishes the compensation', async () => {
     const stubs = stubActivities({ discardCredentials: failing(VAULT_REJECTED) });
     await withWorker(env(), stubs.activities, async (taskQueue) => {
-      const { handle, accepted } = await startOnboarding(taskQueue);
-      await accepted;
-      await waitForStep(handle, onboardingSteps.query, 'waitingForBind');
-      await handle.signal(connectorHealthSignal, report('AUTH_FAILED'));
+      const handle = await reportedToWaitingOnboarding(taskQueue, report('AUTH_FAILED'));
 
       expect(await workflowFailure(handle)).toMatchObject({ type: ONBOARDING_FAILED });
       expect(await stepOf(handle)).toBe('failed');

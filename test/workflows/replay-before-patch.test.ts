@@ -14,6 +14,27 @@ import { expectHistoryReplays } from '../support/replay';
  * (base64): historyToJSON of this SDK version cannot encode what fetchHistory returns.
  */
 
+type History = temporal.api.history.v1.IHistory;
+
+/** A recorded history of test/fixtures/histories (an encoded History proto, base64). */
+function loadHistory(name: string): History {
+  const encoded = readFileSync(path.resolve(__dirname, `../fixtures/histories/${name}.binpb.b64`), 'utf8');
+  return temporal.api.history.v1.History.decode(Buffer.from(encoded.trim(), 'base64'));
+}
+
+/** The activities a history scheduled, in order. */
+function scheduledActivities(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+}
+
+/** The patches a recorded history's markers name. */
+function patchesOf(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => {
+    const data = e.markerRecordedEventAttributes?.details?.patch_data?.payloads?.[0]?.data;
+    return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
+  });
+}
+
 /** Each history, with the compensation its arrival order chose (the rule would choose otherwise). */
 const RECORDED = [
   {
@@ -26,27 +47,15 @@ const RECORDED = [
 
 describe('runs started before the reportedAt rule', () => {
   it.each(RECORDED)('$name replays with the current workflows', async ({ name, chose, ruleWouldChoose }) => {
-    const encoded = readFileSync(path.resolve(__dirname, `../fixtures/histories/${name}.binpb.b64`), 'utf8');
-    const history = temporal.api.history.v1.History.decode(Buffer.from(encoded.trim(), 'base64'));
+    const history = loadHistory(name);
     // Guards the fixture itself: recorded before the patch (no marker), deciding by arrival order.
-    const activities = (history.events ?? []).flatMap((e) => {
-      const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
-      return type ? [type] : [];
-    });
+    const activities = scheduledActivities(history);
     expect(history.events?.some((e) => e.markerRecordedEventAttributes)).toBe(false);
     expect(activities).toContain(chose);
     expect(activities).not.toContain(ruleWouldChoose);
     await expectHistoryReplays(history, name);
   });
 });
-
-/** The patches a recorded history's markers name. */
-function patchesOf(history: temporal.api.history.v1.IHistory): string[] {
-  return (history.events ?? []).flatMap((e) => {
-    const data = e.markerRecordedEventAttributes?.details?.patch_data?.payloads?.[0]?.data;
-    return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
-  });
-}
 
 /**
  * A drain recorded by the workflow code of c39b017 (before `drain-cancel-while-announcing`, on
@@ -58,12 +67,11 @@ function patchesOf(history: temporal.api.history.v1.IHistory): string[] {
 describe('a drain cancelled during its announce, before the cancel was carried out at once', () => {
   it('replays with the current workflows', async () => {
     const name = 'drain-cancel-during-announce-before-patch';
-    const encoded = readFileSync(path.resolve(__dirname, `../fixtures/histories/${name}.binpb.b64`), 'utf8');
-    const history = temporal.api.history.v1.History.decode(Buffer.from(encoded.trim(), 'base64'));
+    const history = loadHistory(name);
     // Guards the fixture: recorded before the patch, the cancel accepted before the announce ended.
     expect(patchesOf(history)).not.toContain('drain-cancel-while-announcing');
     const events = history.events ?? [];
-    expect(events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [])).toEqual([
+    expect(scheduledActivities(history)).toEqual([
       'beginDrain',
       'recentConnectorReports',
       'publishPendingEvents',
@@ -133,12 +141,11 @@ const BEFORE_PATCHES = [
 
 describe('runs down the paths three later patches changed', () => {
   it.each(BEFORE_PATCHES)('$name replays with the current workflows', async ({ name, patch, activities }) => {
-    const encoded = readFileSync(path.resolve(__dirname, `../fixtures/histories/${name}.binpb.b64`), 'utf8');
-    const history = temporal.api.history.v1.History.decode(Buffer.from(encoded.trim(), 'base64'));
+    const history = loadHistory(name);
     // Guards the fixture: recorded before the patch, down the path it changed, and failed.
     expect(patchesOf(history)).not.toContain(patch);
     const events = history.events ?? [];
-    expect(events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [])).toEqual(activities);
+    expect(scheduledActivities(history)).toEqual(activities);
     expect(events.some((e) => e.workflowExecutionFailedEventAttributes)).toBe(true);
     await expectHistoryReplays(history, name);
   });
