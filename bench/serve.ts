@@ -71,13 +71,25 @@ function floorOfAChange(resources: Resources): Koa {
   return app;
 }
 
-const KINDS: Record<string, (config: Config, log: Logger, resources: Resources) => Pick<Koa, 'listen'>> = {
-  admin: (config, log, resources) =>
-    createAdminApp({ config, db: resources.db, log, ...createAdminServices(resources, config.temporal, log) }),
+/** What a server of that kind runs beside its app; `onStop` gets what ends it before the clients close. */
+type Kind = (
+  config: Config,
+  log: Logger,
+  resources: Resources,
+  onStop: (stop: () => Promise<void>) => void,
+) => Pick<Koa, 'listen'>;
+
+const KINDS: Record<string, Kind> = {
+  admin: (config, log, resources, onStop) => {
+    const services = createAdminServices(resources, config, log);
+    services.routingExplain.start();
+    onStop(() => services.routingExplain.stop());
+    return createAdminApp({ config, db: resources.db, log, ...services });
+  },
   /** The admin API with the outbox relay beside it, as a service process runs both. */
-  'admin-and-relay': (config, log, resources) => {
+  'admin-and-relay': (config, log, resources, onStop) => {
     resources.relay.start(config.nats.outboxPollMs);
-    return KINDS.admin!(config, log, resources);
+    return KINDS.admin!(config, log, resources, onStop);
   },
   /** The internal API over plain HTTP, no allowlist (INTERNAL_TLS=false): the snapshot, not TLS. */
   'internal-plain': (config, log, resources) => {
@@ -102,12 +114,15 @@ async function main(kind: string | undefined): Promise<void> {
   ]);
   const log = createLogger('info', `bench-${kind}`, lines);
   const resources = await openResources(config, log);
-  const app = make(config, log, resources);
+  const stops: Array<() => Promise<void>> = [];
+  const app = make(config, log, resources, (stop) => stops.push(stop));
   const server = await listen(app);
   process.once('SIGTERM', () => {
     server.close();
     server.closeAllConnections();
-    void resources.close().finally(() => process.exit(0));
+    void Promise.allSettled(stops.map((stop) => stop()))
+      .then(() => resources.close())
+      .finally(() => process.exit(0));
   });
   console.log(`listening ${urlOf(server)}`);
 }

@@ -22,7 +22,9 @@ runProcess({
   open: openResources,
   async start({ config, log, clients: resources, registry, onStop, listen }) {
     if (config.roles.includes('api')) {
-      const services = createAdminServices(resources, config.temporal, log, registry);
+      const services = createAdminServices(resources, config, log, registry);
+      services.routingExplain.start();
+      onStop(() => services.routingExplain.stop());
       // POST /v1/internal/operators/{id}/health runs the health process's pipeline in this one.
       const metrics = healthMetrics(registry);
       const pipeline = HealthPipeline.configured(config, resources, metrics, log);

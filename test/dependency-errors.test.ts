@@ -70,7 +70,7 @@ describe('a dependency down or too slow', () => {
     const pool = createPool(config.postgres);
     const log = createLogger('silent');
     const resources = { ...h.resources, db: pool, temporal, redis, kv };
-    const app = createAdminApp({ config, db: pool, log, ...createAdminServices(resources, config.temporal, log) });
+    const app = createAdminApp({ config, db: pool, log, ...createAdminServices(resources, config, log) });
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });

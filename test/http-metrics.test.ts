@@ -23,7 +23,7 @@ describe('HTTP metrics', () => {
       db: h.resources.db,
       log,
       registry,
-      ...createAdminServices(h.resources, h.config.temporal, log),
+      ...createAdminServices(h.resources, h.config, log),
     });
     server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));

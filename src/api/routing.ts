@@ -97,9 +97,21 @@ export function createRoutingRouter(explain: RoutingExplainService): Router<Auth
 }
 
 /** The rule as the API shows it: its operator as one object. */
-function shown(rule: MatchedRule) {
-  const { operatorId, operatorName, operatorStatus, ...rest } = rule;
-  return { ...rest, operator: { id: operatorId, name: operatorName, status: operatorStatus } };
+function shown(rule: MatchedRule): z.input<typeof ExplainedRule> {
+  return {
+    ruleId: rule.ruleId,
+    operator: { id: rule.operatorId, name: rule.operatorName, status: rule.operatorStatus },
+    matchedPrefix: rule.matchedPrefix,
+    source: rule.source,
+    priority: rule.priority,
+    weight: rule.weight,
+    costPerSegment: rule.costPerSegment,
+    currency: rule.currency,
+    enabled: rule.enabled,
+    validFrom: rule.validFrom,
+    validUntil: rule.validUntil,
+    weekly: rule.weekly,
+  };
 }
 
 /** GET /v1/internal/routing/snapshot: NDJSON, one record a line, streamed from one database snapshot. */

@@ -1,78 +1,98 @@
 import type { Pool, PoolClient } from 'pg';
-import type { OperatorStatus } from '../domain/operator';
-import type { MatchingRule } from '../domain/route-order';
-import type { WeeklySchedule } from '../domain/routing';
-
-/** SQL for route explain: the live rules with a prefix the number starts with. */
-
-export interface ExplainedRule extends MatchingRule {
-  operatorName: string;
-  /** Inline prefixes, or the table the matched prefix comes from. */
-  source: { kind: 'inline' } | { kind: 'table'; prefixTableId: string; prefixTableName: string };
-}
-
-interface Row {
-  id: string;
-  operator_id: string;
-  operator_name: string;
-  operator_status: OperatorStatus;
-  prefix_table_id: string | null;
-  prefix_table_name: string | null;
-  /** The longest prefix of the number in the rule's table; null for inline prefixes. */
-  table_prefix: string | null;
-  prefixes: string[] | null;
-  priority: number;
-  weight: number;
-  cost: string;
-  currency: string;
-  enabled: boolean;
-  valid_from: Date | null;
-  valid_until: Date | null;
-  weekly: WeeklySchedule | null;
-}
+import type { OperatorStatus, RoutingRule } from '../domain/operator';
+import { RULE_COLUMNS, toRule, type RuleRow } from './routing-rules';
 
 /**
- * Every live rule of a live operator (ONBOARDING and DRAINING included: explain says why they
- * are out) with one of `prefixes`, each with the longest it has. The statement is the function
- * `ops.routing_rules_matching` (migrations/1764500000000_routing-explain-function.sql), so that
- * PostgreSQL plans it once per connection rather than on every call.
+ * SQL for route explain. The number's table entries are looked up on every call (a million
+ * rows); what the rules, their tables and operators say is read by the parts below, which
+ * src/services/routing-explain-cache.ts keeps in memory until a change's NOTIFY
+ * (migrations/1765100000000_routing-changes-notify.sql) drops them.
  */
-export async function findMatchingRules(db: Pool | PoolClient, prefixes: readonly string[]): Promise<ExplainedRule[]> {
-  const { rows } = await db.query<Row>({
-    name: 'routing-explain-rules',
-    text: 'SELECT * FROM ops.routing_rules_matching($1::text[])',
-    values: [prefixes],
-  });
-  const longestFirst = [...prefixes].sort((a, b) => b.length - a.length);
-  return rows.flatMap((r) => {
-    if (r.prefix_table_id !== null && r.prefix_table_name === null) return []; // a rule on a deleted table matches nothing
-    const matched = r.table_prefix ?? longestFirst.find((p) => r.prefixes?.includes(p));
-    if (matched === undefined) return [];
-    return [
-      {
-        ruleId: r.id,
-        operatorId: r.operator_id,
-        operatorName: r.operator_name,
-        operatorStatus: r.operator_status,
-        matchedPrefix: matched,
-        source:
-          r.prefix_table_id !== null && r.prefix_table_name !== null
-            ? { kind: 'table' as const, prefixTableId: r.prefix_table_id, prefixTableName: r.prefix_table_name }
-            : { kind: 'inline' as const },
-        priority: r.priority,
-        weight: r.weight,
-        costPerSegment: trimCost(r.cost),
-        currency: r.currency,
-        enabled: r.enabled,
-        validFrom: r.valid_from?.toISOString() ?? null,
-        validUntil: r.valid_until?.toISOString() ?? null,
-        weekly: r.weekly,
-      },
-    ];
-  });
+
+type Queryable = Pool | PoolClient;
+
+/** The channel those NOTIFYs go to; payloads `table:<id>`, `inline`, `operator:<id>`. */
+export const ROUTING_CHANGES_CHANNEL = 'ops_routing_changes';
+
+/** A live rule and the operator it belongs to. */
+export interface OwnedRule {
+  operatorId: string;
+  rule: RoutingRule;
 }
 
-/** numeric(14, 6) prints six decimals; the rule keeps the amount as it was given, minus trailing zeros. */
-export function trimCost(stored: string): string {
-  return stored.includes('.') ? stored.replace(/\.?0+$/, '') : stored;
+/** A prefix table as explain shows it: its name (null once deleted) and the live rules on it. */
+export interface TableRules {
+  name: string | null;
+  rules: OwnedRule[];
+}
+
+/** What explain shows of an operator; `live` false once deleted or failed (its rules then match nothing). */
+export interface RuleOperator {
+  name: string;
+  status: OperatorStatus;
+  live: boolean;
+}
+
+/** For each table with an entry among `prefixes`: the longest such entry. */
+export async function findTableHits(db: Queryable, prefixes: readonly string[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ prefix_table_id: string; prefix: string }>({
+    name: 'routing-explain-table-hits',
+    text: `SELECT DISTINCT ON (prefix_table_id) prefix_table_id, prefix
+             FROM ops.prefix_table_entries
+            WHERE deleted_at IS NULL AND prefix = ANY($1::text[])
+            ORDER BY prefix_table_id, length(prefix) DESC`,
+    values: [prefixes],
+  });
+  return new Map(rows.map((r) => [r.prefix_table_id, r.prefix]));
+}
+
+/** Each of `tableIds` (one that never existed as a deleted one), with its live rules. */
+export async function findTableRules(db: Queryable, tableIds: readonly string[]): Promise<Map<string, TableRules>> {
+  const { rows } = await db.query<
+    Partial<RuleRow> & { table_id: string; table_name: string | null; operator_id: string | null }
+  >({
+    name: 'routing-explain-table-rules',
+    text: `SELECT wanted.id AS table_id, t.name AS table_name, r.operator_id, ${RULE_COLUMNS}
+             FROM unnest($1::uuid[]) AS wanted(id)
+             LEFT JOIN ops.prefix_tables t ON t.id = wanted.id AND t.deleted_at IS NULL
+             LEFT JOIN ops.routing_rules r ON r.prefix_table_id = t.id AND r.deleted_at IS NULL`,
+    values: [tableIds],
+  });
+  const tables = new Map<string, TableRules>();
+  for (const row of rows) {
+    let table = tables.get(row.table_id);
+    if (!table) tables.set(row.table_id, (table = { name: row.table_name, rules: [] }));
+    if (row.operator_id !== null) table.rules.push({ operatorId: row.operator_id, rule: toRule(row as RuleRow) });
+  }
+  return tables;
+}
+
+/** Every live rule with inline prefixes, under each of its prefixes. */
+export async function findInlineRules(db: Queryable): Promise<Map<string, OwnedRule[]>> {
+  const { rows } = await db.query<RuleRow & { operator_id: string }>({
+    name: 'routing-explain-inline-rules',
+    text: `SELECT r.operator_id, ${RULE_COLUMNS}
+             FROM ops.routing_rules r WHERE r.deleted_at IS NULL AND r.prefixes IS NOT NULL`,
+  });
+  const byPrefix = new Map<string, OwnedRule[]>();
+  for (const row of rows) {
+    const owned = { operatorId: row.operator_id, rule: toRule(row) };
+    for (const prefix of row.prefixes ?? []) byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), owned]);
+  }
+  return byPrefix;
+}
+
+/** Each of `operatorIds` that exists. */
+export async function findRuleOperators(
+  db: Queryable,
+  operatorIds: readonly string[],
+): Promise<Map<string, RuleOperator>> {
+  const { rows } = await db.query<{ id: string; name: string; status: OperatorStatus; live: boolean }>({
+    name: 'routing-explain-operators',
+    text: `SELECT id, name, status,
+                  deleted_at IS NULL AND status NOT IN ('ONBOARDING_FAILED', 'DELETED') AS live
+             FROM ops.operators WHERE id = ANY($1::uuid[])`,
+    values: [operatorIds],
+  });
+  return new Map(rows.map((r) => [r.id, { name: r.name, status: r.status, live: r.live }]));
 }

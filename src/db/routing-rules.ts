@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { RoutingRule, RoutingRuleInput } from '../domain/operator';
 import type { WeeklySchedule } from '../domain/routing';
-import { trimCost } from './routing-explain';
 
 /** SQL for an operator's routing rules. Every read excludes soft-deleted rows. */
 
 type Queryable = Pool | PoolClient;
 
-interface RuleRow {
+/** A rules row as RULE_COLUMNS reads it. */
+export interface RuleRow {
   id: string;
   prefix_table_id: string | null;
   prefixes: string[] | null;
@@ -22,10 +22,11 @@ interface RuleRow {
   weekly: WeeklySchedule | null;
 }
 
-const COLUMNS = `id, prefix_table_id, prefixes, priority, weight, cost_per_segment::text, currency, enabled,
-                 valid_from, valid_until, weekly`;
+/** The columns of a RuleRow, of ops.routing_rules as `r`. */
+export const RULE_COLUMNS = `r.id, r.prefix_table_id, r.prefixes, r.priority, r.weight, r.cost_per_segment::text,
+                             r.currency, r.enabled, r.valid_from, r.valid_until, r.weekly`;
 
-function toRule(r: RuleRow): RoutingRule {
+export function toRule(r: RuleRow): RoutingRule {
   return {
     id: r.id,
     ...(r.prefix_table_id ? { prefixTableId: r.prefix_table_id } : { prefixes: r.prefixes ?? [] }),
@@ -43,7 +44,7 @@ function toRule(r: RuleRow): RoutingRule {
 /** The operator's live rules, in a stable order (priority, then id). */
 export async function listRoutingRules(db: Queryable, operatorId: string): Promise<RoutingRule[]> {
   const { rows } = await db.query<RuleRow>(
-    `SELECT ${COLUMNS} FROM ops.routing_rules WHERE operator_id = $1 AND deleted_at IS NULL ORDER BY priority, id`,
+    `SELECT ${RULE_COLUMNS} FROM ops.routing_rules r WHERE r.operator_id = $1 AND r.deleted_at IS NULL ORDER BY r.priority, r.id`,
     [operatorId],
   );
   return rows.map(toRule);
@@ -52,8 +53,7 @@ export async function listRoutingRules(db: Queryable, operatorId: string): Promi
 /** The live rules of every live operator, by operator, each set in the order of listRoutingRules. */
 export async function listRulesOfLiveOperators(db: Queryable): Promise<Map<string, RoutingRule[]>> {
   const { rows } = await db.query<RuleRow & { operator_id: string }>(
-    `SELECT r.operator_id, r.id, r.prefix_table_id, r.prefixes, r.priority, r.weight, r.cost_per_segment::text,
-            r.currency, r.enabled, r.valid_from, r.valid_until, r.weekly
+    `SELECT r.operator_id, ${RULE_COLUMNS}
        FROM ops.routing_rules r JOIN ops.operators o ON o.id = r.operator_id
       WHERE r.deleted_at IS NULL AND o.deleted_at IS NULL AND o.status NOT IN ('ONBOARDING_FAILED', 'DELETED')
       ORDER BY r.operator_id, r.priority, r.id`,
@@ -148,4 +148,9 @@ export async function softDeleteRoutingRules(
     ruleId ? [operatorId, actor, ruleId] : [operatorId, actor],
   );
   return rowCount ?? 0;
+}
+
+/** numeric(14, 6) prints six decimals; the rule keeps the amount as it was given, minus trailing zeros. */
+export function trimCost(stored: string): string {
+  return stored.includes('.') ? stored.replace(/\.?0+$/, '') : stored;
 }

@@ -126,7 +126,13 @@ export interface CachedHealth extends HealthReport {
 
 const defined = new WeakSet<Redis>();
 
-export class HealthCache {
+/** Where route explain reads operators' health now: HealthCache, or a copy kept in memory (src/health/status-view.ts). */
+export interface HealthStatuses {
+  /** The cached status of each operator, as the routing engine would read it now; absent means unknown. */
+  statuses(operatorIds: readonly string[]): Promise<Map<string, HealthStatus>>;
+}
+
+export class HealthCache implements HealthStatuses {
   constructor(private readonly redis: Redis) {
     if (!defined.has(redis)) {
       redis.defineCommand('healthPutNewest', { lua: PUT_NEWEST });

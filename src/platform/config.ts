@@ -118,6 +118,7 @@ const envSchema = z.object({
   HEALTH_RETRY_DELAY_MS: positiveInt.default(1000),
   HEALTH_MAX_DELIVERIES: positiveInt.default(5),
   HEALTH_TARGETS_CACHE_TTL_S: z.coerce.number().int().min(0).max(300).default(30),
+  ROUTING_EXPLAIN_CACHE_TTL_S: z.coerce.number().int().min(0).max(300).default(30),
 
   INTERNAL_TLS: bool.default(true),
   INTERNAL_TLS_CERT: optionalString,
@@ -182,6 +183,13 @@ export interface Config {
     maxDeliveries: number;
     /** Operators' facts kept in memory between batches, dropped at once by a change's NOTIFY; 0: none. */
     targetsCacheTtlS: number;
+  };
+  routing: {
+    /**
+     * How long route explain keeps in memory what it read of the rules (PostgreSQL) and of
+     * operators' health (Redis), each dropped at once by a change (NOTIFY; Redis tracking); 0: none.
+     */
+    explainCacheTtlS: number;
   };
   temporal: {
     address: string;
@@ -323,6 +331,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxDeliveries: e.HEALTH_MAX_DELIVERIES,
       targetsCacheTtlS: e.HEALTH_TARGETS_CACHE_TTL_S,
     },
+    routing: { explainCacheTtlS: e.ROUTING_EXPLAIN_CACHE_TTL_S },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       callTimeoutMs: e.TEMPORAL_CALL_TIMEOUT_MS,

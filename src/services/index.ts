@@ -35,11 +35,16 @@ export interface AdminServices {
 
 export function createAdminServices(
   clients: { db: Db; kv: KvStore; redis: Redis; temporal: Client },
-  config: Config['temporal'],
+  config: Pick<Config, 'temporal' | 'routing'>,
   log: Logger,
   registry?: Registry,
 ): AdminServices {
-  const deps = { ...clients, config, log, workflowStarts: registry ? workflowStartCounter(registry) : undefined };
+  const deps = {
+    ...clients,
+    config: config.temporal,
+    log,
+    workflowStarts: registry ? workflowStartCounter(registry) : undefined,
+  };
   const operators = new OperatorService(deps);
   const cache = new HealthCache(clients.redis);
   const routingLint = new RoutingLintService(deps);
@@ -51,7 +56,12 @@ export function createAdminServices(
     health: new HealthService({ db: clients.db, cache }),
     routingRules: new RoutingRuleService({ ...deps, lint: routingLint }),
     prefixTables: new PrefixTableService(deps),
-    routingExplain: new RoutingExplainService({ db: clients.db, cache }),
+    routingExplain: new RoutingExplainService({
+      db: clients.db,
+      redis: clients.redis,
+      log,
+      cacheTtlMs: config.routing.explainCacheTtlS * 1000,
+    }),
     routingLint,
   };
 }

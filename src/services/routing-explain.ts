@@ -1,20 +1,36 @@
 import type { Db } from '../clients/postgres';
-import { findMatchingRules, type ExplainedRule } from '../db/routing-explain';
+import type { Redis } from '../clients/redis';
+import { findTableHits, type OwnedRule } from '../db/routing-explain';
 import type { HealthStatus } from '../domain/operator';
-import { compareExcluded, exclusionOf, prefixesOf, rankCandidates, type ExclusionReason } from '../domain/route-order';
-import type { HealthCache } from '../health/cache';
+import {
+  compareExcluded,
+  exclusionOf,
+  matchingRule,
+  prefixesOf,
+  rankCandidates,
+  type ExclusionReason,
+  type MatchingRule,
+} from '../domain/route-order';
+import type { Logger } from '../platform/logger';
+import { HealthCache } from '../health/cache';
+import { HealthStatusView } from '../health/status-view';
+import { RoutingExplainCache } from './routing-explain-cache';
 
 /**
  * GET /routing/explain: what a number would match at a time, in the route order of
  * src/domain/route-order.ts, with each candidate's health now and the reason of every rule out.
  */
 
-export type { ExplainedRule as MatchedRule };
+export interface MatchedRule extends MatchingRule {
+  operatorName: string;
+  /** Inline prefixes, or the table the matched prefix comes from. */
+  source: { kind: 'inline' } | { kind: 'table'; prefixTableId: string; prefixTableName: string };
+}
 
 export type HealthNow = HealthStatus | 'UNKNOWN';
 
 export interface ExplainedCandidate {
-  rule: ExplainedRule;
+  rule: MatchedRule;
   share: number;
   health: HealthNow;
   /** The routing engine moves past a candidate whose health is not UP (or whose TPS is exhausted). */
@@ -30,22 +46,40 @@ export interface Explanation {
     priority: number;
     groups: Array<{ currency: string; costPerSegment: string; candidates: ExplainedCandidate[] }>;
   }>;
-  excluded: Array<{ rule: ExplainedRule; reason: ExclusionReason }>;
+  excluded: Array<{ rule: MatchedRule; reason: ExclusionReason }>;
 }
 
 export class RoutingExplainService {
-  constructor(private readonly deps: { db: Db; cache: HealthCache }) {}
+  private readonly rules: RoutingExplainCache;
+  private readonly health: HealthStatusView;
+
+  /** `cacheTtlMs`: how long what explain reads may stay in memory once `start`ed (0: never). */
+  constructor(private readonly deps: { db: Db; redis: Redis; log: Logger; cacheTtlMs?: number }) {
+    this.rules = new RoutingExplainCache(deps.db, deps.log, deps.cacheTtlMs ?? 0);
+    this.health = new HealthStatusView(deps.redis, new HealthCache(deps.redis), deps.log, deps.cacheTtlMs ?? 0);
+  }
+
+  /** Keeps rules and health in memory, each dropped on a change; until then every explain reads them. */
+  start(): void {
+    this.rules.start();
+    this.health.start();
+  }
+
+  async stop(): Promise<void> {
+    this.rules.stop();
+    await this.health.stop();
+  }
 
   async explain(destination: string, at: Date): Promise<Explanation> {
-    const rules = await findMatchingRules(this.deps.db, prefixesOf(destination));
+    const rules = await this.matchingRules(prefixesOf(destination));
     const excluded: Explanation['excluded'] = [];
-    const candidates: ExplainedRule[] = [];
+    const candidates: MatchedRule[] = [];
     for (const rule of rules) {
       const reason = exclusionOf(rule, at);
       if (reason) excluded.push({ rule, reason });
       else candidates.push(rule);
     }
-    const health = await this.deps.cache.statuses([...new Set(candidates.map((c) => c.operatorId))]);
+    const health = await this.health.statuses([...new Set(candidates.map((c) => c.operatorId))]);
     const ranks = rankCandidates(candidates).map((rank) => ({
       rank: rank.rank,
       prefixLength: rank.prefixLength,
@@ -61,5 +95,37 @@ export class RoutingExplainService {
     }));
     excluded.sort((a, b) => compareExcluded(a.rule, b.rule));
     return { destination, at: at.toISOString(), ranks, excluded };
+  }
+
+  /**
+   * Every live rule of a live operator (ONBOARDING and DRAINING included: explain says why they
+   * are out) with one of `prefixes`, each with the longest it has.
+   */
+  private async matchingRules(prefixes: readonly string[]): Promise<MatchedRule[]> {
+    const [hits, inline] = await Promise.all([findTableHits(this.deps.db, prefixes), this.rules.inlineRules()]);
+    const tables = hits.size > 0 ? await this.rules.tables([...hits.keys()]) : new Map<string, never>();
+    const found: Array<{ owned: OwnedRule; matchedPrefix: string; source: MatchedRule['source'] }> = [];
+    for (const [tableId, matchedPrefix] of hits) {
+      const table = tables.get(tableId);
+      if (!table || table.name === null) continue; // a deleted table matches nothing
+      const source = { kind: 'table' as const, prefixTableId: tableId, prefixTableName: table.name };
+      for (const owned of table.rules) found.push({ owned, matchedPrefix, source });
+    }
+    const seen = new Set<string>();
+    // Longest first: a rule listing several prefixes of the number counts with the longest.
+    for (const prefix of [...prefixes].sort((a, b) => b.length - a.length)) {
+      for (const owned of inline.get(prefix) ?? []) {
+        if (seen.has(owned.rule.id)) continue;
+        seen.add(owned.rule.id);
+        found.push({ owned, matchedPrefix: prefix, source: { kind: 'inline' } });
+      }
+    }
+    const operators = await this.rules.operators([...new Set(found.map((f) => f.owned.operatorId))]);
+    return found.flatMap(({ owned, matchedPrefix, source }) => {
+      const operator = operators.get(owned.operatorId);
+      if (!operator?.live) return [];
+      const matching = matchingRule({ id: owned.operatorId, status: operator.status }, owned.rule, matchedPrefix);
+      return [Object.assign(matching, { operatorName: operator.name, source })];
+    });
   }
 }

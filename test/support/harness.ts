@@ -62,12 +62,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const log = createLogger(config.logLevel);
   const resources = await openResources(config, log);
-  const app = createAdminApp({
-    config,
-    db: resources.db,
-    log,
-    ...createAdminServices(resources, config.temporal, log),
-  });
+  const services = createAdminServices(resources, config, log);
+  services.routingExplain.start();
+  const app = createAdminApp({ config, db: resources.db, log, ...services });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -105,6 +102,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await running;
       await worker?.connection?.close();
       await new Promise((resolve) => server.close(resolve));
+      await services.routingExplain.stop();
       await resources.close();
     },
   };

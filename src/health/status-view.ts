@@ -1,0 +1,144 @@
+import type { Redis } from 'ioredis';
+import { healthKey } from '../domain/health';
+import type { HealthStatus } from '../domain/operator';
+import type { Logger } from '../platform/logger';
+import type { CachedHealth, HealthStatuses } from './cache';
+
+/**
+ * Operators' health statuses as route explain shows them, kept in memory by Redis's client-side
+ * caching: the keys are read on a connection with CLIENT TRACKING on, and Redis tells this process
+ * of every later change to a key it read (a report, an expiry, a delete) on a second connection
+ * subscribed to `__redis__:invalidate`; the entry is dropped then. An entry also ends when its key
+ * expires (the TTL is read with the value) and after `ttlMs` whatever happens. While tracking is
+ * not in place (at start, or after either connection is lost, when a change could have been
+ * missed) nothing is kept: every read goes to `direct`.
+ */
+
+const INVALIDATIONS = '__redis__:invalidate';
+/** How often the invalidation connection is pinged: one gone silent is reconnected, and nothing is kept meanwhile. */
+const HEARTBEAT_MS = 10_000;
+
+interface Entry {
+  status: HealthStatus | undefined;
+  until: number;
+}
+
+export class HealthStatusView implements HealthStatuses {
+  private readonly entries = new Map<string, Entry>();
+  private reader?: Redis;
+  private invalidations?: Redis;
+  /** The invalidation connection's client id while it is subscribed. */
+  private redirectId?: number;
+  private tracking = false;
+  /**
+   * Moves on every invalidation and every change of the connections' state: a read that saw it
+   * move while it ran may hold a value older than that change, and is not kept.
+   */
+  private generation = 0;
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly direct: HealthStatuses,
+    private readonly log: Logger,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** Opens the two connections and turns tracking on (again after each reconnect). `ttlMs` 0: never. */
+  start(): void {
+    if (this.ttlMs <= 0 || this.reader) return;
+    const reader = this.redis.duplicate({ connectionName: 'oms-health-reads' });
+    const invalidations = this.redis.duplicate({ connectionName: 'oms-health-invalidations', autoResubscribe: false });
+    this.reader = reader;
+    this.invalidations = invalidations;
+    for (const connection of [reader, invalidations]) {
+      connection.on('error', (err: Error) => this.log.warn({ err: err.message }, 'Redis tracking connection error'));
+      connection.on('ready', () => void this.track());
+    }
+    reader.on('close', () => this.forget());
+    invalidations.on('close', () => {
+      this.redirectId = undefined;
+      this.forget();
+    });
+    invalidations.on('message', (channel: string, keys: string) => {
+      if (channel === INVALIDATIONS) this.invalidate(keys);
+    });
+    this.heartbeat = setInterval(() => {
+      if (this.redirectId !== undefined) invalidations.ping().catch(() => invalidations.disconnect(true));
+    }, HEARTBEAT_MS).unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    const connections = [this.reader, this.invalidations];
+    this.reader = this.invalidations = undefined;
+    this.forget();
+    await Promise.allSettled(connections.map((c) => c?.quit()));
+  }
+
+  async statuses(operatorIds: readonly string[]): Promise<Map<string, HealthStatus>> {
+    const reader = this.reader;
+    if (!this.tracking || !reader) return this.direct.statuses(operatorIds);
+    const statuses = new Map<string, HealthStatus>();
+    const missing: string[] = [];
+    const now = Date.now();
+    for (const id of operatorIds) {
+      const entry = this.entries.get(healthKey(id));
+      if (!entry || entry.until <= now) missing.push(id);
+      else if (entry.status) statuses.set(id, entry.status);
+    }
+    if (missing.length === 0) return statuses;
+    const generation = this.generation;
+    const keys = missing.map(healthKey);
+    const pipeline = reader.pipeline().mget(keys);
+    for (const key of keys) pipeline.pttl(key);
+    const replies = (await pipeline.exec()) ?? [];
+    if (replies.length !== keys.length + 1) throw new Error('Redis answered part of a pipeline');
+    for (const [err] of replies) if (err) throw err;
+    const values = replies[0]?.[1] as Array<string | null>;
+    const keep = this.tracking && generation === this.generation;
+    missing.forEach((id, i) => {
+      const raw = values[i];
+      const status = typeof raw === 'string' ? (JSON.parse(raw) as CachedHealth).status : undefined;
+      if (status) statuses.set(id, status);
+      if (!keep) return;
+      const ttl = replies[i + 1]?.[1] as number; // -2: no key; -1: none (never written so here)
+      this.entries.set(keys[i] as string, { status, until: now + (ttl >= 0 ? Math.min(ttl, this.ttlMs) : this.ttlMs) });
+    });
+    return statuses;
+  }
+
+  /** Tracking on the reader, its invalidations sent to the subscribed connection; both must be ready. */
+  private async track(): Promise<void> {
+    this.forget();
+    const { reader, invalidations } = this;
+    if (reader?.status !== 'ready' || invalidations?.status !== 'ready') return;
+    const generation = this.generation;
+    try {
+      if (this.redirectId === undefined) {
+        const id = Number(await invalidations.client('ID'));
+        await invalidations.subscribe(INVALIDATIONS);
+        this.redirectId = id;
+      }
+      await reader.client('TRACKING', 'OFF');
+      await reader.client('TRACKING', 'ON', 'REDIRECT', String(this.redirectId));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not turn Redis tracking on; health read without it');
+      return;
+    }
+    if (generation === this.generation) this.tracking = true;
+  }
+
+  /** A comma-joined list of keys (ioredis joins the array Redis sends), or '' for "everything" (a flush). */
+  private invalidate(keys: string): void {
+    this.generation++;
+    if (keys === '') this.entries.clear();
+    else for (const key of keys.split(',')) this.entries.delete(key);
+  }
+
+  private forget(): void {
+    this.generation++;
+    this.tracking = false;
+    this.entries.clear();
+  }
+}
