@@ -3,6 +3,7 @@ import { CredentialRefsCache } from '../src/services/credential-refs-cache';
 import { createPool, type Db } from '../src/clients/postgres';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { countingPool } from './support/counting-pool';
+import { eventually } from './support/eventually';
 import { insertActiveOperator } from './support/outbox-fixtures';
 
 /**
@@ -13,15 +14,6 @@ import { insertActiveOperator } from './support/outbox-fixtures';
  */
 
 const LISTEN_QUERY = 'LISTEN ops_credential_changes';
-
-/** Resolves once `check` holds; polled, as a NOTIFY arrives on its own connection. */
-async function eventually(check: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('credential refs cache', () => {
   let isolated: IsolatedDatabase;

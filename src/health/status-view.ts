@@ -36,6 +36,8 @@ export class HealthStatusView implements HealthStatuses {
    */
   private generation = 0;
   private heartbeat?: NodeJS.Timeout;
+  /** `statuses` calls that asked Redis (whatever was not in memory, or all while nothing is kept): for tests. */
+  redisReads = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -47,8 +49,10 @@ export class HealthStatusView implements HealthStatuses {
   /** Opens the two connections and turns tracking on (again after each reconnect). `ttlMs` 0: never. */
   start(): void {
     if (this.ttlMs <= 0 || this.reader) return;
-    const reader = this.redis.duplicate({ connectionName: 'oms-health-reads' });
-    const invalidations = this.redis.duplicate({ connectionName: 'oms-health-invalidations', autoResubscribe: false });
+    // Named after the shared client, so that CLIENT LIST tells them apart.
+    const name = this.redis.options.connectionName ?? 'operator-management';
+    const reader = this.redis.duplicate({ connectionName: `${name}-health-reads` });
+    const invalidations = this.redis.duplicate({ connectionName: `${name}-health-invalidations`, autoResubscribe: false });
     this.reader = reader;
     this.invalidations = invalidations;
     for (const connection of [reader, invalidations]) {
@@ -76,9 +80,17 @@ export class HealthStatusView implements HealthStatuses {
     await Promise.allSettled(connections.map((c) => c?.quit()));
   }
 
+  /** Whether statuses are being kept in memory now. */
+  get keeping(): boolean {
+    return this.tracking;
+  }
+
   async statuses(operatorIds: readonly string[]): Promise<Map<string, HealthStatus>> {
     const reader = this.reader;
-    if (!this.tracking || !reader) return this.direct.statuses(operatorIds);
+    if (!this.tracking || !reader) {
+      this.redisReads++;
+      return this.direct.statuses(operatorIds);
+    }
     const statuses = new Map<string, HealthStatus>();
     const missing: string[] = [];
     const now = Date.now();
@@ -89,6 +101,7 @@ export class HealthStatusView implements HealthStatuses {
     }
     if (missing.length === 0) return statuses;
     const generation = this.generation;
+    this.redisReads++;
     const keys = missing.map(healthKey);
     const pipeline = reader.pipeline().mget(keys);
     for (const key of keys) pipeline.pttl(key);
