@@ -52,7 +52,10 @@ export class HealthStatusView implements HealthStatuses {
     // Named after the shared client, so that CLIENT LIST tells them apart.
     const name = this.redis.options.connectionName ?? 'operator-management';
     const reader = this.redis.duplicate({ connectionName: `${name}-health-reads` });
-    const invalidations = this.redis.duplicate({ connectionName: `${name}-health-invalidations`, autoResubscribe: false });
+    const invalidations = this.redis.duplicate({
+      connectionName: `${name}-health-invalidations`,
+      autoResubscribe: false,
+    });
     this.reader = reader;
     this.invalidations = invalidations;
     for (const connection of [reader, invalidations]) {
