@@ -46,11 +46,14 @@ export async function findTableHits(db: Queryable, prefixes: readonly string[]):
   return new Map(rows.map((r) => [r.prefix_table_id, r.prefix]));
 }
 
+/** A wanted table and one of its rules, or all nulls for a table without any (LEFT JOIN). */
+type TableRuleRow = { table_id: string; table_name: string | null } & (
+  (RuleRow & { operator_id: string }) | ({ [K in keyof RuleRow]: null } & { operator_id: null })
+);
+
 /** Each of `tableIds` (one that never existed as a deleted one), with its live rules. */
 export async function findTableRules(db: Queryable, tableIds: readonly string[]): Promise<Map<string, TableRules>> {
-  const { rows } = await db.query<
-    Partial<RuleRow> & { table_id: string; table_name: string | null; operator_id: string | null }
-  >({
+  const { rows } = await db.query<TableRuleRow>({
     name: 'routing-explain-table-rules',
     text: `SELECT wanted.id AS table_id, t.name AS table_name, r.operator_id, ${RULE_COLUMNS}
              FROM unnest($1::uuid[]) AS wanted(id)
@@ -62,7 +65,7 @@ export async function findTableRules(db: Queryable, tableIds: readonly string[])
   for (const row of rows) {
     let table = tables.get(row.table_id);
     if (!table) tables.set(row.table_id, (table = { name: row.table_name, rules: [] }));
-    if (row.operator_id !== null) table.rules.push({ operatorId: row.operator_id, rule: toRule(row as RuleRow) });
+    if (row.operator_id !== null) table.rules.push({ operatorId: row.operator_id, rule: toRule(row) });
   }
   return tables;
 }
@@ -77,7 +80,11 @@ export async function findInlineRules(db: Queryable): Promise<Map<string, OwnedR
   const byPrefix = new Map<string, OwnedRule[]>();
   for (const row of rows) {
     const owned = { operatorId: row.operator_id, rule: toRule(row) };
-    for (const prefix of row.prefixes ?? []) byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), owned]);
+    for (const prefix of row.prefixes ?? []) {
+      const rules = byPrefix.get(prefix);
+      if (rules) rules.push(owned);
+      else byPrefix.set(prefix, [owned]);
+    }
   }
   return byPrefix;
 }

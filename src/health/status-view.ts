@@ -10,18 +10,23 @@ import type { CachedHealth, HealthStatuses } from './cache';
  * of every later change to a key it read (a report, an expiry, a delete) on a second connection
  * subscribed to `__redis__:invalidate`; the entry is dropped then. An entry also ends when its key
  * expires (the TTL is read with the value) and after `ttlMs` whatever happens. While tracking is
- * not in place (at start, or after either connection is lost, when a change could have been
- * missed) nothing is kept: every read goes to `direct`.
+ * not in place (at start, or after either connection is closed, when a change could have been
+ * missed) nothing is kept: every read goes to `direct`. A connection that went silent without
+ * closing is found by a ping every HEARTBEAT_MS that must answer within the shared client's
+ * command timeout (both connections inherit it); until then what is kept may be that old.
  */
 
 const INVALIDATIONS = '__redis__:invalidate';
-/** How often the invalidation connection is pinged: one gone silent is reconnected, and nothing is kept meanwhile. */
 const HEARTBEAT_MS = 10_000;
+/** How soon turning tracking on is tried again after it failed with both connections up. */
+const RETRY_MS = 1000;
 
 interface Entry {
   status: HealthStatus | undefined;
   until: number;
 }
+
+type Reply = [error: Error | null, result: unknown];
 
 export class HealthStatusView implements HealthStatuses {
   private readonly entries = new Map<string, Entry>();
@@ -31,12 +36,15 @@ export class HealthStatusView implements HealthStatuses {
   private redirectId?: number;
   private tracking = false;
   /**
-   * Moves on every invalidation and every change of the connections' state: a read that saw it
-   * move while it ran may hold a value older than that change, and is not kept.
+   * Moves on every invalidation and whenever tracking ends: a read that saw it move while it ran
+   * may hold a value older than that change, and is not kept.
    */
   private generation = 0;
+  /** Moves whenever tracking ends (a connection closed, stop): a `track()` begun before gives up. */
+  private epoch = 0;
   private heartbeat?: NodeJS.Timeout;
-  /** `statuses` calls that asked Redis (whatever was not in memory, or all while nothing is kept): for tests. */
+  private retry?: NodeJS.Timeout;
+  /** `statuses` calls that asked Redis (whatever was not in memory, or all while nothing is kept). */
   redisReads = 0;
 
   constructor(
@@ -49,10 +57,13 @@ export class HealthStatusView implements HealthStatuses {
   /** Opens the two connections and turns tracking on (again after each reconnect). `ttlMs` 0: never. */
   start(): void {
     if (this.ttlMs <= 0 || this.reader) return;
-    // Named after the shared client, so that CLIENT LIST tells them apart.
+    // Named after the shared client, so that CLIENT LIST tells them apart. Commands cut off by a
+    // reconnect are not sent again on the new connection: track() starts over there.
     const name = this.redis.options.connectionName ?? 'operator-management';
-    const reader = this.redis.duplicate({ connectionName: `${name}-health-reads` });
+    const options = { autoResendUnfulfilledCommands: false };
+    const reader = this.redis.duplicate({ ...options, connectionName: `${name}-health-reads` });
     const invalidations = this.redis.duplicate({
+      ...options,
       connectionName: `${name}-health-invalidations`,
       autoResubscribe: false,
     });
@@ -60,15 +71,17 @@ export class HealthStatusView implements HealthStatuses {
     this.invalidations = invalidations;
     for (const connection of [reader, invalidations]) {
       connection.on('error', (err: Error) => this.log.warn({ err: err.message }, 'Redis tracking connection error'));
-      connection.on('ready', () => void this.track());
+      connection.on('ready', () => {
+        if (this.reader === reader) void this.track();
+      });
+      connection.on('close', () => {
+        if (this.reader !== reader) return;
+        if (connection === invalidations) this.redirectId = undefined;
+        this.forget();
+      });
     }
-    reader.on('close', () => this.forget());
-    invalidations.on('close', () => {
-      this.redirectId = undefined;
-      this.forget();
-    });
     invalidations.on('message', (channel: string, keys: string) => {
-      if (channel === INVALIDATIONS) this.invalidate(keys);
+      if (channel === INVALIDATIONS && this.reader === reader) this.invalidate(keys);
     });
     this.heartbeat = setInterval(() => {
       if (this.redirectId !== undefined) invalidations.ping().catch(() => invalidations.disconnect(true));
@@ -77,8 +90,9 @@ export class HealthStatusView implements HealthStatuses {
 
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearTimeout(this.retry);
     const connections = [this.reader, this.invalidations];
-    this.reader = this.invalidations = undefined;
+    this.reader = this.invalidations = this.redirectId = undefined;
     this.forget();
     await Promise.allSettled(connections.map((c) => c?.quit()));
   }
@@ -103,23 +117,31 @@ export class HealthStatusView implements HealthStatuses {
       else if (entry.status) statuses.set(id, entry.status);
     }
     if (missing.length === 0) return statuses;
-    const generation = this.generation;
     this.redisReads++;
+    const generation = this.generation;
     const keys = missing.map(healthKey);
-    const pipeline = reader.pipeline().mget(keys);
-    for (const key of keys) pipeline.pttl(key);
-    const replies = (await pipeline.exec()) ?? [];
-    if (replies.length !== keys.length + 1) throw new Error('Redis answered part of a pipeline');
-    for (const [err] of replies) if (err) throw err;
-    const values = replies[0]?.[1] as Array<string | null>;
+    let replies: Reply[];
+    try {
+      const pipeline = reader.pipeline().mget(keys);
+      for (const key of keys) pipeline.pttl(key);
+      replies = ((await pipeline.exec()) ?? []) as Reply[];
+      if (replies.length !== keys.length + 1) throw new Error('Redis answered part of a pipeline');
+      for (const [err] of replies) if (err) throw err;
+    } catch (err) {
+      // This connection may be the only broken one: a new one, and the shared client meanwhile.
+      this.log.warn({ err: (err as Error).message }, 'Redis tracking read failed; reconnecting it');
+      reader.disconnect(true);
+      return this.direct.statuses(operatorIds);
+    }
+    const values = replies[0]![1] as Array<string | null>;
     const keep = this.tracking && generation === this.generation;
     missing.forEach((id, i) => {
       const raw = values[i];
       const status = typeof raw === 'string' ? (JSON.parse(raw) as CachedHealth).status : undefined;
       if (status) statuses.set(id, status);
       if (!keep) return;
-      const ttl = replies[i + 1]?.[1] as number; // -2: no key; -1: none (never written so here)
-      this.entries.set(keys[i] as string, { status, until: now + (ttl >= 0 ? Math.min(ttl, this.ttlMs) : this.ttlMs) });
+      const ttl = replies[i + 1]![1] as number; // -2: no key; -1: no expiry (the health writer always sets one)
+      this.entries.set(keys[i]!, { status, until: now + (ttl >= 0 ? Math.min(ttl, this.ttlMs) : this.ttlMs) });
     });
     return statuses;
   }
@@ -127,22 +149,27 @@ export class HealthStatusView implements HealthStatuses {
   /** Tracking on the reader, its invalidations sent to the subscribed connection; both must be ready. */
   private async track(): Promise<void> {
     this.forget();
+    clearTimeout(this.retry);
     const { reader, invalidations } = this;
     if (reader?.status !== 'ready' || invalidations?.status !== 'ready') return;
-    const generation = this.generation;
+    const epoch = this.epoch;
     try {
-      if (this.redirectId === undefined) {
-        const id = Number(await invalidations.client('ID'));
+      let id = this.redirectId;
+      if (id === undefined) {
+        id = Number(await invalidations.client('ID'));
         await invalidations.subscribe(INVALIDATIONS);
+        if (epoch !== this.epoch) return; // that connection closed meanwhile: its id is no use
         this.redirectId = id;
       }
       await reader.client('TRACKING', 'OFF');
-      await reader.client('TRACKING', 'ON', 'REDIRECT', String(this.redirectId));
+      await reader.client('TRACKING', 'ON', 'REDIRECT', String(id));
     } catch (err) {
+      if (epoch !== this.epoch) return; // a connection closed: its 'ready' starts over
       this.log.warn({ err: (err as Error).message }, 'could not turn Redis tracking on; health read without it');
+      this.retry = setTimeout(() => void this.track(), RETRY_MS).unref();
       return;
     }
-    if (generation === this.generation) this.tracking = true;
+    if (epoch === this.epoch) this.tracking = true;
   }
 
   /** A comma-joined list of keys (ioredis joins the array Redis sends), or '' for "everything" (a flush). */
@@ -153,6 +180,7 @@ export class HealthStatusView implements HealthStatuses {
   }
 
   private forget(): void {
+    this.epoch++;
     this.generation++;
     this.tracking = false;
     this.entries.clear();

@@ -15,9 +15,10 @@ import type { Logger } from '../platform/logger';
  * What route explain reads of the rules, kept in memory so that an explain costs PostgreSQL only
  * the lookup of the number's table entries: each table's name and rules (`table:<id>`), every
  * rule with inline prefixes (`inline`), and each operator's name and status (`operator:<id>`).
- * A trigger NOTIFYs the key at the commit of any change to it, and the entry is dropped then
- * (src/db/notified-cache.ts says what else keeps it true): the process that made a change sees
- * it at once, another within the NOTIFY's delivery.
+ * A trigger NOTIFYs the key at the commit of any change to it, and the entry is dropped when the
+ * notification arrives, milliseconds later, in the process that made the change as in any other
+ * (src/db/notified-cache.ts says what else keeps it true). Each part is read on its own: for
+ * those milliseconds an explain may combine a part from before a change with one from after it.
  */
 
 type Entry =
@@ -25,7 +26,7 @@ type Entry =
   | { kind: 'inline'; byPrefix: Map<string, OwnedRule[]> }
   | { kind: 'operator'; operator: RuleOperator };
 
-/** Tables and operators in memory at most (10,000 rules over 1,000 tables hold a thousandth of it). */
+/** Tables and operators in memory at most (1,000 tables and their 1,000 operators are 2% of it). */
 const MOST_KEPT = 100_000;
 
 export class RoutingExplainCache {

@@ -105,20 +105,23 @@ export class RoutingExplainService {
     const [hits, inline] = await Promise.all([findTableHits(this.deps.db, prefixes), this.rules.inlineRules()]);
     const tables = hits.size > 0 ? await this.rules.tables([...hits.keys()]) : new Map<string, never>();
     const found: Array<{ owned: OwnedRule; matchedPrefix: string; source: MatchedRule['source'] }> = [];
+    // Each rule once: a rule moved between a table and inline prefixes can, until both parts
+    // have been dropped, be in both.
+    const seen = new Set<string>();
+    const add = (owned: OwnedRule, matchedPrefix: string, source: MatchedRule['source']) => {
+      if (seen.has(owned.rule.id)) return;
+      seen.add(owned.rule.id);
+      found.push({ owned, matchedPrefix, source });
+    };
     for (const [tableId, matchedPrefix] of hits) {
       const table = tables.get(tableId);
       if (!table || table.name === null) continue; // a deleted table matches nothing
       const source = { kind: 'table' as const, prefixTableId: tableId, prefixTableName: table.name };
-      for (const owned of table.rules) found.push({ owned, matchedPrefix, source });
+      for (const owned of table.rules) add(owned, matchedPrefix, source);
     }
-    const seen = new Set<string>();
     // Longest first: a rule listing several prefixes of the number counts with the longest.
     for (const prefix of [...prefixes].sort((a, b) => b.length - a.length)) {
-      for (const owned of inline.get(prefix) ?? []) {
-        if (seen.has(owned.rule.id)) continue;
-        seen.add(owned.rule.id);
-        found.push({ owned, matchedPrefix: prefix, source: { kind: 'inline' } });
-      }
+      for (const owned of inline.get(prefix) ?? []) add(owned, prefix, { kind: 'inline' });
     }
     const operators = await this.rules.operators([...new Set(found.map((f) => f.owned.operatorId))]);
     return found.flatMap(({ owned, matchedPrefix, source }) => {
