@@ -16,9 +16,28 @@ import {
   openBenchDatabase,
   routingDataSize,
   seedRoutingData,
-  spawnServer,
+  spawnServerProcess,
+  type LoadSide,
 } from './bench-service';
 import { runBench, type Cleanup } from './cleanup';
+import { cpuFrom, pidsNamed } from './cpu';
+
+/**
+ * CPU µs per request in each process, over a pass of `side` alone: where the cost goes (both
+ * sides keep the cores busy, so the rate ratio is the inverse ratio of these sums).
+ */
+async function cpuPerRequest(side: LoadSide, serverPid: number, n: number, concurrency: number): Promise<string> {
+  const used = cpuFrom({
+    server: () => [serverPid],
+    PostgreSQL: () => pidsNamed('postgres'),
+    Redis: () => pidsNamed('redis-server'),
+    load: () => [process.pid],
+  });
+  await compareLoads(side, side, n, concurrency, 1);
+  const perRequest = Object.entries(used()).map(([name, ms]) => [name, (ms * 1000) / (2 * n)] as const);
+  const total = perRequest.reduce((sum, [, us]) => sum + us, 0);
+  return `${perRequest.map(([name, us]) => `${name} ${us.toFixed(0)}`).join(', ')} (${total.toFixed(0)} in all)`;
+}
 
 async function main(cleanup: Cleanup): Promise<void> {
   const n = intEnv('BENCH_N', 3000);
@@ -32,8 +51,10 @@ async function main(cleanup: Cleanup): Promise<void> {
     () => `254${String(randomInt(1, size.prefixes)).padStart(8, '0')}${randomInt(1000, 9999)}`,
   );
   // Both servers in processes of their own, the load generated here.
-  const adminUrl = `${await spawnServer(cleanup, 'admin', s.config.postgres.url)}/v1/admin`;
-  const bareUrlBase = await spawnServer(cleanup, 'bare-longest-prefix', s.config.postgres.url);
+  const admin = await spawnServerProcess(cleanup, 'admin', s.config.postgres.url);
+  const adminUrl = `${admin.url}/v1/admin`;
+  const bareServer = await spawnServerProcess(cleanup, 'bare-longest-prefix', s.config.postgres.url);
+  const bareUrlBase = bareServer.url;
 
   const explainUrl = (i: number) => `${adminUrl}/routing/explain?destination=${numbers[i % numbers.length]}`;
   const bareUrl = (i: number) => `${bareUrlBase}/${numbers[i % numbers.length]}`;
@@ -43,6 +64,8 @@ async function main(cleanup: Cleanup): Promise<void> {
   await compareLoads(explain, bare, n, concurrency, 2);
   const [api, floor] = await compareLoads(explain, bare, n, concurrency);
   const ratio = api.perSecond / floor.perSecond;
+  const explainCpu = await cpuPerRequest(explain, admin.pid, n / 2, concurrency);
+  const bareCpu = await cpuPerRequest(bare, bareServer.pid, n / 2, concurrency);
   const sample = (await (await fetch(explainUrl(0), { headers: s.auth })).json()) as { ranks: unknown[] };
   console.log(
     `route explain over ${size.prefixes} prefixes, ${size.operators} operators, ${size.rules} rules; ${concurrency} in flight`,
@@ -54,6 +77,8 @@ async function main(cleanup: Cleanup): Promise<void> {
   console.log(
     `  bare longest-prefix lookup:  ${floor.perSecond.toFixed(0)} req/s, p50 ${floor.p50.toFixed(1)} ms, p99 ${floor.p99.toFixed(1)} ms`,
   );
+  console.log(`  CPU µs per request, a pass of each alone: explain: ${explainCpu}`);
+  console.log(`                                           bare:    ${bareCpu}`);
   console.log(
     `  p99 under 10 ms: ${api.p99 < 10 ? 'met' : 'NOT met'}; ratio ${ratio.toFixed(2)} (goal ≥ 0.5): ${ratio >= 0.5 ? 'met' : 'NOT met'}`,
   );

@@ -6,6 +6,7 @@ import { HealthStatusView } from '../src/health/status-view';
 import { loadConfig } from '../src/platform/config';
 import { createLogger } from '../src/platform/logger';
 import { eventually } from './support/eventually';
+import { TcpProxy } from './support/tcp-proxy';
 
 /**
  * Route explain's copy of operators' health on real Redis (CLIENT TRACKING): a status read once
@@ -87,4 +88,30 @@ describe('health statuses kept by Redis tracking', () => {
       await eventually(async () => expect(await statusOf(a)).toBe('UP'));
     },
   );
+
+  it('answers from the shared client when its reads connection goes silent, and reconnects it', async () => {
+    // Its two connections through a proxy that can silence them; the shared client direct.
+    const target = new URL(loadConfig().redis.url);
+    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
+    const proxied = new Redis(proxy.port, '127.0.0.1', { connectionName: `${name}-proxied`, commandTimeout: 300 });
+    const silenced = new HealthStatusView(proxied, new HealthCache(redis), createLogger('silent'), 60_000);
+    try {
+      silenced.start();
+      await eventually(() => expect(silenced.keeping).toBe(true));
+      await admin.set(healthKey(b), report('UP'), 'PX', 60_000);
+      const missed = randomUUID();
+      proxy.stall();
+      // Not in memory: asked on the silent connection, which times out; answered all the same.
+      const answer = await silenced.statuses([b, missed]);
+      expect(answer.get(b)).toBe('UP');
+      expect(answer.has(missed)).toBe(false);
+      // The silent connection was dropped: nothing is kept until it is back, through the proxy.
+      await eventually(() => expect(silenced.keeping).toBe(true));
+      expect((await silenced.statuses([b])).get(b)).toBe('UP');
+    } finally {
+      await silenced.stop();
+      await proxied.quit().catch(() => proxied.disconnect());
+      await proxy.stop();
+    }
+  });
 });
