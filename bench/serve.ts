@@ -83,7 +83,7 @@ const KINDS: Record<string, Kind> = {
   admin: (config, log, resources, onStop) => {
     const services = createAdminServices(resources, config, log);
     services.routingExplain.start();
-    onStop(() => services.routingExplain.stop());
+    onStop(async () => services.routingExplain.stop());
     return createAdminApp({ config, db: resources.db, log, ...services });
   },
   /** The admin API with the outbox relay beside it, as a service process runs both. */

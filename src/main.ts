@@ -24,7 +24,7 @@ runProcess({
     if (config.roles.includes('api')) {
       const services = createAdminServices(resources, config, log, registry);
       services.routingExplain.start();
-      onStop(() => services.routingExplain.stop());
+      onStop(async () => services.routingExplain.stop());
       // POST /v1/internal/operators/{id}/health runs the health process's pipeline in this one.
       const metrics = healthMetrics(registry);
       const pipeline = HealthPipeline.configured(config, resources, metrics, log);

@@ -90,7 +90,7 @@ describe('route explain keeps the rules in memory', () => {
   });
 
   afterAll(async () => {
-    await explain.stop();
+    explain.stop();
     await Promise.all([db.end(), redis.quit()]);
     await isolated.drop();
   });
@@ -162,6 +162,6 @@ describe('route explain keeps the rules in memory', () => {
     expect(await priority()).toBe(6);
     await unnotified('UPDATE ops.routing_rules SET priority = 8 WHERE id = $1', [rule]);
     expect(await priority()).toBe(8);
-    await uncached.stop();
+    uncached.stop();
   });
 });

@@ -65,9 +65,9 @@ export class RoutingExplainService {
     this.health.start();
   }
 
-  async stop(): Promise<void> {
+  stop(): void {
     this.rules.stop();
-    await this.health.stop();
+    this.health.stop();
   }
 
   async explain(destination: string, at: Date): Promise<Explanation> {

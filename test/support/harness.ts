@@ -102,7 +102,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await running;
       await worker?.connection?.close();
       await new Promise((resolve) => server.close(resolve));
-      await services.routingExplain.stop();
+      services.routingExplain.stop();
       await resources.close();
     },
   };
