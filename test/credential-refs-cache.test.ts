@@ -5,6 +5,7 @@ import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { countingPool } from './support/counting-pool';
 import { eventually } from './support/eventually';
 import { insertActiveOperator } from './support/outbox-fixtures';
+import { changeListenerBackends } from './support/change-listeners';
 
 /**
  * The credentials read's in-memory copy of which Vault version is in force, on real
@@ -13,8 +14,6 @@ import { insertActiveOperator } from './support/outbox-fixtures';
  * own: the service processes of other test files listen on the same channel.
  */
 
-const LISTEN_QUERY = 'LISTEN ops_credential_changes';
-
 describe('credential refs cache', () => {
   let isolated: IsolatedDatabase;
   let db: Db;
@@ -22,13 +21,7 @@ describe('credential refs cache', () => {
   let counted: ReturnType<typeof countingPool>;
   const lookups = () => counted.count();
 
-  const listenerBackends = async () =>
-    (
-      await db.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1`,
-        [LISTEN_QUERY],
-      )
-    ).rows.map((r) => r.pid);
+  const listenerBackends = () => changeListenerBackends(db);
 
   beforeAll(async () => {
     isolated = await isolatedDatabase();

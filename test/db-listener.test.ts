@@ -33,7 +33,7 @@ describe('PgListener', () => {
     const heard: string[] = [];
     const listener = new PgListener(
       db,
-      CHANNEL,
+      [CHANNEL],
       {
         onNotify: (payload) => heard.push(payload),
         onListening: () => events.push('listening'),

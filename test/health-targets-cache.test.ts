@@ -8,6 +8,7 @@ import { openResources, type Resources } from '../src/platform/resources';
 import { countingPool } from './support/counting-pool';
 import { insertOperator, report, waitUntil } from './support/health-fixtures';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
+import { changeListenerBackends } from './support/change-listeners';
 
 /**
  * Health ingestion keeps the operators its batches look up in memory (HEALTH_TARGETS_CACHE_TTL_S),
@@ -15,8 +16,6 @@ import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
  * operator (a version bump, a drain, a delete) is seen by the batches after its commit's NOTIFY.
  * On a database of its own: the service processes of other test files listen on the same channel.
  */
-
-const LISTEN_QUERY = 'LISTEN ops_operator_changes';
 
 describe('health ingestion: the operators it knows, in memory', () => {
   const config = loadConfig();
@@ -29,13 +28,7 @@ describe('health ingestion: the operators it knows, in memory', () => {
   const valid = (r: ReturnType<typeof report>) => ({ report: r, reportedAtMs: Date.parse(r.reportedAt) });
   const ingest = async (id: string) => (await pipeline.ingest([valid(report(id))]))[0];
 
-  const listenerBackends = async () =>
-    (
-      await db.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1`,
-        [LISTEN_QUERY],
-      )
-    ).rows.map((r) => r.pid);
+  const listenerBackends = () => changeListenerBackends(db);
 
   /** Until a batch for `id` is answered from memory (the NOTIFY of its last change has passed). */
   const untilKept = (id: string) =>

@@ -8,6 +8,7 @@ import { countingPool } from './support/counting-pool';
 import { eventually } from './support/eventually';
 import { isolatedDatabase, type IsolatedDatabase } from './support/isolated-db';
 import { insertActiveOperator } from './support/outbox-fixtures';
+import { changeListenerBackends } from './support/change-listeners';
 
 /**
  * Route explain's in-memory rules on real PostgreSQL: what it read is answered from memory (a
@@ -81,12 +82,7 @@ describe('route explain keeps the rules in memory', () => {
     ruleA = await insertRule(a, { table: tableId }, 1);
     ruleB = await insertRule(b, { prefixes: ['770', '7'] }, 2);
     explain.start();
-    await eventually(async () => {
-      const { rows } = await db.query(
-        `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN ops_routing_changes'`,
-      );
-      return rows.length === 1;
-    }, 'explain listens');
+    await eventually(async () => (await changeListenerBackends(db)).length === 1, 'explain listens');
   });
 
   afterAll(async () => {

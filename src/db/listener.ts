@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Logger } from '../platform/logger';
 
 /**
- * One pooled connection that LISTENs on a channel for as long as it runs, and listens again a
+ * One pooled connection that LISTENs on its channels for as long as it runs, and listens again a
  * second after it is lost. PostgreSQL delivers a NOTIFY only at its transaction's commit, and
  * only to connections listening then: `onListening` runs each time LISTEN takes effect (what
  * committed meanwhile was missed), `onLost` each time the connection ends unasked. A connection
@@ -11,7 +11,7 @@ import type { Logger } from '../platform/logger';
  */
 
 export interface ListenHandlers {
-  onNotify(payload: string): void;
+  onNotify(payload: string, channel: string): void;
   onListening(): void;
   onLost(err: Error): void;
 }
@@ -42,13 +42,15 @@ export class PgListener {
 
   constructor(
     private readonly db: Pool,
-    /** An identifier: it is written into the LISTEN statement as it is. */
-    private readonly channel: string,
+    /** Identifiers: they are written into the LISTEN statement as they are. */
+    private readonly channels: readonly string[],
     private readonly handlers: ListenHandlers,
     private readonly log: Logger,
     private readonly heartbeat: HeartbeatOptions = {},
   ) {
-    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
+    for (const channel of channels) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
+    }
   }
 
   get listening(): boolean {
@@ -81,7 +83,7 @@ export class PgListener {
     try {
       client = await this.db.connect();
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, channel: this.channel }, 'could not LISTEN; trying again');
+      this.log.warn({ err: (err as Error).message, channels: this.channels }, 'could not LISTEN; trying again');
       this.relistenLater(generation);
       return;
     }
@@ -99,15 +101,15 @@ export class PgListener {
         // Destroyed rather than returned to the pool: closing the connection ends the LISTEN.
         client.release(err ?? true);
         if (!err) return;
-        this.log.warn({ err: err.message, channel: this.channel }, 'LISTEN connection lost; listening again');
+        this.log.warn({ err: err.message, channels: this.channels }, 'LISTEN connection lost; listening again');
         if (wasListening) this.handlers.onLost(err);
         this.relistenLater(generation);
       },
     };
-    client.on('notification', (n) => this.handlers.onNotify(n.payload ?? ''));
+    client.on('notification', (n) => this.handlers.onNotify(n.payload ?? '', n.channel));
     client.on('error', (err) => held.drop(err));
     try {
-      await client.query(`LISTEN ${this.channel}`);
+      await client.query(this.channels.map((channel) => `LISTEN ${channel}`).join('; '));
     } catch (err) {
       held.drop(err as Error);
       return;

@@ -1,18 +1,19 @@
 import type { Db } from '../clients/postgres';
 import type { Logger } from '../platform/logger';
 import { TtlCache } from '../platform/ttl-cache';
-import { PgListener } from './listener';
+import { ChangeFeed, type ChangeChannel } from './change-feed';
 
 /**
  * Rows kept in memory by key, each dropped at the commit of a change to it: a trigger NOTIFYs
- * the key on `channel`, so the next read after a change goes to PostgreSQL. Nothing is kept
- * while the listening connection is down (a notification could be missed), a key not found is
+ * the key on `channel` (heard on the pool's one listening connection, src/db/change-feed.ts),
+ * so the next read after a change goes to PostgreSQL. Nothing is kept while that connection is down (a notification could be missed), a key not found is
  * never kept, and an entry expires after `ttlMs` whatever happens, which bounds a connection
  * that died without a word. `ttlMs` 0 keeps nothing: every read goes to PostgreSQL.
  */
 export class NotifiedCache<V> {
   private readonly entries: TtlCache<V>;
-  private readonly listener: PgListener;
+  private readonly feed: ChangeFeed;
+  private unsubscribe?: () => void;
   /**
    * Moves on every notification and every change of the listener's state: a load that saw it
    * move while it ran may hold an answer older than that change, and is not kept.
@@ -22,34 +23,30 @@ export class NotifiedCache<V> {
   constructor(
     db: Db,
     log: Logger,
-    channel: string,
+    private readonly channel: ChangeChannel,
     private readonly ttlMs: number,
     /** Past it the oldest entries go first (src/platform/ttl-cache.ts). */
     maxEntries?: number,
   ) {
     this.entries = new TtlCache(ttlMs, maxEntries);
-    this.listener = new PgListener(
-      db,
-      channel,
-      {
-        onNotify: (key) => {
-          this.generation++;
-          this.entries.delete(key);
-        },
-        onListening: () => this.forgetAll(),
-        onLost: () => this.forgetAll(),
-      },
-      log,
-    );
+    this.feed = ChangeFeed.of(db, log);
   }
 
   /** Listens for changes; until it does (and whenever it cannot), every read goes to PostgreSQL. */
   start(): void {
-    if (this.ttlMs > 0) this.listener.start();
+    if (this.ttlMs <= 0 || this.unsubscribe) return;
+    this.unsubscribe = this.feed.subscribe(this.channel, {
+      onChange: (key) => {
+        this.generation++;
+        this.entries.delete(key);
+      },
+      onReset: () => this.forgetAll(),
+    });
   }
 
   stop(): void {
-    this.listener.stop();
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.forgetAll();
   }
 
@@ -87,7 +84,7 @@ export class NotifiedCache<V> {
   }
 
   private keeps(generationAtLoad: number): boolean {
-    return this.listener.listening && generationAtLoad === this.generation;
+    return this.unsubscribe !== undefined && this.feed.listening && generationAtLoad === this.generation;
   }
 
   private forgetAll(): void {

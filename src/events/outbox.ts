@@ -145,7 +145,7 @@ export class OutboxRelay {
     // Whatever committed while nobody listened goes out as soon as it listens (again).
     this.listener = new PgListener(
       db,
-      OUTBOX_CHANNEL,
+      [OUTBOX_CHANNEL],
       { onNotify: () => this.wake(), onListening: () => this.wake(), onLost: () => undefined },
       log,
     );
