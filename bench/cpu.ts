@@ -8,14 +8,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const TICK_MS = 10;
 
-/** User + system CPU of a process, in ms; 0 once it has gone. */
-function cpuMsOf(pid: number): number {
+/** User + system CPU of a process, in ms; undefined once it has gone. */
+function cpuMsOf(pid: number): number | undefined {
   try {
-    // Fields after the command name, which may hold spaces: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // Fields after the command name, which may hold ") ": utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
@@ -33,10 +34,22 @@ export function pidsNamed(name: string): number[] {
     });
 }
 
-/** CPU ms of each named group of processes from now until the returned function is called. */
+/**
+ * CPU ms of each named group of processes from now until the returned function is called: per
+ * process alive at the end, what it used since the start (all of it, for one started since). One
+ * that ended meanwhile is not counted (its last use is unknown).
+ */
 export function cpuFrom(groups: Record<string, () => number[]>): () => Record<string, number> {
-  const sum = (pids: number[]) => pids.reduce((total, pid) => total + cpuMsOf(pid), 0);
-  const before = Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, sum(pids())]));
+  const snapshot = (pids: number[]) => new Map(pids.map((pid) => [pid, cpuMsOf(pid)]));
+  const before = Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, snapshot(pids())]));
   return () =>
-    Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, sum(pids()) - (before[name] ?? 0)]));
+    Object.fromEntries(
+      Object.entries(groups).map(([name, pids]) => {
+        let used = 0;
+        for (const [pid, ms] of snapshot(pids())) {
+          if (ms !== undefined) used += ms - (before[name]?.get(pid) ?? 0);
+        }
+        return [name, used];
+      }),
+    );
 }

@@ -36,30 +36,45 @@ describe('change feed', () => {
         loads.push(name);
         return `${name} ${loads.length}`;
       });
-    credentials.start();
-    routing.start();
-    await eventually(async () => (await changeListenerBackends(db)).length === 1, 'one connection listens');
-    // Kept once the feed listens (a read before that is not).
-    await eventually(async () => {
-      await Promise.all([read(credentials, 'credentials'), read(routing, 'routing')]);
+    /** Until a NOTIFY on the routing channel makes the routing copy read its key again. */
+    const routingHears = async () => {
       const before = loads.length;
-      await Promise.all([read(credentials, 'credentials'), read(routing, 'routing')]);
-      return loads.length === before;
-    }, 'both answer from memory');
+      await db.query(`SELECT pg_notify($1, 'k')`, [ROUTING_CHANGES_CHANNEL]);
+      await eventually(async () => {
+        await read(routing, 'routing');
+        return loads.length > before;
+      }, 'the routing copy drops its key');
+      return loads.slice(before);
+    };
+    const pidAlive = async (pid: number) =>
+      (await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rows.length === 1;
+    try {
+      credentials.start();
+      routing.start();
+      await eventually(async () => (await changeListenerBackends(db)).length === 1, 'one connection listens');
+      const [listener] = await changeListenerBackends(db);
+      // Kept once the feed listens (a read before that is not).
+      await eventually(async () => {
+        await Promise.all([read(credentials, 'credentials'), read(routing, 'routing')]);
+        const before = loads.length;
+        await Promise.all([read(credentials, 'credentials'), read(routing, 'routing')]);
+        return loads.length === before;
+      }, 'both answer from memory');
 
-    const before = loads.length;
-    await db.query(`SELECT pg_notify($1, 'k')`, [ROUTING_CHANGES_CHANNEL]);
-    await eventually(async () => {
-      await read(routing, 'routing');
-      return loads.length > before;
-    }, 'the routing copy drops its key');
-    await read(credentials, 'credentials');
-    expect(loads.slice(before)).toEqual(['routing']);
-    expect(await changeListenerBackends(db)).toHaveLength(1);
+      expect(await routingHears()).toEqual(['routing']);
+      await read(credentials, 'credentials');
+      expect(loads.at(-1)).toBe('routing'); // the credentials copy kept its key
+      expect(await changeListenerBackends(db)).toEqual([listener]);
 
-    credentials.stop();
-    expect(await changeListenerBackends(db)).toHaveLength(1);
-    routing.stop();
-    await eventually(async () => (await changeListenerBackends(db)).length === 0, 'the connection given back');
+      // One copy gone: the other still hears on the same connection.
+      credentials.stop();
+      expect(await routingHears()).toEqual(['routing']);
+      expect(await changeListenerBackends(db)).toEqual([listener]);
+      routing.stop();
+      await eventually(async () => !(await pidAlive(listener!)), 'the connection given back and closed');
+    } finally {
+      credentials.stop();
+      routing.stop();
+    }
   });
 });

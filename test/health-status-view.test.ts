@@ -22,12 +22,12 @@ describe('health statuses kept by Redis tracking', () => {
   const [a, b] = [randomUUID(), randomUUID()];
   const report = (status: string) => JSON.stringify({ operatorId: a, status, reportedAtMs: Date.now() });
 
-  /** The id of this view's connection with that role. */
-  async function clientId(role: 'reads' | 'invalidations'): Promise<string> {
+  /** The id of the connection with that role of the view made on the client named `owner`. */
+  async function clientId(role: 'reads' | 'invalidations', owner = name): Promise<string> {
     const list = (await admin.client('LIST')) as string;
-    const line = list.split('\n').find((l) => l.includes(` name=${name}-health-${role} `));
+    const line = list.split('\n').find((l) => l.includes(` name=${owner}-health-${role} `));
     const id = /^id=(\d+)/.exec(line ?? '')?.[1];
-    if (!id) throw new Error(`no ${role} connection named ${name}`);
+    if (!id) throw new Error(`no ${role} connection of ${owner}`);
     return id;
   }
   const statusOf = async (id: string) => (await view.statuses([id])).get(id) ?? 'UNKNOWN';
@@ -100,14 +100,20 @@ describe('health statuses kept by Redis tracking', () => {
       await eventually(() => expect(silenced.keeping).toBe(true));
       await admin.set(healthKey(b), report('UP'), 'PX', 60_000);
       const missed = randomUUID();
+      const silentReader = await clientId('reads', `${name}-proxied`);
       proxy.stall();
       // Not in memory: asked on the silent connection, which times out; answered all the same.
       const answer = await silenced.statuses([b, missed]);
       expect(answer.get(b)).toBe('UP');
       expect(answer.has(missed)).toBe(false);
-      // The silent connection was dropped: nothing is kept until it is back, through the proxy.
+      // Nothing kept from then on, until a new reads connection (through the proxy) tracks again.
+      expect(silenced.keeping).toBe(false);
+      await eventually(async () => expect(await clientId('reads', `${name}-proxied`)).not.toBe(silentReader));
       await eventually(() => expect(silenced.keeping).toBe(true));
       expect((await silenced.statuses([b])).get(b)).toBe('UP');
+      const reads = silenced.redisReads;
+      expect((await silenced.statuses([b])).get(b)).toBe('UP');
+      expect(silenced.redisReads).toBe(reads);
     } finally {
       silenced.stop();
       proxied.disconnect();

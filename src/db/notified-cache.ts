@@ -42,6 +42,8 @@ export class NotifiedCache<V> {
       },
       onReset: () => this.forgetAll(),
     });
+    // A load begun before this subscribed may hold a change nobody told it of.
+    this.forgetAll();
   }
 
   stop(): void {

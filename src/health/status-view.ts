@@ -42,6 +42,8 @@ export class HealthStatusView implements HealthStatuses {
   private generation = 0;
   /** Moves whenever tracking ends (a connection closed, stop): a `track()` begun before gives up. */
   private epoch = 0;
+  /** Moves when the invalidation connection closes: an id read on it before is no longer its own. */
+  private invalidationsEpoch = 0;
   private heartbeat?: NodeJS.Timeout;
   private retry?: NodeJS.Timeout;
   /** `statuses` calls that asked Redis (whatever was not in memory, or all while nothing is kept). */
@@ -76,7 +78,10 @@ export class HealthStatusView implements HealthStatuses {
       });
       connection.on('close', () => {
         if (this.reader !== reader) return;
-        if (connection === invalidations) this.redirectId = undefined;
+        if (connection === invalidations) {
+          this.redirectId = undefined;
+          this.invalidationsEpoch++;
+        }
         this.forget();
       });
     }
@@ -84,7 +89,12 @@ export class HealthStatusView implements HealthStatuses {
       if (channel === INVALIDATIONS && this.reader === reader) this.invalidate(keys);
     });
     this.heartbeat = setInterval(() => {
-      if (this.redirectId !== undefined) invalidations.ping().catch(() => invalidations.disconnect(true));
+      if (this.redirectId === undefined) return;
+      invalidations.ping().catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'Redis invalidation connection did not answer; reconnecting it');
+        this.forget();
+        invalidations.disconnect(true);
+      });
     }, HEARTBEAT_MS).unref();
   }
 
@@ -131,6 +141,8 @@ export class HealthStatusView implements HealthStatuses {
     } catch (err) {
       // This connection may be the only broken one: a new one, and the shared client meanwhile.
       this.log.warn({ err: (err as Error).message }, 'Redis tracking read failed; reconnecting it');
+      // Kept nothing from now: the connection may take a while to close (no answer to its FIN).
+      if (this.reader === reader) this.forget();
       reader.disconnect(true);
       return this.direct.statuses(operatorIds);
     }
@@ -157,17 +169,26 @@ export class HealthStatusView implements HealthStatuses {
     try {
       let id = this.redirectId;
       if (id === undefined) {
-        id = Number(await invalidations.client('ID'));
-        await invalidations.subscribe(INVALIDATIONS);
-        if (epoch !== this.epoch) return; // that connection closed meanwhile: its id is no use
+        const invalidationsEpoch = this.invalidationsEpoch;
+        try {
+          id = Number(await invalidations.client('ID'));
+          await invalidations.subscribe(INVALIDATIONS);
+        } catch (err) {
+          // Subscribed or not, its id unknown: a new connection starts this over cleanly.
+          if (invalidationsEpoch === this.invalidationsEpoch) invalidations.disconnect(true);
+          throw err;
+        }
+        if (invalidationsEpoch !== this.invalidationsEpoch) return; // closed meanwhile: its 'ready' starts over
         this.redirectId = id;
+        if (epoch !== this.epoch) return; // the reader closed meanwhile: its 'ready' starts over
       }
       await reader.client('TRACKING', 'OFF');
       await reader.client('TRACKING', 'ON', 'REDIRECT', String(id));
     } catch (err) {
-      if (epoch !== this.epoch) return; // a connection closed: its 'ready' starts over
       this.log.warn({ err: (err as Error).message }, 'could not turn Redis tracking on; health read without it');
-      this.retry = setTimeout(() => void this.track(), RETRY_MS).unref();
+      if (epoch === this.epoch && this.redirectId !== undefined) {
+        this.retry = setTimeout(() => void this.track(), RETRY_MS).unref();
+      }
       return;
     }
     if (epoch === this.epoch) this.tracking = true;
