@@ -272,7 +272,8 @@ describe('admin API against its OpenAPI document (property-based)', () => {
   );
 
   /** A body compressed as `encoding` says, when it is one the document names; else as it is. */
-  function encodedAs(encoding: string | undefined, json: string): string | Buffer {
+  function encodedAs(header: string | undefined, json: string): string | Buffer {
+    const encoding = header?.toLowerCase();
     if (encoding === 'gzip') return gzipSync(json);
     if (encoding === 'deflate') return deflateSync(json);
     if (encoding === 'br') return brotliCompressSync(json);

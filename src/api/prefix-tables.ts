@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type { Config } from '../platform/config';
 import type { PrefixTableService } from '../services/prefix-tables';
 import { ENTRY_TYPES, readPrefixes } from './prefix-tables-body';
-import { BODY_ENCODINGS, BODY_ENCODINGS_TEXT } from './shared/json-body';
+import { BODY_ENCODINGS_TEXT } from './shared/json-body';
 import type { AuthState } from './shared/auth';
 import type { InternalState } from './shared/internal-tls';
 import {
@@ -290,12 +290,6 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
       409: problem('Live routing rules use the table; `rules` names them ({ruleId, operatorId})'),
     },
   });
-  const entriesHeaders = ifMatch.extend({
-    'Content-Encoding': z
-      .enum(BODY_ENCODINGS)
-      .optional()
-      .openapi({ description: 'How the body is compressed, if it is (any other is a 415); case does not matter' }),
-  });
   const entriesWritten = { ...json('What changed', EntriesWritten), headers: tableEtag };
   const entriesErrors = {
     ...writeErrors,
@@ -314,7 +308,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
     summary: "Replace a table's entries",
     description: `The body becomes the table's whole content. A prefix given twice is a 400 naming both lines (or JSON indexes); into a table with no entries yet, which an import fills directly, the 400 names the prefix under \`body\`. ${entriesDescription}`,
     security,
-    request: { params: TableParams, headers: entriesHeaders, body: entriesBody },
+    request: { params: TableParams, headers: ifMatch, body: entriesBody },
     responses: { 200: entriesWritten, ...commonErrors, ...entriesErrors },
   });
   registry.registerPath({
@@ -323,7 +317,7 @@ export function documentPrefixTables({ registry, security }: AdminDoc): void {
     summary: 'Add entries to a table',
     description: `Prefixes already present count as unchanged, not as an error. ${entriesDescription}`,
     security,
-    request: { params: TableParams, headers: entriesHeaders, body: entriesBody },
+    request: { params: TableParams, headers: ifMatch, body: entriesBody },
     responses: { 200: entriesWritten, ...commonErrors, ...entriesErrors },
   });
   registry.registerPath({

@@ -1,5 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { BODY_ENCODINGS_TEXT, JSON_BODY_LIMIT_BYTES } from './json-body';
+import { BODY_ENCODINGS, BODY_ENCODINGS_TEXT, JSON_BODY_LIMIT_BYTES } from './json-body';
 import { REQUEST_ID_PATTERN } from '../../platform/request-context';
 import { IF_MATCH_PATTERN, z } from './http';
 
@@ -117,12 +117,14 @@ export function buildOpenApi(
     servers: [{ url: listener.server }],
   });
   amend?.(generated);
+  documentBodyEncoding(generated);
   documentRequestId(generated);
   return generated;
 }
 
 /** One operation of a generated document, as the passes that amend every operation see it. */
 export interface OperationDoc {
+  requestBody?: { content?: Record<string, unknown> };
   parameters?: Array<{ name: string; in: string; required?: boolean; description?: string; schema: unknown }>;
   responses: Record<string, { description: string; headers?: Record<string, unknown>; content?: unknown }>;
 }
@@ -151,6 +153,32 @@ export const problemDoc = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 });
+
+/** BODY_ENCODINGS in any case (content codings are case-insensitive, RFC 9110 8.4.1), or empty. */
+const BODY_ENCODING_PATTERN = `^(${BODY_ENCODINGS.map((coding) =>
+  [...coding].map((c) => `[${c}${c.toUpperCase()}]`).join(''),
+).join('|')})?$`;
+
+/**
+ * A JSON body may come compressed on every route that reads one (src/api/shared/json-body.ts
+ * decodes it for all of them): `Content-Encoding` on each, unless the route names it itself.
+ */
+function documentBodyEncoding(document: OpenApiDocument): void {
+  eachOperation(document, (operation) => {
+    if (!operation.requestBody?.content?.['application/json']) return;
+    if (operation.parameters?.some((p) => p.in === 'header' && p.name.toLowerCase() === 'content-encoding')) return;
+    operation.parameters = [
+      ...(operation.parameters ?? []),
+      {
+        name: 'Content-Encoding',
+        in: 'header',
+        required: false,
+        description: `How the body is compressed, if it is: ${BODY_ENCODINGS_TEXT}, in any case; empty is none (any other is a 415)`,
+        schema: { type: 'string', pattern: BODY_ENCODING_PATTERN },
+      },
+    ];
+  });
+}
 
 /**
  * Every request of both listeners may carry `X-Request-Id` and every answer has one
