@@ -21,10 +21,14 @@ import type { Logger } from '../platform/logger';
  * those milliseconds an explain may combine a part from before a change with one from after it.
  */
 
-type Entry =
-  | { kind: 'table'; table: TableRules }
-  | { kind: 'inline'; byPrefix: Map<string, OwnedRule[]> }
-  | { kind: 'operator'; operator: RuleOperator };
+/** What a key holds, by its kind (the part before the colon). */
+interface Parts {
+  table: TableRules;
+  inline: Map<string, OwnedRule[]>;
+  operator: RuleOperator;
+}
+
+type Entry = { [K in keyof Parts]: { kind: K; value: Parts[K] } }[keyof Parts];
 
 /** Tables and operators in memory at most (1,000 tables and their 1,000 operators are 2% of it). */
 const MOST_KEPT = 100_000;
@@ -50,40 +54,40 @@ export class RoutingExplainCache {
   }
 
   /** Each of `tableIds`, deleted ones with a null name. */
-  async tables(tableIds: readonly string[]): Promise<Map<string, TableRules>> {
-    const entries = await this.cache.getMany(
-      tableIds.map((id) => `table:${id}`),
-      async (keys) => {
-        const found = await findTableRules(this.db, keys.map(idOf));
-        return new Map([...found].map(([id, table]) => [`table:${id}`, { kind: 'table' as const, table }]));
-      },
-    );
-    return new Map(
-      [...entries].flatMap(([key, entry]) => (entry.kind === 'table' ? [[idOf(key), entry.table] as const] : [])),
-    );
+  tables(tableIds: readonly string[]): Promise<Map<string, TableRules>> {
+    return this.byId('table', tableIds, (ids) => findTableRules(this.db, ids));
   }
 
   /** The rules with inline prefixes, by prefix. */
   async inlineRules(): Promise<Map<string, OwnedRule[]>> {
     const entry = await this.cache.get('inline', async () => ({
       kind: 'inline' as const,
-      byPrefix: await findInlineRules(this.db),
+      value: await findInlineRules(this.db),
     }));
-    return entry?.kind === 'inline' ? entry.byPrefix : new Map();
+    return entry?.kind === 'inline' ? entry.value : new Map();
   }
 
   /** Each of `operatorIds` that exists. */
-  async operators(operatorIds: readonly string[]): Promise<Map<string, RuleOperator>> {
+  operators(operatorIds: readonly string[]): Promise<Map<string, RuleOperator>> {
+    return this.byId('operator', operatorIds, (ids) => findRuleOperators(this.db, ids));
+  }
+
+  /** The `kind:<id>` entries of `ids` that exist, by id; the missing ones by one `load`. */
+  private async byId<K extends 'table' | 'operator'>(
+    kind: K,
+    ids: readonly string[],
+    load: (ids: string[]) => Promise<Map<string, Parts[K]>>,
+  ): Promise<Map<string, Parts[K]>> {
     const entries = await this.cache.getMany(
-      operatorIds.map((id) => `operator:${id}`),
+      ids.map((id) => `${kind}:${id}`),
       async (keys) => {
-        const found = await findRuleOperators(this.db, keys.map(idOf));
-        return new Map([...found].map(([id, operator]) => [`operator:${id}`, { kind: 'operator' as const, operator }]));
+        const found = await load(keys.map(idOf));
+        return new Map([...found].map(([id, value]) => [`${kind}:${id}`, { kind, value } as Entry]));
       },
     );
-    return new Map(
-      [...entries].flatMap(([key, entry]) => (entry.kind === 'operator' ? [[idOf(key), entry.operator] as const] : [])),
-    );
+    const values = new Map<string, Parts[K]>();
+    for (const [key, entry] of entries) if (entry.kind === kind) values.set(idOf(key), entry.value as Parts[K]);
+    return values;
   }
 }
 
