@@ -253,6 +253,20 @@ describe('admin auth with a JWKS URL', () => {
       await close(cold.server);
     }
   });
+  it('answers 503 naming JWKS when the key set endpoint takes a connection and never answers', async () => {
+    // jwks-rsa's own default would hold the request 30 s; the service gives up after 5.
+    const silent = http.createServer(() => undefined);
+    const silentUri = `${await listen(silent)}/.well-known/jwks.json`;
+    const cold = await startApp({ jwksUri: silentUri, issuer: ISSUER, audience: AUDIENCE, maxAgeS: 3600 });
+    try {
+      const res = await call(cold.url, sign({ sub: 'alice', scope: 'admin' }));
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ status: 503, dependency: 'JWKS' });
+    } finally {
+      silent.closeAllConnections();
+      await Promise.all([close(silent), close(cold.server)]);
+    }
+  }, 15_000);
 });
 
 describe('admin auth with a shared secret', () => {
