@@ -259,9 +259,15 @@ describe('admin auth with a JWKS URL', () => {
     const silentUri = `${await listen(silent)}/.well-known/jwks.json`;
     const cold = await startApp({ jwksUri: silentUri, issuer: ISSUER, audience: AUDIENCE, maxAgeS: 3600 });
     try {
-      const res = await call(cold.url, sign({ sub: 'alice', scope: 'admin' }));
+      const started = Date.now();
+      const res = await fetch(`${cold.url}/whoami`, {
+        headers: { authorization: `Bearer ${sign({ sub: 'alice', scope: 'admin' })}` },
+        signal: AbortSignal.timeout(12_000),
+      });
       expect(res.status).toBe(503);
       expect(await res.json()).toMatchObject({ status: 503, dependency: 'JWKS' });
+      // It waited for the key set (a refused connection is a 503 at once), and not for long.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
     } finally {
       silent.closeAllConnections();
       await Promise.all([close(silent), close(cold.server)]);

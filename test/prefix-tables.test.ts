@@ -324,6 +324,10 @@ describe('prefix tables', () => {
     expect(notBrotli.body.detail).toMatch(/could not be decoded/);
     const unknown = await expectProblem(await encoded('compress', gzipSync('2547\n')), 415);
     expect(unknown.body.detail).toMatch(/Content-Encoding/);
+    // Names an object has by its prototype are not codings either.
+    for (const coding of ['constructor', '__proto__', 'toString']) {
+      await expectProblem(await encoded(coding, gzipSync('2547\n')), 415);
+    }
     expect(await (await h().api(`/prefix-tables/${table.id}`)).json()).toMatchObject({
       version: table.version,
       entryCount: 3000,

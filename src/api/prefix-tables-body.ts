@@ -63,8 +63,9 @@ function decoded(req: IncomingMessage, maxBytes: number): Readable {
     if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
     return req;
   }
-  const decoder = DECODERS[encoding as Exclude<BodyEncoding, 'identity'>]?.();
-  if (!decoder) throw unsupportedEncoding();
+  // Own keys only: "constructor" or "__proto__" must be a 415 like any other unknown coding.
+  if (!Object.hasOwn(DECODERS, encoding)) throw unsupportedEncoding();
+  const decoder = DECODERS[encoding as Exclude<BodyEncoding, 'identity'>]();
   // pipeline, not pipe: a client gone mid-body must end the decoder (and the import) too.
   return pipeline(req, decoder, () => undefined);
 }

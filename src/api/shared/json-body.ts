@@ -32,11 +32,12 @@ export const notReadWhole = () => new HttpProblem(400, 'Bad request', 'The reque
 export type BodyEncoding = (typeof BODY_ENCODINGS)[number];
 
 /**
- * The request's Content-Encoding as both parsers read it: trimmed and lower-cased (content
- * codings are case-insensitive, RFC 9110 8.4.1), `identity` when there is none.
+ * The request's Content-Encoding as both parsers read it: without the spaces and tabs around it
+ * (HTTP's whitespace, nothing else) and lower-cased (content codings are case-insensitive, RFC
+ * 9110 8.4.1), `identity` when there is none.
  */
 export function contentEncodingOf(req: IncomingMessage): string {
-  return (req.headers['content-encoding'] || 'identity').trim().toLowerCase();
+  return (req.headers['content-encoding'] || 'identity').replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase();
 }
 
 /** A body the client spoiled: not as its encoding says, or cut short by the client going away. */

@@ -161,7 +161,8 @@ const BODY_ENCODING_PATTERN = `^(${BODY_ENCODINGS.map((coding) =>
 
 /**
  * A JSON body may come compressed on every route that reads one (src/api/shared/json-body.ts
- * decodes it for all of them): `Content-Encoding` on each, unless the route names it itself.
+ * decodes it; the entries import, src/api/prefix-tables-body.ts, its CSV or JSON alike):
+ * `Content-Encoding` on each, unless the route names it itself.
  */
 function documentBodyEncoding(document: OpenApiDocument): void {
   eachOperation(document, (operation) => {
