@@ -1,7 +1,6 @@
 import { createPool, type Db } from '../src/clients/postgres';
 import { NotifiedCache } from '../src/db/notified-cache';
-import { CREDENTIAL_CHANGES_CHANNEL } from '../src/db/operators';
-import { ROUTING_CHANGES_CHANNEL } from '../src/db/routing-explain';
+import { CREDENTIAL_CHANGES_CHANNEL, ROUTING_CHANGES_CHANNEL } from '../src/db/change-feed';
 import { createLogger } from '../src/platform/logger';
 import { changeListenerBackends } from './support/change-listeners';
 import { eventually } from './support/eventually';

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createPool, inTransaction, type Db } from '../src/clients/postgres';
 import { createRedis, type Redis } from '../src/clients/redis';
+import { HealthCache } from '../src/health/cache';
+import { HealthStatusView } from '../src/health/status-view';
 import { loadConfig } from '../src/platform/config';
 import { createLogger } from '../src/platform/logger';
 import { RoutingExplainService, type Explanation } from '../src/services/routing-explain';
@@ -18,6 +20,8 @@ import { changeListenerBackends } from './support/change-listeners';
  */
 
 const ACTOR = 'test:explain-cache';
+/** Health read from Redis every time: what is kept of it is test/health-status-view.test.ts's. */
+const healthOf = (redis: Redis) => new HealthStatusView(redis, new HealthCache(redis), createLogger('silent'), 0);
 const NUMBER = '770123456';
 
 describe('route explain keeps the rules in memory', () => {
@@ -67,7 +71,12 @@ describe('route explain keeps the rules in memory', () => {
     db = createPool(isolated.config);
     redis = createRedis(loadConfig().redis);
     counted = countingPool(db, 'routing-explain-table-rules');
-    explain = new RoutingExplainService({ db: counted.db, redis, log: createLogger('silent'), cacheTtlMs: 60_000 });
+    explain = new RoutingExplainService({
+      db: counted.db,
+      health: healthOf(redis),
+      log: createLogger('silent'),
+      cacheTtlMs: 60_000,
+    });
     [a, b] = [await insertActiveOperator(db, ACTOR), await insertActiveOperator(db, ACTOR)];
     tableId = randomUUID();
     await db.query(
@@ -106,9 +115,13 @@ describe('route explain keeps the rules in memory', () => {
     }, 'an explain answered from memory');
 
     await unnotified('UPDATE ops.routing_rules SET priority = 9 WHERE id = $1', [ruleA]);
+    await unnotified('UPDATE ops.routing_rules SET priority = 8 WHERE id = $1', [ruleB]);
+    await unnotified(`UPDATE ops.operators SET name = 'unseen' WHERE id = $1`, [b]);
     expect(await ruleOf(ruleA)).toMatchObject({ priority: 1 });
+    expect(await ruleOf(ruleB)).toMatchObject({ priority: 2, operatorName: expect.not.stringMatching('unseen') });
     await db.query('UPDATE ops.routing_rules SET priority = 3 WHERE id = $1', [ruleA]);
     await eventually(async () => expect(await ruleOf(ruleA)).toMatchObject({ priority: 3 }));
+    await db.query('UPDATE ops.routing_rules SET priority = 2 WHERE id = $1', [ruleB]);
   });
 
   it('sees each change to a rule, its table or its operator once it commits', async () => {
@@ -150,14 +163,22 @@ describe('route explain keeps the rules in memory', () => {
   });
 
   it('keeps nothing when its time in memory is 0', async () => {
-    const uncached = new RoutingExplainService({ db, redis, log: createLogger('silent'), cacheTtlMs: 0 });
+    const uncached = new RoutingExplainService({
+      db,
+      health: healthOf(redis),
+      log: createLogger('silent'),
+      cacheTtlMs: 0,
+    });
     uncached.start();
-    const rule = await insertRule(a, { prefixes: ['7'] }, 6);
-    const priority = async () =>
-      candidates(await uncached.explain(NUMBER, new Date())).find((r) => r.ruleId === rule)?.priority;
-    expect(await priority()).toBe(6);
-    await unnotified('UPDATE ops.routing_rules SET priority = 8 WHERE id = $1', [rule]);
-    expect(await priority()).toBe(8);
-    uncached.stop();
+    try {
+      const rule = await insertRule(a, { prefixes: ['7'] }, 6);
+      const priority = async () =>
+        candidates(await uncached.explain(NUMBER, new Date())).find((r) => r.ruleId === rule)?.priority;
+      expect(await priority()).toBe(6);
+      await unnotified('UPDATE ops.routing_rules SET priority = 8 WHERE id = $1', [rule]);
+      expect(await priority()).toBe(8);
+    } finally {
+      uncached.stop();
+    }
   });
 });

@@ -11,7 +11,7 @@ export function withinDeadline<T>(temporal: Client, timeoutMs: number, fn: () =>
   return temporal.withDeadline(Date.now() + timeoutMs, fn);
 }
 
-export interface RunningRun {
+interface RunningRun {
   runId: string;
   /** The `startId` its start gave it (its memo), when it carries one. */
   startId?: string;

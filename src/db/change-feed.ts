@@ -1,9 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../platform/logger';
-import { OPERATOR_CHANGES_CHANNEL } from './health-log';
 import { PgListener } from './listener';
-import { CREDENTIAL_CHANGES_CHANNEL } from './operators';
-import { ROUTING_CHANGES_CHANNEL } from './routing-explain';
 
 /**
  * The row changes the service's triggers NOTIFY, heard on one connection per pool however many
@@ -11,6 +8,22 @@ import { ROUTING_CHANGES_CHANNEL } from './routing-explain';
  * connection is taken with the first subscriber and given back with the last; it LISTENs on every
  * channel of CHANGE_CHANNELS, and what nobody subscribed to is dropped.
  */
+
+/**
+ * Notified at the commit of any change to what findCredentialRefs answers, with the operator id
+ * (migrations/1764600000000_credential-changes-notify.sql).
+ */
+export const CREDENTIAL_CHANGES_CHANNEL = 'ops_credential_changes';
+/**
+ * Notified at the commit of any change to what findHealthTargets answers, with the operator id
+ * (migrations/1765000000000_operator-changes-notify.sql).
+ */
+export const OPERATOR_CHANGES_CHANNEL = 'ops_operator_changes';
+/**
+ * Notified at the commit of a change to what route explain keeps (src/db/routing-explain.ts):
+ * `table:<id>`, `inline`, `operator:<id>` (migrations/1765100000000_routing-changes-notify.sql).
+ */
+export const ROUTING_CHANGES_CHANNEL = 'ops_routing_changes';
 
 export const CHANGE_CHANNELS = [CREDENTIAL_CHANGES_CHANNEL, OPERATOR_CHANGES_CHANNEL, ROUTING_CHANGES_CHANNEL] as const;
 export type ChangeChannel = (typeof CHANGE_CHANNELS)[number];

@@ -53,12 +53,6 @@ export interface HealthTarget {
   changedAtMs?: number;
 }
 
-/**
- * Notified at the commit of any change to what findHealthTargets answers, with the operator id
- * (migrations/1765000000000_operator-changes-notify.sql).
- */
-export const OPERATOR_CHANGES_CHANNEL = 'ops_operator_changes';
-
 /** The live operators among ids, with what decides which workflow waits for their reports. */
 export async function findHealthTargets(db: Db, ids: readonly string[]): Promise<Map<string, HealthTarget>> {
   if (ids.length === 0) return new Map();

@@ -303,12 +303,6 @@ export interface CredentialRefs {
   pendingCredentialsVersion: number | null;
 }
 
-/**
- * Notified at the commit of any change to what findCredentialRefs answers, with the operator id
- * (migrations/1764600000000_credential-changes-notify.sql).
- */
-export const CREDENTIAL_CHANGES_CHANNEL = 'ops_credential_changes';
-
 /** Which Vault versions an operator's credentials are at; a named statement: connectors ask often. */
 export async function findCredentialRefs(db: Queryable, operatorId: string): Promise<CredentialRefs | undefined> {
   const { rows } = await db.query<{

@@ -11,9 +11,6 @@ import { RULE_COLUMNS, toRule, type RuleRow } from './routing-rules';
 
 type Queryable = Pool | PoolClient;
 
-/** The channel those NOTIFYs go to; payloads `table:<id>`, `inline`, `operator:<id>`. */
-export const ROUTING_CHANGES_CHANNEL = 'ops_routing_changes';
-
 /** A live rule and the operator it belongs to. */
 export interface OwnedRule {
   operatorId: string;
@@ -26,11 +23,11 @@ export interface TableRules {
   rules: OwnedRule[];
 }
 
-/** What explain shows of an operator; `live` false once deleted or failed (its rules then match nothing). */
+/** What explain shows of an operator, and whether it was soft-deleted. */
 export interface RuleOperator {
   name: string;
   status: OperatorStatus;
-  live: boolean;
+  deleted: boolean;
 }
 
 /** For each table with an entry among `prefixes`: the longest such entry. */
@@ -94,12 +91,10 @@ export async function findRuleOperators(
   db: Queryable,
   operatorIds: readonly string[],
 ): Promise<Map<string, RuleOperator>> {
-  const { rows } = await db.query<{ id: string; name: string; status: OperatorStatus; live: boolean }>({
+  const { rows } = await db.query<{ id: string; name: string; status: OperatorStatus; deleted: boolean }>({
     name: 'routing-explain-operators',
-    text: `SELECT id, name, status,
-                  deleted_at IS NULL AND status NOT IN ('ONBOARDING_FAILED', 'DELETED') AS live
-             FROM ops.operators WHERE id = ANY($1::uuid[])`,
+    text: `SELECT id, name, status, deleted_at IS NOT NULL AS deleted FROM ops.operators WHERE id = ANY($1::uuid[])`,
     values: [operatorIds],
   });
-  return new Map(rows.map((r) => [r.id, { name: r.name, status: r.status, live: r.live }]));
+  return new Map(rows.map((r) => [r.id, { name: r.name, status: r.status, deleted: r.deleted }]));
 }

@@ -151,6 +151,6 @@ export async function softDeleteRoutingRules(
 }
 
 /** numeric(14, 6) prints six decimals; the rule keeps the amount as it was given, minus trailing zeros. */
-export function trimCost(stored: string): string {
+function trimCost(stored: string): string {
   return stored.includes('.') ? stored.replace(/\.?0+$/, '') : stored;
 }

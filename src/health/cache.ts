@@ -200,8 +200,13 @@ export class HealthCache implements HealthStatuses {
     const raw = await this.redis.mget(operatorIds.map(healthKey));
     const statuses = new Map<string, HealthStatus>();
     raw.forEach((value, i) => {
-      if (typeof value === 'string') statuses.set(operatorIds[i] as string, (JSON.parse(value) as CachedHealth).status);
+      if (typeof value === 'string') statuses.set(operatorIds[i] as string, statusOf(value));
     });
     return statuses;
   }
+}
+
+/** The status of a cached report as the health key holds it. */
+export function statusOf(cached: string): HealthStatus {
+  return (JSON.parse(cached) as CachedHealth).status;
 }

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { healthKey } from '../domain/health';
 import type { HealthStatus } from '../domain/operator';
 import type { Logger } from '../platform/logger';
-import type { CachedHealth, HealthStatuses } from './cache';
+import { statusOf, type HealthStatuses } from './cache';
 
 /**
  * Operators' health statuses as route explain shows them, kept in memory by Redis's client-side
@@ -150,7 +150,7 @@ export class HealthStatusView implements HealthStatuses {
     const keep = this.tracking && generation === this.generation;
     missing.forEach((id, i) => {
       const raw = values[i];
-      const status = typeof raw === 'string' ? (JSON.parse(raw) as CachedHealth).status : undefined;
+      const status = typeof raw === 'string' ? statusOf(raw) : undefined;
       if (status) statuses.set(id, status);
       if (!keep) return;
       const ttl = replies[i + 1]![1] as number; // -2: no key; -1: no expiry (the health writer always sets one)

@@ -1,6 +1,7 @@
 import type { Db } from '../clients/postgres';
 import { NotifiedCache } from '../db/notified-cache';
-import { CREDENTIAL_CHANGES_CHANNEL, findCredentialRefs, type CredentialRefs } from '../db/operators';
+import { CREDENTIAL_CHANGES_CHANNEL } from '../db/change-feed';
+import { findCredentialRefs, type CredentialRefs } from '../db/operators';
 import type { Logger } from '../platform/logger';
 
 /**

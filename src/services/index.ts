@@ -4,6 +4,7 @@ import type { Db } from '../clients/postgres';
 import type { Redis } from '../clients/redis';
 import type { KvStore } from '../clients/vault';
 import { HealthCache } from '../health/cache';
+import { HealthStatusView } from '../health/status-view';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
 import { workflowStartCounter } from '../platform/workflow-metrics';
@@ -58,7 +59,7 @@ export function createAdminServices(
     prefixTables: new PrefixTableService(deps),
     routingExplain: new RoutingExplainService({
       db: clients.db,
-      redis: clients.redis,
+      health: new HealthStatusView(clients.redis, cache, log, config.routing.explainCacheTtlS * 1000),
       log,
       cacheTtlMs: config.routing.explainCacheTtlS * 1000,
     }),

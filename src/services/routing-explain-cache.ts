@@ -1,10 +1,10 @@
 import type { Db } from '../clients/postgres';
+import { ROUTING_CHANGES_CHANNEL } from '../db/change-feed';
 import { NotifiedCache } from '../db/notified-cache';
 import {
   findInlineRules,
   findRuleOperators,
   findTableRules,
-  ROUTING_CHANGES_CHANNEL,
   type OwnedRule,
   type RuleOperator,
   type TableRules,

@@ -1,6 +1,6 @@
 import type { Db } from '../clients/postgres';
-import type { Redis } from '../clients/redis';
 import { findTableHits, type OwnedRule } from '../db/routing-explain';
+import { isLive } from '../domain/lifecycle';
 import type { HealthStatus } from '../domain/operator';
 import {
   compareExcluded,
@@ -12,8 +12,7 @@ import {
   type MatchingRule,
 } from '../domain/route-order';
 import type { Logger } from '../platform/logger';
-import { HealthCache } from '../health/cache';
-import { HealthStatusView } from '../health/status-view';
+import type { HealthStatusView } from '../health/status-view';
 import { RoutingExplainCache } from './routing-explain-cache';
 
 /**
@@ -53,10 +52,10 @@ export class RoutingExplainService {
   private readonly rules: RoutingExplainCache;
   private readonly health: HealthStatusView;
 
-  /** `cacheTtlMs`: how long what explain reads may stay in memory once `start`ed (0: never). */
-  constructor(private readonly deps: { db: Db; redis: Redis; log: Logger; cacheTtlMs?: number }) {
+  /** `cacheTtlMs`: how long the rules may stay in memory once `start`ed (0: never); `health` keeps its own. */
+  constructor(private readonly deps: { db: Db; health: HealthStatusView; log: Logger; cacheTtlMs?: number }) {
     this.rules = new RoutingExplainCache(deps.db, deps.log, deps.cacheTtlMs ?? 0);
-    this.health = new HealthStatusView(deps.redis, new HealthCache(deps.redis), deps.log, deps.cacheTtlMs ?? 0);
+    this.health = deps.health;
   }
 
   /** Keeps rules and health in memory, each dropped on a change; until then every explain reads them. */
@@ -119,14 +118,16 @@ export class RoutingExplainService {
       const source = { kind: 'table' as const, prefixTableId: tableId, prefixTableName: table.name };
       for (const owned of table.rules) add(owned, matchedPrefix, source);
     }
-    // Longest first: a rule listing several prefixes of the number counts with the longest.
-    for (const prefix of [...prefixes].sort((a, b) => b.length - a.length)) {
+    // Longest first (prefixesOf lists them shortest first): a rule listing several prefixes of
+    // the number counts with the longest.
+    for (let i = prefixes.length - 1; i >= 0; i--) {
+      const prefix = prefixes[i] as string;
       for (const owned of inline.get(prefix) ?? []) add(owned, prefix, { kind: 'inline' });
     }
     const operators = await this.rules.operators([...new Set(found.map((f) => f.owned.operatorId))]);
     return found.flatMap(({ owned, matchedPrefix, source }) => {
       const operator = operators.get(owned.operatorId);
-      if (!operator?.live) return [];
+      if (!operator || operator.deleted || !isLive(operator.status)) return [];
       const matching = matchingRule({ id: owned.operatorId, status: operator.status }, owned.rule, matchedPrefix);
       return [Object.assign(matching, { operatorName: operator.name, source })];
     });

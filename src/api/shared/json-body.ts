@@ -24,10 +24,10 @@ export const unsupportedEncoding = () =>
     `The body is sent in a Content-Encoding the server does not decode; it takes ${BODY_ENCODINGS_TEXT}.`,
   );
 
-export const notAsEncoded = () =>
+const notAsEncoded = () =>
   new HttpProblem(400, 'Bad request', 'The request body could not be decoded as its Content-Encoding says.');
 
-export const notReadWhole = () => new HttpProblem(400, 'Bad request', 'The request body could not be read whole.');
+const notReadWhole = () => new HttpProblem(400, 'Bad request', 'The request body could not be read whole.');
 
 export type BodyEncoding = (typeof BODY_ENCODINGS)[number];
 
@@ -48,7 +48,7 @@ export function bodyReadProblem(err: unknown): HttpProblem | undefined {
 }
 
 /** The request's own stream failed: the client went away (or reset) in the middle of its body. */
-export function isCutShort(err: unknown): boolean {
+function isCutShort(err: unknown): boolean {
   const { code } = (err ?? {}) as { code?: unknown };
   return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
@@ -57,7 +57,7 @@ export function isCutShort(err: unknown): boolean {
  * zlib's error for a body that is not what its Content-Encoding says: Z_DATA_ERROR, Z_BUF_ERROR
  * (gzip, deflate, and brotli cut short), ERR__ERROR_FORMAT_… (brotli's own).
  */
-export function isDecodingError(err: unknown): boolean {
+function isDecodingError(err: unknown): boolean {
   const { code } = (err ?? {}) as { code?: unknown };
   return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ERR__ERROR_'));
 }
