@@ -274,7 +274,7 @@ describe('admin API against its OpenAPI document (property-based)', () => {
 
   /** A body compressed as `encoding` says, when it is one the document names; else as it is. */
   function encodedAs(header: string | undefined, json: string): string | Buffer {
-    const encoding = header?.toLowerCase();
+    const encoding = header?.trim().toLowerCase();
     if (encoding === 'gzip') return gzipSync(json);
     if (encoding === 'deflate') return deflateSync(json);
     if (encoding === 'br') return brotliCompressSync(json);

@@ -49,7 +49,7 @@ export function documentDrain({ registry, security }: AdminDoc): void {
       ...commonErrors,
       404: problem('No such operator'),
       409: problem(
-        'Not ACTIVE, a drain already running (`workflowId`, `workflowUrl`), or a credential rotation running',
+        'Not ACTIVE (a running drain has made it DRAINING), a drain still waiting for a worker (`workflowId`, `workflowUrl`), or a credential rotation running',
       ),
       503: unavailableProblem(
         'A dependency is down (`dependency` names it). When Temporal did not confirm the start, the drain may still have started: read the operator before retrying',

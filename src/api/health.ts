@@ -153,7 +153,9 @@ export function documentHealthReport({ registry, security }: AdminDoc): void {
     request: { params: OperatorIdParams, body: { content: { 'application/json': { schema: ConnectorHealthReport } } } },
     responses: {
       202: json('Logged and cached', HealthReportAccepted),
-      400: problem('An invalid report; `errors` names each field'),
+      400: problem(
+        'An invalid report; `errors` names each field (a body that is not JSON, or could not be read whole or decoded, has none)',
+      ),
       403: problem('The client certificate is not allowed'),
       404: problem('No such live operator'),
       413: problem(`The JSON body is larger than ${REPORT_MAX_BYTES} bytes ; nothing was stored`),

@@ -19,7 +19,7 @@ import { RoutingRule as RoutingRuleSchema } from '../domain/schemas';
 import { LintFinding } from './routing-lint';
 import type { RoutingRuleService } from '../services/routing-rules';
 import type { AuthState } from './shared/auth';
-import { OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
+import { instantPattern, OperatorIdParams, requiredIfMatch, sendVersioned, z } from './shared/http';
 import {
   bodyTooLarge,
   undecodableBody,
@@ -70,15 +70,12 @@ const WeeklyInput = z.strictObject({
 
 /**
  * An instant (RFC 3339) to the millisecond at most: PostgreSQL would round more decimals and
- * JavaScript cut them, so that validFrom < validUntil could hold for one and not the other. The
- * pattern is also the document's, as strict as zod's RFC 3339 (upper-case T and Z, offsets hh:mm).
+ * JavaScript cut them, so that validFrom < validUntil could hold for one and not the other.
  */
-const MILLISECONDS_AT_MOST =
-  /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2})$/;
-const Instant = z.iso
-  .datetime({ offset: true })
-  .refine((v) => MILLISECONDS_AT_MOST.test(v), 'at most 3 decimals of a second (milliseconds)')
-  .openapi({ pattern: MILLISECONDS_AT_MOST.source });
+const Instant = z
+  .string()
+  .regex(instantPattern(3), 'an RFC 3339 instant (offset hh:mm or Z), to the millisecond at most')
+  .openapi({ format: 'date-time' });
 
 const ruleFields = {
   prefixTableId: z.uuid().transform((id) => id.toLowerCase()),

@@ -8,7 +8,7 @@ import type { RoutingSnapshotService, SnapshotPart } from '../services/routing-s
 import type { InternalState } from './shared/internal-tls';
 import { PrefixInput } from './routing-rules';
 import type { AuthState } from './shared/auth';
-import { z } from './shared/http';
+import { instantPattern, z } from './shared/http';
 import { commonErrors, json, problem, unavailableProblem, type AdminDoc } from './shared/openapi';
 import { parse } from './shared/validate';
 
@@ -16,10 +16,10 @@ import { parse } from './shared/validate';
 
 const ExplainQuery = z.strictObject({
   destination: PrefixInput.openapi({ description: 'The number: E.164 digits, 1 to 15 (a leading + is dropped)' }),
-  at: z.iso
-    .datetime({ offset: true })
-    .optional()
-    .openapi({ description: 'The instant to explain (RFC 3339); now by default' }),
+  at: z.string().regex(instantPattern(), 'an RFC 3339 instant (offset hh:mm or Z)').optional().openapi({
+    format: 'date-time',
+    description: 'The instant to explain (RFC 3339; a + sent as %2B); now by default',
+  }),
 });
 
 const ExplainedRule = z.object({

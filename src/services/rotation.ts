@@ -5,7 +5,7 @@ import { workflowIds } from '../domain/workflow-ids';
 import type { rotateCredentials } from '../workflows/rotation';
 import { stagePassword } from './credentials-staging';
 import { conflict, notFound } from './shared/errors';
-import { startWorkflow, type WorkflowServiceDeps, type WorkflowStarted } from './shared/workflow-start';
+import { startWorkflow, workflowUrl, type WorkflowServiceDeps, type WorkflowStarted } from './shared/workflow-start';
 
 /**
  * POST /operators/{id}/credentials/rotate: stages the new password in Vault and starts the
@@ -24,6 +24,7 @@ export class RotationService {
     if (await isWorkflowRunning(temporal, workflowId)) {
       throw conflict(`A credential rotation of operator ${operatorId} is already running: ${workflowId}.`, {
         workflowId,
+        workflowUrl: workflowUrl(config, temporal, workflowId),
       });
     }
     if (!canRotateCredentials(op.status)) {

@@ -129,4 +129,18 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
   return { createdAt: new Date(Number(ms)).toISOString(), id };
 }
 
+/**
+ * An RFC 3339 instant as zod's own datetime check takes it (a real calendar date, upper-case T
+ * and Z, offsets hh:mm, no leap second), to `fractionDigits` decimals of a second at most: one
+ * regular expression, so that the document's pattern is exactly what the server takes.
+ */
+export function instantPattern(fractionDigits?: number): RegExp {
+  const { source } = z.core.regexes.datetime({ offset: true });
+  const fraction = '(?:\\.\\d+)?';
+  if (!source.includes(fraction)) throw new Error("zod's datetime expression changed: review instantPattern");
+  return new RegExp(
+    fractionDigits === undefined ? source : source.replace(fraction, `(?:\\.\\d{1,${fractionDigits}})?`),
+  );
+}
+
 export { z };
