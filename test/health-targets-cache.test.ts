@@ -101,6 +101,7 @@ describe('health ingestion: the operators it knows, in memory', () => {
     const id = await insertOperator(db);
     await untilKept(id);
     const [listener] = await listenerBackends();
+    expect(listener).toBeDefined();
     await db.query('SELECT pg_terminate_backend($1, 5000)', [listener]);
     // Deleted while nobody listens: no notification will ever say so; the next batch must look.
     await db.query('UPDATE ops.operators SET deleted_at = now() WHERE id = $1', [id]);

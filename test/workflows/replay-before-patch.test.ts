@@ -27,10 +27,12 @@ function scheduledActivities(history: History): string[] {
   return (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
 }
 
-/** The patches a recorded history's markers name. */
+/** The patches a recorded history's markers name (the SDK's `core_patch` markers, `patch-data`). */
 function patchesOf(history: History): string[] {
   return (history.events ?? []).flatMap((e) => {
-    const data = e.markerRecordedEventAttributes?.details?.patch_data?.payloads?.[0]?.data;
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_patch') return [];
+    const data = marker.details?.['patch-data']?.payloads?.[0]?.data;
     return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
   });
 }
@@ -70,6 +72,8 @@ describe('a drain cancelled during its announce, before the cancel was carried o
     const history = loadHistory(name);
     // Guards the fixture: recorded before the patch, the cancel accepted before the announce ended.
     expect(patchesOf(history)).not.toContain('drain-cancel-while-announcing');
+    // …and the guard reads markers at all: this run went through an earlier patch.
+    expect(patchesOf(history)).toContain('drain-timeout-after-announce');
     const events = history.events ?? [];
     expect(scheduledActivities(history)).toEqual([
       'beginDrain',
